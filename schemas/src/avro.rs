@@ -1,0 +1,267 @@
+//! Avro bodies to typed records and back, with writer/reader schema resolution.
+
+use std::sync::LazyLock;
+
+use std::io::Read;
+
+use apache_avro::Schema;
+use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::writer::datum::GenericDatumWriter;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{InventoryEvent, OrderEvent, PaymentEvent, ReorderAlert, ReorderPolicy};
+
+/// A contract record with a reader schema in `schemas/avro/`.
+pub trait AvroRecord: Serialize + DeserializeOwned {
+    /// The record's full name, e.g. `io.flowmart.events.InventoryEvent`.
+    const FULL_NAME: &'static str;
+    /// The schema's text, as in the repository's `.avsc` file.
+    const SCHEMA_TEXT: &'static str;
+    /// The parsed reader schema.
+    fn reader_schema() -> &'static Schema;
+}
+
+macro_rules! avro_record {
+    ($record:ty, $name:literal) => {
+        impl AvroRecord for $record {
+            const FULL_NAME: &'static str = concat!("io.flowmart.events.", $name);
+            const SCHEMA_TEXT: &'static str = include_str!(concat!("../avro/", $name, ".avsc"));
+            fn reader_schema() -> &'static Schema {
+                static SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
+                    // The text is compiled in and covered by tests: a parse failure is a build defect.
+                    Schema::parse_str(<$record as AvroRecord>::SCHEMA_TEXT)
+                        .expect(concat!($name, ".avsc is a valid schema"))
+                });
+                &SCHEMA
+            }
+        }
+    };
+}
+
+avro_record!(InventoryEvent, "InventoryEvent");
+avro_record!(OrderEvent, "OrderEvent");
+avro_record!(PaymentEvent, "PaymentEvent");
+avro_record!(ReorderPolicy, "ReorderPolicy");
+avro_record!(ReorderAlert, "ReorderAlert");
+
+/// Why an Avro body could not be turned into a record.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The body does not decode under its writer schema, or the writer schema cannot be
+    /// resolved against the reader schema (not backward compatible).
+    #[error("avro body does not decode as {record}: {source}")]
+    Avro {
+        /// The record expected.
+        record: &'static str,
+        /// What apache-avro reported.
+        #[source]
+        source: Box<apache_avro::Error>,
+    },
+    /// The body ended inside a value. (apache-avro reads a truncated string or union as null,
+    /// which a defaulted field would then silently accept; [`decode`] refuses it instead.)
+    #[error("the {record} body is truncated")]
+    Truncated {
+        /// The record expected.
+        record: &'static str,
+    },
+    /// The body decoded but bytes were left over: the writer schema does not describe it.
+    #[error("{trailing} bytes left after the {record} body")]
+    TrailingBytes {
+        /// The record expected.
+        record: &'static str,
+        /// How many bytes were left.
+        trailing: usize,
+    },
+}
+
+/// Why a record could not be encoded.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode {record} as avro: {source}")]
+pub struct EncodeError {
+    /// The record being encoded.
+    pub record: &'static str,
+    /// What apache-avro reported.
+    #[source]
+    pub source: Box<apache_avro::Error>,
+}
+
+/// Decodes an Avro binary body written with `writer`, resolved against `T`'s reader schema.
+///
+/// Any writer schema backward compatible with the reader's decodes: fields the reader does not
+/// know are skipped, fields the writer lacks take the reader's defaults.
+pub fn decode<T: AvroRecord>(writer: &Schema, body: &[u8]) -> Result<T, DecodeError> {
+    let avro = |source| DecodeError::Avro { record: T::FULL_NAME, source: Box::new(source) };
+    let datum_reader = GenericDatumReader::builder(writer).reader_schema(T::reader_schema()).build().map_err(avro)?;
+    let mut guard = EndGuard { rest: body, read_past_end: false };
+    let value = datum_reader.read_value(&mut guard).map_err(avro)?;
+    if guard.read_past_end {
+        return Err(DecodeError::Truncated { record: T::FULL_NAME });
+    }
+    if !guard.rest.is_empty() {
+        return Err(DecodeError::TrailingBytes { record: T::FULL_NAME, trailing: guard.rest.len() });
+    }
+    apache_avro::from_value(&value).map_err(avro)
+}
+
+/// A body reader that notes whether the decoder asked for bytes past the end.
+struct EndGuard<'a> {
+    rest: &'a [u8],
+    read_past_end: bool,
+}
+
+impl Read for EndGuard<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.rest.read(buf)?;
+        self.read_past_end |= read < buf.len();
+        Ok(read)
+    }
+}
+
+/// Encodes a record as an Avro binary body under its reader schema.
+pub fn encode<T: AvroRecord>(record: &T) -> Result<Vec<u8>, EncodeError> {
+    let avro = |source| EncodeError { record: T::FULL_NAME, source: Box::new(source) };
+    let value = apache_avro::to_value(record).map_err(avro)?.resolve(T::reader_schema()).map_err(avro)?;
+    GenericDatumWriter::builder(T::reader_schema()).build().map_err(avro)?.write_value_to_vec(value).map_err(avro)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{InventoryKind, OrderLine, OrderStatus, PaymentKind, ReorderAlertStatus};
+
+    fn inventory() -> InventoryEvent {
+        InventoryEvent {
+            event_id: "e-1".into(),
+            tenant_id: "acme".into(),
+            warehouse_id: "berlin".into(),
+            sku: "SKU-1".into(),
+            kind: InventoryKind::Received,
+            quantity: 12,
+            occurred_at: 1_764_000_000_000,
+            purchase_order_id: Some("po-7".into()),
+        }
+    }
+
+    fn round_trip<T: AvroRecord + PartialEq + std::fmt::Debug>(record: T) {
+        let body = encode(&record).unwrap();
+        assert_eq!(decode::<T>(T::reader_schema(), &body).unwrap(), record);
+    }
+
+    #[test]
+    fn every_record_round_trips_through_its_schema() {
+        round_trip(inventory());
+        round_trip(OrderEvent {
+            event_id: "e-2".into(),
+            tenant_id: "acme".into(),
+            order_id: "o-1".into(),
+            buyer_id: "b-1".into(),
+            version: 3,
+            status: OrderStatus::Shipped,
+            lines: vec![OrderLine {
+                sku: "SKU-1".into(),
+                warehouse_id: "berlin".into(),
+                quantity: 2,
+                unit_price_minor: 1999,
+            }],
+            currency: "EUR".into(),
+            occurred_at: 1_764_000_000_001,
+        });
+        round_trip(PaymentEvent {
+            event_id: "e-3".into(),
+            tenant_id: "acme".into(),
+            payment_id: "p-1".into(),
+            buyer_id: "b-1".into(),
+            order_id: None,
+            kind: PaymentKind::Chargeback,
+            amount_minor: 500,
+            currency: "USD".into(),
+            occurred_at: 1_764_000_000_002,
+        });
+        round_trip(ReorderPolicy {
+            tenant_id: "acme".into(),
+            warehouse_id: "berlin".into(),
+            sku: "SKU-1".into(),
+            reorder_point: 10,
+            reorder_quantity: 50,
+            max_level: Some(200),
+            order_multiple: None,
+            lead_time_days: Some(4),
+        });
+        round_trip(ReorderAlert {
+            alert_id: "a-1".into(),
+            tenant_id: "acme".into(),
+            warehouse_id: "berlin".into(),
+            sku: "SKU-1".into(),
+            status: ReorderAlertStatus::Updated,
+            projected: -3,
+            reorder_point: 10,
+            suggested_quantity: 50,
+            changed_at: 1_764_000_000_003,
+        });
+    }
+
+    #[test]
+    fn writer_schema_with_an_extra_defaulted_field_decodes() {
+        let v2 = InventoryEvent::SCHEMA_TEXT.replace(
+            r#"{"name": "quantity", "type": "long"},"#,
+            r#"{"name": "quantity", "type": "long"}, {"name": "lot", "type": "string", "default": ""},"#,
+        );
+        assert_ne!(v2, InventoryEvent::SCHEMA_TEXT, "the v2 schema must differ");
+        let writer = Schema::parse_str(&v2).unwrap();
+        let event = inventory();
+        let mut value = apache_avro::to_value(&event).unwrap();
+        if let apache_avro::types::Value::Record(fields) = &mut value {
+            fields.insert(6, ("lot".to_string(), apache_avro::types::Value::String("L-42".into())));
+        }
+        let body = GenericDatumWriter::builder(&writer)
+            .build()
+            .unwrap()
+            .write_value_to_vec(value.resolve(&writer).unwrap())
+            .unwrap();
+        assert_eq!(decode::<InventoryEvent>(&writer, &body).unwrap(), event);
+    }
+
+    #[test]
+    fn writer_schema_without_a_defaulted_field_decodes_with_the_default() {
+        let v0 = InventoryEvent::SCHEMA_TEXT.replace(
+            r#",
+    {"name": "purchase_order_id", "type": ["null", "string"], "default": null}"#,
+            "",
+        );
+        assert_ne!(v0, InventoryEvent::SCHEMA_TEXT, "the v0 schema must differ");
+        let writer = Schema::parse_str(&v0).unwrap();
+        let mut value = apache_avro::to_value(inventory()).unwrap();
+        if let apache_avro::types::Value::Record(fields) = &mut value {
+            fields.retain(|(name, _)| name != "purchase_order_id");
+        }
+        let body = GenericDatumWriter::builder(&writer)
+            .build()
+            .unwrap()
+            .write_value_to_vec(value.resolve(&writer).unwrap())
+            .unwrap();
+        let decoded = decode::<InventoryEvent>(&writer, &body).unwrap();
+        assert_eq!(decoded, InventoryEvent { purchase_order_id: None, ..inventory() });
+    }
+
+    #[test]
+    fn truncated_and_padded_bodies_are_errors() {
+        let body = encode(&inventory()).unwrap();
+        for cut in 1..body.len() {
+            let truncated = &body[..body.len() - cut];
+            assert!(
+                matches!(
+                    decode::<InventoryEvent>(InventoryEvent::reader_schema(), truncated),
+                    Err(DecodeError::Truncated { .. } | DecodeError::Avro { .. })
+                ),
+                "a body cut by {cut} bytes must not decode"
+            );
+        }
+        let mut padded = body.clone();
+        padded.extend_from_slice(&[0, 0]);
+        assert!(matches!(
+            decode::<InventoryEvent>(InventoryEvent::reader_schema(), &padded),
+            Err(DecodeError::TrailingBytes { trailing: 2, .. })
+        ));
+    }
+}
