@@ -1,0 +1,99 @@
+//! Event-id dedupe: a second record with the same `event_id` (a producer retry) changes nothing.
+
+use std::collections::VecDeque;
+
+use differential_dataflow::{AsCollection, ExchangeData, Hashable};
+use flowmart_schemas::{Id, InventoryEvent, OrderEvent, PaymentEvent};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+
+use crate::stash::TimeOrderedStash;
+use crate::{Collection, Diff, Sourced, StateMap, Time};
+
+/// Records that carry a unique event id.
+pub trait HasEventId {
+    /// The id; equal ids mean the same event.
+    fn event_id(&self) -> &Id;
+}
+
+impl HasEventId for InventoryEvent {
+    fn event_id(&self) -> &Id {
+        &self.event_id
+    }
+}
+
+impl HasEventId for OrderEvent {
+    fn event_id(&self) -> &Id {
+        &self.event_id
+    }
+}
+
+impl HasEventId for PaymentEvent {
+    fn event_id(&self) -> &Id {
+        &self.event_id
+    }
+}
+
+/// Keeps the first record of each event id.
+pub trait DedupeByEventId<'scope, E> {
+    /// **In:** an insert-only collection of sourced events. **Out:** the same events, each
+    /// `event_id` once: the record at the earliest pipeline time, and among records of one time
+    /// the one read first (least [`SourceOffset`](crate::SourceOffset)).
+    ///
+    /// **State:** per worker, each id seen within the last `retention` milliseconds of pipeline
+    /// time, with the time it was seen — so it grows with the event rate times `retention`, and
+    /// without bound when `retention` is `None`. A retry that arrives after its id was forgotten
+    /// counts again: `retention` must exceed the longest producer retry window.
+    fn dedupe_by_event_id(self, retention: Option<Time>) -> Collection<'scope, Sourced<E>>;
+}
+
+impl<'scope, E> DedupeByEventId<'scope, E> for Collection<'scope, Sourced<E>>
+where
+    E: HasEventId + ExchangeData,
+{
+    fn dedupe_by_event_id(self, retention: Option<Time>) -> Collection<'scope, Sourced<E>> {
+        let exchange = Exchange::new(|(record, _, _): &(Sourced<E>, Time, Diff)| record.event.event_id().hashed());
+        self.inner
+            .unary_frontier::<CapacityContainerBuilder<Vec<(Sourced<E>, Time, Diff)>>, _, _, _>(
+                exchange,
+                "DedupeByEventId",
+                move |_, _| {
+                    let mut stash = TimeOrderedStash::new();
+                    let mut seen_at = StateMap::<Id, Time>::default();
+                    let mut forget_queue = VecDeque::<(Time, Id)>::new();
+                    move |(input, frontier), output| {
+                        input.for_each(|capability, updates| {
+                            stash.stash(capability, updates.drain(..).map(|(record, time, _diff)| (record, time)));
+                        });
+                        stash.drain_complete(frontier.frontier(), |capability, time, mut records| {
+                            if let Some(retention) = retention {
+                                while let Some((forget_at, _)) = forget_queue.front()
+                                    && *forget_at <= time
+                                {
+                                    let (forget_at, id) = forget_queue.pop_front().expect("front was just seen");
+                                    if seen_at.get(&id) == Some(&(forget_at - retention)) {
+                                        seen_at.remove(&id);
+                                    }
+                                }
+                            }
+                            records.sort_unstable_by_key(|record| record.offset);
+                            let mut session = output.session(capability);
+                            for record in records {
+                                let id = record.event.event_id();
+                                if seen_at.contains_key(id) {
+                                    continue;
+                                }
+                                seen_at.insert(id.clone(), time);
+                                if let Some(retention) = retention {
+                                    forget_queue.push_back((time + retention, id.clone()));
+                                }
+                                session.give((record, time, 1));
+                            }
+                        });
+                    }
+                },
+            )
+            .as_collection()
+    }
+}
