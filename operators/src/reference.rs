@@ -9,8 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use flowmart_schemas::{
-    Currency, Id, InventoryEvent, InventoryKind, OrderEvent, OrderStatus, PaymentEvent, PaymentKind, PolicyUpdate,
-    PositionKey, ReorderAlert, ReorderAlertStatus, ReorderPolicy,
+    Currency, Id, InputRecord, InvalidRecord, InventoryKind, OrderEvent, OrderStatus, PaymentKind, PositionKey,
+    ReorderAlert, ReorderAlertStatus, ReorderPolicy, Validate,
 };
 
 use crate::Time;
@@ -18,19 +18,6 @@ use crate::alert_lifecycle::alert_id;
 use crate::reorder_checks::ReorderCheck;
 use crate::settlement_totals::{SettlementDate, SettlementKey, SettlementTotals};
 use crate::stock_positions::StockLevels;
-
-/// One valid input record of any topic.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum InputRecord {
-    /// From `flowmart.inventory`.
-    Inventory(InventoryEvent),
-    /// From `flowmart.orders`.
-    Order(OrderEvent),
-    /// From `flowmart.payments`.
-    Payment(PaymentEvent),
-    /// From `flowmart.reorder-policies`.
-    Policy(PolicyUpdate),
-}
 
 /// The contract's state, folded record by record.
 #[derive(Default)]
@@ -51,9 +38,16 @@ impl ReferenceModel {
         ReferenceModel::default()
     }
 
-    /// Applies one valid record. Records must come in the order the pipeline reads them: by
-    /// pipeline time, and within a time by source offset.
-    pub fn apply(&mut self, record: InputRecord) {
+    /// Applies one record, or refuses it (changing nothing) if it breaks a contract rule.
+    /// Records must come in the order the pipeline reads them: by pipeline time, and within a
+    /// time by source offset.
+    pub fn apply(&mut self, record: InputRecord) -> Result<(), InvalidRecord> {
+        match &record {
+            InputRecord::Inventory(event) => event.validate()?,
+            InputRecord::Order(event) => event.validate()?,
+            InputRecord::Payment(event) => event.validate()?,
+            InputRecord::Policy(update) => update.policy.as_ref().map_or(Ok(()), Validate::validate)?,
+        }
         match record {
             InputRecord::Inventory(event) => {
                 if self.inventory_event_ids.insert(event.event_id.clone()) {
@@ -111,6 +105,7 @@ impl ReferenceModel {
                 self.changed_since_last_time.insert(update.position);
             }
         }
+        Ok(())
     }
 
     fn add_order_lines(&mut self, order: &OrderEvent, sign: i64) {

@@ -11,13 +11,12 @@ use flowmart_operators::alert_lifecycle::{AlertLifecycle, alert_id};
 use flowmart_operators::dedupe::DedupeByEventId;
 use flowmart_operators::order_upsert::OrderUpsert;
 use flowmart_operators::policy_upsert::PolicyUpsert;
-use flowmart_operators::reference::InputRecord;
 use flowmart_operators::reorder_checks::reorder_checks;
 use flowmart_operators::stock_positions::stock_positions;
 use flowmart_operators::{Collection, Diff, SourceOffset, Sourced, Time};
 use flowmart_schemas::{
-    InventoryEvent, InventoryKind, OrderEvent, PolicyUpdate, PositionKey, ReorderAlert, ReorderAlertStatus,
-    ReorderPolicy,
+    InputRecord, InventoryEvent, InventoryKind, OrderEvent, PolicyUpdate, PositionKey, ReorderAlert,
+    ReorderAlertStatus, ReorderPolicy,
 };
 use proptest::prelude::*;
 use support::{accumulate, arrivals};

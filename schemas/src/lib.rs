@@ -9,6 +9,7 @@
 mod alert;
 mod avro;
 mod currency;
+mod input_record;
 mod inventory;
 mod order;
 mod payment;
@@ -19,6 +20,7 @@ mod validate;
 pub use alert::{ReorderAlert, ReorderAlertStatus};
 pub use avro::{AvroRecord, DecodeError, EncodeError, decode, encode};
 pub use currency::Currency;
+pub use input_record::InputRecord;
 pub use inventory::{InventoryEvent, InventoryKind};
 pub use order::{OrderEvent, OrderLine, OrderStatus};
 pub use payment::{PaymentEvent, PaymentKind};

@@ -7,13 +7,13 @@ use std::sync::{Arc, Mutex};
 
 use differential_dataflow::input::Input;
 use flowmart_operators::dataflow::{self, Inputs, Retention};
-use flowmart_operators::reference::{InputRecord, ReferenceModel};
+use flowmart_operators::reference::ReferenceModel;
 use flowmart_operators::settlement_totals::{SettlementKey, SettlementTotals};
 use flowmart_operators::stock_positions::StockLevels;
 use flowmart_operators::{Diff, SourceOffset, Sourced, Time};
 use flowmart_schemas::{
-    InventoryEvent, InventoryKind, OrderEvent, OrderLine, OrderStatus, PaymentEvent, PaymentKind, PolicyUpdate,
-    PositionKey, ReorderAlert, ReorderPolicy,
+    InputRecord, InventoryEvent, InventoryKind, OrderEvent, OrderLine, OrderStatus, PaymentEvent, PaymentKind,
+    PolicyUpdate, PositionKey, ReorderAlert, ReorderPolicy,
 };
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -92,7 +92,7 @@ pub fn run_model(arrivals: &[Arrival]) -> (ReferenceModel, Vec<ReorderAlert>) {
     let mut records = ordered.into_iter().peekable();
     for time in times {
         while let Some(arrival) = records.next_if(|arrival| arrival.time == time) {
-            model.apply(arrival.record);
+            model.apply(arrival.record).expect("generated records are valid");
         }
         alerts.extend(model.end_time(time));
     }

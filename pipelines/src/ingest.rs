@@ -1,0 +1,79 @@
+//! From a source record to a validated input record, or to a dead letter.
+
+use flowmart_operators::SourceOffset;
+use flowmart_schemas::{InputRecord, Validate};
+
+use crate::{DeadLetter, SourceRecord};
+
+/// Checks a decoded record against the contract's rules. A record that was not decoded, or
+/// breaks a rule, becomes a [`DeadLetter`] carrying its original key, bytes and position.
+pub(crate) fn ingest(record: SourceRecord) -> Result<(SourceOffset, InputRecord), DeadLetter> {
+    let SourceRecord { topic, partition, offset, key, raw_value, decoded } = record;
+    let checked = decoded.map_err(|rejection| (rejection.kind, rejection.message)).and_then(|input| {
+        let verdict = match &input {
+            InputRecord::Inventory(event) => event.validate(),
+            InputRecord::Order(event) => event.validate(),
+            InputRecord::Payment(event) => event.validate(),
+            InputRecord::Policy(update) => update.policy.as_ref().map_or(Ok(()), Validate::validate),
+        };
+        verdict.map(|()| input).map_err(|invalid| (invalid.kind(), invalid.to_string()))
+    });
+    match checked {
+        Ok(input) => Ok((SourceOffset { partition, offset }, input)),
+        Err((kind, message)) => Err(DeadLetter { topic, partition, offset, key, value: raw_value, kind, message }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use flowmart_schemas::{InventoryEvent, InventoryKind};
+
+    use super::*;
+    use crate::{InputTopic, Rejection};
+
+    fn record(decoded: Result<InputRecord, Rejection>) -> SourceRecord {
+        SourceRecord {
+            topic: InputTopic::Inventory,
+            partition: 2,
+            offset: 17,
+            key: Some(b"acme".to_vec()),
+            raw_value: Some(vec![0, 0, 0, 0, 1, 9]),
+            decoded,
+        }
+    }
+
+    fn event(quantity: i64) -> InputRecord {
+        InputRecord::Inventory(InventoryEvent {
+            event_id: "e".into(),
+            tenant_id: "acme".into(),
+            warehouse_id: "w".into(),
+            sku: "s".into(),
+            kind: InventoryKind::Damaged,
+            quantity,
+            occurred_at: 0,
+            purchase_order_id: None,
+        })
+    }
+
+    #[test]
+    fn a_valid_record_keeps_its_position() {
+        assert_eq!(ingest(record(Ok(event(3)))), Ok((SourceOffset { partition: 2, offset: 17 }, event(3))));
+    }
+
+    #[test]
+    fn a_record_breaking_a_rule_becomes_a_dead_letter_with_its_original_bytes() {
+        let dead = ingest(record(Ok(event(-3)))).unwrap_err();
+        assert_eq!(dead.kind, "non_positive_quantity");
+        assert!(dead.message.contains("-3"), "{}", dead.message);
+        assert_eq!((dead.topic, dead.partition, dead.offset), (InputTopic::Inventory, 2, 17));
+        assert_eq!(dead.key.as_deref(), Some(&b"acme"[..]));
+        assert_eq!(dead.value, Some(vec![0, 0, 0, 0, 1, 9]));
+    }
+
+    #[test]
+    fn an_undecodable_record_becomes_a_dead_letter_with_the_sources_reason() {
+        let rejection = Rejection { kind: "unknown_schema_id", message: "schema 9 is not registered".into() };
+        let dead = ingest(record(Err(rejection))).unwrap_err();
+        assert_eq!((dead.kind, dead.message.as_str()), ("unknown_schema_id", "schema 9 is not registered"));
+    }
+}

@@ -1,0 +1,33 @@
+use std::collections::BTreeMap;
+
+use crate::InputTopic;
+
+/// The next offset to consume per topic and partition: how far the results reach into the inputs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceProgress(BTreeMap<(InputTopic, u32), u64>);
+
+impl SourceProgress {
+    /// Records that `offset` of `partition` has been consumed. Offsets only move forward.
+    pub fn consumed(&mut self, topic: InputTopic, partition: u32, offset: u64) {
+        let next = self.0.entry((topic, partition)).or_insert(0);
+        *next = (*next).max(offset + 1);
+    }
+
+    /// Takes in another progress, keeping the furthest offset of each partition.
+    pub fn merge(&mut self, other: &SourceProgress) {
+        for (&(topic, partition), &next) in &other.0 {
+            let mine = self.0.entry((topic, partition)).or_insert(0);
+            *mine = (*mine).max(next);
+        }
+    }
+
+    /// Each (topic, partition) with its next offset, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (InputTopic, u32, u64)> + '_ {
+        self.0.iter().map(|(&(topic, partition), &next)| (topic, partition, next))
+    }
+
+    /// True when nothing has been consumed.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}

@@ -1,0 +1,134 @@
+//! Runs the FlowMart dataflow on timely workers: each worker reads its share of a [`Source`],
+//! feeds the dataflow at millisecond pipeline times, and hands its sealed output to the
+//! collector, which publishes complete frontiers to the [`Sink`]s.
+
+mod capture;
+mod clock;
+mod collector;
+mod status;
+mod worker;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use flowmart_operators::dataflow::Retention;
+use serde::{Deserialize, Serialize};
+
+pub use status::PipelineStatus;
+
+use crate::{Sink, Source, Topics};
+
+/// How the runtime runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Timely worker threads. Default: the machine's cores.
+    pub workers: usize,
+    /// Retention of per-key state that would otherwise grow without bound.
+    pub retention: Retention,
+    /// The input topic names (for progress and metrics).
+    pub topics: Topics,
+    /// Most records a worker takes from its source per step. Default 4,096.
+    pub poll_batch: usize,
+    /// A worker stops reading while its output lags its input by more than this (ms), so memory
+    /// stays bounded when downstream falls behind. Default 2,000.
+    pub max_lag_ms: u64,
+    /// How long an idle worker parks before advancing time again (ms): the finest `as_of` step
+    /// when nothing arrives. Default 10.
+    pub idle_tick_ms: u64,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            workers: std::thread::available_parallelism().map_or(1, usize::from),
+            retention: Retention::default(),
+            topics: Topics::default(),
+            poll_batch: 4096,
+            max_lag_ms: 2000,
+            idle_tick_ms: 10,
+        }
+    }
+}
+
+/// Why the runtime could not start or stopped badly.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// `workers` was zero.
+    #[error("workers must be at least 1")]
+    NoWorkers,
+    /// Timely could not start its workers.
+    #[error("timely could not start its workers: {0}")]
+    Timely(String),
+    /// A worker or the collector panicked.
+    #[error("{0} panicked")]
+    Panicked(&'static str),
+}
+
+/// A running pipeline.
+pub struct Pipeline {
+    status: Arc<PipelineStatus>,
+    shutdown: Arc<AtomicBool>,
+    workers: timely::communication::WorkerGuards<()>,
+    collector: JoinHandle<()>,
+}
+
+impl Pipeline {
+    /// Starts `config.workers` timely workers reading `source`, and the collector feeding `sinks`
+    /// (in the order given) with every complete frontier.
+    pub fn start(
+        config: RuntimeConfig,
+        source: Arc<dyn Source>,
+        sinks: Vec<Box<dyn Sink>>,
+    ) -> Result<Pipeline, RuntimeError> {
+        if config.workers == 0 {
+            return Err(RuntimeError::NoWorkers);
+        }
+        let status = Arc::new(PipelineStatus::default());
+        let shutdown = Arc::new(AtomicBool::new(false));
+        // A few batches per worker in flight at most: a slow sink holds the workers back.
+        let (sender, receiver) = sync_channel(4 * config.workers);
+        let collector = {
+            let (status, shutdown) = (Arc::clone(&status), Arc::clone(&shutdown));
+            let workers = config.workers;
+            std::thread::Builder::new()
+                .name("flowmart-collector".into())
+                .spawn(move || collector::run(workers, receiver, sinks, &status, &shutdown))
+                .map_err(|error| RuntimeError::Timely(error.to_string()))?
+        };
+        let timely_config =
+            if config.workers == 1 { timely::Config::thread() } else { timely::Config::process(config.workers) };
+        let context =
+            Arc::new(worker::Context { config, source, status: Arc::clone(&status), shutdown: Arc::clone(&shutdown) });
+        let workers = timely::execute(timely_config, move |timely_worker| {
+            worker::run(timely_worker, &context, sender.clone());
+        })
+        .map_err(RuntimeError::Timely)?;
+        Ok(Pipeline { status, shutdown, workers, collector })
+    }
+
+    /// Counters and the frontier, for progress lines and readiness.
+    pub fn status(&self) -> &Arc<PipelineStatus> {
+        &self.status
+    }
+
+    /// Stops reading, lets the workers finish what they read, publishes it, and returns.
+    pub fn stop(self) -> Result<(), RuntimeError> {
+        self.shutdown.store(true, Ordering::SeqCst);
+        let workers_ok = self.workers.join().into_iter().all(|result| result.is_ok());
+        let collector_ok = self.collector.join().is_ok();
+        match (workers_ok, collector_ok) {
+            (true, true) => Ok(()),
+            (false, _) => Err(RuntimeError::Panicked("a timely worker")),
+            (_, false) => Err(RuntimeError::Panicked("the collector")),
+        }
+    }
+}
+
+/// How long the collector waits before retrying a sink that failed, doubling up to a cap.
+fn retry_delay(attempt: u32) -> Duration {
+    Duration::from_millis(100u64.saturating_mul(1 << attempt.min(6))).min(Duration::from_secs(5))
+}

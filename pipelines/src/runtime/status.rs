@@ -1,0 +1,37 @@
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use flowmart_operators::Time;
+
+/// Live counters of a running pipeline, shared with whoever reports on it.
+#[derive(Debug, Default)]
+pub struct PipelineStatus {
+    records: AtomicU64,
+    dead_letters: AtomicU64,
+    as_of: AtomicU64,
+}
+
+impl PipelineStatus {
+    /// Input records read so far (dead letters included).
+    pub fn records(&self) -> u64 {
+        self.records.load(Ordering::Relaxed)
+    }
+
+    /// Records set aside so far.
+    pub fn dead_letters(&self) -> u64 {
+        self.dead_letters.load(Ordering::Relaxed)
+    }
+
+    /// The frontier last published to every sink (0 before the first).
+    pub fn as_of(&self) -> Time {
+        self.as_of.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn add_records(&self, records: u64, dead_letters: u64) {
+        self.records.fetch_add(records, Ordering::Relaxed);
+        self.dead_letters.fetch_add(dead_letters, Ordering::Relaxed);
+    }
+
+    pub(super) fn published(&self, as_of: Time) {
+        self.as_of.store(as_of, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,258 @@
+//! One timely worker: read, validate, feed the dataflow, seal and hand over its output.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::time::{Duration, Instant};
+
+use differential_dataflow::input::{Input, InputSession};
+use flowmart_operators::dataflow::{self, Inputs};
+use flowmart_operators::settlement_totals::{SettlementKey, SettlementTotals};
+use flowmart_operators::stock_positions::StockLevels;
+use flowmart_operators::{Diff, Sourced, Time};
+use flowmart_schemas::{
+    InputRecord, InventoryEvent, OrderEvent, PaymentEvent, PolicyUpdate, PositionKey, ReorderAlert,
+};
+use timely::dataflow::ProbeHandle;
+use timely::worker::Worker;
+
+use super::capture::{Captured, capture, take_before};
+use super::clock::PipelineClock;
+use super::status::PipelineStatus;
+use super::{RuntimeConfig, retry_delay};
+use crate::ingest::ingest;
+use crate::{DeadLetter, InputTopic, PollStatus, Source, SourceProgress, SourceRecord};
+
+/// What every worker shares.
+pub(super) struct Context {
+    pub(super) config: RuntimeConfig,
+    pub(super) source: Arc<dyn Source>,
+    pub(super) status: Arc<PipelineStatus>,
+    pub(super) shutdown: Arc<AtomicBool>,
+}
+
+/// A worker's output for the times in `[previous upper, upper)`: complete for this worker.
+pub(super) struct WorkerBatch {
+    pub(super) worker: usize,
+    pub(super) upper: Time,
+    pub(super) stock: Vec<((PositionKey, StockLevels), Time, Diff)>,
+    pub(super) settlements: Vec<((SettlementKey, SettlementTotals), Time, Diff)>,
+    pub(super) alerts: Vec<(ReorderAlert, Time, Diff)>,
+    pub(super) dead_letters: Vec<(Time, DeadLetter)>,
+    /// Cumulative progress of this worker's partitions as of each time it read at, in order.
+    pub(super) progress: Vec<(Time, SourceProgress)>,
+}
+
+struct InputSessions {
+    inventory: InputSession<Time, Sourced<InventoryEvent>, Diff>,
+    orders: InputSession<Time, Sourced<OrderEvent>, Diff>,
+    payments: InputSession<Time, Sourced<PaymentEvent>, Diff>,
+    policies: InputSession<Time, Sourced<PolicyUpdate>, Diff>,
+}
+
+impl InputSessions {
+    fn time(&self) -> Time {
+        *self.inventory.time()
+    }
+
+    fn advance_to(&mut self, time: Time) {
+        self.inventory.advance_to(time);
+        self.orders.advance_to(time);
+        self.payments.advance_to(time);
+        self.policies.advance_to(time);
+    }
+
+    fn flush(&mut self) {
+        self.inventory.flush();
+        self.orders.flush();
+        self.payments.flush();
+        self.policies.flush();
+    }
+}
+
+struct Outputs {
+    stock: Captured<(PositionKey, StockLevels)>,
+    settlements: Captured<(SettlementKey, SettlementTotals)>,
+    alerts: Captured<ReorderAlert>,
+}
+
+/// A worker publishes at least this often while its frontier moves, even with nothing changed,
+/// so `as_of` keeps up with time.
+const QUIET_PUBLISH_INTERVAL: Duration = Duration::from_millis(20);
+
+pub(super) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<WorkerBatch>) {
+    let (index, peers) = (worker.index(), worker.peers());
+    let config = &context.config;
+    let probe = ProbeHandle::new();
+    let (mut inputs, outputs) = worker.dataflow::<Time, _, _>(|scope| {
+        let (inventory, inventory_collection) = scope.new_collection();
+        let (orders, orders_collection) = scope.new_collection();
+        let (payments, payments_collection) = scope.new_collection();
+        let (policies, policies_collection) = scope.new_collection();
+        let built = dataflow::build(
+            Inputs {
+                inventory: inventory_collection,
+                orders: orders_collection,
+                payments: payments_collection,
+                policies: policies_collection,
+            },
+            config.retention,
+        );
+        let outputs = Outputs {
+            stock: capture(built.stock, &probe),
+            settlements: capture(built.settlements, &probe),
+            alerts: capture(built.alerts, &probe),
+        };
+        (InputSessions { inventory, orders, payments, policies }, outputs)
+    });
+
+    let mut reader = context.source.reader(index, peers);
+    let mut clock = PipelineClock::new();
+    let mut polled = Vec::with_capacity(config.poll_batch);
+    let mut progress = SourceProgress::default();
+    let mut pending_progress = VecDeque::<(Time, SourceProgress)>::new();
+    let mut pending_dead_letters = Vec::<(Time, DeadLetter)>::new();
+    let mut exhausted = false;
+    let mut published_upper = 0;
+    let mut last_publish = Instant::now();
+    let idle_tick = Duration::from_millis(config.idle_tick_ms);
+
+    loop {
+        let stopping = context.shutdown.load(Ordering::Relaxed);
+        let now = clock.now().max(inputs.time());
+        inputs.advance_to(now);
+        let upper = probe.with_frontier(|frontier| frontier.first().copied()).unwrap_or(now);
+        let mut park = idle_tick;
+        if !stopping && !exhausted && now.saturating_sub(upper) <= config.max_lag_ms {
+            match reader.poll(config.poll_batch, &mut polled) {
+                PollStatus::Ready => park = Duration::ZERO,
+                PollStatus::IdleUntil(due) => park = due.saturating_duration_since(Instant::now()).min(idle_tick),
+                PollStatus::Exhausted => exhausted = true,
+            }
+            if !polled.is_empty() {
+                feed(
+                    now,
+                    polled.drain(..),
+                    &mut inputs,
+                    &mut progress,
+                    &mut pending_dead_letters,
+                    &context.status,
+                    config,
+                );
+                pending_progress.push_back((now, progress.clone()));
+            }
+        }
+        inputs.flush();
+        if stopping {
+            break;
+        }
+        worker.step_or_park(Some(park));
+
+        let upper = probe.with_frontier(|frontier| frontier.first().copied()).unwrap_or(inputs.time());
+        if upper > published_upper && (last_publish.elapsed() >= QUIET_PUBLISH_INTERVAL || has_output(&outputs)) {
+            let batch = seal(index, upper, &outputs, &mut pending_dead_letters, &mut pending_progress);
+            if !send(&sender, batch, &context.shutdown) {
+                return;
+            }
+            published_upper = upper;
+            last_publish = Instant::now();
+        }
+    }
+
+    // Shutting down: close the inputs, let the dataflow finish what it read, publish it all.
+    let last_time = inputs.time();
+    drop(inputs);
+    while probe.with_frontier(|frontier| !frontier.is_empty()) {
+        worker.step_or_park(Some(idle_tick));
+    }
+    let batch = seal(index, last_time + 1, &outputs, &mut pending_dead_letters, &mut pending_progress);
+    send(&sender, batch, &AtomicBool::new(false));
+}
+
+/// Validates polled records and feeds the valid ones to the dataflow at `time`.
+fn feed(
+    time: Time,
+    records: impl Iterator<Item = SourceRecord>,
+    inputs: &mut InputSessions,
+    progress: &mut SourceProgress,
+    dead_letters: &mut Vec<(Time, DeadLetter)>,
+    status: &PipelineStatus,
+    config: &RuntimeConfig,
+) {
+    let mut consumed = BTreeMap::<InputTopic, u64>::new();
+    let mut rejected = 0;
+    for record in records {
+        progress.consumed(record.topic, record.partition, record.offset);
+        *consumed.entry(record.topic).or_default() += 1;
+        match ingest(record) {
+            Ok((offset, InputRecord::Inventory(event))) => inputs.inventory.insert(Sourced { offset, event }),
+            Ok((offset, InputRecord::Order(event))) => inputs.orders.insert(Sourced { offset, event }),
+            Ok((offset, InputRecord::Payment(event))) => inputs.payments.insert(Sourced { offset, event }),
+            Ok((offset, InputRecord::Policy(event))) => inputs.policies.insert(Sourced { offset, event }),
+            Err(dead_letter) => {
+                let topic = config.topics.name(dead_letter.topic).to_string();
+                metrics::counter!("flowmart_dead_letters_total", "topic" => topic, "kind" => dead_letter.kind)
+                    .increment(1);
+                tracing::debug!(kind = dead_letter.kind, message = %dead_letter.message, partition = dead_letter.partition, offset = dead_letter.offset, "record set aside");
+                dead_letters.push((time, dead_letter));
+                rejected += 1;
+            }
+        }
+    }
+    let mut total = 0;
+    for (topic, count) in consumed {
+        metrics::counter!("flowmart_records_consumed_total", "topic" => config.topics.name(topic).to_string())
+            .increment(count);
+        total += count;
+    }
+    status.add_records(total, rejected);
+}
+
+fn has_output(outputs: &Outputs) -> bool {
+    !(outputs.stock.borrow().is_empty()
+        && outputs.settlements.borrow().is_empty()
+        && outputs.alerts.borrow().is_empty())
+}
+
+/// Everything this worker has for times before `upper`.
+fn seal(
+    worker: usize,
+    upper: Time,
+    outputs: &Outputs,
+    dead_letters: &mut Vec<(Time, DeadLetter)>,
+    progress: &mut VecDeque<(Time, SourceProgress)>,
+) -> WorkerBatch {
+    let ready = progress.iter().take_while(|(time, _)| *time < upper).count();
+    let (sealed_dead_letters, later) = std::mem::take(dead_letters).into_iter().partition(|(time, _)| *time < upper);
+    *dead_letters = later;
+    WorkerBatch {
+        worker,
+        upper,
+        stock: take_before(&outputs.stock, upper),
+        settlements: take_before(&outputs.settlements, upper),
+        alerts: take_before(&outputs.alerts, upper),
+        dead_letters: sealed_dead_letters,
+        progress: progress.drain(..ready).collect(),
+    }
+}
+
+/// Hands a batch to the collector, waiting while it is full (this is what stops a worker from
+/// reading when sinks fall behind). False when the collector is gone or shutdown was asked.
+fn send(sender: &SyncSender<WorkerBatch>, mut batch: WorkerBatch, shutdown: &AtomicBool) -> bool {
+    let mut attempt = 0;
+    loop {
+        match sender.try_send(batch) {
+            Ok(()) => return true,
+            Err(TrySendError::Disconnected(_)) => return false,
+            Err(TrySendError::Full(returned)) => {
+                if shutdown.load(Ordering::Relaxed) {
+                    return false;
+                }
+                batch = returned;
+                std::thread::sleep(retry_delay(attempt).min(Duration::from_millis(5)));
+                attempt += 1;
+            }
+        }
+    }
+}

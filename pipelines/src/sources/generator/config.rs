@@ -1,0 +1,52 @@
+use serde::{Deserialize, Serialize};
+
+/// How the generator behaves.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GeneratorConfig {
+    /// Seed of every random choice: the same seed gives the same records. Default 42.
+    pub seed: u64,
+    /// Number of tenants. Default 6.
+    pub tenants: u32,
+    /// Number of partitions per topic; tenant `i` lives on partition `i mod partitions`. Default 8.
+    pub partitions: u32,
+    /// Warehouses per tenant. Default 3.
+    pub warehouses_per_tenant: u32,
+    /// SKUs per tenant. Default 200.
+    pub skus_per_tenant: u32,
+    /// Records per second over all partitions; `None` generates as fast as the pipeline takes
+    /// them. Default 5,000.
+    pub records_per_second: Option<u64>,
+    /// Records in all (spread evenly over the partitions); `None` never stops. Default `None`.
+    pub max_records: Option<u64>,
+    /// `occurred_at` of the first record (ms since the epoch); later records follow the rate.
+    /// Default 2026-01-05T00:00:00Z.
+    pub start_ms: i64,
+    /// Share of records that are producer retries, late order versions or rule breakers, each.
+    /// Default 0.005.
+    pub fault_ratio: f64,
+}
+
+impl Default for GeneratorConfig {
+    fn default() -> Self {
+        GeneratorConfig {
+            seed: 42,
+            tenants: 6,
+            partitions: 8,
+            warehouses_per_tenant: 3,
+            skus_per_tenant: 200,
+            records_per_second: Some(5_000),
+            max_records: None,
+            start_ms: 1_767_571_200_000,
+            fault_ratio: 0.005,
+        }
+    }
+}
+
+impl GeneratorConfig {
+    /// How many records partition `partition` produces, if bounded.
+    pub fn records_of_partition(&self, partition: u32) -> Option<u64> {
+        let partitions = u64::from(self.partitions.max(1));
+        self.max_records.map(|total| total / partitions + u64::from(u64::from(partition) < total % partitions))
+    }
+}

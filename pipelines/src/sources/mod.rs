@@ -1,0 +1,3 @@
+//! The [`Source`](crate::Source) implementations, one folder each.
+
+pub mod generator;
