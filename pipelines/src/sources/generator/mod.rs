@@ -35,6 +35,11 @@ impl Generator {
     pub fn config(&self) -> &GeneratorConfig {
         &self.config
     }
+
+    /// The ids of the tenants it generates, biggest first.
+    pub fn tenant_ids(&self) -> Vec<flowmart_schemas::Id> {
+        (0..self.config.tenants).map(catalog::tenant).collect()
+    }
 }
 
 impl Source for Generator {

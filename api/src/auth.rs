@@ -1,0 +1,38 @@
+//! Who is asking: the tenant of a bearer key, or the admin.
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use flowmart_schemas::Id;
+
+use crate::{ApiError, ApiState};
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The tenant whose key the request carries; every tenant route answers for it alone.
+pub(crate) struct Tenant(pub(crate) Id);
+
+impl FromRequestParts<ApiState> for Tenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let key = bearer(parts).ok_or(ApiError::Unauthorized("missing bearer api key"))?;
+        state.keys.tenant_of(key).map(Tenant).ok_or(ApiError::Unauthorized("unknown api key"))
+    }
+}
+
+/// Proof that the request carries the admin token.
+pub(crate) struct Admin;
+
+impl FromRequestParts<ApiState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let token = bearer(parts).ok_or(ApiError::Unauthorized("missing bearer admin token"))?;
+        if state.admin_token.matches(token) { Ok(Admin) } else { Err(ApiError::Unauthorized("wrong admin token")) }
+    }
+}

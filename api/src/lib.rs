@@ -1,0 +1,29 @@
+//! FlowMart's query API (`CONTRACT.md` §4): each tenant's live stock, reorder alerts and
+//! settlements, read from the pipeline's serving index without ever waiting on a worker; the
+//! live alert stream; tenant key administration; health, readiness and metrics.
+//!
+//! Every `/v1` route but `/v1/admin/*` answers for the tenant of the bearer key only; admin
+//! routes need the admin token. Every error is JSON `{"error": "…"}`.
+
+#![warn(missing_docs)]
+
+mod auth;
+mod error;
+mod keys;
+mod observe;
+mod routes;
+mod state;
+
+pub use error::ApiError;
+pub use keys::{AdminToken, ApiKeys};
+pub use routes::router;
+pub use state::ApiState;
+
+/// Serves the API on `listener` until `shutdown` completes, then stops taking requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: ApiState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}

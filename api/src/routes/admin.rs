@@ -1,0 +1,96 @@
+//! `/v1/admin/*`: tenant keys, the tenants seen, source progress.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use flowmart_schemas::Id;
+use serde::Serialize;
+
+use crate::auth::Admin;
+use crate::{ApiError, ApiState};
+
+#[derive(Serialize)]
+pub(super) struct IssuedKey {
+    tenant_id: String,
+    api_key: String,
+}
+
+/// A tenant id: 1–128 characters, none of them a control character, whitespace or `/`.
+fn valid_tenant_id(tenant_id: &str) -> bool {
+    (1..=128).contains(&tenant_id.chars().count())
+        && !tenant_id.chars().any(|c| c.is_control() || c.is_whitespace() || c == '/')
+}
+
+pub(super) async fn issue_key(
+    _: Admin,
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<(StatusCode, Json<IssuedKey>), ApiError> {
+    let Path(tenant_id) = path?;
+    if !valid_tenant_id(&tenant_id) {
+        return Err(ApiError::BadRequest(format!(
+            "tenant_id must be 1-128 characters without whitespace, control characters or '/', got {tenant_id:?}"
+        )));
+    }
+    let api_key =
+        state.keys.issue(&tenant_id).map_err(|_| ApiError::Unavailable("no randomness available to make a key"))?;
+    tracing::info!(%tenant_id, "issued an api key");
+    Ok((StatusCode::CREATED, Json(IssuedKey { tenant_id, api_key })))
+}
+
+#[derive(Serialize)]
+pub(super) struct TenantSummary {
+    tenant_id: Id,
+    stock_positions: usize,
+    open_alerts: usize,
+}
+
+#[derive(Serialize)]
+pub(super) struct TenantList {
+    tenants: Vec<TenantSummary>,
+}
+
+pub(super) async fn tenants(_: Admin, State(state): State<ApiState>) -> Json<TenantList> {
+    let snapshot = state.index.snapshot();
+    let tenants = snapshot
+        .tenants
+        .iter()
+        .map(|(tenant_id, view)| TenantSummary {
+            tenant_id: tenant_id.clone(),
+            stock_positions: view.stock.len(),
+            open_alerts: view.open_alerts,
+        })
+        .collect();
+    Json(TenantList { tenants })
+}
+
+#[derive(Serialize)]
+pub(super) struct Progress {
+    sources: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+pub(super) async fn progress(_: Admin, State(state): State<ApiState>) -> Json<Progress> {
+    let snapshot = state.index.snapshot();
+    let mut sources = BTreeMap::<String, BTreeMap<String, u64>>::new();
+    for (topic, partition, next_offset) in snapshot.progress.iter() {
+        sources.entry(state.topics.name(topic).to_string()).or_default().insert(partition.to_string(), next_offset);
+    }
+    Json(Progress { sources })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_tenant_id;
+
+    #[test]
+    fn tenant_ids_are_short_printable_and_slash_free() {
+        assert!(valid_tenant_id("acme-wholesale"));
+        assert!(valid_tenant_id("ÉTS-Dupont"));
+        for bad in ["", "a/b", "a b", "tab\t", &"x".repeat(129)] {
+            assert!(!valid_tenant_id(bad), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! `/healthz`, `/readyz`, `/metrics`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use crate::{ApiError, ApiState};
+
+/// Alive: the process answers.
+pub(super) async fn live() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Ready: the pipeline has published results at least once.
+pub(super) async fn ready(State(state): State<ApiState>) -> Result<Json<serde_json::Value>, ApiError> {
+    match state.index.snapshot().as_of {
+        0 => Err(ApiError::Unavailable("the pipeline has not published results yet")),
+        as_of => Ok(Json(serde_json::json!({ "status": "ready", "as_of": as_of }))),
+    }
+}
+
+/// Prometheus text exposition.
+pub(super) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
+}

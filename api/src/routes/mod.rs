@@ -1,0 +1,34 @@
+//! The routes of `CONTRACT.md` §4, one file per resource.
+
+mod admin;
+mod alerts;
+mod health;
+mod settlements;
+mod stock;
+mod stream;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::observe::record_latency;
+use crate::{ApiError, ApiState};
+
+/// The whole API.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/v1/stock", get(stock::list))
+        .route("/v1/stock/{warehouse_id}/{sku}", get(stock::one))
+        .route("/v1/reorder-alerts", get(alerts::list))
+        .route("/v1/settlements", get(settlements::list))
+        .route("/v1/alerts/stream", get(stream::alerts))
+        .route("/v1/admin/tenants/{tenant_id}/api-keys", post(admin::issue_key))
+        .route("/v1/admin/tenants", get(admin::tenants))
+        .route("/v1/admin/progress", get(admin::progress))
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn(record_latency))
+        .with_state(state)
+}

@@ -1,0 +1,96 @@
+//! `GET /v1/stock` and `GET /v1/stock/{warehouse_id}/{sku}`.
+
+use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use flowmart_operators::stock_positions::StockLevels;
+use flowmart_schemas::Id;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Tenant;
+use crate::{ApiError, ApiState};
+
+/// Filters of the stock list.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StockFilter {
+    warehouse_id: Option<String>,
+    sku: Option<String>,
+}
+
+/// One position's stock.
+#[derive(Serialize)]
+pub(super) struct StockItem {
+    warehouse_id: Id,
+    sku: Id,
+    on_hand: i64,
+    reserved: i64,
+    on_order: i64,
+    available: i64,
+    projected: i64,
+}
+
+impl StockItem {
+    fn new(warehouse_id: &Id, sku: &Id, levels: &StockLevels) -> Self {
+        StockItem {
+            warehouse_id: warehouse_id.clone(),
+            sku: sku.clone(),
+            on_hand: levels.on_hand,
+            reserved: levels.reserved,
+            on_order: levels.on_order,
+            available: levels.available(),
+            projected: levels.projected(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct StockList {
+    as_of: u64,
+    items: Vec<StockItem>,
+}
+
+pub(super) async fn list(
+    Tenant(tenant_id): Tenant,
+    State(state): State<ApiState>,
+    filter: Result<Query<StockFilter>, QueryRejection>,
+) -> Result<Json<StockList>, ApiError> {
+    let Query(filter) = filter?;
+    let snapshot = state.index.snapshot();
+    let items = snapshot
+        .tenant(&tenant_id)
+        .map(|view| {
+            view.stock
+                .iter()
+                .filter(|((warehouse_id, sku), _)| {
+                    filter.warehouse_id.as_deref().is_none_or(|wanted| wanted == warehouse_id.as_str())
+                        && filter.sku.as_deref().is_none_or(|wanted| wanted == sku.as_str())
+                })
+                .map(|((warehouse_id, sku), levels)| StockItem::new(warehouse_id, sku, levels))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Json(StockList { as_of: snapshot.as_of, items }))
+}
+
+#[derive(Serialize)]
+pub(super) struct StockPoint {
+    as_of: u64,
+    #[serde(flatten)]
+    item: StockItem,
+}
+
+pub(super) async fn one(
+    Tenant(tenant_id): Tenant,
+    State(state): State<ApiState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Json<StockPoint>, ApiError> {
+    let Path((warehouse_id, sku)) = path?;
+    let snapshot = state.index.snapshot();
+    let key = (Id::from(warehouse_id.as_str()), Id::from(sku.as_str()));
+    let levels = snapshot
+        .tenant(&tenant_id)
+        .and_then(|view| view.stock.get(&key))
+        .ok_or_else(|| ApiError::NotFound(format!("no stock seen for warehouse {warehouse_id:?}, sku {sku:?}")))?;
+    Ok(Json(StockPoint { as_of: snapshot.as_of, item: StockItem::new(&key.0, &key.1, levels) }))
+}

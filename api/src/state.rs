@@ -1,0 +1,22 @@
+use std::sync::Arc;
+
+use flowmart_pipelines::Topics;
+use flowmart_pipelines::serving::ServingIndex;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::{AdminToken, ApiKeys};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The pipeline's results.
+    pub index: ServingIndex,
+    /// Tenant keys.
+    pub keys: Arc<ApiKeys>,
+    /// The admin token.
+    pub admin_token: Arc<AdminToken>,
+    /// Topic names, for the progress report.
+    pub topics: Topics,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+}

@@ -1,0 +1,32 @@
+//! `flowmart`: parses the command line and wires the parts; the work happens in the library
+//! crates (`pipelines`, `api`).
+
+mod cli;
+mod demo;
+mod progress;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let command = match cli::parse() {
+        Ok(command) => command,
+        Err(exit) => return exit,
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,flowmart=info")),
+        )
+        .init();
+    let result = match command {
+        cli::Command::Demo(args) => demo::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("flowmart: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
