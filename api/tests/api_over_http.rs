@@ -1,0 +1,372 @@
+//! The API over real HTTP, in front of a real pipeline fed by the seeded generator: its answers
+//! against the reference model, authentication, tenant isolation, errors, the live stream.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use flowmart_api::{AdminToken, ApiKeys, ApiState};
+use flowmart_operators::reference::ReferenceModel;
+use flowmart_pipelines::runtime::{Pipeline, RuntimeConfig};
+use flowmart_pipelines::serving::ServingIndex;
+use flowmart_pipelines::sources::generator::{Generator, GeneratorConfig, PartitionWorkload};
+use flowmart_pipelines::{SourceProgress, Topics};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const ADMIN_TOKEN: &str = "test-admin-token";
+
+fn metrics() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| PrometheusBuilder::new().install_recorder().expect("one recorder per test process")).clone()
+}
+
+struct Service {
+    url: String,
+    client: reqwest::Client,
+    pipeline: Option<Pipeline>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Service {
+    /// A pipeline over `generator` and the API on a free loopback port.
+    fn start(generator: GeneratorConfig, workers: usize) -> Service {
+        let (index, writer) = ServingIndex::new(u64::MAX);
+        let pipeline = Pipeline::start(
+            RuntimeConfig { workers, ..RuntimeConfig::default() },
+            Arc::new(Generator::new(generator)),
+            vec![Box::new(writer)],
+        )
+        .expect("pipeline starts");
+        let state = ApiState {
+            index,
+            keys: Arc::new(ApiKeys::new()),
+            admin_token: Arc::new(AdminToken::new(ADMIN_TOKEN)),
+            topics: Topics::default(),
+            metrics: metrics(),
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        runtime.spawn(flowmart_api::serve(listener, state, std::future::pending()));
+        Service { url, client: reqwest::Client::new(), pipeline: Some(pipeline), _runtime: runtime }
+    }
+
+    fn get(&self, path: &str, bearer: Option<&str>) -> (StatusCode, Value) {
+        let mut request = self.client.get(format!("{}{path}", self.url));
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        self.send(request)
+    }
+
+    fn send(&self, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        self._runtime.block_on(async {
+            let response = request.send().await.expect("the api answers");
+            let status = response.status();
+            let body = response.text().await.unwrap();
+            (status, serde_json::from_str(&body).unwrap_or_else(|_| Value::String(body)))
+        })
+    }
+
+    fn issue_key(&self, tenant_id: &str) -> String {
+        let request =
+            self.client.post(format!("{}/v1/admin/tenants/{tenant_id}/api-keys", self.url)).bearer_auth(ADMIN_TOKEN);
+        let (status, body) = self.send(request);
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["tenant_id"], tenant_id);
+        body["api_key"].as_str().expect("a key").to_string()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(pipeline) = self.pipeline.take() {
+            pipeline.stop().expect("pipeline stops cleanly");
+        }
+    }
+}
+
+fn generator_config() -> GeneratorConfig {
+    GeneratorConfig {
+        seed: 11,
+        tenants: 4,
+        partitions: 4,
+        skus_per_tenant: 40,
+        records_per_second: None,
+        max_records: Some(20_000),
+        fault_ratio: 0.01,
+        ..GeneratorConfig::default()
+    }
+}
+
+fn expected(config: &GeneratorConfig) -> (ReferenceModel, SourceProgress) {
+    let mut model = ReferenceModel::new();
+    let mut progress = SourceProgress::default();
+    for partition in 0..config.partitions {
+        let mut workload = PartitionWorkload::new(config, partition);
+        while let Some(record) = workload.next() {
+            progress.consumed(record.topic, record.partition, record.offset);
+            let _ = model.apply(record.decoded.expect("generated"));
+        }
+    }
+    model.end_time(0);
+    (model, progress)
+}
+
+/// The progress report the API must reach, in its JSON shape.
+fn progress_json(progress: &SourceProgress) -> Value {
+    let topics = Topics::default();
+    let mut sources = BTreeMap::<String, BTreeMap<String, u64>>::new();
+    for (topic, partition, next) in progress.iter() {
+        sources.entry(topics.name(topic).to_string()).or_default().insert(partition.to_string(), next);
+    }
+    json!({ "sources": sources })
+}
+
+fn wait_for_progress(service: &Service, progress: &Value) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (status, body) = service.get("/v1/admin/progress", Some(ADMIN_TOKEN));
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if body == *progress {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the pipeline did not catch up: {body}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+#[test]
+fn answers_equal_the_reference_model_for_each_tenant_and_only_that_tenant() {
+    let config = generator_config();
+    let (model, progress) = expected(&config);
+    let service = Service::start(config.clone(), 2);
+    let (status, body) = service.get("/healthz", None);
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ok")));
+    wait_for_progress(&service, &progress_json(&progress));
+    let (status, ready) = service.get("/readyz", None);
+    assert_eq!(status, StatusCode::OK, "{ready}");
+
+    let tenants = Generator::new(config).tenant_ids();
+    let keys = tenants.iter().map(|tenant| service.issue_key(tenant)).collect::<Vec<_>>();
+    let stock = model.stock();
+    let settlements = model.settlements();
+    for (tenant, key) in tenants.iter().zip(&keys) {
+        // Stock: every position of this tenant, no other tenant's.
+        let (status, body) = service.get("/v1/stock", Some(key));
+        assert_eq!(status, StatusCode::OK);
+        assert!(body["as_of"].as_u64().unwrap() > 0);
+        let expected_stock = stock
+            .iter()
+            .filter(|(position, _)| position.tenant_id == *tenant)
+            .map(|(position, levels)| {
+                json!({
+                    "warehouse_id": position.warehouse_id, "sku": position.sku,
+                    "on_hand": levels.on_hand, "reserved": levels.reserved, "on_order": levels.on_order,
+                    "available": levels.on_hand - levels.reserved,
+                    "projected": levels.on_hand - levels.reserved + levels.on_order,
+                })
+            })
+            .collect::<Vec<_>>();
+        assert!(!expected_stock.is_empty());
+        assert_eq!(body["items"].as_array().unwrap(), &expected_stock, "stock of {tenant}");
+
+        // A point query and a filter agree with the list.
+        let first = &expected_stock[0];
+        let path = format!("/v1/stock/{}/{}", first["warehouse_id"].as_str().unwrap(), first["sku"].as_str().unwrap());
+        let (status, point) = service.get(&path, Some(key));
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(point["projected"], first["projected"]);
+        assert_eq!(point["on_hand"], first["on_hand"]);
+        let filter = format!("/v1/stock?warehouse_id={}", first["warehouse_id"].as_str().unwrap());
+        let (_, filtered) = service.get(&filter, Some(key));
+        let in_warehouse = expected_stock.iter().filter(|item| item["warehouse_id"] == first["warehouse_id"]).count();
+        assert_eq!(filtered["items"].as_array().unwrap().len(), in_warehouse);
+
+        // Open alerts: the positions the model has open, with the same numbers.
+        let (status, body) = service.get("/v1/reorder-alerts", Some(key));
+        assert_eq!(status, StatusCode::OK);
+        let mut served = body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|alert| {
+                assert_eq!(alert["status"], "OPEN");
+                assert!(alert["resolved_at"].is_null());
+                (
+                    alert["warehouse_id"].as_str().unwrap().to_string(),
+                    alert["sku"].as_str().unwrap().to_string(),
+                    alert["projected"].as_i64().unwrap(),
+                    alert["reorder_point"].as_i64().unwrap(),
+                    alert["suggested_quantity"].as_i64().unwrap(),
+                )
+            })
+            .collect::<Vec<_>>();
+        served.sort();
+        let expected_alerts = model
+            .open_alerts()
+            .iter()
+            .filter(|(position, _)| position.tenant_id == *tenant)
+            .map(|(position, (_, check))| {
+                (
+                    position.warehouse_id.to_string(),
+                    position.sku.to_string(),
+                    check.projected,
+                    check.reorder_point,
+                    check.suggested_quantity,
+                )
+            })
+            .collect::<Vec<_>>();
+        assert_eq!(served, expected_alerts, "open alerts of {tenant}");
+
+        // Settlements per date and currency.
+        let (status, body) = service.get("/v1/settlements", Some(key));
+        assert_eq!(status, StatusCode::OK);
+        let expected_settlements = settlements
+            .iter()
+            .filter(|(key, _)| key.tenant_id == *tenant)
+            .map(|(key, totals)| {
+                json!({
+                    "date": key.settlement_date.to_string(), "currency": key.currency.to_string(),
+                    "captured": totals.captured, "refunded": totals.refunded, "chargebacks": totals.chargebacks,
+                    "fees": totals.fees, "payouts": totals.payouts,
+                    "net": totals.captured - totals.refunded - totals.chargebacks - totals.fees,
+                    "authorized": totals.authorized,
+                })
+            })
+            .collect::<Vec<_>>();
+        assert!(!expected_settlements.is_empty());
+        assert_eq!(body["items"].as_array().unwrap(), &expected_settlements, "settlements of {tenant}");
+        let first_date = expected_settlements[0]["date"].as_str().unwrap();
+        let (_, one_day) = service.get(&format!("/v1/settlements?from={first_date}&to={first_date}"), Some(key));
+        let on_first_date = expected_settlements.iter().filter(|item| item["date"] == first_date).count();
+        assert_eq!(one_day["items"].as_array().unwrap().len(), on_first_date);
+    }
+
+    // A tenant with a key but no data sees nothing of the others'.
+    let newcomer = service.issue_key("newcomer-gmbh");
+    for path in ["/v1/stock", "/v1/reorder-alerts?status=all", "/v1/settlements"] {
+        let (status, body) = service.get(path, Some(&newcomer));
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["items"], json!([]), "{path}");
+    }
+    let (status, _) = service.get("/v1/stock/rotterdam/SKU-00001", Some(&newcomer));
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The admin view counts each tenant's positions and open alerts.
+    let (status, body) = service.get("/v1/admin/tenants", Some(ADMIN_TOKEN));
+    assert_eq!(status, StatusCode::OK);
+    for summary in body["tenants"].as_array().unwrap() {
+        let tenant = summary["tenant_id"].as_str().unwrap();
+        let positions = stock.keys().filter(|position| position.tenant_id == tenant).count();
+        let open = model.open_alerts().keys().filter(|position| position.tenant_id == tenant).count();
+        assert_eq!(
+            (summary["stock_positions"].as_u64(), summary["open_alerts"].as_u64()),
+            (Some(positions as u64), Some(open as u64))
+        );
+    }
+    assert_eq!(body["tenants"].as_array().unwrap().len(), tenants.len());
+}
+
+#[test]
+fn every_route_refuses_a_missing_or_wrong_key_with_a_json_error() {
+    let service = Service::start(GeneratorConfig { max_records: Some(500), ..generator_config() }, 1);
+    let tenant_key = service.issue_key("acme-wholesale");
+    let tenant_routes =
+        ["/v1/stock", "/v1/stock/rotterdam/SKU-00001", "/v1/reorder-alerts", "/v1/settlements", "/v1/alerts/stream"];
+    let admin_routes = ["/v1/admin/tenants", "/v1/admin/progress"];
+    for path in tenant_routes.iter().chain(&admin_routes) {
+        for bearer in [None, Some("fmk_not-a-key"), Some("")] {
+            let (status, body) = service.get(path, bearer);
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{path} with {bearer:?}");
+            assert!(body["error"].is_string(), "{path}: {body}");
+        }
+    }
+    for path in admin_routes {
+        let (status, _) = service.get(path, Some(&tenant_key));
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "a tenant key is not the admin token: {path}");
+    }
+    for path in tenant_routes {
+        let (status, _) = service.get(path, Some(ADMIN_TOKEN));
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "the admin token is no tenant key: {path}");
+    }
+    let request =
+        service.client.post(format!("{}/v1/admin/tenants/acme/api-keys", service.url)).bearer_auth(&tenant_key);
+    assert_eq!(service.send(request).0, StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn bad_requests_get_a_4xx_with_a_json_error() {
+    let service = Service::start(GeneratorConfig { max_records: Some(500), ..generator_config() }, 1);
+    let key = service.issue_key("acme-wholesale");
+    for (path, status) in [
+        ("/v1/reorder-alerts?status=urgent", StatusCode::BAD_REQUEST),
+        ("/v1/settlements?from=2026-13-01", StatusCode::BAD_REQUEST),
+        ("/v1/settlements?from=2026-02-02&to=2026-02-01", StatusCode::BAD_REQUEST),
+        ("/v1/settlements?currency=euro", StatusCode::BAD_REQUEST),
+        ("/v1/stock?warehouse=rotterdam", StatusCode::BAD_REQUEST),
+        ("/v1/stock/rotterdam/NO-SUCH-SKU", StatusCode::NOT_FOUND),
+        ("/v1/nothing-here", StatusCode::NOT_FOUND),
+    ] {
+        let (got, body) = service.get(path, Some(&key));
+        assert_eq!(got, status, "{path}: {body}");
+        assert!(body["error"].as_str().is_some_and(|error| !error.is_empty()), "{path}: {body}");
+    }
+    let request = service.client.delete(format!("{}/v1/stock", service.url)).bearer_auth(&key);
+    let (status, body) = service.send(request);
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(body["error"].is_string());
+    let request =
+        service.client.post(format!("{}/v1/admin/tenants/a%20b/api-keys", service.url)).bearer_auth(ADMIN_TOKEN);
+    let (status, body) = service.send(request);
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, text) = service.get("/metrics", None);
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.as_str().is_some_and(|text| text.contains("flowmart_api_request_seconds")), "{text}");
+}
+
+#[test]
+fn the_alert_stream_delivers_the_tenants_changes_live_and_no_one_elses() {
+    let live = GeneratorConfig { records_per_second: Some(4_000), max_records: None, ..generator_config() };
+    let service = Service::start(live, 1);
+    let tenant = "acme-wholesale";
+    let key = service.issue_key(tenant);
+    let events = service._runtime.block_on(async {
+        let response =
+            service.client.get(format!("{}/v1/alerts/stream", service.url)).bearer_auth(&key).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        let mut response = response;
+        let mut text = String::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while text.matches("\n\n").count() < 5 {
+            let chunk = tokio::time::timeout_at(deadline, response.chunk())
+                .await
+                .expect("alert changes arrive")
+                .unwrap()
+                .unwrap();
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        text
+    });
+    let mut sequences = Vec::new();
+    for event in events.split("\n\n").filter(|event| !event.trim().is_empty()).take(5) {
+        let field = |name: &str| {
+            event.lines().find_map(|line| line.strip_prefix(name)).map(str::trim).unwrap_or_default().to_string()
+        };
+        assert_eq!(field("event:"), "reorder-alert", "{event}");
+        sequences.push(field("id:").parse::<u64>().expect("numbered"));
+        let alert: Value = serde_json::from_str(&field("data:")).expect("json");
+        assert_eq!(alert["tenant_id"], tenant);
+        assert!(["OPENED", "UPDATED", "RESOLVED"].contains(&alert["status"].as_str().unwrap()), "{alert}");
+        for field in ["alert_id", "warehouse_id", "sku"] {
+            assert!(alert[field].as_str().is_some_and(|value| !value.is_empty()), "{alert}");
+        }
+        for field in ["projected", "reorder_point", "suggested_quantity", "changed_at"] {
+            assert!(alert[field].is_i64(), "{alert}");
+        }
+    }
+    assert!(sequences.windows(2).all(|pair| pair[0] < pair[1]), "{sequences:?}");
+}
