@@ -66,7 +66,7 @@ impl Service {
             let response = request.send().await.expect("the api answers");
             let status = response.status();
             let body = response.text().await.unwrap();
-            (status, serde_json::from_str(&body).unwrap_or_else(|_| Value::String(body)))
+            (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
         })
     }
 
