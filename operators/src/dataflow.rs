@@ -2,11 +2,10 @@
 
 use flowmart_schemas::{InventoryEvent, OrderEvent, PaymentEvent, PolicyUpdate, PositionKey, ReorderAlert};
 
-use crate::alert_lifecycle::AlertLifecycle;
 use crate::dedupe::DedupeByEventId;
 use crate::order_upsert::OrderUpsert;
 use crate::policy_upsert::PolicyUpsert;
-use crate::reorder_checks::reorder_checks;
+use crate::reorder_alerts::ReorderAlerts;
 use crate::settlement_totals::{SettlementKey, SettlementTotals, settlement_totals};
 use crate::stock_positions::{StockLevels, stock_positions};
 use crate::{Collection, Sourced, Time};
@@ -59,7 +58,7 @@ pub fn build<'scope>(inputs: Inputs<'scope>, retention: Retention) -> Outputs<'s
     let orders = orders.upsert_orders(retention.orders_ms);
     let policies = policies.upsert_policies();
     let stock = stock_positions(inventory, orders);
-    let alerts = reorder_checks(stock.clone(), policies).alert_changes();
+    let alerts = stock.clone().reorder_alerts(policies);
     let settlements = settlement_totals(payments);
     Outputs { stock, settlements, alerts }
 }

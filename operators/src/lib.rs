@@ -11,13 +11,12 @@
 
 #![warn(missing_docs)]
 
-pub mod alert_lifecycle;
 pub mod dataflow;
 pub mod dedupe;
 pub mod order_upsert;
 pub mod policy_upsert;
 pub mod reference;
-pub mod reorder_checks;
+pub mod reorder_alerts;
 pub mod settlement_totals;
 mod sourced;
 mod stash;

@@ -14,8 +14,7 @@ use flowmart_schemas::{
 };
 
 use crate::Time;
-use crate::alert_lifecycle::alert_id;
-use crate::reorder_checks::ReorderCheck;
+use crate::reorder_alerts::{ReorderCheck, alert_id};
 use crate::settlement_totals::{SettlementDate, SettlementKey, SettlementTotals};
 use crate::stock_positions::StockLevels;
 

@@ -1,7 +1,5 @@
 //! Holding updates back until their time is complete, then handing them out in time order.
 
-use std::collections::BTreeMap;
-
 use timely::dataflow::operators::{Capability, InputCapability};
 use timely::progress::frontier::AntichainRef;
 
@@ -14,12 +12,13 @@ use crate::Time;
 /// has passed it, so that every update of that time is present and times are handled in order.
 pub(crate) struct TimeOrderedStash<D> {
     capability: Option<Capability<Time>>,
-    pending: BTreeMap<Time, Vec<D>>,
+    /// Updates in arrival order; few distinct times are pending at once.
+    pending: Vec<(Time, D)>,
 }
 
 impl<D> TimeOrderedStash<D> {
     pub(crate) fn new() -> Self {
-        TimeOrderedStash { capability: None, pending: BTreeMap::new() }
+        TimeOrderedStash { capability: None, pending: Vec::new() }
     }
 
     /// Stashes `updates` received under `capability`.
@@ -29,9 +28,7 @@ impl<D> TimeOrderedStash<D> {
         {
             self.capability = Some(received);
         }
-        for (update, time) in updates {
-            self.pending.entry(time).or_default().push(update);
-        }
+        self.pending.extend(updates.map(|(update, time)| (time, update)));
     }
 
     /// Hands every stashed time the `frontier` has passed, in increasing order, to `process`
@@ -42,16 +39,24 @@ impl<D> TimeOrderedStash<D> {
         mut process: impl FnMut(&Capability<Time>, Time, Vec<D>),
     ) {
         let Some(held) = &mut self.capability else { return };
-        while let Some(entry) = self.pending.first_entry() {
-            let time = *entry.key();
-            if frontier.less_equal(&time) {
-                break;
+        if self.pending.iter().all(|(time, _)| frontier.less_equal(time)) {
+            return;
+        }
+        // Complete updates go first, by time; the sort is stable, so arrival order holds within
+        // a time (operators that care break ties themselves, by source offset).
+        self.pending.sort_by_key(|(time, _)| (frontier.less_equal(time), *time));
+        let complete = self.pending.iter().take_while(|(time, _)| !frontier.less_equal(time)).count();
+        let mut ready = self.pending.drain(..complete).peekable();
+        while let Some((time, first)) = ready.next() {
+            let mut updates = vec![first];
+            while let Some((_, update)) = ready.next_if(|(next, _)| *next == time) {
+                updates.push(update);
             }
-            let updates = entry.remove();
             process(&held.delayed(&time), time, updates);
         }
-        match self.pending.keys().next() {
-            Some(next) => held.downgrade(next),
+        drop(ready);
+        match self.pending.iter().map(|(time, _)| *time).min() {
+            Some(next) => held.downgrade(&next),
             None => self.capability = None,
         }
     }

@@ -2,10 +2,10 @@
 
 use differential_dataflow::difference::{Abelian, IsZero, Monoid, Multiply, Semigroup};
 use differential_dataflow::operators::CountTotal;
-use flowmart_schemas::{InventoryEvent, InventoryKind, OrderEvent, OrderLine, OrderStatus, PositionKey};
+use flowmart_schemas::{InventoryEvent, InventoryKind, OrderStatus, PositionKey};
 use serde::{Deserialize, Serialize};
 
-use crate::order_upsert::OrderKey;
+use crate::order_upsert::{OrderKey, OrderState};
 use crate::{Collection, Sourced};
 
 /// The stock at one position: the sums of every effect the contract assigns to inventory events
@@ -50,9 +50,8 @@ impl StockLevels {
         StockLevels { on_hand, reserved: 0, on_order, records: 1 }
     }
 
-    /// The effect of one line of the current version of an order in `status`.
-    pub fn of_order_line(status: OrderStatus, line: &OrderLine) -> StockLevels {
-        let quantity = line.quantity;
+    /// The effect of a line of `quantity` units of the current version of an order in `status`.
+    pub fn of_order_line(status: OrderStatus, quantity: i64) -> StockLevels {
         let (on_hand, reserved) = match status {
             OrderStatus::Placed | OrderStatus::Confirmed => (0, quantity),
             OrderStatus::Shipped | OrderStatus::Delivered => (-quantity, 0),
@@ -117,18 +116,17 @@ impl Multiply<isize> for StockLevels {
 /// positions, not by the number of events.
 pub fn stock_positions<'scope>(
     inventory: Collection<'scope, Sourced<InventoryEvent>>,
-    orders: Collection<'scope, (OrderKey, OrderEvent)>,
+    orders: Collection<'scope, (OrderKey, OrderState)>,
 ) -> Collection<'scope, (PositionKey, StockLevels)> {
     let inventory = inventory.explode(|record| {
         let event = record.event;
         let levels = StockLevels::of_inventory(&event);
         Some((PositionKey { tenant_id: event.tenant_id, warehouse_id: event.warehouse_id, sku: event.sku }, levels))
     });
-    let order_lines = orders.explode(|(_, order)| {
-        let OrderEvent { tenant_id, status, lines, .. } = order;
-        lines.into_iter().map(move |line| {
-            let levels = StockLevels::of_order_line(status, &line);
-            (PositionKey { tenant_id: tenant_id.clone(), warehouse_id: line.warehouse_id, sku: line.sku }, levels)
+    let order_lines = orders.explode(|((tenant_id, _), OrderState { status, lines })| {
+        lines.into_iter().map(move |(warehouse_id, sku, quantity)| {
+            let levels = StockLevels::of_order_line(status, quantity);
+            (PositionKey { tenant_id: tenant_id.clone(), warehouse_id, sku }, levels)
         })
     });
     inventory.concat(order_lines).count_total()

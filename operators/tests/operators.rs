@@ -7,11 +7,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use differential_dataflow::input::{Input, InputSession};
-use flowmart_operators::alert_lifecycle::{AlertLifecycle, alert_id};
 use flowmart_operators::dedupe::DedupeByEventId;
-use flowmart_operators::order_upsert::OrderUpsert;
+use flowmart_operators::order_upsert::{OrderState, OrderUpsert};
 use flowmart_operators::policy_upsert::PolicyUpsert;
-use flowmart_operators::reorder_checks::reorder_checks;
+use flowmart_operators::reorder_alerts::{ReorderAlerts, alert_id};
 use flowmart_operators::stock_positions::stock_positions;
 use flowmart_operators::{Collection, Diff, SourceOffset, Sourced, Time};
 use flowmart_schemas::{
@@ -111,7 +110,8 @@ proptest! {
         let output = accumulate(&run_operator(orders, |orders| orders.upsert_orders(None)));
         prop_assert!(output.iter().all(|(_, diff)| *diff == 1));
         let output = output.into_iter().map(|(order, _)| order).collect::<Vec<_>>();
-        prop_assert_eq!(output, expected.into_iter().collect::<Vec<_>>());
+        let expected = expected.into_iter().map(|(key, order)| (key, OrderState::from(order))).collect::<Vec<_>>();
+        prop_assert_eq!(output, expected);
     }
 }
 
@@ -152,8 +152,8 @@ fn a_late_lower_order_version_changes_nothing() {
         (sourced(0, 2, order(2, Confirmed)), 3),
     ];
     let output = run_operator(input, |orders| orders.upsert_orders(None));
-    let statuses = output.iter().map(|((_, order), time, diff)| (order.version, *time, *diff)).collect::<Vec<_>>();
-    assert_eq!(statuses, vec![(1, 1, 1), (1, 2, -1), (3, 2, 1)]);
+    let statuses = output.iter().map(|((_, order), time, diff)| (order.status, *time, *diff)).collect::<Vec<_>>();
+    assert_eq!(statuses, vec![(Placed, 1, 1), (Placed, 2, -1), (Shipped, 2, 1)]);
 }
 
 /// The alert changes for a stream of stock movements and policy updates at one position.
@@ -174,7 +174,7 @@ fn alert_changes(input: Vec<(Result<InventoryEvent, Option<ReorderPolicy>>, Time
         });
         let orders = inventory.clone().flat_map(|_| None::<Sourced<OrderEvent>>).upsert_orders(None);
         let stock = stock_positions(inventory.dedupe_by_event_id(None), orders);
-        reorder_checks(stock, policies.upsert_policies()).alert_changes()
+        stock.reorder_alerts(policies.upsert_policies())
     });
     let mut alerts = output.into_iter().map(|(alert, _, _)| alert).collect::<Vec<_>>();
     alerts.sort_by_key(|alert| alert.changed_at);

@@ -1,0 +1,150 @@
+//! What the benchmarks share: a generated workload, and the two ways of computing its results
+//! that they compare — the FlowMart dataflow on one timely worker, and the reference model's
+//! plain fold — fed identically, in batches of one pipeline time each.
+
+use std::sync::Arc;
+
+use differential_dataflow::input::Input;
+use flowmart_operators::dataflow::{self, Inputs, Retention};
+use flowmart_operators::reference::ReferenceModel;
+use flowmart_operators::{SourceOffset, Sourced, Time};
+use flowmart_pipelines::sources::generator::{GeneratorConfig, PartitionWorkload};
+use flowmart_schemas::{InputRecord, Validate};
+use timely::dataflow::ProbeHandle;
+
+/// Records a worker takes from its source per pipeline time (the runtime's default poll batch).
+pub const RECORDS_PER_TIME: usize = 4096;
+
+/// `records` valid generated records (rule breakers are dropped, as the runtime sets them aside
+/// before the dataflow), in the order one worker would read them.
+pub fn workload(records: u64) -> Vec<(SourceOffset, InputRecord)> {
+    let config = GeneratorConfig {
+        tenants: 8,
+        partitions: 8,
+        skus_per_tenant: 500,
+        records_per_second: None,
+        max_records: Some(records),
+        ..GeneratorConfig::default()
+    };
+    let mut partitions =
+        (0..config.partitions).map(|partition| PartitionWorkload::new(&config, partition)).collect::<Vec<_>>();
+    let mut workload = Vec::with_capacity(records as usize);
+    let mut exhausted = 0;
+    while exhausted < partitions.len() {
+        exhausted = 0;
+        for partition in &mut partitions {
+            match partition.next() {
+                Some(record) => {
+                    let offset = SourceOffset { partition: record.partition, offset: record.offset };
+                    let input = record.decoded.expect("generated");
+                    let valid = match &input {
+                        InputRecord::Inventory(event) => event.validate().is_ok(),
+                        InputRecord::Order(event) => event.validate().is_ok(),
+                        InputRecord::Payment(event) => event.validate().is_ok(),
+                        InputRecord::Policy(update) => {
+                            update.policy.as_ref().is_none_or(|policy| policy.validate().is_ok())
+                        }
+                    };
+                    if valid {
+                        workload.push((offset, input));
+                    }
+                }
+                None => exhausted += 1,
+            }
+        }
+    }
+    workload
+}
+
+/// Runs the FlowMart dataflow on one worker over `workload`, one pipeline time per
+/// [`RECORDS_PER_TIME`] records, until every output is complete. Returns how many alert
+/// changes it made (so the work cannot be optimised away).
+pub fn run_dataflow(workload: Arc<Vec<(SourceOffset, InputRecord)>>) -> usize {
+    timely::execute_directly(move |worker| {
+        let probe = ProbeHandle::new();
+        let alert_changes = std::rc::Rc::new(std::cell::Cell::new(0));
+        let counter = std::rc::Rc::clone(&alert_changes);
+        let (mut inventory, mut orders, mut payments, mut policies) = worker.dataflow::<Time, _, _>(|scope| {
+            let (inventory_input, inventory) = scope.new_collection();
+            let (orders_input, orders) = scope.new_collection();
+            let (payments_input, payments) = scope.new_collection();
+            let (policies_input, policies) = scope.new_collection();
+            let outputs = dataflow::build(Inputs { inventory, orders, payments, policies }, Retention::default());
+            outputs.stock.probe_with(&probe);
+            outputs.settlements.probe_with(&probe);
+            outputs.alerts.inspect(move |_| counter.set(counter.get() + 1)).probe_with(&probe);
+            (inventory_input, orders_input, payments_input, policies_input)
+        });
+        for (time, batch) in workload.chunks(RECORDS_PER_TIME).enumerate() {
+            let time = time as Time + 1;
+            inventory.advance_to(time);
+            orders.advance_to(time);
+            payments.advance_to(time);
+            policies.advance_to(time);
+            for (offset, record) in batch {
+                let offset = *offset;
+                match record.clone() {
+                    InputRecord::Inventory(event) => inventory.insert(Sourced { offset, event }),
+                    InputRecord::Order(event) => orders.insert(Sourced { offset, event }),
+                    InputRecord::Payment(event) => payments.insert(Sourced { offset, event }),
+                    InputRecord::Policy(event) => policies.insert(Sourced { offset, event }),
+                }
+            }
+            inventory.flush();
+            orders.flush();
+            payments.flush();
+            policies.flush();
+            // Like the runtime, keep the dataflow stepping while the next batch is read.
+            worker.step();
+        }
+        let end = (workload.len() / RECORDS_PER_TIME) as Time + 2;
+        for input in [&mut inventory as &mut dyn AdvanceTo, &mut orders, &mut payments, &mut policies] {
+            input.advance(end);
+        }
+        while probe.less_than(&end) {
+            worker.step();
+        }
+        alert_changes.get()
+    })
+}
+
+/// The reference model's fold over the same workload, ending each pipeline time as the dataflow
+/// does. Returns how many alert changes it made.
+pub fn run_reference(workload: &[(SourceOffset, InputRecord)]) -> usize {
+    let mut model = ReferenceModel::new();
+    let mut alert_changes = 0;
+    for (time, batch) in workload.chunks(RECORDS_PER_TIME).enumerate() {
+        for (_, record) in batch {
+            let _ = model.apply(record.clone());
+        }
+        alert_changes += model.end_time(time as Time + 1).len();
+    }
+    alert_changes
+}
+
+/// Advancing any of the four input sessions, whatever its record type.
+trait AdvanceTo {
+    fn advance(&mut self, time: Time);
+}
+
+impl<D: differential_dataflow::Data> AdvanceTo for differential_dataflow::input::InputSession<Time, D, isize> {
+    fn advance(&mut self, time: Time) {
+        self.advance_to(time);
+        self.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dataflow_and_the_reference_make_the_same_alert_changes() {
+        let workload = workload(30_000);
+        assert!(workload.len() > 29_000);
+        let workload = Arc::new(workload);
+        let dataflow = run_dataflow(Arc::clone(&workload));
+        assert!(dataflow > 0);
+        assert_eq!(dataflow, run_reference(&workload));
+    }
+}

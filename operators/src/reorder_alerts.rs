@@ -1,0 +1,230 @@
+//! Reorder alerts: each position with a policy measured against it, one alert per crossing, with
+//! OPENED / UPDATED / RESOLVED changes.
+
+use differential_dataflow::{AsCollection, Hashable};
+use flowmart_schemas::{Id, PositionKey, ReorderAlert, ReorderAlertStatus, ReorderPolicy};
+use serde::{Deserialize, Serialize};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+use timely::progress::Antichain;
+use uuid::Uuid;
+
+use crate::stash::TimeOrderedStash;
+use crate::stock_positions::StockLevels;
+use crate::{Collection, Diff, StateMap, Time};
+
+/// The namespace of FlowMart alert ids (UUID v5 over the position and the opening time).
+const ALERT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6c1f_3f0e_8d0b_4a57_9a51_4d2b_9e6a_7c10);
+
+/// The id of the alert that opened at `position` at pipeline time `opened_at`: deterministic, so
+/// a replay or a recovered pipeline names the same alert the same way.
+pub fn alert_id(position: &PositionKey, opened_at: Time) -> Id {
+    let name = format!("{}\u{0}{}\u{0}{}\u{0}{opened_at}", position.tenant_id, position.warehouse_id, position.sku);
+    Id::from(Uuid::new_v5(&ALERT_ID_NAMESPACE, name.as_bytes()).hyphenated().to_string())
+}
+
+/// A position with a policy, measured against it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ReorderCheck {
+    /// The position's projected stock (zero for a position no event has touched).
+    pub projected: i64,
+    /// The policy's reorder point.
+    pub reorder_point: i64,
+    /// What the policy suggests ordering at this projected level.
+    pub suggested_quantity: i64,
+}
+
+impl ReorderCheck {
+    /// Measures `projected` against `policy`.
+    pub fn of(policy: &ReorderPolicy, projected: i64) -> ReorderCheck {
+        ReorderCheck {
+            projected,
+            reorder_point: policy.reorder_point,
+            suggested_quantity: policy.suggested_quantity(projected),
+        }
+    }
+
+    /// An alert is open while `projected <= reorder_point`.
+    pub fn needs_reorder(&self) -> bool {
+        self.projected <= self.reorder_point
+    }
+}
+
+/// An alert that is open: its id and the check last published for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenAlert {
+    /// The alert's id.
+    pub alert_id: Id,
+    /// The check in its last OPENED or UPDATED change.
+    pub last: ReorderCheck,
+}
+
+/// The alert change for `position` given its open alert (if any) and its check now (`None`
+/// when the policy is gone). Returns the change, if any, and the open alert afterwards.
+///
+/// The one rule of the lifecycle, shared by the operator and nothing else; the reference model
+/// states it again independently.
+fn next_change(
+    position: &PositionKey,
+    open: Option<OpenAlert>,
+    now: Option<ReorderCheck>,
+    time: Time,
+) -> (Option<ReorderAlert>, Option<OpenAlert>) {
+    let change = |alert_id: Id, status, check: ReorderCheck| ReorderAlert {
+        alert_id,
+        tenant_id: position.tenant_id.clone(),
+        warehouse_id: position.warehouse_id.clone(),
+        sku: position.sku.clone(),
+        status,
+        projected: check.projected,
+        reorder_point: check.reorder_point,
+        suggested_quantity: check.suggested_quantity,
+        changed_at: time as i64,
+    };
+    match (open, now.filter(ReorderCheck::needs_reorder)) {
+        (None, Some(check)) => {
+            let alert_id = alert_id(position, time);
+            (
+                Some(change(alert_id.clone(), ReorderAlertStatus::Opened, check)),
+                Some(OpenAlert { alert_id, last: check }),
+            )
+        }
+        (Some(open), Some(check)) if open.last == check => (None, Some(open)),
+        (Some(open), Some(check)) => (
+            Some(change(open.alert_id.clone(), ReorderAlertStatus::Updated, check)),
+            Some(OpenAlert { last: check, ..open }),
+        ),
+        (Some(open), None) => {
+            (Some(change(open.alert_id, ReorderAlertStatus::Resolved, now.unwrap_or(open.last))), None)
+        }
+        (None, None) => (None, None),
+    }
+}
+
+/// Everything the operator keeps for one position.
+#[derive(Default)]
+struct PositionState {
+    /// Current projected stock (0 while no record touches the position).
+    projected: i64,
+    /// Current policy, if any.
+    policy: Option<ReorderPolicy>,
+    /// The open alert, if any.
+    open: Option<OpenAlert>,
+    /// The last time an update touched the position (to measure it once per time).
+    touched_at: Option<Time>,
+}
+
+/// One input update of the operator, tagged by which input it came from.
+enum Change {
+    Stock(PositionKey, StockLevels),
+    Policy(PositionKey, ReorderPolicy),
+}
+
+/// Turns stock positions and policies into the alert change log.
+pub trait ReorderAlerts<'scope> {
+    /// **In:** the stock positions (one value per position) and the current reorder policies
+    /// (one per position). **Out:** an insert-only log of [`ReorderAlert`] changes, each at the
+    /// pipeline time it happened. A position with a policy is measured at its projected stock
+    /// (all zeros if no record touches it): OPENED when it starts needing a reorder (`projected <=
+    /// reorder_point`), UPDATED when an open alert's projected, reorder point or suggested
+    /// quantity changes, RESOLVED when projected rises above the reorder point or the policy is
+    /// deleted. One alert per crossing: going further down while open updates the same alert.
+    /// Changes are seen per pipeline time: a dip and recovery within one time raises nothing.
+    ///
+    /// **State:** per position touched by a record or a policy: its projected stock, its policy
+    /// and its open alert — bounded by the number of positions; a position with neither stock
+    /// records, a policy nor an open alert is forgotten.
+    fn reorder_alerts(
+        self,
+        policies: Collection<'scope, (PositionKey, ReorderPolicy)>,
+    ) -> Collection<'scope, ReorderAlert>;
+}
+
+impl<'scope> ReorderAlerts<'scope> for Collection<'scope, (PositionKey, StockLevels)> {
+    fn reorder_alerts(
+        self,
+        policies: Collection<'scope, (PositionKey, ReorderPolicy)>,
+    ) -> Collection<'scope, ReorderAlert> {
+        let by_position = |position: &PositionKey| position.hashed();
+        let stock_exchange = Exchange::new(move |((position, _), _, _): &((PositionKey, StockLevels), Time, Diff)| {
+            by_position(position)
+        });
+        let policy_exchange =
+            Exchange::new(move |((position, _), _, _): &((PositionKey, ReorderPolicy), Time, Diff)| {
+                by_position(position)
+            });
+        self.inner
+            .binary_frontier::<_, CapacityContainerBuilder<Vec<(ReorderAlert, Time, Diff)>>, _, _, _, _>(
+                policies.inner,
+                stock_exchange,
+                policy_exchange,
+                "ReorderAlerts",
+                |_, _| {
+                    let mut stash = TimeOrderedStash::new();
+                    let mut positions = StateMap::<PositionKey, PositionState>::default();
+                    move |(stock, stock_frontier), (policies, policy_frontier), output| {
+                        stock.for_each(|capability, updates| {
+                            let changes = updates.drain(..).map(|((position, levels), time, diff)| {
+                                ((Change::Stock(position, levels), diff), time)
+                            });
+                            stash.stash(capability, changes);
+                        });
+                        policies.for_each(|capability, updates| {
+                            let changes = updates.drain(..).map(|((position, policy), time, diff)| {
+                                ((Change::Policy(position, policy), diff), time)
+                            });
+                            stash.stash(capability, changes);
+                        });
+                        let mut frontier = Antichain::new();
+                        for time in stock_frontier.frontier().iter().chain(policy_frontier.frontier().iter()) {
+                            frontier.insert(*time);
+                        }
+                        stash.drain_complete(frontier.borrow(), |capability, time, changes| {
+                            // Both inputs carry at most one retraction (the old value) and one
+                            // addition (the new value) per position and time: apply retractions
+                            // first, so what an addition sets is what stays.
+                            let (retractions, additions): (Vec<_>, Vec<_>) =
+                                changes.into_iter().partition(|(_, diff)| *diff < 0);
+                            let mut touched = Vec::new();
+                            for (change, diff) in retractions.into_iter().chain(additions) {
+                                let (position, update) = match change {
+                                    Change::Stock(position, levels) => {
+                                        (position, Ok((diff > 0).then(|| levels.projected())))
+                                    }
+                                    Change::Policy(position, policy) => (position, Err((diff > 0).then_some(policy))),
+                                };
+                                let state = match positions.get_mut(&position) {
+                                    Some(state) => state,
+                                    None => positions.entry(position.clone()).or_default(),
+                                };
+                                match update {
+                                    Ok(projected) => state.projected = projected.unwrap_or(0),
+                                    Err(policy) => state.policy = policy,
+                                }
+                                if state.touched_at != Some(time) {
+                                    state.touched_at = Some(time);
+                                    touched.push(position);
+                                }
+                            }
+                            let mut session = output.session(capability);
+                            for position in touched {
+                                let Some(state) = positions.get_mut(&position) else { continue };
+                                let check =
+                                    state.policy.as_ref().map(|policy| ReorderCheck::of(policy, state.projected));
+                                let (change, open) = next_change(&position, state.open.take(), check, time);
+                                state.open = open;
+                                if state.policy.is_none() && state.open.is_none() && state.projected == 0 {
+                                    positions.remove(&position);
+                                }
+                                if let Some(change) = change {
+                                    session.give((change, time, 1));
+                                }
+                            }
+                        });
+                    }
+                },
+            )
+            .as_collection()
+    }
+}
