@@ -6,8 +6,14 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-# The spine's tests need no outside service: the generator, the pipeline and the API all run
-# in-process on loopback. (The Kafka broker and Postgres are set up here as their sinks land.)
+# Kafka tests start their own Tansu broker (a Kafka-protocol broker) per test on a free port;
+# install it once. The first install compiles for about 10 minutes.
+TANSU_VERSION=0.6.0
+if ! tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+  step "installing tansu $TANSU_VERSION (cargo install, once)"
+  cargo install tansu --locked --version "$TANSU_VERSION" --features dynostore
+fi
+export PATH="$HOME/.cargo/bin:$PATH"
 
 step "formatting (cargo fmt --check)"
 cargo fmt --all --check

@@ -104,11 +104,23 @@ pub enum PollStatus {
 /// cluster of processes needs no coordination to agree on ownership.
 pub trait Source: Send + Sync + 'static {
     /// Opens the reader for the partitions that `worker` of `workers` owns.
-    fn reader(&self, worker: usize, workers: usize) -> Box<dyn SourceReader>;
+    fn reader(&self, worker: usize, workers: usize) -> Result<Box<dyn SourceReader>, SourceError>;
 }
 
 /// One worker's share of a [`Source`].
 pub trait SourceReader {
-    /// Appends at most `max_records` records to `into`, never blocking.
+    /// Appends at most `max_records` records to `into`, without waiting for records to arrive.
     fn poll(&mut self, max_records: usize, into: &mut Vec<SourceRecord>) -> PollStatus;
+
+    /// Told that the pipeline's results now cover `progress` (this reader's partitions among
+    /// others), so it may report it upstream (e.g. commit offsets for lag tools).
+    fn checkpoint(&mut self, _progress: &crate::SourceProgress) {}
+}
+
+/// Why a source could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// Its settings are wrong.
+    #[error("{0}")]
+    Config(String),
 }

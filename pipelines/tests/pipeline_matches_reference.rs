@@ -1,15 +1,15 @@
 //! The whole runtime — generator source, timely workers, collector, serving index — against the
 //! reference model folded over the same seeded records.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flowmart_operators::reference::ReferenceModel;
 use flowmart_pipelines::runtime::{Pipeline, RuntimeConfig};
-use flowmart_pipelines::serving::{AlertState, ServingIndex, Snapshot};
+use flowmart_pipelines::serving::{ServingIndex, Snapshot};
 use flowmart_pipelines::sources::generator::{Generator, GeneratorConfig, PartitionWorkload};
 use flowmart_pipelines::{ChangeBatch, InputTopic, Sink, SinkError, SourceProgress};
+use flowmart_testkit::assert_snapshot_equals_model;
 
 fn generator_config() -> GeneratorConfig {
     GeneratorConfig {
@@ -74,77 +74,22 @@ fn run_until_caught_up(workers: usize) -> (Arc<Snapshot>, usize) {
     (snapshot, dead_letters.load(std::sync::atomic::Ordering::SeqCst))
 }
 
-fn assert_snapshot_equals_model(snapshot: &Snapshot, dead_letters: usize) {
+fn assert_snapshot_equals_model_and_dead_letters(snapshot: &Snapshot, dead_letters: usize) {
     let (model, _, invalid) = expected(&generator_config());
     assert!(invalid > 0, "the workload has rule breakers");
     assert_eq!(dead_letters, invalid, "every rule breaker is set aside, once");
-
-    let stock = snapshot
-        .tenants
-        .iter()
-        .flat_map(|(tenant_id, view)| {
-            view.stock.iter().map(move |((warehouse_id, sku), levels)| {
-                (flowmart_schemas::PositionKey::new(tenant_id.clone(), warehouse_id.clone(), sku.clone()), *levels)
-            })
-        })
-        .collect::<BTreeMap<_, _>>();
-    assert_eq!(stock.len(), model.stock().len());
-    assert_eq!(stock, model.stock());
-
-    let settlements = snapshot
-        .tenants
-        .iter()
-        .flat_map(|(tenant_id, view)| {
-            view.settlements.iter().map(move |((settlement_date, currency), totals)| {
-                let key = flowmart_operators::settlement_totals::SettlementKey {
-                    tenant_id: tenant_id.clone(),
-                    currency: *currency,
-                    settlement_date: *settlement_date,
-                };
-                (key, *totals)
-            })
-        })
-        .collect::<BTreeMap<_, _>>();
-    assert_eq!(settlements, model.settlements());
-
-    let open_alerts = snapshot
-        .tenants
-        .iter()
-        .flat_map(|(tenant_id, view)| {
-            view.alerts.values().filter(|alert| alert.state == AlertState::Open).map(move |alert| {
-                let position = flowmart_schemas::PositionKey::new(
-                    tenant_id.clone(),
-                    alert.warehouse_id.clone(),
-                    alert.sku.clone(),
-                );
-                (position, (alert.projected, alert.reorder_point, alert.suggested_quantity))
-            })
-        })
-        .collect::<BTreeMap<_, _>>();
-    let model_open = model
-        .open_alerts()
-        .iter()
-        .map(|(position, (_, check))| {
-            (position.clone(), (check.projected, check.reorder_point, check.suggested_quantity))
-        })
-        .collect::<BTreeMap<_, _>>();
-    assert!(!model_open.is_empty(), "the workload leaves alerts open");
-    assert_eq!(open_alerts, model_open);
-    for (tenant_id, view) in &snapshot.tenants {
-        let open = view.alerts.values().filter(|alert| alert.state == AlertState::Open).count();
-        assert_eq!(view.open_alerts, open, "open alert count of {tenant_id}");
-    }
+    assert_snapshot_equals_model(snapshot, &model);
     assert!(snapshot.progress.iter().any(|(topic, _, _)| topic == InputTopic::ReorderPolicies));
 }
 
 #[test]
 fn one_worker_serves_what_the_reference_model_computes() {
     let (snapshot, dead_letters) = run_until_caught_up(1);
-    assert_snapshot_equals_model(&snapshot, dead_letters);
+    assert_snapshot_equals_model_and_dead_letters(&snapshot, dead_letters);
 }
 
 #[test]
 fn four_workers_serve_what_the_reference_model_computes() {
     let (snapshot, dead_letters) = run_until_caught_up(4);
-    assert_snapshot_equals_model(&snapshot, dead_letters);
+    assert_snapshot_equals_model_and_dead_letters(&snapshot, dead_letters);
 }

@@ -1,3 +1,4 @@
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use flowmart_operators::Time;
@@ -8,6 +9,7 @@ pub struct PipelineStatus {
     records: AtomicU64,
     dead_letters: AtomicU64,
     as_of: AtomicU64,
+    failure: Mutex<Option<String>>,
 }
 
 impl PipelineStatus {
@@ -24,6 +26,15 @@ impl PipelineStatus {
     /// The frontier last published to every sink (0 before the first).
     pub fn as_of(&self) -> Time {
         self.as_of.load(Ordering::Relaxed)
+    }
+
+    /// Why the pipeline stopped on its own, if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    pub(super) fn fail(&self, reason: String) {
+        self.failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get_or_insert(reason);
     }
 
     pub(super) fn add_records(&self, records: u64, dead_letters: u64) {

@@ -107,7 +107,15 @@ pub(super) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
         (InputSessions { inventory, orders, payments, policies }, outputs)
     });
 
-    let mut reader = context.source.reader(index, peers);
+    let mut reader = match context.source.reader(index, peers) {
+        Ok(reader) => reader,
+        Err(error) => {
+            tracing::error!(worker = index, %error, "cannot open the source; stopping the pipeline");
+            context.status.fail(format!("cannot open the source: {error}"));
+            context.shutdown.store(true, Ordering::SeqCst);
+            return;
+        }
+    };
     let mut clock = PipelineClock::new();
     let mut polled = Vec::with_capacity(config.poll_batch);
     let mut progress = SourceProgress::default();
@@ -152,6 +160,9 @@ pub(super) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
         let upper = probe.with_frontier(|frontier| frontier.first().copied()).unwrap_or(inputs.time());
         if upper > published_upper && (last_publish.elapsed() >= QUIET_PUBLISH_INTERVAL || has_output(&outputs)) {
             let batch = seal(index, upper, &outputs, &mut pending_dead_letters, &mut pending_progress);
+            if let Some((_, sealed)) = batch.progress.last() {
+                reader.checkpoint(sealed);
+            }
             if !send(&sender, batch, &context.shutdown) {
                 return;
             }

@@ -17,7 +17,7 @@ mod workload;
 pub use config::GeneratorConfig;
 pub use workload::PartitionWorkload;
 
-use crate::{Source, SourceReader};
+use crate::{Source, SourceError, SourceReader};
 
 /// The generator as a [`Source`]: each worker generates the partitions it owns.
 #[derive(Clone, Debug)]
@@ -43,11 +43,11 @@ impl Generator {
 }
 
 impl Source for Generator {
-    fn reader(&self, worker: usize, workers: usize) -> Box<dyn SourceReader> {
+    fn reader(&self, worker: usize, workers: usize) -> Result<Box<dyn SourceReader>, SourceError> {
         let partitions = (0..self.config.partitions)
             .filter(|partition| *partition as usize % workers == worker)
             .map(|partition| PartitionWorkload::new(&self.config, partition))
             .collect();
-        Box::new(reader::GeneratorReader::new(partitions, self.config.records_per_second))
+        Ok(Box::new(reader::GeneratorReader::new(partitions, self.config.records_per_second)))
     }
 }

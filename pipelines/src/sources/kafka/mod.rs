@@ -1,0 +1,75 @@
+//! The Kafka source: rdkafka consumers inside the timely workers, reading Confluent-framed Avro
+//! through a Schema Registry.
+//!
+//! Partition `p` of every input topic belongs to worker `p mod workers` — no consumer-group
+//! rebalancing decides it, so a cluster of processes agrees without talking. Offsets belong to
+//! the pipeline: a reader starts where it is told ([`StartFrom`]); it commits what results cover
+//! to the consumer group only so that standard lag tools see the pipeline. Partitions added while
+//! running are picked up (from their beginning). A record that cannot be decoded is handed on as
+//! a rejection (it becomes a dead letter); a registry that cannot be reached holds the reader
+//! back instead, so no good record is ever dead-lettered for it.
+
+mod decode;
+mod reader;
+mod wire;
+mod writer_schemas;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub use wire::{FrameError, frame, split_frame};
+pub use writer_schemas::{LookupError, Registry, SchemaLookup, WriterSchemas};
+
+use crate::{Source, SourceError, SourceReader, Topics};
+
+/// Where a partition with no stored progress starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartFrom {
+    /// Its first offset.
+    #[default]
+    Earliest,
+    /// Its end: only records produced from now on.
+    Latest,
+    /// The first offset whose timestamp is at or after this time (ms since the epoch).
+    #[serde(untagged)]
+    Timestamp(i64),
+}
+
+/// How to reach Kafka and what to read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSourceConfig {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// The consumer group offsets are committed to (for lag tools only).
+    pub group_id: String,
+    /// The input topics.
+    pub topics: Topics,
+    /// Where partitions without stored progress start.
+    pub start: StartFrom,
+    /// Further librdkafka consumer properties.
+    pub properties: BTreeMap<String, String>,
+}
+
+/// The Kafka source: one [`reader`](Source::reader) per worker.
+pub struct KafkaSource {
+    config: KafkaSourceConfig,
+    schemas: Arc<WriterSchemas>,
+}
+
+impl KafkaSource {
+    /// A source reading `config`'s topics, decoding with writer schemas from `schemas`.
+    pub fn new(config: KafkaSourceConfig, schemas: Arc<WriterSchemas>) -> Self {
+        KafkaSource { config, schemas }
+    }
+}
+
+impl Source for KafkaSource {
+    fn reader(&self, worker: usize, workers: usize) -> Result<Box<dyn SourceReader>, SourceError> {
+        let reader = reader::KafkaReader::new(&self.config, Arc::clone(&self.schemas), worker, workers)?;
+        Ok(Box::new(reader))
+    }
+}

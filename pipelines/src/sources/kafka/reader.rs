@@ -1,0 +1,231 @@
+//! One worker's Kafka consumer.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::decode::decode_record;
+use super::writer_schemas::LookupError;
+use super::{KafkaSourceConfig, StartFrom, WriterSchemas};
+use crate::{InputTopic, PollStatus, SourceError, SourceProgress, SourceReader, SourceRecord};
+
+/// How often the reader looks for partitions added to its topics.
+const METADATA_REFRESH: Duration = Duration::from_secs(10);
+/// How long a metadata or offset look-up may block the worker.
+const BROKER_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the reader waits before asking an unreachable broker or registry again.
+const RETRY_AFTER: Duration = Duration::from_millis(500);
+
+pub(super) struct KafkaReader {
+    consumer: BaseConsumer,
+    worker: usize,
+    workers: usize,
+    topics: Vec<(InputTopic, String)>,
+    start: StartFrom,
+    schemas: Arc<WriterSchemas>,
+    assigned: BTreeSet<(InputTopic, i32)>,
+    next_refresh: Instant,
+    /// A record read while the registry was unreachable, to decode before anything else.
+    held: Option<HeldRecord>,
+    /// Whether the first assignment has been made (later partitions start at their beginning).
+    started: bool,
+}
+
+struct HeldRecord {
+    topic: InputTopic,
+    partition: u32,
+    offset: u64,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+}
+
+impl KafkaReader {
+    pub(super) fn new(
+        config: &KafkaSourceConfig,
+        schemas: Arc<WriterSchemas>,
+        worker: usize,
+        workers: usize,
+    ) -> Result<Self, SourceError> {
+        let mut client = ClientConfig::new();
+        client
+            .set("bootstrap.servers", &config.brokers)
+            .set("group.id", &config.group_id)
+            .set("client.id", format!("flowmart-worker-{worker}"))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false")
+            // Bounded prefetch: when the worker stops polling (backpressure), memory stays bounded.
+            .set("queued.max.messages.kbytes", "65536");
+        for (key, value) in &config.properties {
+            client.set(key, value);
+        }
+        let consumer: BaseConsumer =
+            client.create().map_err(|error| SourceError::Config(format!("kafka consumer settings: {error}")))?;
+        let topics = InputTopic::ALL.iter().map(|topic| (*topic, config.topics.name(*topic).to_string())).collect();
+        Ok(KafkaReader {
+            consumer,
+            worker,
+            workers,
+            topics,
+            start: config.start,
+            schemas,
+            assigned: BTreeSet::new(),
+            next_refresh: Instant::now(),
+            held: None,
+            started: false,
+        })
+    }
+
+    fn role(&self, topic_name: &str) -> Option<InputTopic> {
+        self.topics.iter().find(|(_, name)| name == topic_name).map(|(topic, _)| *topic)
+    }
+
+    /// Assigns partitions of the input topics this worker owns and does not read yet.
+    fn refresh_assignment(&mut self) -> Result<(), String> {
+        let mut new = TopicPartitionList::new();
+        let mut added = Vec::new();
+        for (topic, name) in &self.topics {
+            let metadata = self
+                .consumer
+                .fetch_metadata(Some(name), BROKER_TIMEOUT)
+                .map_err(|error| format!("metadata of {name}: {error}"))?;
+            for partition in metadata.topics().iter().flat_map(|topic| topic.partitions()) {
+                let id = partition.id();
+                if id as usize % self.workers != self.worker || self.assigned.contains(&(*topic, id)) {
+                    continue;
+                }
+                let offset = match (self.started, self.start) {
+                    (false, StartFrom::Latest) => Offset::End,
+                    (false, StartFrom::Timestamp(_)) => Offset::Beginning, // replaced below
+                    _ => Offset::Beginning,
+                };
+                new.add_partition_offset(name, id, offset).map_err(|error| error.to_string())?;
+                added.push((*topic, id));
+            }
+        }
+        if added.is_empty() {
+            self.started = true;
+            return Ok(());
+        }
+        if let (false, StartFrom::Timestamp(timestamp)) = (self.started, self.start) {
+            let mut query = TopicPartitionList::new();
+            for element in new.elements() {
+                query
+                    .add_partition_offset(element.topic(), element.partition(), Offset::Offset(timestamp))
+                    .map_err(|error| error.to_string())?;
+            }
+            let found = self
+                .consumer
+                .offsets_for_times(query, BROKER_TIMEOUT)
+                .map_err(|error| format!("offsets for time {timestamp}: {error}"))?;
+            new = TopicPartitionList::new();
+            for element in found.elements() {
+                let offset = match element.offset() {
+                    Offset::Offset(offset) => Offset::Offset(offset),
+                    _ => Offset::End,
+                };
+                new.add_partition_offset(element.topic(), element.partition(), offset)
+                    .map_err(|error| error.to_string())?;
+            }
+        }
+        self.consumer.incremental_assign(&new).map_err(|error| format!("assign: {error}"))?;
+        tracing::info!(worker = self.worker, partitions = ?added, "reading partitions");
+        self.assigned.extend(added);
+        self.started = true;
+        Ok(())
+    }
+
+    /// Decodes a record; `None` when the registry is unreachable (the record is held).
+    fn decode(&mut self, record: HeldRecord) -> Option<SourceRecord> {
+        match decode_record(record.topic, record.key.as_deref(), record.value.as_deref(), &self.schemas) {
+            Ok(decoded) => Some(SourceRecord {
+                topic: record.topic,
+                partition: record.partition,
+                offset: record.offset,
+                key: record.key,
+                raw_value: record.value,
+                decoded,
+            }),
+            Err(LookupError::Unavailable(message)) => {
+                tracing::warn!(%message, "schema registry unavailable; holding the source until it answers");
+                self.held = Some(record);
+                None
+            }
+            Err(error) => unreachable!("decode_record turns {error} into a rejection"),
+        }
+    }
+
+    fn take(&self, message: &BorrowedMessage<'_>) -> Option<HeldRecord> {
+        let topic = self.role(message.topic())?;
+        Some(HeldRecord {
+            topic,
+            partition: message.partition() as u32,
+            offset: message.offset() as u64,
+            key: message.key().map(<[u8]>::to_vec),
+            value: message.payload().map(<[u8]>::to_vec),
+        })
+    }
+}
+
+impl SourceReader for KafkaReader {
+    fn poll(&mut self, max_records: usize, into: &mut Vec<SourceRecord>) -> PollStatus {
+        let now = Instant::now();
+        if now >= self.next_refresh {
+            match self.refresh_assignment() {
+                Ok(()) => self.next_refresh = now + METADATA_REFRESH,
+                Err(message) => {
+                    tracing::warn!(%message, "kafka unreachable; retrying");
+                    self.next_refresh = now + RETRY_AFTER;
+                    if !self.started {
+                        return PollStatus::IdleUntil(self.next_refresh);
+                    }
+                }
+            }
+        }
+        if let Some(held) = self.held.take() {
+            match self.decode(held) {
+                Some(record) => into.push(record),
+                None => return PollStatus::IdleUntil(now + RETRY_AFTER),
+            }
+        }
+        let mut read = 0;
+        while read < max_records {
+            match self.consumer.poll(Duration::ZERO) {
+                Some(Ok(message)) => {
+                    let Some(record) = self.take(&message) else { continue };
+                    read += 1;
+                    match self.decode(record) {
+                        Some(record) => into.push(record),
+                        None => return PollStatus::IdleUntil(now + RETRY_AFTER),
+                    }
+                }
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "kafka consumer error");
+                    break;
+                }
+                None => break,
+            }
+        }
+        if read == 0 { PollStatus::IdleUntil(now + Duration::from_millis(5)) } else { PollStatus::Ready }
+    }
+
+    fn checkpoint(&mut self, progress: &SourceProgress) {
+        let mut offsets = TopicPartitionList::new();
+        for (topic, partition, next) in progress.iter() {
+            let Some((_, name)) = self.topics.iter().find(|(role, _)| *role == topic) else { continue };
+            if self.assigned.contains(&(topic, partition as i32)) {
+                let _ = offsets.add_partition_offset(name, partition as i32, Offset::Offset(next as i64));
+            }
+        }
+        if offsets.count() > 0
+            && let Err(error) = self.consumer.commit(&offsets, CommitMode::Async)
+        {
+            tracing::debug!(%error, "offset commit for lag tools failed");
+        }
+    }
+}

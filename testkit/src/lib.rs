@@ -1,0 +1,23 @@
+//! Test support: real parts on free loopback ports — a Tansu broker per test and a Schema
+//! Registry stub serving the Confluent routes — plus producing the generator's workload as
+//! Confluent-framed Avro, and comparing a serving snapshot with the reference model.
+
+#![warn(missing_docs)]
+
+mod kafka;
+mod model;
+mod registry;
+mod tansu;
+
+pub use kafka::{OutgoingRecord, Produced, create_topics, produce, produce_workload};
+pub use model::{assert_snapshot_equals_model, model_of};
+pub use registry::RegistryStub;
+pub use tansu::Tansu;
+
+/// A free loopback port (bound and released; good enough for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}

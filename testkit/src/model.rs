@@ -1,0 +1,73 @@
+use std::collections::BTreeMap;
+
+use flowmart_operators::reference::ReferenceModel;
+use flowmart_operators::settlement_totals::SettlementKey;
+use flowmart_pipelines::serving::{AlertState, Snapshot};
+use flowmart_schemas::{InputRecord, PositionKey};
+
+/// The reference model after `records`, in the order they are read; alerts evaluated at the end.
+pub fn model_of(records: impl IntoIterator<Item = InputRecord>) -> ReferenceModel {
+    let mut model = ReferenceModel::new();
+    for record in records {
+        // A record that breaks a rule changes nothing: the model refuses it, as the pipeline does.
+        let _ = model.apply(record);
+    }
+    model.end_time(0);
+    model
+}
+
+/// Asserts that a serving snapshot holds exactly the model's stock, settlements and open alerts
+/// (open alerts compared by position and numbers: their ids depend on when they opened).
+pub fn assert_snapshot_equals_model(snapshot: &Snapshot, model: &ReferenceModel) {
+    let stock = snapshot
+        .tenants
+        .iter()
+        .flat_map(|(tenant_id, view)| {
+            view.stock.iter().map(move |((warehouse_id, sku), levels)| {
+                (PositionKey::new(tenant_id.clone(), warehouse_id.clone(), sku.clone()), *levels)
+            })
+        })
+        .collect::<BTreeMap<_, _>>();
+    assert_eq!(stock.len(), model.stock().len(), "number of positions");
+    assert_eq!(stock, model.stock(), "stock levels");
+
+    let settlements = snapshot
+        .tenants
+        .iter()
+        .flat_map(|(tenant_id, view)| {
+            view.settlements.iter().map(move |((settlement_date, currency), totals)| {
+                let key = SettlementKey {
+                    tenant_id: tenant_id.clone(),
+                    currency: *currency,
+                    settlement_date: *settlement_date,
+                };
+                (key, *totals)
+            })
+        })
+        .collect::<BTreeMap<_, _>>();
+    assert_eq!(settlements, model.settlements(), "settlement totals");
+
+    let open_alerts = snapshot
+        .tenants
+        .iter()
+        .flat_map(|(tenant_id, view)| {
+            view.alerts.values().filter(|alert| alert.state == AlertState::Open).map(move |alert| {
+                let position = PositionKey::new(tenant_id.clone(), alert.warehouse_id.clone(), alert.sku.clone());
+                (position, (alert.projected, alert.reorder_point, alert.suggested_quantity))
+            })
+        })
+        .collect::<BTreeMap<_, _>>();
+    let model_open = model
+        .open_alerts()
+        .iter()
+        .map(|(position, (_, check))| {
+            (position.clone(), (check.projected, check.reorder_point, check.suggested_quantity))
+        })
+        .collect::<BTreeMap<_, _>>();
+    assert!(!model_open.is_empty(), "the workload leaves alerts open");
+    assert_eq!(open_alerts, model_open, "open alerts");
+    for (tenant_id, view) in &snapshot.tenants {
+        let open = view.alerts.values().filter(|alert| alert.state == AlertState::Open).count();
+        assert_eq!(view.open_alerts, open, "open alert count of {tenant_id}");
+    }
+}
