@@ -112,3 +112,66 @@ pub fn produce_workload(
 fn body<T: AvroRecord>(record: &T) -> Vec<u8> {
     encode(record).expect("generated records encode")
 }
+
+/// A record read back from a topic.
+#[derive(Clone, Debug)]
+pub struct Consumed {
+    /// Its partition.
+    pub partition: i32,
+    /// Its key.
+    pub key: Option<Vec<u8>>,
+    /// Its value.
+    pub value: Option<Vec<u8>>,
+    /// Its headers, in order.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Reads `topic` from the beginning until `count` records arrived (or `timeout` passed), and a
+/// little longer to catch any extra.
+pub fn consume(brokers: &str, topic: &str, count: usize, timeout: Duration) -> Vec<Consumed> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("testkit-{topic}-{}", crate::free_port()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("a consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut consumed = Vec::new();
+    let deadline = std::time::Instant::now() + timeout;
+    let mut settle_until = None;
+    loop {
+        let now = std::time::Instant::now();
+        if now >= deadline || settle_until.is_some_and(|until| now >= until) {
+            break;
+        }
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+            let headers = message
+                .headers()
+                .map(|headers| {
+                    headers
+                        .iter()
+                        .map(|header| {
+                            (
+                                header.key.to_string(),
+                                String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            consumed.push(Consumed {
+                partition: message.partition(),
+                key: message.key().map(<[u8]>::to_vec),
+                value: message.payload().map(<[u8]>::to_vec),
+                headers,
+            });
+        }
+        if consumed.len() >= count && settle_until.is_none() {
+            settle_until = Some(std::time::Instant::now() + Duration::from_millis(500));
+        }
+    }
+    consumed
+}

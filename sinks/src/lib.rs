@@ -1,0 +1,13 @@
+//! Where FlowMart's results go besides the serving index: each sink a [`Sink`] the runtime feeds
+//! complete batches, in order.
+//!
+//! - [`kafka::DeadLetterSink`]: every record that could not be used, to `flowmart.dlq`, with its
+//!   original key and bytes and the contract's headers.
+//! - [`kafka::AlertSink`]: every reorder alert change, to `flowmart.reorder-alerts`, as Avro in the
+//!   Confluent wire format.
+//!
+//! [`Sink`]: flowmart_pipelines::Sink
+
+#![warn(missing_docs)]
+
+pub mod kafka;
