@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod change_batch;
+pub mod config;
 mod dead_letter;
 mod ingest;
 mod progress;

@@ -24,9 +24,9 @@ pub use writer_schemas::{LookupError, Registry, SchemaLookup, WriterSchemas};
 
 use crate::{Source, SourceError, SourceReader, Topics};
 
-/// Where a partition with no stored progress starts.
+/// Where a partition with no stored progress starts: `earliest`, `latest`, or an RFC 3339 time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(try_from = "String", into = "String")]
 pub enum StartFrom {
     /// Its first offset.
     #[default]
@@ -34,8 +34,41 @@ pub enum StartFrom {
     /// Its end: only records produced from now on.
     Latest,
     /// The first offset whose timestamp is at or after this time (ms since the epoch).
-    #[serde(untagged)]
     Timestamp(i64),
+}
+
+impl std::str::FromStr for StartFrom {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "earliest" => Ok(StartFrom::Earliest),
+            "latest" => Ok(StartFrom::Latest),
+            time => time::OffsetDateTime::parse(time, &time::format_description::well_known::Rfc3339)
+                .map(|at| StartFrom::Timestamp((at.unix_timestamp_nanos() / 1_000_000) as i64))
+                .map_err(|_| format!("must be earliest, latest or an RFC 3339 time, got {text:?}")),
+        }
+    }
+}
+
+impl TryFrom<String> for StartFrom {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
+    }
+}
+
+impl From<StartFrom> for String {
+    fn from(start: StartFrom) -> String {
+        match start {
+            StartFrom::Earliest => "earliest".into(),
+            StartFrom::Latest => "latest".into(),
+            StartFrom::Timestamp(ms) => time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+                .ok()
+                .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok())
+                .unwrap_or_else(|| ms.to_string()),
+        }
+    }
 }
 
 /// How to reach Kafka and what to read.

@@ -1,0 +1,387 @@
+//! The pipeline file: one typed configuration for `flowmart run`, layered
+//! file < environment < flags (`CONTRACT.md` §6), unknown keys refused, every default written
+//! next to its field. `pipelines/flowmart.toml` is the annotated example.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use flowmart_operators::dataflow::Retention;
+use serde::{Deserialize, Serialize};
+
+use crate::Topics;
+use crate::runtime::RuntimeConfig;
+use crate::sources::kafka::StartFrom;
+
+/// Everything `flowmart run` needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Where records come from.
+    pub kafka: KafkaSettings,
+    /// The topic names.
+    #[serde(default)]
+    pub topics: TopicSettings,
+    /// Timely workers and flow control.
+    #[serde(default)]
+    pub runtime: RuntimeSettings,
+    /// State retention.
+    #[serde(default)]
+    pub retention: RetentionSettings,
+    /// The query API.
+    #[serde(default)]
+    pub api: ApiSettings,
+}
+
+/// `[kafka]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSettings {
+    /// `bootstrap.servers` (required; `FLOWMART_BROKERS`, `--brokers`).
+    pub brokers: String,
+    /// Schema Registry URL (required; `FLOWMART_SCHEMA_REGISTRY_URL`, `--schema-registry`).
+    pub schema_registry_url: String,
+    /// Consumer group offsets are committed to, for lag tools. Default `flowmart`.
+    #[serde(default = "default_group_id")]
+    pub group_id: String,
+    /// Where partitions without stored progress start (`FLOWMART_START`, `--start`). Default
+    /// `earliest`.
+    #[serde(default)]
+    pub start: StartFrom,
+    /// Further librdkafka consumer properties. Default none.
+    #[serde(default)]
+    pub consumer: BTreeMap<String, String>,
+    /// Further librdkafka producer properties (DLQ and alerts). Default none.
+    #[serde(default)]
+    pub producer: BTreeMap<String, String>,
+}
+
+fn default_group_id() -> String {
+    "flowmart".into()
+}
+
+/// `[topics]`: defaults from `CONTRACT.md` §1.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopicSettings {
+    /// Default `flowmart.inventory`.
+    pub inventory: String,
+    /// Default `flowmart.orders`.
+    pub orders: String,
+    /// Default `flowmart.payments`.
+    pub payments: String,
+    /// Default `flowmart.reorder-policies`.
+    pub reorder_policies: String,
+    /// Default `flowmart.reorder-alerts`.
+    pub reorder_alerts: String,
+    /// Default `flowmart.dlq`.
+    pub dlq: String,
+}
+
+impl Default for TopicSettings {
+    fn default() -> Self {
+        let inputs = Topics::default();
+        TopicSettings {
+            inventory: inputs.inventory,
+            orders: inputs.orders,
+            payments: inputs.payments,
+            reorder_policies: inputs.reorder_policies,
+            reorder_alerts: "flowmart.reorder-alerts".into(),
+            dlq: "flowmart.dlq".into(),
+        }
+    }
+}
+
+impl TopicSettings {
+    /// The input topics.
+    pub fn inputs(&self) -> Topics {
+        Topics {
+            inventory: self.inventory.clone(),
+            orders: self.orders.clone(),
+            payments: self.payments.clone(),
+            reorder_policies: self.reorder_policies.clone(),
+        }
+    }
+}
+
+/// `[runtime]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeSettings {
+    /// Timely worker threads (`FLOWMART_WORKERS`, `--workers`). Default: the machine's cores.
+    pub workers: usize,
+    /// Most records a worker reads per step. Default 4,096.
+    pub poll_batch: usize,
+    /// Stop reading while output lags input by more than this (ms). Default 2,000.
+    pub max_lag_ms: u64,
+    /// Park time of an idle worker (ms). Default 10.
+    pub idle_tick_ms: u64,
+}
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        let runtime = RuntimeConfig::default();
+        RuntimeSettings {
+            workers: runtime.workers,
+            poll_batch: runtime.poll_batch,
+            max_lag_ms: runtime.max_lag_ms,
+            idle_tick_ms: runtime.idle_tick_ms,
+        }
+    }
+}
+
+/// `[retention]`: how long per-key state is kept (days of pipeline time; 0 keeps forever).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// Event ids remembered for dedupe. Default 7.
+    pub event_id_days: u64,
+    /// Orders kept after their last change. Default 90.
+    pub order_days: u64,
+    /// Resolved alerts listed by the API. Default 1.
+    pub resolved_alert_days: u64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings { event_id_days: 7, order_days: 90, resolved_alert_days: 1 }
+    }
+}
+
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
+impl RetentionSettings {
+    /// The operators' retention.
+    pub fn operators(&self) -> Retention {
+        let days = |days: u64| (days > 0).then(|| days * DAY_MS);
+        Retention { event_ids_ms: days(self.event_id_days), orders_ms: days(self.order_days) }
+    }
+
+    /// How long resolved alerts stay listed (ms).
+    pub fn resolved_alerts_ms(&self) -> u64 {
+        if self.resolved_alert_days == 0 { u64::MAX } else { self.resolved_alert_days * DAY_MS }
+    }
+}
+
+/// `[api]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSettings {
+    /// Listen address (`FLOWMART_LISTEN`, `--listen`). Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings { listen: SocketAddr::from(([127, 0, 0, 1], 8080)) }
+    }
+}
+
+impl PipelineConfig {
+    /// The runtime's configuration.
+    pub fn runtime(&self) -> RuntimeConfig {
+        RuntimeConfig {
+            workers: self.runtime.workers,
+            retention: self.retention.operators(),
+            topics: self.topics.inputs(),
+            poll_batch: self.runtime.poll_batch,
+            max_lag_ms: self.runtime.max_lag_ms,
+            idle_tick_ms: self.runtime.idle_tick_ms,
+        }
+    }
+}
+
+/// One thing wrong with the configuration: where it came from and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// The setting: `FILE: section.key`, an environment variable, or a flag.
+    pub setting: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.setting, self.problem)
+    }
+}
+
+/// The environment variables of `CONTRACT.md` §6 and the keys they set.
+const NAMED_VARIABLES: [(&str, &str); 5] = [
+    ("FLOWMART_BROKERS", "kafka.brokers"),
+    ("FLOWMART_SCHEMA_REGISTRY_URL", "kafka.schema_registry_url"),
+    ("FLOWMART_LISTEN", "api.listen"),
+    ("FLOWMART_WORKERS", "runtime.workers"),
+    ("FLOWMART_START", "kafka.start"),
+];
+
+/// Loads the configuration: `file` (if any), then the environment, then `flags` (`(key, value)`
+/// pairs such as `("kafka.brokers", "…")`). Returns every problem found, each naming its setting.
+pub fn load(file: Option<&Path>, flags: &[(&'static str, String)]) -> Result<PipelineConfig, Vec<ConfigProblem>> {
+    let mut figment = Figment::new();
+    if let Some(file) = file {
+        if !file.is_file() {
+            return Err(vec![ConfigProblem { setting: file.display().to_string(), problem: "no such file".into() }]);
+        }
+        figment = figment.merge(Toml::file_exact(file));
+    }
+    figment = figment.merge(Env::prefixed("FLOWMART__").split("__")).merge(Env::raw().filter_map(|variable| {
+        NAMED_VARIABLES.iter().find(|(name, _)| variable == *name).map(|(_, key)| (*key).into())
+    }));
+    for (key, value) in flags {
+        figment = figment.merge(Serialized::default(key, value));
+    }
+    let config: PipelineConfig = figment.extract().map_err(|error| {
+        error
+            .into_iter()
+            .map(|error| {
+                let key = error.path.join(".");
+                let setting = match &error.metadata {
+                    Some(metadata) if metadata.name.contains("environment") => {
+                        let variable = NAMED_VARIABLES
+                            .iter()
+                            .find(|(_, named)| *named == key)
+                            .map(|(name, _)| (*name).to_string());
+                        variable.unwrap_or_else(|| {
+                            metadata.interpolate(&error.profile.clone().unwrap_or_default(), &error.path)
+                        })
+                    }
+                    Some(metadata) => match &metadata.source {
+                        Some(figment::Source::File(path)) => format!("{}: {key}", path.display()),
+                        _ => format!("{} {key}", metadata.name),
+                    },
+                    None => file.map_or_else(|| key.clone(), |file| format!("{}: {key}", file.display())),
+                };
+                ConfigProblem { setting: setting.trim_end_matches(": ").to_string(), problem: error.kind.to_string() }
+            })
+            .collect::<Vec<_>>()
+    })?;
+    let problems = config.problems(file);
+    if problems.is_empty() { Ok(config) } else { Err(problems) }
+}
+
+impl PipelineConfig {
+    /// Checks what types cannot: every rule on values.
+    fn problems(&self, file: Option<&Path>) -> Vec<ConfigProblem> {
+        let at = |key: &str| file.map_or_else(|| key.to_string(), |file| format!("{}: {key}", file.display()));
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, key: &str, problem: &str| {
+            if !ok {
+                problems.push(ConfigProblem { setting: at(key), problem: problem.into() });
+            }
+        };
+        check(!self.kafka.brokers.trim().is_empty(), "kafka.brokers", "must name at least one broker host:port");
+        check(
+            self.kafka.schema_registry_url.starts_with("http://")
+                || self.kafka.schema_registry_url.starts_with("https://"),
+            "kafka.schema_registry_url",
+            "must be an http:// or https:// URL",
+        );
+        check(!self.kafka.group_id.is_empty(), "kafka.group_id", "must not be empty");
+        check((1..=1024).contains(&self.runtime.workers), "runtime.workers", "must be from 1 to 1024");
+        check(self.runtime.poll_batch > 0, "runtime.poll_batch", "must be at least 1");
+        check(self.runtime.idle_tick_ms > 0, "runtime.idle_tick_ms", "must be at least 1");
+        let topics = [
+            ("topics.inventory", &self.topics.inventory),
+            ("topics.orders", &self.topics.orders),
+            ("topics.payments", &self.topics.payments),
+            ("topics.reorder_policies", &self.topics.reorder_policies),
+            ("topics.reorder_alerts", &self.topics.reorder_alerts),
+            ("topics.dlq", &self.topics.dlq),
+        ];
+        for (key, name) in topics {
+            let valid = !name.is_empty()
+                && name.len() <= 249
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+            check(valid, key, "must be a Kafka topic name (1-249 of a-z A-Z 0-9 . _ -)");
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    /// A pipeline file in the temp dir, removed on drop.
+    struct TempFile(std::path::PathBuf);
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn file(text: &str) -> TempFile {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let next = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("flowmart-config-{}-{next}.toml", std::process::id()));
+        std::fs::File::create(&path).and_then(|mut file| file.write_all(text.as_bytes())).unwrap();
+        TempFile(path)
+    }
+
+    const MINIMAL: &str = "[kafka]\nbrokers = \"kafka:9092\"\nschema_registry_url = \"http://registry:8081\"\n";
+
+    #[test]
+    fn the_example_pipeline_file_is_valid() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("flowmart.toml");
+        let config = load(Some(&example), &[]).expect("pipelines/flowmart.toml is valid");
+        assert_eq!(config.topics, TopicSettings::default());
+    }
+
+    #[test]
+    fn a_minimal_file_takes_every_default() {
+        let minimal = file(MINIMAL);
+        let config = load(Some(&minimal.0), &[]).unwrap();
+        assert_eq!(config.kafka.group_id, "flowmart");
+        assert_eq!(config.kafka.start, StartFrom::Earliest);
+        assert_eq!(config.api.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(config.retention.operators(), Retention::default());
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let minimal = file(MINIMAL);
+        let flags = [("kafka.brokers", "other:9092".to_string()), ("kafka.start", "2026-01-05T00:00:00Z".to_string())];
+        let config = load(Some(&minimal.0), &flags).unwrap();
+        assert_eq!(config.kafka.brokers, "other:9092");
+        assert_eq!(config.kafka.start, StartFrom::Timestamp(1_767_571_200_000));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named_with_their_file() {
+        let bad = file(&format!("{MINIMAL}[runtime]\nworkerz = 2\n"));
+        let problems = load(Some(&bad.0), &[]).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].setting.contains(&bad.0.display().to_string()), "{}", problems[0]);
+        assert!(problems[0].to_string().contains("workerz"), "{}", problems[0]);
+
+        let bad = file(
+            "[kafka]\nbrokers = \"\"\nschema_registry_url = \"registry:8081\"\n[runtime]\nworkers = 0\n[topics]\ndlq = \"has space\"\n",
+        );
+        let problems =
+            load(Some(&bad.0), &[]).unwrap_err().into_iter().map(|problem| problem.to_string()).collect::<Vec<_>>();
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        for key in ["kafka.brokers", "kafka.schema_registry_url", "runtime.workers", "topics.dlq"] {
+            assert!(problems.iter().any(|problem| problem.contains(key)), "{key} in {problems:?}");
+        }
+
+        let bad = file("[kafka]\nbrokers = \"k:9092\"\nschema_registry_url = \"http://r\"\nstart = \"yesterday\"\n");
+        let problems = load(Some(&bad.0), &[]).unwrap_err();
+        assert!(
+            problems[0].to_string().contains("kafka.start") && problems[0].to_string().contains("RFC 3339"),
+            "{}",
+            problems[0]
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let problems = load(Some(Path::new("/no/such/flowmart.toml")), &[]).unwrap_err();
+        assert_eq!(problems[0].to_string(), "/no/such/flowmart.toml: no such file");
+    }
+}
