@@ -2,7 +2,10 @@
 //! flags win over the environment.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use flowmart_pipelines::config::ConfigProblem;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -32,6 +35,92 @@ pub(crate) enum Command {
     /// query API serves the live results. Prints the API address, the admin token and a curl
     /// line with a demo tenant's key, then one live progress line until Ctrl-C.
     Demo(DemoArgs),
+    /// Runs the pipeline against Kafka: reads the input topics (Avro through the Schema
+    /// Registry), serves the API, publishes reorder alert changes and dead letters. Settings come
+    /// from the pipeline file, then the environment, then these flags.
+    Run(RunArgs),
+    /// Checks a pipeline file (with the environment) and names every problem; exit status 78 if
+    /// there is one.
+    Validate(ValidateArgs),
+    /// Writes the built-in generator's workload to the input topics (Avro in the Confluent wire
+    /// format, schemas registered), at a target rate or flat out, with a progress bar.
+    Produce(ProduceArgs),
+}
+
+/// Settings of `flowmart run` (each also in the pipeline file and the environment).
+#[derive(Args, Debug)]
+pub(crate) struct RunArgs {
+    /// The pipeline file (TOML); see pipelines/flowmart.toml.
+    #[arg(long, env = "FLOWMART_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    /// Kafka bootstrap servers [kafka.brokers, FLOWMART_BROKERS].
+    #[arg(long)]
+    pub(crate) brokers: Option<String>,
+    /// Schema Registry URL [kafka.schema_registry_url, FLOWMART_SCHEMA_REGISTRY_URL].
+    #[arg(long)]
+    pub(crate) schema_registry: Option<String>,
+    /// API listen address [api.listen, FLOWMART_LISTEN].
+    #[arg(long)]
+    pub(crate) listen: Option<String>,
+    /// Timely worker threads [runtime.workers, FLOWMART_WORKERS].
+    #[arg(long)]
+    pub(crate) workers: Option<String>,
+    /// Where partitions without stored progress start: earliest, latest or an RFC 3339 time
+    /// [kafka.start, FLOWMART_START].
+    #[arg(long)]
+    pub(crate) start: Option<String>,
+}
+
+impl RunArgs {
+    /// The flags given, as configuration keys (they win over the file and the environment).
+    pub(crate) fn flags(&self) -> Vec<(&'static str, String)> {
+        [
+            ("kafka.brokers", &self.brokers),
+            ("kafka.schema_registry_url", &self.schema_registry),
+            ("api.listen", &self.listen),
+            ("runtime.workers", &self.workers),
+            ("kafka.start", &self.start),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| value.clone().map(|value| (key, value)))
+        .collect()
+    }
+}
+
+/// Settings of `flowmart validate`.
+#[derive(Args, Debug)]
+pub(crate) struct ValidateArgs {
+    /// The pipeline file to check.
+    pub(crate) file: PathBuf,
+}
+
+/// Settings of `flowmart produce`.
+#[derive(Args, Debug)]
+pub(crate) struct ProduceArgs {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "FLOWMART_BROKERS")]
+    pub(crate) brokers: String,
+    /// Schema Registry URL.
+    #[arg(long, env = "FLOWMART_SCHEMA_REGISTRY_URL")]
+    pub(crate) schema_registry: String,
+    /// Records to write, over all topics.
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) records: u64,
+    /// Records per second; flat out when not given.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) rate: Option<u64>,
+    /// Create missing input topics with this many partitions.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub(crate) create_topics: Option<u32>,
+    /// Generator partitions (a tenant's records stay on one; each goes to partition p mod the topic's).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub(crate) partitions: u32,
+    /// Number of generated tenants.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub(crate) tenants: u32,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = 42)]
+    pub(crate) seed: u64,
 }
 
 /// Settings of `flowmart demo`.
@@ -78,6 +167,14 @@ pub(crate) fn parse() -> Result<Command, ExitCode> {
             ExitCode::from(EX_USAGE)
         }
     })
+}
+
+/// Prints each configuration problem on its own line; the exit status for bad configuration.
+pub(crate) fn report(problems: &[ConfigProblem]) -> ExitCode {
+    for problem in problems {
+        eprintln!("flowmart: bad configuration: {problem}");
+    }
+    ExitCode::from(EX_CONFIG)
 }
 
 /// One line naming the setting — the flag, and its environment variable when that is where the

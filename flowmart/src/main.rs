@@ -3,7 +3,10 @@
 
 mod cli;
 mod demo;
+mod produce;
 mod progress;
+mod run;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -21,6 +24,18 @@ fn main() -> ExitCode {
         .init();
     let result = match command {
         cli::Command::Demo(args) => demo::run(args),
+        cli::Command::Run(args) => match flowmart_pipelines::config::load(args.config.as_deref(), &args.flags()) {
+            Ok(config) => run::run(config),
+            Err(problems) => return cli::report(&problems),
+        },
+        cli::Command::Validate(args) => match flowmart_pipelines::config::load(Some(&args.file), &[]) {
+            Ok(_) => {
+                println!("{} is valid", args.file.display());
+                Ok(())
+            }
+            Err(problems) => return cli::report(&problems),
+        },
+        cli::Command::Produce(args) => produce::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -217,8 +217,18 @@ const NAMED_VARIABLES: [(&str, &str); 5] = [
     ("FLOWMART_START", "kafka.start"),
 ];
 
+/// The flags of `flowmart run` and the keys they set.
+const FLAGS: [(&str, &str); 5] = [
+    ("--brokers", "kafka.brokers"),
+    ("--schema-registry", "kafka.schema_registry_url"),
+    ("--listen", "api.listen"),
+    ("--workers", "runtime.workers"),
+    ("--start", "kafka.start"),
+];
+
 /// Loads the configuration: `file` (if any), then the environment, then `flags` (`(key, value)`
-/// pairs such as `("kafka.brokers", "…")`). Returns every problem found, each naming its setting.
+/// pairs such as `("kafka.brokers", "…")`, their values read as environment values are).
+/// Returns every problem found, each naming its setting.
 pub fn load(file: Option<&Path>, flags: &[(&'static str, String)]) -> Result<PipelineConfig, Vec<ConfigProblem>> {
     let mut figment = Figment::new();
     if let Some(file) = file {
@@ -231,6 +241,7 @@ pub fn load(file: Option<&Path>, flags: &[(&'static str, String)]) -> Result<Pip
         NAMED_VARIABLES.iter().find(|(name, _)| variable == *name).map(|(_, key)| (*key).into())
     }));
     for (key, value) in flags {
+        let value: figment::value::Value = value.parse().unwrap_or_else(|never| match never {});
         figment = figment.merge(Serialized::default(key, value));
     }
     let config: PipelineConfig = figment.extract().map_err(|error| {
@@ -250,7 +261,10 @@ pub fn load(file: Option<&Path>, flags: &[(&'static str, String)]) -> Result<Pip
                     }
                     Some(metadata) => match &metadata.source {
                         Some(figment::Source::File(path)) => format!("{}: {key}", path.display()),
-                        _ => format!("{} {key}", metadata.name),
+                        _ => FLAGS
+                            .iter()
+                            .find(|(_, flagged)| *flagged == key)
+                            .map_or_else(|| key.clone(), |(flag, _)| (*flag).to_string()),
                     },
                     None => file.map_or_else(|| key.clone(), |file| format!("{}: {key}", file.display())),
                 };
@@ -377,6 +391,15 @@ mod tests {
             "{}",
             problems[0]
         );
+    }
+
+    #[test]
+    fn a_bad_flag_is_named_as_the_flag() {
+        let minimal = file(MINIMAL);
+        let problems = load(Some(&minimal.0), &[("runtime.workers", "many".to_string())]).unwrap_err();
+        assert!(problems[0].to_string().starts_with("--workers: "), "{}", problems[0]);
+        let config = load(Some(&minimal.0), &[("runtime.workers", "3".to_string())]).unwrap();
+        assert_eq!(config.runtime.workers, 3);
     }
 
     #[test]

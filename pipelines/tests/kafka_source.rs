@@ -99,7 +99,7 @@ fn kafka_answers_equal_the_model_bad_records_are_set_aside_and_a_restart_rebuild
         fault_ratio: 0.01,
         ..GeneratorConfig::default()
     };
-    let produced = produce_workload(&tansu.brokers(), &registry, &config, partitions);
+    let produced = produce_workload(&tansu.brokers(), &registry, &config);
 
     // A producer on a newer schema: one more field, with a default.
     let v2_text = InventoryEvent::SCHEMA_TEXT.replace(

@@ -1,33 +1,18 @@
 use std::time::Duration;
 
+use flowmart_pipelines::Topics;
 use flowmart_pipelines::sources::generator::{GeneratorConfig, PartitionWorkload};
-use flowmart_pipelines::sources::kafka::frame;
-use flowmart_pipelines::{InputTopic, Topics};
-use flowmart_schemas::{AvroRecord, InputRecord, encode};
+use flowmart_pipelines::sources::kafka::WorkloadProducer;
+use flowmart_schemas::InputRecord;
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use crate::RegistryStub;
 
 /// Creates `topics` as (name, partitions).
 pub fn create_topics(brokers: &str, topics: &[(&str, i32)]) {
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", brokers).create().expect("an admin client");
-    let new_topics = topics
-        .iter()
-        .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
-        .collect::<Vec<_>>();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let results = runtime
-        .block_on(
-            admin.create_topics(&new_topics, &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)))),
-        )
-        .expect("create topics");
-    for result in results {
-        result.expect("topic created");
-    }
+    runtime.block_on(flowmart_pipelines::sources::kafka::create_topics(brokers, topics)).expect("topics created");
 }
 
 /// A record to produce: topic, partition, key, value.
@@ -73,44 +58,21 @@ pub struct Produced {
     pub count: usize,
 }
 
-/// Produces the generator's workload for `config` as Confluent-framed Avro under the stub's
-/// registered schemas: generator partition `g` of a topic goes to Kafka partition
-/// `g mod partitions(topic)`, so a tenant's records stay in order.
-pub fn produce_workload(
-    brokers: &str,
-    registry: &RegistryStub,
-    config: &GeneratorConfig,
-    partitions: impl Fn(InputTopic) -> i32,
-) -> Produced {
-    let topics = Topics::default();
-    let schema_id = |topic: InputTopic| {
-        let subject = format!("{}-value", topics.name(topic));
-        registry.latest_id(&subject).expect("the stub registers every input schema")
-    };
+/// Produces the generator's workload for `config` with the pipeline's own [`WorkloadProducer`]:
+/// Confluent-framed Avro under schemas registered with `registry`, generator partition `g` of a
+/// topic going to Kafka partition `g mod partitions(topic)`.
+pub fn produce_workload(brokers: &str, registry: &RegistryStub, config: &GeneratorConfig) -> Produced {
+    let producer = WorkloadProducer::connect(brokers, registry.url(), Topics::default()).expect("a workload producer");
     let mut records = Vec::new();
-    let mut kafka_records = Vec::new();
     for generator_partition in 0..config.partitions {
         let mut workload = PartitionWorkload::new(config, generator_partition);
         while let Some(record) = workload.next() {
-            let input = record.decoded.expect("generated");
-            let value = match &input {
-                InputRecord::Inventory(event) => Some(body(event)),
-                InputRecord::Order(event) => Some(body(event)),
-                InputRecord::Payment(event) => Some(body(event)),
-                InputRecord::Policy(update) => update.policy.as_ref().map(body),
-            }
-            .map(|body| frame(schema_id(record.topic), &body));
-            let partition = (generator_partition as i32) % partitions(record.topic);
-            kafka_records.push((topics.name(record.topic).to_string(), partition, record.key, value));
-            records.push(input);
+            producer.send(&record).expect("queued");
+            records.push(record.decoded.expect("generated"));
         }
     }
-    produce(brokers, &kafka_records);
-    Produced { count: kafka_records.len(), records }
-}
-
-fn body<T: AvroRecord>(record: &T) -> Vec<u8> {
-    encode(record).expect("generated records encode")
+    producer.flush().expect("every record acknowledged");
+    Produced { count: records.len(), records }
 }
 
 /// A record read back from a topic.

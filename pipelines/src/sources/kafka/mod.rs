@@ -12,6 +12,7 @@
 mod decode;
 mod reader;
 mod wire;
+mod workload_producer;
 mod writer_schemas;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use wire::{FrameError, frame, split_frame};
+pub use workload_producer::{ProduceError, WorkloadProducer, create_topics};
 pub use writer_schemas::{LookupError, Registry, SchemaLookup, WriterSchemas};
 
 use crate::{Source, SourceError, SourceReader, Topics};

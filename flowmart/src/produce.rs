@@ -1,0 +1,68 @@
+//! `flowmart produce`: the generator's workload, to Kafka.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use flowmart_pipelines::InputTopic;
+use flowmart_pipelines::Topics;
+use flowmart_pipelines::sources::generator::{GeneratorConfig, PartitionWorkload};
+use flowmart_pipelines::sources::kafka::{WorkloadProducer, create_topics};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::ProduceArgs;
+
+pub(crate) fn run(args: ProduceArgs) -> anyhow::Result<()> {
+    let topics = Topics::default();
+    if let Some(partitions) = args.create_topics {
+        let names = InputTopic::ALL.map(|topic| (topics.name(topic), partitions as i32));
+        let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        tokio.block_on(create_topics(&args.brokers, &names)).context("cannot create the input topics")?;
+    }
+    let producer = WorkloadProducer::connect(&args.brokers, &args.schema_registry, topics)?;
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_millis() as i64);
+    let config = GeneratorConfig {
+        seed: args.seed,
+        tenants: args.tenants,
+        partitions: args.partitions,
+        records_per_second: args.rate,
+        max_records: Some(args.records),
+        start_ms: now_ms,
+        ..GeneratorConfig::default()
+    };
+    let mut partitions =
+        (0..config.partitions).map(|partition| PartitionWorkload::new(&config, partition)).collect::<Vec<_>>();
+    let bar = ProgressBar::new(args.records);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} records  {per_sec}  eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let started = Instant::now();
+    let mut sent: u64 = 0;
+    let mut exhausted = 0;
+    while exhausted < partitions.len() {
+        exhausted = 0;
+        for partition in &mut partitions {
+            match partition.next() {
+                Some(record) => {
+                    producer.send(&record)?;
+                    sent += 1;
+                    if sent % 256 == 0 {
+                        bar.set_position(sent);
+                    }
+                }
+                None => exhausted += 1,
+            }
+        }
+        if let Some(rate) = args.rate {
+            let due = Duration::from_secs_f64(sent as f64 / rate as f64);
+            if let Some(ahead) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(ahead);
+            }
+        }
+    }
+    producer.flush()?;
+    bar.finish_and_clear();
+    let elapsed = started.elapsed().as_secs_f64();
+    println!("produced {sent} records in {elapsed:.1} s ({:.0} records/s)", sent as f64 / elapsed.max(1e-9));
+    Ok(())
+}

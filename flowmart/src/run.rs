@@ -1,0 +1,79 @@
+//! `flowmart run`: Kafka → pipeline → API, DLQ and alert topics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use flowmart_api::ApiKeys;
+use flowmart_pipelines::config::PipelineConfig;
+use flowmart_pipelines::runtime::Pipeline;
+use flowmart_pipelines::serving::ServingIndex;
+use flowmart_pipelines::sources::kafka::{KafkaSource, KafkaSourceConfig, Registry, WriterSchemas};
+use flowmart_sinks::kafka::{AlertSink, DeadLetterSink, KafkaSinkConfig};
+
+use crate::serve::{Service, admin_token, api_runtime, install_metrics, serve_until_stopped};
+
+pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
+    let metrics = install_metrics()?;
+    let inputs = config.topics.inputs();
+    let source = KafkaSource::new(
+        KafkaSourceConfig {
+            brokers: config.kafka.brokers.clone(),
+            group_id: config.kafka.group_id.clone(),
+            topics: inputs.clone(),
+            start: config.kafka.start,
+            properties: config.kafka.consumer.clone(),
+        },
+        Arc::new(WriterSchemas::new(Box::new(Registry::new(&config.kafka.schema_registry_url)))),
+    );
+    let sink_config =
+        KafkaSinkConfig { brokers: config.kafka.brokers.clone(), properties: config.kafka.producer.clone() };
+    let dead_letters =
+        DeadLetterSink::new(&sink_config, &config.topics.dlq, inputs.clone()).context("the dead-letter producer")?;
+    let alerts = with_backoff("the schema registry", &config.kafka.schema_registry_url, || {
+        AlertSink::new(&sink_config, &config.topics.reorder_alerts, &config.kafka.schema_registry_url)
+    });
+
+    let (index, writer) = ServingIndex::new(config.retention.resolved_alerts_ms());
+    let (admin_token, generated_token) = admin_token()?;
+    let tokio = api_runtime()?;
+    let listen = config.api.listen;
+    let listener = tokio
+        .block_on(tokio::net::TcpListener::bind(listen))
+        .with_context(|| format!("cannot listen on {listen} (api.listen / FLOWMART_LISTEN / --listen)"))?;
+    let pipeline = Pipeline::start(
+        config.runtime(),
+        Arc::new(source),
+        vec![Box::new(writer), Box::new(dead_letters), Box::new(alerts)],
+    )
+    .context("cannot start the pipeline")?;
+
+    println!(
+        "FlowMart Streams: {} -> pipeline ({} workers) -> API http://{listen}, {} and {}",
+        config.kafka.brokers, config.runtime.workers, config.topics.reorder_alerts, config.topics.dlq
+    );
+    if let Some(token) = generated_token {
+        println!("  admin token  {token}   (generated; set FLOWMART_ADMIN_TOKEN to choose one)");
+    }
+    let service = Service { index, keys: Arc::new(ApiKeys::new()), admin_token, topics: inputs, metrics };
+    serve_until_stopped(&tokio, listener, service, pipeline)
+}
+
+/// Calls `connect` until it succeeds, reporting each failure in one line and waiting longer each
+/// time (up to 30 s): an unreachable dependency at start is retried, never a panic.
+fn with_backoff<T, E: std::fmt::Display>(what: &str, address: &str, mut connect: impl FnMut() -> Result<T, E>) -> T {
+    let mut delay = Duration::from_millis(500);
+    loop {
+        match connect() {
+            Ok(connected) => return connected,
+            Err(error) => {
+                eprintln!(
+                    "flowmart: {what} at {address} is unreachable ({error}); retrying in {:.1} s",
+                    delay.as_secs_f64()
+                );
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}

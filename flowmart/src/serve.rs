@@ -1,0 +1,107 @@
+//! What `demo` and `run` share: metrics, the admin token, the API, the progress line, and
+//! stopping on Ctrl-C or SIGTERM.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use flowmart_api::{AdminToken, ApiKeys, ApiState};
+use flowmart_pipelines::Topics;
+use flowmart_pipelines::runtime::Pipeline;
+use flowmart_pipelines::serving::ServingIndex;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::progress::ProgressLine;
+
+/// Installs the Prometheus recorder every crate's metrics go to.
+pub(crate) fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+    PrometheusBuilder::new().install_recorder().context("cannot install the metrics recorder")
+}
+
+/// The admin token from `FLOWMART_ADMIN_TOKEN`, or a generated one (returned to print once).
+pub(crate) fn admin_token() -> anyhow::Result<(AdminToken, Option<String>)> {
+    match std::env::var("FLOWMART_ADMIN_TOKEN") {
+        Ok(token) if !token.is_empty() => Ok((AdminToken::new(&token), None)),
+        _ => {
+            let (token, secret) = AdminToken::generate().context("cannot make an admin token")?;
+            Ok((token, Some(secret)))
+        }
+    }
+}
+
+/// Everything the API needs to serve.
+pub(crate) struct Service {
+    pub(crate) index: ServingIndex,
+    pub(crate) keys: Arc<ApiKeys>,
+    pub(crate) admin_token: AdminToken,
+    pub(crate) topics: Topics,
+    pub(crate) metrics: PrometheusHandle,
+}
+
+/// Serves the API on `listener` and keeps the progress line fresh until Ctrl-C, SIGTERM or the
+/// pipeline failing; then stops taking requests and stops the pipeline (which publishes what it
+/// read). Returns the pipeline's failure, if it failed.
+pub(crate) fn serve_until_stopped(
+    tokio: &tokio::runtime::Runtime,
+    listener: tokio::net::TcpListener,
+    service: Service,
+    pipeline: Pipeline,
+) -> anyhow::Result<()> {
+    let Service { index, keys, admin_token, topics, metrics } = service;
+    let state =
+        ApiState { index: index.clone(), keys, admin_token: Arc::new(admin_token), topics, metrics: metrics.clone() };
+    tokio.block_on(async {
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(flowmart_api::serve(listener, state, async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }));
+        let mut progress = ProgressLine::new();
+        let mut ticker = tokio::time::interval(Duration::from_millis(500));
+        let signal = shutdown_signal();
+        tokio::pin!(signal);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {
+                    progress.update(pipeline.status(), &index);
+                    metrics.run_upkeep();
+                    if pipeline.status().failure().is_some() {
+                        break;
+                    }
+                }
+                () = &mut signal => break,
+            }
+        }
+        progress.finish();
+        let _ = stop.send(true);
+        // Live alert streams never end by themselves: give requests a moment, then leave.
+        let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    });
+    let failure = pipeline.status().failure();
+    eprintln!("stopping: finishing what the workers read");
+    pipeline.stop().context("the pipeline did not stop cleanly")?;
+    match failure {
+        Some(failure) => Err(anyhow::anyhow!(failure)),
+        None => Ok(()),
+    }
+}
+
+/// Ctrl-C or SIGTERM (Ctrl-C alone where SIGTERM cannot be watched).
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    if let Ok(mut terminate) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        tokio::select! {
+            () = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+        return;
+    }
+    interrupt.await;
+}
+
+/// A tokio runtime for the API (the timely workers have their own threads).
+pub(crate) fn api_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("cannot start tokio")
+}

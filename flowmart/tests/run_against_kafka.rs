@@ -1,0 +1,266 @@
+//! The `flowmart` binary end to end against a real Kafka-protocol broker (Tansu) and a Schema
+//! Registry stub: `flowmart run` reads the produced workload, answers over HTTP as the reference
+//! model says, sets every bad record aside on the DLQ topic with its headers, publishes alert
+//! changes whose replay gives the model's open alerts, and exits 0 on SIGTERM. `flowmart validate`
+//! names every bad key.
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use apache_avro::Schema;
+use flowmart_operators::reference::ReferenceModel;
+use flowmart_pipelines::Topics;
+use flowmart_pipelines::sources::generator::GeneratorConfig;
+use flowmart_pipelines::sources::kafka::{frame, split_frame};
+use flowmart_schemas::{AvroRecord, ReorderAlert, ReorderAlertStatus, decode};
+use flowmart_testkit::{RegistryStub, Tansu, consume, create_topics, free_port, model_of, produce, produce_workload};
+use serde_json::Value;
+
+const ADMIN: &str = "e2e-admin-token";
+
+/// The binary, killed if the test ends early.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Blocking JSON requests for the test.
+struct Http {
+    runtime: tokio::runtime::Runtime,
+    client: reqwest::Client,
+}
+
+impl Http {
+    fn new() -> Http {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        Http { runtime, client: reqwest::Client::new() }
+    }
+
+    /// `Null` while the server does not answer.
+    fn get(&self, url: &str, bearer: &str) -> Value {
+        self.runtime.block_on(async {
+            match self.client.get(url).bearer_auth(bearer).send().await {
+                Ok(response) => response.json().await.unwrap_or(Value::Null),
+                Err(_) => Value::Null,
+            }
+        })
+    }
+
+    fn post(&self, url: &str, bearer: &str) -> Value {
+        self.runtime
+            .block_on(async { self.client.post(url).bearer_auth(bearer).send().await.unwrap().json().await.unwrap() })
+    }
+}
+
+#[test]
+fn flowmart_run_serves_the_model_and_publishes_dead_letters_and_alerts() {
+    let tansu = Tansu::start();
+    let registry = RegistryStub::start();
+    let topics = Topics::default();
+    create_topics(
+        &tansu.brokers(),
+        &[
+            (topics.inventory.as_str(), 3),
+            (topics.orders.as_str(), 3),
+            (topics.payments.as_str(), 3),
+            (topics.reorder_policies.as_str(), 3),
+            ("flowmart.reorder-alerts", 2),
+            ("flowmart.dlq", 1),
+        ],
+    );
+    let config = GeneratorConfig {
+        seed: 3,
+        tenants: 3,
+        partitions: 3,
+        skus_per_tenant: 25,
+        records_per_second: None,
+        max_records: Some(4_000),
+        fault_ratio: 0.01,
+        ..GeneratorConfig::default()
+    };
+    let produced = produce_workload(&tansu.brokers(), &registry, &config);
+    let garbage = vec![
+        (topics.payments.clone(), 1, Some(b"acme-wholesale".to_vec()), Some(b"\x00\x00\x00".to_vec())),
+        (topics.orders.clone(), 2, Some(b"acme-wholesale".to_vec()), Some(frame(4_242, b"\x02"))),
+    ];
+    produce(&tansu.brokers(), &garbage);
+    let model = model_of(produced.records.clone());
+    let refused =
+        produced.records.iter().filter(|record| ReferenceModel::new().apply((*record).clone()).is_err()).count();
+    let total = produced.count + garbage.len();
+
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_flowmart"))
+        .args([
+            "run",
+            "--brokers",
+            &tansu.brokers(),
+            "--schema-registry",
+            registry.url(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--workers",
+            "2",
+        ])
+        .env("FLOWMART_ADMIN_TOKEN", ADMIN)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the flowmart binary starts");
+    let mut running = Running(child);
+    let http = Http::new();
+    let api = format!("http://127.0.0.1:{port}");
+
+    // Caught up when the progress report covers every produced record.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let progress = http.get(&format!("{api}/v1/admin/progress"), ADMIN);
+        let covered: u64 = progress["sources"]
+            .as_object()
+            .map(|sources| {
+                sources
+                    .values()
+                    .flat_map(|partitions| partitions.as_object().unwrap().values())
+                    .map(|next| next.as_u64().unwrap())
+                    .sum()
+            })
+            .unwrap_or(0);
+        if covered as usize == total {
+            break;
+        }
+        assert!(Instant::now() < deadline, "progress stuck at {covered} of {total}: {progress}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Each tenant's stock over HTTP equals the model's.
+    let stock = model.stock();
+    let tenants = stock.keys().map(|position| position.tenant_id.clone()).collect::<std::collections::BTreeSet<_>>();
+    for tenant in &tenants {
+        let key = http.post(&format!("{api}/v1/admin/tenants/{tenant}/api-keys"), ADMIN)["api_key"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let served = http.get(&format!("{api}/v1/stock"), &key);
+        let served = served["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| {
+                let field = |name: &str| item[name].as_i64().unwrap();
+                (
+                    (item["warehouse_id"].as_str().unwrap().to_string(), item["sku"].as_str().unwrap().to_string()),
+                    (field("on_hand"), field("reserved"), field("on_order")),
+                )
+            })
+            .collect::<BTreeMap<_, _>>();
+        let expected = stock
+            .iter()
+            .filter(|(position, _)| position.tenant_id == *tenant)
+            .map(|(position, levels)| {
+                (
+                    (position.warehouse_id.to_string(), position.sku.to_string()),
+                    (levels.on_hand, levels.reserved, levels.on_order),
+                )
+            })
+            .collect::<BTreeMap<_, _>>();
+        assert_eq!(served, expected, "stock of {tenant}");
+    }
+
+    // Every bad record is on the DLQ, once, with the contract's headers.
+    let dead = consume(&tansu.brokers(), "flowmart.dlq", refused + garbage.len(), Duration::from_secs(60));
+    assert_eq!(dead.len(), refused + garbage.len(), "each bad record set aside once");
+    for record in &dead {
+        let names = record.headers.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>();
+        assert_eq!(names, ["error.kind", "error.message", "source.topic", "source.partition", "source.offset"]);
+    }
+    let kinds = dead.iter().map(|record| record.headers[0].1.clone()).collect::<Vec<_>>();
+    assert!(
+        kinds.contains(&"bad_wire_format".to_string()) && kinds.contains(&"unknown_schema_id".to_string()),
+        "{kinds:?}"
+    );
+    let metrics =
+        http.runtime.block_on(async { reqwest::get(format!("{api}/metrics")).await.unwrap().text().await.unwrap() });
+    assert!(
+        metrics.contains("flowmart_dead_letters_total{topic=\"flowmart.payments\",kind=\"bad_wire_format\"} 1"),
+        "{metrics}"
+    );
+
+    // Replaying the alert topic gives the model's open alerts.
+    let reader = Schema::parse_str(ReorderAlert::SCHEMA_TEXT).unwrap();
+    let published =
+        consume(&tansu.brokers(), "flowmart.reorder-alerts", model.open_alerts().len(), Duration::from_secs(60));
+    let mut open = BTreeMap::new();
+    let mut changes = published
+        .iter()
+        .map(|record| {
+            decode::<ReorderAlert>(&reader, split_frame(record.value.as_deref().unwrap()).unwrap().1).unwrap()
+        })
+        .collect::<Vec<_>>();
+    changes.sort_by_key(|change| change.changed_at);
+    for change in changes {
+        let position = (change.tenant_id.to_string(), change.warehouse_id.to_string(), change.sku.to_string());
+        match change.status {
+            ReorderAlertStatus::Resolved => open.remove(&position),
+            _ => open.insert(position, (change.projected, change.reorder_point, change.suggested_quantity)),
+        };
+    }
+    let expected_open = model
+        .open_alerts()
+        .iter()
+        .map(|(position, (_, check))| {
+            (
+                (position.tenant_id.to_string(), position.warehouse_id.to_string(), position.sku.to_string()),
+                (check.projected, check.reorder_point, check.suggested_quantity),
+            )
+        })
+        .collect::<BTreeMap<_, _>>();
+    assert!(!expected_open.is_empty());
+    assert_eq!(open, expected_open, "the alert topic replays to the open alerts");
+
+    // SIGTERM: finish, exit 0.
+    let pid = running.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = running.0.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "SIGTERM exits 0");
+}
+
+#[test]
+fn validate_names_every_bad_key_and_exits_78() {
+    let dir = std::env::temp_dir().join(format!("flowmart-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[kafka]\nbrokers = \"\"\nschema_registry_url = \"registry:8081\"\n[runtime]\nworkers = 0\n")
+        .unwrap();
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_flowmart")).args(["validate", bad.to_str().unwrap()]).output().unwrap();
+    assert_eq!(output.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines = stderr.lines().collect::<Vec<_>>();
+    assert_eq!(lines.len(), 3, "one line per problem: {stderr}");
+    for key in ["kafka.brokers", "kafka.schema_registry_url", "runtime.workers"] {
+        assert!(lines.iter().any(|line| line.contains(key) && line.contains("bad.toml")), "{key} in {stderr}");
+    }
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/flowmart.toml");
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_flowmart")).args(["validate", example.to_str().unwrap()]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = Command::new(env!("CARGO_BIN_EXE_flowmart"))
+        .args(["validate", example.to_str().unwrap()])
+        .env("FLOWMART_WORKERS", "lots")
+        .env("FLOWMART__API__LISTEN", "nowhere")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("FLOWMART_WORKERS") || stderr.contains("FLOWMART__API__LISTEN"),
+        "the variable is named: {stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
