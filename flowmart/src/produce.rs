@@ -46,7 +46,7 @@ pub(crate) fn run(args: ProduceArgs) -> anyhow::Result<()> {
                 Some(record) => {
                     producer.send(&record)?;
                     sent += 1;
-                    if sent % 256 == 0 {
+                    if sent.is_multiple_of(256) {
                         bar.set_position(sent);
                     }
                 }
