@@ -173,3 +173,132 @@ fn kafka_answers_equal_the_model_bad_records_are_set_aside_and_a_restart_rebuild
     assert_snapshot_equals_model(&again, &model);
     assert_eq!(dead_again.len(), dead_letters.len());
 }
+
+/// An inventory receipt for `tenant` at one position, as a source record for `partition`.
+fn receipt(tenant: &str, event_id: &str, quantity: i64, partition: u32) -> flowmart_pipelines::SourceRecord {
+    flowmart_pipelines::SourceRecord {
+        topic: InputTopic::Inventory,
+        partition,
+        offset: 0,
+        key: Some(tenant.as_bytes().to_vec()),
+        raw_value: None,
+        decoded: Ok(InputRecord::Inventory(InventoryEvent {
+            event_id: event_id.into(),
+            tenant_id: tenant.into(),
+            warehouse_id: "rotterdam".into(),
+            sku: "SKU-00001".into(),
+            kind: InventoryKind::Received,
+            quantity,
+            occurred_at: 1_767_571_200_000,
+            purchase_order_id: None,
+        })),
+    }
+}
+
+fn wait_for_on_hand(index: &ServingIndex, tenant: &str, on_hand: i64, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let snapshot = index.snapshot();
+        let seen = snapshot
+            .tenant(tenant)
+            .and_then(|view| view.stock.get(&("rotterdam".into(), "SKU-00001".into())).map(|levels| levels.on_hand));
+        if seen == Some(on_hand) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{tenant}: on_hand {seen:?}, expected {on_hand}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn latest_skips_what_was_there_and_partitions_that_appear_while_running_are_read_from_their_beginning() {
+    let tansu = Tansu::start();
+    let registry = RegistryStub::start();
+    let topics = Topics::default();
+    // The payments topic does not exist yet when the pipeline starts.
+    let mut present = InputTopic::ALL.map(|topic| (topics.name(topic), 1)).to_vec();
+    present.retain(|(name, _)| *name != topics.payments);
+    create_topics(&tansu.brokers(), &present);
+    let producer = flowmart_pipelines::sources::kafka::WorkloadProducer::connect_to(
+        &tansu.brokers(),
+        registry.url(),
+        topics.clone(),
+        &[InputTopic::Inventory],
+    )
+    .unwrap();
+    producer.send(&receipt("early-tenant", "early-1", 5, 0)).unwrap();
+    producer.flush().unwrap();
+
+    let source = KafkaSource::new(
+        KafkaSourceConfig {
+            brokers: tansu.brokers(),
+            group_id: "flowmart-latest".into(),
+            topics: topics.clone(),
+            start: StartFrom::Latest,
+            properties: Default::default(),
+        },
+        Arc::new(WriterSchemas::new(Box::new(Registry::new(registry.url())))),
+    );
+    let (index, writer) = ServingIndex::new(u64::MAX);
+    let pipeline = Pipeline::start(
+        RuntimeConfig { workers: 2, ..RuntimeConfig::default() },
+        Arc::new(source),
+        vec![Box::new(writer)],
+    )
+    .unwrap();
+    // Let both readers take their assignment at the end of the partitions.
+    std::thread::sleep(Duration::from_secs(2));
+    producer.send(&receipt("late-tenant", "late-1", 7, 0)).unwrap();
+    producer.flush().unwrap();
+    wait_for_on_hand(&index, "late-tenant", 7, Duration::from_secs(30));
+    assert!(index.snapshot().tenant("early-tenant").is_none(), "latest skips what was there");
+
+    // Partitions that appear while running (here: a topic created late, with two) are found at
+    // the next metadata refresh (10 s) and read from their beginning, not from "latest".
+    create_topics(&tansu.brokers(), &[(topics.payments.as_str(), 2)]);
+    let payments = flowmart_pipelines::sources::kafka::WorkloadProducer::connect_to(
+        &tansu.brokers(),
+        registry.url(),
+        topics,
+        &[InputTopic::Payments],
+    )
+    .unwrap();
+    for partition in 0..2 {
+        payments.send(&payment("appearing-tenant", &format!("pay-{partition}"), partition)).unwrap();
+    }
+    payments.flush().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let snapshot = index.snapshot();
+        let captured: i64 = snapshot
+            .tenant("appearing-tenant")
+            .map_or(0, |view| view.settlements.values().map(|totals| totals.captured).sum());
+        if captured == 2 * 1_000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "captured {captured} of 2000 from the new partitions");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    pipeline.stop().unwrap();
+}
+
+fn payment(tenant: &str, event_id: &str, partition: u32) -> flowmart_pipelines::SourceRecord {
+    flowmart_pipelines::SourceRecord {
+        topic: InputTopic::Payments,
+        partition,
+        offset: 0,
+        key: Some(tenant.as_bytes().to_vec()),
+        raw_value: None,
+        decoded: Ok(InputRecord::Payment(flowmart_schemas::PaymentEvent {
+            event_id: event_id.into(),
+            tenant_id: tenant.into(),
+            payment_id: event_id.into(),
+            buyer_id: "buyer".into(),
+            order_id: None,
+            kind: flowmart_schemas::PaymentKind::Captured,
+            amount_minor: 1_000,
+            currency: "EUR".into(),
+            occurred_at: 1_767_571_200_000,
+        })),
+    }
+}

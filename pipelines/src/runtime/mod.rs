@@ -68,12 +68,12 @@ pub enum RuntimeError {
     Panicked(&'static str),
 }
 
-/// A running pipeline.
+/// A running pipeline. Dropping it stops it as [`stop`](Pipeline::stop) does.
 pub struct Pipeline {
     status: Arc<PipelineStatus>,
     shutdown: Arc<AtomicBool>,
-    workers: timely::communication::WorkerGuards<()>,
-    collector: JoinHandle<()>,
+    workers: Option<timely::communication::WorkerGuards<()>>,
+    collector: Option<JoinHandle<()>>,
 }
 
 impl Pipeline {
@@ -107,7 +107,7 @@ impl Pipeline {
             worker::run(timely_worker, &context, sender.clone());
         })
         .map_err(RuntimeError::Timely)?;
-        Ok(Pipeline { status, shutdown, workers, collector })
+        Ok(Pipeline { status, shutdown, workers: Some(workers), collector: Some(collector) })
     }
 
     /// Counters and the frontier, for progress lines and readiness.
@@ -116,14 +116,27 @@ impl Pipeline {
     }
 
     /// Stops reading, lets the workers finish what they read, publishes it, and returns.
-    pub fn stop(self) -> Result<(), RuntimeError> {
+    pub fn stop(mut self) -> Result<(), RuntimeError> {
+        self.stop_and_join()
+    }
+
+    fn stop_and_join(&mut self) -> Result<(), RuntimeError> {
         self.shutdown.store(true, Ordering::SeqCst);
-        let workers_ok = self.workers.join().into_iter().all(|result| result.is_ok());
-        let collector_ok = self.collector.join().is_ok();
+        let workers_ok =
+            self.workers.take().is_none_or(|workers| workers.join().into_iter().all(|result| result.is_ok()));
+        let collector_ok = self.collector.take().is_none_or(|collector| collector.join().is_ok());
         match (workers_ok, collector_ok) {
             (true, true) => Ok(()),
             (false, _) => Err(RuntimeError::Panicked("a timely worker")),
             (_, false) => Err(RuntimeError::Panicked("the collector")),
+        }
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        if let Err(error) = self.stop_and_join() {
+            tracing::error!(%error, "the pipeline stopped badly");
         }
     }
 }

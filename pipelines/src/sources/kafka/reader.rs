@@ -1,6 +1,6 @@
 //! One worker's Kafka consumer.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,8 +18,10 @@ use crate::{InputTopic, PollStatus, SourceError, SourceProgress, SourceReader, S
 const METADATA_REFRESH: Duration = Duration::from_secs(10);
 /// How long a metadata or offset look-up may block the worker.
 const BROKER_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long the reader waits before asking an unreachable broker or registry again.
+/// How long the reader first waits before asking an unreachable broker or registry again; the
+/// wait doubles with each failure up to [`MAX_RETRY_AFTER`].
 const RETRY_AFTER: Duration = Duration::from_millis(500);
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 
 pub(super) struct KafkaReader {
     consumer: BaseConsumer,
@@ -34,6 +36,10 @@ pub(super) struct KafkaReader {
     held: Option<HeldRecord>,
     /// Whether the first assignment has been made (later partitions start at their beginning).
     started: bool,
+    /// The wait before the next retry after a failure.
+    retry_after: Duration,
+    /// The next offset to read per assigned partition, for the lag gauge.
+    next_offsets: BTreeMap<(InputTopic, i32), i64>,
 }
 
 struct HeldRecord {
@@ -78,6 +84,8 @@ impl KafkaReader {
             next_refresh: Instant::now(),
             held: None,
             started: false,
+            retry_after: RETRY_AFTER,
+            next_offsets: BTreeMap::new(),
         })
     }
 
@@ -140,10 +148,31 @@ impl KafkaReader {
         Ok(())
     }
 
-    /// Decodes a record; `None` when the registry is unreachable (the record is held).
-    fn decode(&mut self, record: HeldRecord) -> Option<SourceRecord> {
+    /// The wait after a failure, growing with each consecutive one.
+    fn backoff(&mut self) -> Duration {
+        let wait = self.retry_after;
+        self.retry_after = (self.retry_after * 2).min(MAX_RETRY_AFTER);
+        wait
+    }
+
+    /// Publishes `flowmart_consumer_lag_records` per assigned partition: the high watermark less
+    /// the next offset to read. (On Tansu the high watermark counts batches: the lag reads low.)
+    fn report_lag(&self) {
+        for (topic, partition) in &self.assigned {
+            let Some((_, name)) = self.topics.iter().find(|(role, _)| role == topic) else { continue };
+            if let Ok((_, high)) = self.consumer.fetch_watermarks(name, *partition, BROKER_TIMEOUT) {
+                let next = self.next_offsets.get(&(*topic, *partition)).copied().unwrap_or(0);
+                metrics::gauge!("flowmart_consumer_lag_records", "topic" => name.clone(), "partition" => partition.to_string())
+                    .set((high - next).max(0) as f64);
+            }
+        }
+    }
+
+    /// Decodes a record; when the registry is unreachable the record is held and the error says
+    /// how long to wait before trying again.
+    fn decode(&mut self, record: HeldRecord) -> Result<SourceRecord, Duration> {
         match decode_record(record.topic, record.key.as_deref(), record.value.as_deref(), &self.schemas) {
-            Ok(decoded) => Some(SourceRecord {
+            Ok(decoded) => Ok(SourceRecord {
                 topic: record.topic,
                 partition: record.partition,
                 offset: record.offset,
@@ -152,9 +181,10 @@ impl KafkaReader {
                 decoded,
             }),
             Err(LookupError::Unavailable(message)) => {
-                tracing::warn!(%message, "schema registry unavailable; holding the source until it answers");
+                let wait = self.backoff();
+                tracing::warn!(%message, retry_in_ms = wait.as_millis() as u64, "schema registry unavailable; holding the source until it answers");
                 self.held = Some(record);
-                None
+                Err(wait)
             }
             Err(error) => unreachable!("decode_record turns {error} into a rejection"),
         }
@@ -177,10 +207,14 @@ impl SourceReader for KafkaReader {
         let now = Instant::now();
         if now >= self.next_refresh {
             match self.refresh_assignment() {
-                Ok(()) => self.next_refresh = now + METADATA_REFRESH,
+                Ok(()) => {
+                    self.next_refresh = now + METADATA_REFRESH;
+                    self.report_lag();
+                }
                 Err(message) => {
-                    tracing::warn!(%message, "kafka unreachable; retrying");
-                    self.next_refresh = now + RETRY_AFTER;
+                    let wait = self.backoff();
+                    tracing::warn!(%message, retry_in_ms = wait.as_millis() as u64, "kafka unreachable; retrying");
+                    self.next_refresh = now + wait;
                     if !self.started {
                         return PollStatus::IdleUntil(self.next_refresh);
                     }
@@ -189,8 +223,8 @@ impl SourceReader for KafkaReader {
         }
         if let Some(held) = self.held.take() {
             match self.decode(held) {
-                Some(record) => into.push(record),
-                None => return PollStatus::IdleUntil(now + RETRY_AFTER),
+                Ok(record) => into.push(record),
+                Err(wait) => return PollStatus::IdleUntil(now + wait),
             }
         }
         let mut read = 0;
@@ -198,10 +232,14 @@ impl SourceReader for KafkaReader {
             match self.consumer.poll(Duration::ZERO) {
                 Some(Ok(message)) => {
                     let Some(record) = self.take(&message) else { continue };
+                    self.next_offsets.insert((record.topic, record.partition as i32), record.offset as i64 + 1);
                     read += 1;
                     match self.decode(record) {
-                        Some(record) => into.push(record),
-                        None => return PollStatus::IdleUntil(now + RETRY_AFTER),
+                        Ok(record) => {
+                            self.retry_after = RETRY_AFTER;
+                            into.push(record);
+                        }
+                        Err(wait) => return PollStatus::IdleUntil(now + wait),
                     }
                 }
                 Some(Err(error)) => {

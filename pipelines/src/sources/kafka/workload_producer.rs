@@ -65,9 +65,19 @@ impl WorkloadProducer {
     /// Registers the four input schemas with the registry at `registry_url` and connects to
     /// `brokers`, reading how many partitions each topic has.
     pub fn connect(brokers: &str, registry_url: &str, topics: Topics) -> Result<Self, ProduceError> {
+        Self::connect_to(brokers, registry_url, topics, &InputTopic::ALL)
+    }
+
+    /// As [`connect`](Self::connect), for records of `only` these topics.
+    pub fn connect_to(
+        brokers: &str,
+        registry_url: &str,
+        topics: Topics,
+        only: &[InputTopic],
+    ) -> Result<Self, ProduceError> {
         let registry = SrSettings::new(registry_url.to_string());
         let mut schema_ids = BTreeMap::new();
-        for topic in InputTopic::ALL {
+        for &topic in only {
             let (name, text) = match topic {
                 InputTopic::Inventory => (InventoryEvent::FULL_NAME, InventoryEvent::SCHEMA_TEXT),
                 InputTopic::Orders => (OrderEvent::FULL_NAME, OrderEvent::SCHEMA_TEXT),
@@ -84,7 +94,7 @@ impl WorkloadProducer {
         let metadata_client: BaseConsumer =
             ClientConfig::new().set("bootstrap.servers", brokers).create().map_err(kafka)?;
         let mut partitions = BTreeMap::new();
-        for topic in InputTopic::ALL {
+        for &topic in only {
             let name = topics.name(topic);
             let metadata = metadata_client.fetch_metadata(Some(name), Duration::from_secs(10)).map_err(kafka)?;
             let count = metadata.topics().first().map_or(0, |topic| topic.partitions().len()) as i32;
@@ -104,6 +114,11 @@ impl WorkloadProducer {
 
     /// Queues one record (waiting while the producer's queue is full).
     pub fn send(&self, record: &SourceRecord) -> Result<(), ProduceError> {
+        let not_connected = || ProduceError::Kafka(format!("not connected to {}", self.topics.name(record.topic)));
+        let (schema_id, partitions) = match (self.schema_ids.get(&record.topic), self.partitions.get(&record.topic)) {
+            (Some(schema_id), Some(partitions)) => (*schema_id, *partitions),
+            _ => return Err(not_connected()),
+        };
         let value = match &record.decoded {
             Ok(InputRecord::Inventory(event)) => Some(encoded(event)?),
             Ok(InputRecord::Order(event)) => Some(encoded(event)?),
@@ -113,8 +128,8 @@ impl WorkloadProducer {
                 return Err(ProduceError::Kafka(format!("cannot produce a rejected record: {}", rejection.message)));
             }
         }
-        .map(|body| frame(self.schema_ids[&record.topic], &body));
-        let partition = (record.partition as i32) % self.partitions[&record.topic];
+        .map(|body| frame(schema_id, &body));
+        let partition = (record.partition as i32) % partitions;
         let mut outgoing = BaseRecord::<[u8], [u8]>::to(self.topics.name(record.topic)).partition(partition);
         if let Some(key) = &record.key {
             outgoing = outgoing.key(key.as_slice());
