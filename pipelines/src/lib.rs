@@ -26,4 +26,4 @@ pub use change_batch::ChangeBatch;
 pub use dead_letter::DeadLetter;
 pub use progress::SourceProgress;
 pub use sink::{Sink, SinkError};
-pub use source::{InputTopic, PollStatus, Rejection, Source, SourceError, SourceReader, SourceRecord, Topics};
+pub use source::{InputTopic, PollStatus, Rejection, Source, SourceError, SourceReader, SourceRecord, Topics, Waker};

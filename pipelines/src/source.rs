@@ -115,7 +115,15 @@ pub trait SourceReader {
     /// Told that the pipeline's results now cover `progress` (this reader's partitions among
     /// others), so it may report it upstream (e.g. commit offsets for lag tools).
     fn checkpoint(&mut self, _progress: &crate::SourceProgress) {}
+
+    /// Given a waker that unparks the worker; a reader whose records arrive from another thread
+    /// calls it when some do, so the worker need not poll while idle. Readers that only produce
+    /// on a schedule ignore it.
+    fn set_waker(&mut self, _waker: Waker) {}
 }
+
+/// Wakes a parked worker; callable from any thread.
+pub type Waker = Box<dyn Fn() + Send + Sync>;
 
 /// Why a source could not be opened.
 #[derive(Debug, thiserror::Error)]

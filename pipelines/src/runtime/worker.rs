@@ -85,6 +85,8 @@ pub(super) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
     let (index, peers) = (worker.index(), worker.peers());
     let config = &context.config;
     let probe = ProbeHandle::new();
+    // Activating the dataflow's root from another thread unparks this worker: the source's waker.
+    let wake = worker.sync_activator_for(vec![worker.next_dataflow_index()]);
     let (mut inputs, outputs) = worker.dataflow::<Time, _, _>(|scope| {
         let (inventory, inventory_collection) = scope.new_collection();
         let (orders, orders_collection) = scope.new_collection();
@@ -116,6 +118,10 @@ pub(super) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
             return;
         }
     };
+    reader.set_waker(Box::new(move || {
+        // Only fails once the worker is gone, when there is nobody to wake.
+        let _ = wake.activate();
+    }));
     let mut clock = PipelineClock::new();
     let mut polled = Vec::with_capacity(config.poll_batch);
     let mut progress = SourceProgress::default();

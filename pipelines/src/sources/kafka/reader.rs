@@ -249,7 +249,12 @@ impl SourceReader for KafkaReader {
                 None => break,
             }
         }
-        if read == 0 { PollStatus::IdleUntil(now + Duration::from_millis(5)) } else { PollStatus::Ready }
+        // Idle until the consumer's queue wakes the worker (the waker), or the next housekeeping.
+        if read == 0 { PollStatus::IdleUntil(self.next_refresh.min(now + METADATA_REFRESH)) } else { PollStatus::Ready }
+    }
+
+    fn set_waker(&mut self, waker: crate::Waker) {
+        self.consumer.set_nonempty_callback(waker);
     }
 
     fn checkpoint(&mut self, progress: &SourceProgress) {
