@@ -264,3 +264,48 @@ fn validate_names_every_bad_key_and_exits_78() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn flowmart_produce_writes_the_workload_as_registered_avro() {
+    let tansu = Tansu::start();
+    let registry = RegistryStub::start();
+    let output = Command::new(env!("CARGO_BIN_EXE_flowmart"))
+        .args([
+            "produce",
+            "--brokers",
+            &tansu.brokers(),
+            "--schema-registry",
+            registry.url(),
+            "--create-topics",
+            "4",
+            "--records",
+            "6000",
+            "--rate",
+            "50000",
+            "--tenants",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("produced 6000 records"),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let topics = Topics::default();
+    let reader = Schema::parse_str(flowmart_schemas::InventoryEvent::SCHEMA_TEXT).unwrap();
+    let inventory = consume(&tansu.brokers(), &topics.inventory, 1, Duration::from_secs(30));
+    assert!(!inventory.is_empty());
+    for record in &inventory {
+        let (schema_id, body) = split_frame(record.value.as_deref().unwrap()).unwrap();
+        assert_eq!(Some(schema_id), registry.latest_id("flowmart.inventory-value"));
+        let event = decode::<flowmart_schemas::InventoryEvent>(&reader, body).unwrap();
+        assert_eq!(record.key.as_deref(), Some(event.tenant_id.as_bytes()), "keyed by tenant");
+        assert!(record.partition < 4);
+    }
+    let per_topic = flowmart_pipelines::InputTopic::ALL
+        .map(|topic| consume(&tansu.brokers(), topics.name(topic), 1, Duration::from_secs(30)).len());
+    assert!(per_topic.iter().all(|records| *records > 0), "every topic gets records: {per_topic:?}");
+    assert_eq!(per_topic.iter().sum::<usize>(), 6000);
+}

@@ -168,7 +168,28 @@ fn kafka_answers_equal_the_model_bad_records_are_set_aside_and_a_restart_rebuild
     positions.dedup();
     assert_eq!(positions.len(), dead_letters.len(), "no record set aside twice");
 
-    // A restart with no stored progress rebuilds everything from earliest: the same answers.
+    // Consumed offsets reach the consumer group, for lag tools: what the results cover.
+    let covered = (0..partitions(InputTopic::Orders))
+        .map(|partition| {
+            snapshot
+                .progress
+                .iter()
+                .find(|(topic, p, _)| *topic == InputTopic::Orders && *p == partition as u32)
+                .map_or(0, |(_, _, next)| next as i64)
+        })
+        .collect::<Vec<_>>();
+    let committed = flowmart_testkit::committed_offsets(
+        &tansu.brokers(),
+        "flowmart-test",
+        &topics.orders,
+        partitions(InputTopic::Orders),
+    );
+    assert!(covered.iter().all(|next| *next > 0), "{covered:?}");
+    assert_eq!(committed, covered, "committed offsets equal what the results cover");
+
+    // A restart with no stored progress rebuilds everything from earliest — not from the group's
+    // committed offsets, which would leave the new, empty state without the history: the same
+    // answers.
     let (again, dead_again) = run(&tansu.brokers(), &registry, total);
     assert_snapshot_equals_model(&again, &model);
     assert_eq!(dead_again.len(), dead_letters.len());

@@ -98,9 +98,16 @@ pub fn consume(brokers: &str, topic: &str, count: usize, timeout: Duration) -> V
         .set("group.id", format!("testkit-{topic}-{}", crate::free_port()))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
+        // Tansu holds a fetch for the whole wait when some partitions have nothing new.
+        .set("fetch.wait.max.ms", "10")
         .create()
         .expect("a consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("topic metadata");
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    for partition in metadata.topics().iter().flat_map(|topic| topic.partitions()) {
+        assignment.add_partition_offset(topic, partition.id(), rdkafka::Offset::Beginning).expect("a partition");
+    }
+    consumer.assign(&assignment).expect("assign");
     let mut consumed = Vec::new();
     let deadline = std::time::Instant::now() + timeout;
     let mut settle_until = None;
@@ -136,4 +143,22 @@ pub fn consume(brokers: &str, topic: &str, count: usize, timeout: Duration) -> V
         }
     }
     consumed
+}
+
+/// The offsets `group` has committed for `topic`'s partitions `0..partitions` (-1 where none).
+pub fn committed_offsets(brokers: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", brokers).set("group.id", group).create().expect("a consumer");
+    let mut wanted = TopicPartitionList::new();
+    for partition in 0..partitions {
+        wanted.add_partition(topic, partition);
+    }
+    let committed = consumer.committed_offsets(wanted, Duration::from_secs(10)).expect("committed offsets");
+    committed
+        .elements()
+        .iter()
+        .map(|element| if let Offset::Offset(offset) = element.offset() { offset } else { -1 })
+        .collect()
 }

@@ -9,7 +9,9 @@ mod model;
 mod registry;
 mod tansu;
 
-pub use kafka::{Consumed, OutgoingRecord, Produced, consume, create_topics, produce, produce_workload};
+pub use kafka::{
+    Consumed, OutgoingRecord, Produced, committed_offsets, consume, create_topics, produce, produce_workload,
+};
 pub use model::{assert_snapshot_equals_model, model_of};
 pub use registry::RegistryStub;
 pub use tansu::Tansu;

@@ -17,7 +17,8 @@ pub struct GeneratorConfig {
     /// Records per second over all partitions; `None` generates as fast as the pipeline takes
     /// them. Default 5,000.
     pub records_per_second: Option<u64>,
-    /// Records in all (spread evenly over the partitions); `None` never stops. Default `None`.
+    /// Records in all (spread evenly over the partitions that carry tenants); `None` never stops.
+    /// Default `None`.
     pub max_records: Option<u64>,
     /// `occurred_at` of the first record (ms since the epoch); later records follow the rate.
     /// Default 2026-01-05T00:00:00Z.
@@ -44,9 +45,13 @@ impl Default for GeneratorConfig {
 }
 
 impl GeneratorConfig {
-    /// How many records partition `partition` produces, if bounded.
+    /// How many records partition `partition` produces, if bounded. Tenant `i` lives on
+    /// partition `i mod partitions`, so the first `min(tenants, partitions)` partitions carry
+    /// tenants and share the records; the others produce none.
     pub fn records_of_partition(&self, partition: u32) -> Option<u64> {
-        let partitions = u64::from(self.partitions.max(1));
-        self.max_records.map(|total| total / partitions + u64::from(u64::from(partition) < total % partitions))
+        let active = u64::from(self.tenants.min(self.partitions).max(1));
+        let partition = u64::from(partition);
+        self.max_records
+            .map(|total| if partition < active { total / active + u64::from(partition < total % active) } else { 0 })
     }
 }

@@ -589,7 +589,10 @@ mod tests {
     fn the_same_seed_gives_the_same_records() {
         let first = records(&config(), 0);
         let again = records(&config(), 0);
-        assert_eq!(first.len(), 5_000);
+        assert_eq!(first.len() as u64, config().records_of_partition(0).unwrap());
+        let total: u64 =
+            (0..config().partitions).filter_map(|partition| config().records_of_partition(partition)).sum();
+        assert_eq!(total, 40_000, "max_records is produced in all");
         assert!(
             first.iter().zip(&again).all(|(a, b)| a.decoded == b.decoded && a.offset == b.offset && a.topic == b.topic)
         );
