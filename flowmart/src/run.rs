@@ -11,7 +11,7 @@ use flowmart_pipelines::serving::ServingIndex;
 use flowmart_pipelines::sources::kafka::{KafkaSource, KafkaSourceConfig, Registry, WriterSchemas};
 use flowmart_sinks::kafka::{AlertSink, DeadLetterSink, KafkaSinkConfig};
 
-use crate::serve::{Service, admin_token, api_runtime, install_metrics, serve_until_stopped};
+use crate::serve::{Service, admin_token, api_runtime, install_metrics, serve_until_stopped, shutdown_signal};
 
 pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
     let metrics = install_metrics()?;
@@ -30,13 +30,19 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
         KafkaSinkConfig { brokers: config.kafka.brokers.clone(), properties: config.kafka.producer.clone() };
     let dead_letters =
         DeadLetterSink::new(&sink_config, &config.topics.dlq, inputs.clone()).context("the dead-letter producer")?;
-    let alerts = with_backoff("the schema registry", &config.kafka.schema_registry_url, || {
-        AlertSink::new(&sink_config, &config.topics.reorder_alerts, &config.kafka.schema_registry_url)
-    });
+    let tokio = api_runtime()?;
+    let (registry_url, alerts_topic, alerts_config) =
+        (config.kafka.schema_registry_url.clone(), config.topics.reorder_alerts.clone(), sink_config.clone());
+    let alerts = tokio.block_on(with_backoff("the schema registry", &config.kafka.schema_registry_url, move || {
+        AlertSink::new(&alerts_config, &alerts_topic, &registry_url)
+    }));
+    let Some(alerts) = alerts else {
+        eprintln!("stopped before starting");
+        return Ok(());
+    };
 
     let (index, writer) = ServingIndex::new(config.retention.resolved_alerts_ms());
     let (admin_token, generated_token) = admin_token()?;
-    let tokio = api_runtime()?;
     let listen = config.api.listen;
     let listener = tokio
         .block_on(tokio::net::TcpListener::bind(listen))
@@ -59,21 +65,34 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
     serve_until_stopped(&tokio, listener, service, pipeline)
 }
 
-/// Calls `connect` until it succeeds, reporting each failure in one line and waiting longer each
-/// time (up to 30 s): an unreachable dependency at start is retried, never a panic.
-fn with_backoff<T, E: std::fmt::Display>(what: &str, address: &str, mut connect: impl FnMut() -> Result<T, E>) -> T {
+/// Calls the blocking `connect` until it succeeds, reporting each failure in one line and waiting
+/// longer each time (up to 30 s): an unreachable dependency at start is retried, never a panic.
+/// `None` when Ctrl-C or SIGTERM came first.
+async fn with_backoff<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
+    what: &str,
+    address: &str,
+    connect: impl Fn() -> Result<T, E> + Clone + Send + 'static,
+) -> Option<T> {
     let mut delay = Duration::from_millis(500);
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
     loop {
-        match connect() {
-            Ok(connected) => return connected,
-            Err(error) => {
-                eprintln!(
-                    "flowmart: {what} at {address} is unreachable ({error}); retrying in {:.1} s",
-                    delay.as_secs_f64()
-                );
-                std::thread::sleep(delay);
-                delay = (delay * 2).min(Duration::from_secs(30));
-            }
+        let attempt = connect.clone();
+        match tokio::task::spawn_blocking(attempt).await {
+            Ok(Ok(connected)) => return Some(connected),
+            Ok(Err(error)) => eprintln!(
+                "flowmart: {what} at {address} is unreachable ({error}); retrying in {:.1} s",
+                delay.as_secs_f64()
+            ),
+            Err(panicked) => eprintln!(
+                "flowmart: connecting to {what} at {address} failed ({panicked}); retrying in {:.1} s",
+                delay.as_secs_f64()
+            ),
         }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = &mut signal => return None,
+        }
+        delay = (delay * 2).min(Duration::from_secs(30));
     }
 }

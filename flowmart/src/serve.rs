@@ -86,7 +86,7 @@ pub(crate) fn serve_until_stopped(
 }
 
 /// Ctrl-C or SIGTERM (Ctrl-C alone where SIGTERM cannot be watched).
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };

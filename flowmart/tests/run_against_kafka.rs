@@ -309,3 +309,63 @@ fn flowmart_produce_writes_the_workload_as_registered_avro() {
     assert!(per_topic.iter().all(|records| *records > 0), "every topic gets records: {per_topic:?}");
     assert_eq!(per_topic.iter().sum::<usize>(), 6000);
 }
+
+/// Runs `flowmart run` against `brokers` and `registry` for a few seconds, then SIGTERM; returns
+/// the exit code and what it wrote to stderr.
+fn run_briefly(brokers: &str, registry: &str) -> (Option<i32>, String) {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_flowmart"))
+        .args([
+            "run",
+            "--brokers",
+            brokers,
+            "--schema-registry",
+            registry,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--workers",
+            "1",
+        ])
+        .env("FLOWMART_ADMIN_TOKEN", ADMIN)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let mut running = Running(child);
+    assert!(running.0.try_wait().unwrap().is_none(), "still running, retrying");
+    assert!(Command::new("kill").args(["-TERM", &running.0.id().to_string()]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = running.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "flowmart did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(running.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    (status.code(), stderr)
+}
+
+#[test]
+fn an_unreachable_registry_or_broker_is_reported_and_retried_and_sigterm_still_exits_0() {
+    let closed = format!("127.0.0.1:{}", free_port());
+    let (code, stderr) = run_briefly(&closed, &format!("http://{closed}"));
+    assert_eq!(code, Some(0), "{stderr}");
+    let retries = stderr
+        .lines()
+        .filter(|line| {
+            line.contains("the schema registry at") && line.contains("unreachable") && line.contains("retrying in")
+        })
+        .count();
+    assert!(retries >= 2, "one line per attempt, retried: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let registry = RegistryStub::start();
+    let (code, stderr) = run_briefly(&closed, registry.url());
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.lines().any(|line| line.contains("kafka unreachable") && line.contains("retry")), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
