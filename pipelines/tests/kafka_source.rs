@@ -323,3 +323,48 @@ fn payment(tenant: &str, event_id: &str, partition: u32) -> flowmart_pipelines::
         })),
     }
 }
+
+#[test]
+fn a_start_time_skips_records_written_before_it() {
+    let tansu = Tansu::start();
+    let registry = RegistryStub::start();
+    let topics = Topics::default();
+    create_topics(&tansu.brokers(), &InputTopic::ALL.map(|topic| (topics.name(topic), 2)));
+    let producer = flowmart_pipelines::sources::kafka::WorkloadProducer::connect_to(
+        &tansu.brokers(),
+        registry.url(),
+        topics.clone(),
+        &[InputTopic::Inventory],
+    )
+    .unwrap();
+    producer.send(&receipt("before-tenant", "before-1", 3, 0)).unwrap();
+    producer.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let start = now_ms() as i64;
+    std::thread::sleep(Duration::from_millis(500));
+    producer.send(&receipt("after-tenant", "after-1", 9, 0)).unwrap();
+    producer.send(&receipt("after-tenant-2", "after-2", 4, 1)).unwrap();
+    producer.flush().unwrap();
+
+    let source = KafkaSource::new(
+        KafkaSourceConfig {
+            brokers: tansu.brokers(),
+            group_id: "flowmart-timestamp".into(),
+            topics,
+            start: StartFrom::Timestamp(start),
+            properties: Default::default(),
+        },
+        Arc::new(WriterSchemas::new(Box::new(Registry::new(registry.url())))),
+    );
+    let (index, writer) = ServingIndex::new(u64::MAX);
+    let pipeline = Pipeline::start(
+        RuntimeConfig { workers: 2, ..RuntimeConfig::default() },
+        Arc::new(source),
+        vec![Box::new(writer)],
+    )
+    .unwrap();
+    wait_for_on_hand(&index, "after-tenant", 9, Duration::from_secs(30));
+    wait_for_on_hand(&index, "after-tenant-2", 4, Duration::from_secs(30));
+    assert!(index.snapshot().tenant("before-tenant").is_none(), "records before the start time are skipped");
+    pipeline.stop().unwrap();
+}
