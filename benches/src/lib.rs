@@ -8,7 +8,7 @@ use differential_dataflow::input::Input;
 use flowmart_operators::dataflow::{self, Inputs, Retention};
 use flowmart_operators::reference::ReferenceModel;
 use flowmart_operators::{SourceOffset, Sourced, Time};
-use flowmart_pipelines::sources::generator::{GeneratorConfig, PartitionWorkload};
+use flowmart_pipelines::sources::generator::{Generator, GeneratorConfig};
 use flowmart_schemas::{InputRecord, Validate};
 use timely::dataflow::ProbeHandle;
 
@@ -26,34 +26,16 @@ pub fn workload(records: u64) -> Vec<(SourceOffset, InputRecord)> {
         max_records: Some(records),
         ..GeneratorConfig::default()
     };
-    let mut partitions =
-        (0..config.partitions).map(|partition| PartitionWorkload::new(&config, partition)).collect::<Vec<_>>();
-    let mut workload = Vec::with_capacity(records as usize);
-    let mut exhausted = 0;
-    while exhausted < partitions.len() {
-        exhausted = 0;
-        for partition in &mut partitions {
-            match partition.next() {
-                Some(record) => {
-                    let offset = SourceOffset { partition: record.partition, offset: record.offset };
-                    let input = record.decoded.expect("generated");
-                    let valid = match &input {
-                        InputRecord::Inventory(event) => event.validate().is_ok(),
-                        InputRecord::Order(event) => event.validate().is_ok(),
-                        InputRecord::Payment(event) => event.validate().is_ok(),
-                        InputRecord::Policy(update) => {
-                            update.policy.as_ref().is_none_or(|policy| policy.validate().is_ok())
-                        }
-                    };
-                    if valid {
-                        workload.push((offset, input));
-                    }
-                }
-                None => exhausted += 1,
-            }
-        }
-    }
-    workload
+    Generator::new(config)
+        .records()
+        .filter_map(|record| {
+            let input = record.decoded.expect("generated");
+            input
+                .validate()
+                .is_ok()
+                .then_some((SourceOffset { partition: record.partition, offset: record.offset }, input))
+        })
+        .collect()
 }
 
 /// Runs the FlowMart dataflow on one worker over `workload`, one pipeline time per

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use flowmart_pipelines::InputTopic;
 use flowmart_pipelines::Topics;
-use flowmart_pipelines::sources::generator::{GeneratorConfig, PartitionWorkload};
+use flowmart_pipelines::sources::generator::{Generator, GeneratorConfig};
 use flowmart_pipelines::sources::kafka::{WorkloadProducer, create_topics};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -29,8 +29,6 @@ pub(crate) fn run(args: ProduceArgs) -> anyhow::Result<()> {
         start_ms: now_ms,
         ..GeneratorConfig::default()
     };
-    let mut partitions =
-        (0..config.partitions).map(|partition| PartitionWorkload::new(&config, partition)).collect::<Vec<_>>();
     let bar = ProgressBar::new(args.records);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} records  {per_sec}  eta {eta}")
@@ -38,25 +36,16 @@ pub(crate) fn run(args: ProduceArgs) -> anyhow::Result<()> {
     );
     let started = Instant::now();
     let mut sent: u64 = 0;
-    let mut exhausted = 0;
-    while exhausted < partitions.len() {
-        exhausted = 0;
-        for partition in &mut partitions {
-            match partition.next() {
-                Some(record) => {
-                    producer.send(&record)?;
-                    sent += 1;
-                    if sent.is_multiple_of(256) {
-                        bar.set_position(sent);
-                    }
+    for record in Generator::new(config).records() {
+        producer.send(&record)?;
+        sent += 1;
+        if sent.is_multiple_of(256) {
+            bar.set_position(sent);
+            if let Some(rate) = args.rate {
+                let due = Duration::from_secs_f64(sent as f64 / rate as f64);
+                if let Some(ahead) = due.checked_sub(started.elapsed()) {
+                    std::thread::sleep(ahead);
                 }
-                None => exhausted += 1,
-            }
-        }
-        if let Some(rate) = args.rate {
-            let due = Duration::from_secs_f64(sent as f64 / rate as f64);
-            if let Some(ahead) = due.checked_sub(started.elapsed()) {
-                std::thread::sleep(ahead);
             }
         }
     }

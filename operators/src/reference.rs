@@ -41,12 +41,7 @@ impl ReferenceModel {
     /// Records must come in the order the pipeline reads them: by pipeline time, and within a
     /// time by source offset.
     pub fn apply(&mut self, record: InputRecord) -> Result<(), InvalidRecord> {
-        match &record {
-            InputRecord::Inventory(event) => event.validate()?,
-            InputRecord::Order(event) => event.validate()?,
-            InputRecord::Payment(event) => event.validate()?,
-            InputRecord::Policy(update) => update.policy.as_ref().map_or(Ok(()), Validate::validate)?,
-        }
+        record.validate()?;
         match record {
             InputRecord::Inventory(event) => {
                 if self.inventory_event_ids.insert(event.event_id.clone()) {

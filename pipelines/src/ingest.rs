@@ -9,15 +9,9 @@ use crate::{DeadLetter, SourceRecord};
 /// breaks a rule, becomes a [`DeadLetter`] carrying its original key, bytes and position.
 pub(crate) fn ingest(record: SourceRecord) -> Result<(SourceOffset, InputRecord), DeadLetter> {
     let SourceRecord { topic, partition, offset, key, raw_value, decoded } = record;
-    let checked = decoded.map_err(|rejection| (rejection.kind, rejection.message)).and_then(|input| {
-        let verdict = match &input {
-            InputRecord::Inventory(event) => event.validate(),
-            InputRecord::Order(event) => event.validate(),
-            InputRecord::Payment(event) => event.validate(),
-            InputRecord::Policy(update) => update.policy.as_ref().map_or(Ok(()), Validate::validate),
-        };
-        verdict.map(|()| input).map_err(|invalid| (invalid.kind(), invalid.to_string()))
-    });
+    let checked = decoded
+        .map_err(|rejection| (rejection.kind, rejection.message))
+        .and_then(|input| input.validate().map(|()| input).map_err(|invalid| (invalid.kind(), invalid.to_string())));
     match checked {
         Ok(input) => Ok((SourceOffset { partition, offset }, input)),
         Err((kind, message)) => Err(DeadLetter { topic, partition, offset, key, value: raw_value, kind, message }),

@@ -44,18 +44,23 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
-/// Runs a pipeline over the topics until it has read `records` records and published them.
-fn run(brokers: &str, registry: &RegistryStub, records: usize) -> (Arc<Snapshot>, Vec<DeadLetter>) {
-    let source = KafkaSource::new(
+/// A Kafka source over the default topics, decoding through `registry`.
+fn kafka_source(brokers: &str, registry: &RegistryStub, group_id: &str, start: StartFrom) -> KafkaSource {
+    KafkaSource::new(
         KafkaSourceConfig {
             brokers: brokers.to_string(),
-            group_id: "flowmart-test".into(),
+            group_id: group_id.into(),
             topics: Topics::default(),
-            start: StartFrom::Earliest,
+            start,
             properties: Default::default(),
         },
         Arc::new(WriterSchemas::new(Box::new(Registry::new(registry.url())))),
-    );
+    )
+}
+
+/// Runs a pipeline over the topics until it has read `records` records and published them.
+fn run(brokers: &str, registry: &RegistryStub, records: usize) -> (Arc<Snapshot>, Vec<DeadLetter>) {
+    let source = kafka_source(brokers, registry, "flowmart-test", StartFrom::Earliest);
     let (index, writer) = ServingIndex::new(u64::MAX);
     let dead_letters = Arc::new(Mutex::new(Vec::new()));
     let pipeline = Pipeline::start(
@@ -250,16 +255,7 @@ fn latest_skips_what_was_there_and_partitions_that_appear_while_running_are_read
     producer.send(&receipt("early-tenant", "early-1", 5, 0)).unwrap();
     producer.flush().unwrap();
 
-    let source = KafkaSource::new(
-        KafkaSourceConfig {
-            brokers: tansu.brokers(),
-            group_id: "flowmart-latest".into(),
-            topics: topics.clone(),
-            start: StartFrom::Latest,
-            properties: Default::default(),
-        },
-        Arc::new(WriterSchemas::new(Box::new(Registry::new(registry.url())))),
-    );
+    let source = kafka_source(&tansu.brokers(), &registry, "flowmart-latest", StartFrom::Latest);
     let (index, writer) = ServingIndex::new(u64::MAX);
     let pipeline = Pipeline::start(
         RuntimeConfig { workers: 2, ..RuntimeConfig::default() },
@@ -346,16 +342,7 @@ fn a_start_time_skips_records_written_before_it() {
     producer.send(&receipt("after-tenant-2", "after-2", 4, 1)).unwrap();
     producer.flush().unwrap();
 
-    let source = KafkaSource::new(
-        KafkaSourceConfig {
-            brokers: tansu.brokers(),
-            group_id: "flowmart-timestamp".into(),
-            topics,
-            start: StartFrom::Timestamp(start),
-            properties: Default::default(),
-        },
-        Arc::new(WriterSchemas::new(Box::new(Registry::new(registry.url())))),
-    );
+    let source = kafka_source(&tansu.brokers(), &registry, "flowmart-timestamp", StartFrom::Timestamp(start));
     let (index, writer) = ServingIndex::new(u64::MAX);
     let pipeline = Pipeline::start(
         RuntimeConfig { workers: 2, ..RuntimeConfig::default() },

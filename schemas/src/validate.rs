@@ -225,6 +225,17 @@ impl Validate for ReorderPolicy {
     }
 }
 
+impl Validate for crate::InputRecord {
+    fn validate(&self) -> Result<(), InvalidRecord> {
+        match self {
+            crate::InputRecord::Inventory(event) => event.validate(),
+            crate::InputRecord::Order(event) => event.validate(),
+            crate::InputRecord::Payment(event) => event.validate(),
+            crate::InputRecord::Policy(update) => update.policy.as_ref().map_or(Ok(()), Validate::validate),
+        }
+    }
+}
+
 impl PolicyUpdate {
     /// Builds an update from a policies-topic record: its key and its value (`None` for a null
     /// value, which deletes). Checks the key's shape, the policy's rules, and that both name the

@@ -36,6 +36,25 @@ impl Generator {
         &self.config
     }
 
+    /// Every record of a bounded configuration, partitions interleaved one record at a time —
+    /// the order a single reader of all partitions would see them.
+    pub fn records(&self) -> impl Iterator<Item = crate::SourceRecord> + use<> {
+        let mut partitions = (0..self.config.partitions)
+            .map(|partition| PartitionWorkload::new(&self.config, partition))
+            .collect::<Vec<_>>();
+        let mut next = 0;
+        std::iter::from_fn(move || {
+            for _ in 0..partitions.len() {
+                let partition = next;
+                next = (next + 1) % partitions.len();
+                if let Some(record) = partitions[partition].next() {
+                    return Some(record);
+                }
+            }
+            None
+        })
+    }
+
     /// The ids of the tenants it generates, biggest first.
     pub fn tenant_ids(&self) -> Vec<flowmart_schemas::Id> {
         (0..self.config.tenants).map(catalog::tenant).collect()
