@@ -1,6 +1,7 @@
 //! The pipeline file: one typed configuration for `flowmart run`, layered
-//! file < environment < flags (`CONTRACT.md` §6), unknown keys refused, every default written
-//! next to its field. `pipelines/flowmart.toml` is the annotated example.
+//! file < environment < flags (`CONTRACT.md` §6), every unknown key refused (all of them named at
+//! once, not just the first), every default written next to its field. `pipelines/flowmart.toml`
+//! is the annotated example.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -17,7 +18,6 @@ use crate::sources::kafka::StartFrom;
 
 /// Everything `flowmart run` needs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PipelineConfig {
     /// Where records come from.
     pub kafka: KafkaSettings,
@@ -37,7 +37,6 @@ pub struct PipelineConfig {
 
 /// `[kafka]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct KafkaSettings {
     /// `bootstrap.servers` (required; `FLOWMART_BROKERS`, `--brokers`).
     pub brokers: String,
@@ -64,7 +63,7 @@ fn default_group_id() -> String {
 
 /// `[topics]`: defaults from `CONTRACT.md` §1.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct TopicSettings {
     /// Default `flowmart.inventory`.
     pub inventory: String,
@@ -108,7 +107,7 @@ impl TopicSettings {
 
 /// `[runtime]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct RuntimeSettings {
     /// Timely worker threads (`FLOWMART_WORKERS`, `--workers`). Default: the machine's cores.
     pub workers: usize,
@@ -134,7 +133,7 @@ impl Default for RuntimeSettings {
 
 /// `[retention]`: how long per-key state is kept (days of pipeline time; 0 keeps forever).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct RetentionSettings {
     /// Event ids remembered for dedupe. Default 7.
     pub event_id_days: u64,
@@ -167,7 +166,7 @@ impl RetentionSettings {
 
 /// `[api]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct ApiSettings {
     /// Listen address (`FLOWMART_LISTEN`, `--listen`). Default `127.0.0.1:8080`.
     pub listen: SocketAddr,
@@ -244,6 +243,10 @@ pub fn load(file: Option<&Path>, flags: &[(&'static str, String)]) -> Result<Pip
         let value: figment::value::Value = value.parse().unwrap_or_else(|never| match never {});
         figment = figment.merge(Serialized::default(key, value));
     }
+    let unknown = unknown_keys(&figment, file);
+    if !unknown.is_empty() {
+        return Err(unknown);
+    }
     let config: PipelineConfig = figment.extract().map_err(|error| {
         error
             .into_iter()
@@ -274,6 +277,28 @@ pub fn load(file: Option<&Path>, flags: &[(&'static str, String)]) -> Result<Pip
     })?;
     let problems = config.problems(file);
     if problems.is_empty() { Ok(config) } else { Err(problems) }
+}
+
+/// Every key the merged configuration sets that [`PipelineConfig`] does not have, each named with
+/// where it was set.
+fn unknown_keys(figment: &Figment, file: Option<&Path>) -> Vec<ConfigProblem> {
+    let Ok(merged) = figment.extract::<figment::value::Value>() else { return Vec::new() };
+    let mut unknown = Vec::new();
+    // Type errors are reported by the typed extraction that follows; this pass looks for keys only.
+    let _: Result<PipelineConfig, _> = serde_ignored::deserialize(&merged, |path| unknown.push(path.to_string()));
+    unknown
+        .into_iter()
+        .map(|key| {
+            let setting = match figment.find_metadata(&key) {
+                Some(metadata) if metadata.name.contains("environment") => {
+                    let keys = key.split('.').collect::<Vec<_>>();
+                    metadata.interpolate(&figment::Profile::Default, &keys)
+                }
+                _ => file.map_or_else(|| key.clone(), |file| format!("{}: {key}", file.display())),
+            };
+            ConfigProblem { setting, problem: format!("unknown key {key:?}") }
+        })
+        .collect()
 }
 
 impl PipelineConfig {
@@ -368,11 +393,16 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_are_named_with_their_file() {
-        let bad = file(&format!("{MINIMAL}[runtime]\nworkerz = 2\n"));
+        let bad = file(&format!("{MINIMAL}colour = \"blue\"\n[runtime]\nworkerz = 2\n[topics]\ninventry = \"x\"\n"));
         let problems = load(Some(&bad.0), &[]).unwrap_err();
-        assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].setting.contains(&bad.0.display().to_string()), "{}", problems[0]);
-        assert!(problems[0].to_string().contains("workerz"), "{}", problems[0]);
+        assert_eq!(problems.len(), 3, "every unknown key at once: {problems:?}");
+        for key in ["kafka.colour", "runtime.workerz", "topics.inventry"] {
+            let problem = problems
+                .iter()
+                .find(|problem| problem.to_string().contains(key))
+                .unwrap_or_else(|| panic!("{key}: {problems:?}"));
+            assert!(problem.setting.contains(&bad.0.display().to_string()), "{problem}");
+        }
 
         let bad = file(
             "[kafka]\nbrokers = \"\"\nschema_registry_url = \"registry:8081\"\n[runtime]\nworkers = 0\n[topics]\ndlq = \"has space\"\n",
