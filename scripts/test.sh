@@ -15,6 +15,14 @@ if ! tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
 fi
 export PATH="$HOME/.cargo/bin:$PATH"
 
+# Postgres tests each create a database of their own on this server.
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  step "starting postgres"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
+  for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+
 step "formatting (cargo fmt --check)"
 cargo fmt --all --check
 

@@ -42,6 +42,8 @@ pub(crate) enum Command {
     /// Checks a pipeline file (with the environment) and names every problem; exit status 78 if
     /// there is one.
     Validate(ValidateArgs),
+    /// Applies the database migrations (idempotent) to `DATABASE_URL` / `--database-url`.
+    Migrate(MigrateArgs),
     /// Writes the built-in generator's workload to the input topics (Avro in the Confluent wire
     /// format, schemas registered), at a target rate or flat out, with a progress bar.
     Produce(ProduceArgs),
@@ -69,6 +71,17 @@ pub(crate) struct RunArgs {
     /// [kafka.start, FLOWMART_START].
     #[arg(long)]
     pub(crate) start: Option<String>,
+    /// Results database, postgres://… [postgres.database_url, DATABASE_URL].
+    #[arg(long)]
+    pub(crate) database_url: Option<String>,
+}
+
+/// Settings of `flowmart migrate`.
+#[derive(Args, Debug)]
+pub(crate) struct MigrateArgs {
+    /// The database, postgres://….
+    #[arg(long, env = "DATABASE_URL")]
+    pub(crate) database_url: String,
 }
 
 impl RunArgs {
@@ -80,6 +93,7 @@ impl RunArgs {
             ("api.listen", &self.listen),
             ("runtime.workers", &self.workers),
             ("kafka.start", &self.start),
+            ("postgres.database_url", &self.database_url),
         ]
         .into_iter()
         .filter_map(|(key, value)| value.clone().map(|value| (key, value)))

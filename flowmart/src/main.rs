@@ -10,6 +10,14 @@ mod serve;
 
 use std::process::ExitCode;
 
+/// `flowmart migrate`.
+fn migrate(database_url: &str) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(flowmart_sinks::postgres::migrate(database_url))?;
+    println!("the database is up to date");
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let command = match cli::parse() {
         Ok(command) => command,
@@ -35,6 +43,7 @@ fn main() -> ExitCode {
             }
             Err(problems) => return cli::report(&problems),
         },
+        cli::Command::Migrate(args) => migrate(&args.database_url),
         cli::Command::Produce(args) => produce::run(args),
     };
     match result {

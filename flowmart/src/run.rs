@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use flowmart_api::ApiKeys;
+use flowmart_pipelines::Sink;
 use flowmart_pipelines::config::PipelineConfig;
 use flowmart_pipelines::runtime::Pipeline;
 use flowmart_pipelines::serving::ServingIndex;
 use flowmart_pipelines::sources::kafka::{KafkaSource, KafkaSourceConfig, Registry, WriterSchemas};
 use flowmart_sinks::kafka::{AlertSink, DeadLetterSink, KafkaSinkConfig};
+use flowmart_sinks::postgres::PostgresSink;
 
 use crate::serve::{Service, admin_token, api_runtime, install_metrics, serve_until_stopped, shutdown_signal};
 
@@ -41,18 +43,28 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
         return Ok(());
     };
 
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if let Some(database_url) = &config.postgres.database_url {
+        let (url, topics) = (database_url.clone(), inputs.clone());
+        match tokio.block_on(with_backoff("postgres", &redacted(database_url), move || {
+            PostgresSink::connect(&url, topics.clone())
+        })) {
+            Some(postgres) => sinks.push(Box::new(postgres)),
+            None => {
+                eprintln!("stopped before starting");
+                return Ok(());
+            }
+        }
+    }
     let (index, writer) = ServingIndex::new(config.retention.resolved_alerts_ms());
     let (admin_token, generated_token) = admin_token()?;
     let listen = config.api.listen;
     let listener = tokio
         .block_on(tokio::net::TcpListener::bind(listen))
         .with_context(|| format!("cannot listen on {listen} (api.listen / FLOWMART_LISTEN / --listen)"))?;
-    let pipeline = Pipeline::start(
-        config.runtime(),
-        Arc::new(source),
-        vec![Box::new(writer), Box::new(dead_letters), Box::new(alerts)],
-    )
-    .context("cannot start the pipeline")?;
+    // Results are stored before they are announced: Postgres, then the index, then the topics.
+    sinks.extend([Box::new(writer) as Box<dyn Sink>, Box::new(dead_letters), Box::new(alerts)]);
+    let pipeline = Pipeline::start(config.runtime(), Arc::new(source), sinks).context("cannot start the pipeline")?;
 
     println!(
         "FlowMart Streams: {} -> pipeline ({} workers) -> API http://{listen}, {} and {}",
@@ -63,6 +75,15 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
     }
     let service = Service { index, keys: Arc::new(ApiKeys::new()), admin_token, topics: inputs, metrics };
     serve_until_stopped(&tokio, listener, service, pipeline)
+}
+
+/// A database URL without its password, for messages.
+fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    match rest.rsplit_once('@') {
+        Some((credentials, host)) => format!("{scheme}://{}@{host}", credentials.split(':').next().unwrap_or_default()),
+        None => url.to_string(),
+    }
 }
 
 /// Calls the blocking `connect` until it succeeds, reporting each failure in one line and waiting
@@ -94,5 +115,17 @@ async fn with_backoff<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
             () = &mut signal => return None,
         }
         delay = (delay * 2).min(Duration::from_secs(30));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn database_urls_are_shown_without_their_password() {
+        assert_eq!(redacted("postgres://flowmart:s3cret@db:5432/flowmart"), "postgres://flowmart@db:5432/flowmart");
+        assert_eq!(redacted("postgres://postgres@127.0.0.1/test"), "postgres://postgres@127.0.0.1/test");
+        assert_eq!(redacted("postgres://127.0.0.1/test"), "postgres://127.0.0.1/test");
     }
 }

@@ -14,7 +14,9 @@ use flowmart_pipelines::Topics;
 use flowmart_pipelines::sources::generator::GeneratorConfig;
 use flowmart_pipelines::sources::kafka::{frame, split_frame};
 use flowmart_schemas::{AvroRecord, ReorderAlert, ReorderAlertStatus, decode};
-use flowmart_testkit::{RegistryStub, Tansu, consume, create_topics, free_port, model_of, produce, produce_workload};
+use flowmart_testkit::{
+    RegistryStub, Tansu, TestDatabase, consume, create_topics, free_port, model_of, produce, produce_workload,
+};
 use serde_json::Value;
 
 const ADMIN: &str = "e2e-admin-token";
@@ -94,6 +96,7 @@ fn flowmart_run_serves_the_model_and_publishes_dead_letters_and_alerts() {
         produced.records.iter().filter(|record| ReferenceModel::new().apply((*record).clone()).is_err()).count();
     let total = produced.count + garbage.len();
 
+    let database = TestDatabase::create();
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_flowmart"))
         .args([
@@ -107,6 +110,7 @@ fn flowmart_run_serves_the_model_and_publishes_dead_letters_and_alerts() {
             "--workers",
             "2",
         ])
+        .args(["--database-url", &database.url()])
         .env("FLOWMART_ADMIN_TOKEN", ADMIN)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -171,6 +175,28 @@ fn flowmart_run_serves_the_model_and_publishes_dead_letters_and_alerts() {
             .collect::<BTreeMap<_, _>>();
         assert_eq!(served, expected, "stock of {tenant}");
     }
+
+    // Postgres holds the same stock, and the offsets it covers.
+    let stored = database.rows("SELECT tenant_id, warehouse_id, sku, on_hand::text FROM stock_levels ORDER BY 1, 2, 3");
+    let mut expected_stored = stock
+        .iter()
+        .map(|(position, levels)| {
+            vec![
+                position.tenant_id.to_string(),
+                position.warehouse_id.to_string(),
+                position.sku.to_string(),
+                levels.on_hand.to_string(),
+            ]
+        })
+        .collect::<Vec<_>>();
+    expected_stored.sort();
+    assert_eq!(stored, expected_stored, "stock_levels");
+    let covered: i64 = database
+        .rows("SELECT next_offset::text FROM pipeline_progress")
+        .iter()
+        .map(|row| row[0].parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(covered as usize, total, "pipeline_progress covers every record");
 
     // Every bad record is on the DLQ, once, with the contract's headers.
     let dead = consume(&tansu.brokers(), "flowmart.dlq", refused + garbage.len(), Duration::from_secs(60));
@@ -368,4 +394,18 @@ fn an_unreachable_registry_or_broker_is_reported_and_retried_and_sigterm_still_e
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.lines().any(|line| line.contains("kafka unreachable") && line.contains("retry")), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn flowmart_migrate_prepares_a_database_and_can_run_again() {
+    let database = TestDatabase::create();
+    for _ in 0..2 {
+        let output = Command::new(env!("CARGO_BIN_EXE_flowmart"))
+            .args(["migrate"])
+            .env("DATABASE_URL", database.url())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    assert_eq!(database.rows("SELECT count(*)::text FROM stock_levels"), vec![vec!["0".to_string()]]);
 }

@@ -33,6 +33,18 @@ pub struct PipelineConfig {
     /// The query API.
     #[serde(default)]
     pub api: ApiSettings,
+    /// Where results are stored.
+    #[serde(default)]
+    pub postgres: PostgresSettings,
+}
+
+/// `[postgres]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PostgresSettings {
+    /// `postgres://…` URL of the results database (`DATABASE_URL`, `--database-url`). Default:
+    /// none, results are only served.
+    pub database_url: Option<String>,
 }
 
 /// `[kafka]`.
@@ -208,7 +220,8 @@ impl std::fmt::Display for ConfigProblem {
 }
 
 /// The environment variables of `CONTRACT.md` §6 and the keys they set.
-const NAMED_VARIABLES: [(&str, &str); 5] = [
+const NAMED_VARIABLES: [(&str, &str); 6] = [
+    ("DATABASE_URL", "postgres.database_url"),
     ("FLOWMART_BROKERS", "kafka.brokers"),
     ("FLOWMART_SCHEMA_REGISTRY_URL", "kafka.schema_registry_url"),
     ("FLOWMART_LISTEN", "api.listen"),
@@ -217,7 +230,8 @@ const NAMED_VARIABLES: [(&str, &str); 5] = [
 ];
 
 /// The flags of `flowmart run` and the keys they set.
-const FLAGS: [(&str, &str); 5] = [
+const FLAGS: [(&str, &str); 6] = [
+    ("--database-url", "postgres.database_url"),
     ("--brokers", "kafka.brokers"),
     ("--schema-registry", "kafka.schema_registry_url"),
     ("--listen", "api.listen"),
@@ -319,6 +333,14 @@ impl PipelineConfig {
             "must be an http:// or https:// URL",
         );
         check(!self.kafka.group_id.is_empty(), "kafka.group_id", "must not be empty");
+        check(
+            self.postgres
+                .database_url
+                .as_deref()
+                .is_none_or(|url| url.starts_with("postgres://") || url.starts_with("postgresql://")),
+            "postgres.database_url",
+            "must be a postgres:// URL",
+        );
         check((1..=1024).contains(&self.runtime.workers), "runtime.workers", "must be from 1 to 1024");
         check(self.runtime.poll_batch > 0, "runtime.poll_batch", "must be at least 1");
         check(self.runtime.idle_tick_ms > 0, "runtime.idle_tick_ms", "must be at least 1");

@@ -1,14 +1,16 @@
-//! Test support: real parts on free loopback ports — a Tansu broker per test and a Schema
-//! Registry stub serving the Confluent routes — plus producing the generator's workload as
+//! Test support: real parts on free loopback ports — a Tansu broker per test, a Schema
+//! Registry stub serving the Confluent routes, a database of its own per test — plus producing the generator's workload as
 //! Confluent-framed Avro, and comparing a serving snapshot with the reference model.
 
 #![warn(missing_docs)]
 
+mod database;
 mod kafka;
 mod model;
 mod registry;
 mod tansu;
 
+pub use database::TestDatabase;
 pub use kafka::{
     Consumed, OutgoingRecord, Produced, committed_offsets, consume, create_topics, produce, produce_workload,
 };

@@ -1,0 +1,160 @@
+//! One batch, one transaction.
+
+use std::collections::BTreeMap;
+
+use flowmart_pipelines::{ChangeBatch, Topics};
+use flowmart_schemas::{Id, ReorderAlert, ReorderAlertStatus};
+use sqlx::PgConnection;
+
+/// The change an alert ends the batch with, the first one the batch has of it, and when it
+/// resolved if it did.
+struct AlertRow<'a> {
+    first: &'a ReorderAlert,
+    last: &'a ReorderAlert,
+    resolved_at: Option<i64>,
+}
+
+/// Writes the batch's results, progress and frontier in one transaction; returns rows written.
+pub(super) async fn commit(
+    connection: &mut PgConnection,
+    batch: &ChangeBatch,
+    topics: &Topics,
+) -> Result<usize, sqlx::Error> {
+    let mut transaction = sqlx::Connection::begin(connection).await?;
+    let mut rows = 0;
+
+    let (stock_upserts, stock_deletes): (Vec<_>, Vec<_>) = batch.stock.iter().partition(|(_, levels)| levels.is_some());
+    if !stock_upserts.is_empty() {
+        let column = |field: fn(&flowmart_operators::stock_positions::StockLevels) -> i64| {
+            stock_upserts.iter().map(|(_, levels)| levels.as_ref().map_or(0, field)).collect::<Vec<i64>>()
+        };
+        rows += sqlx::query(
+            "INSERT INTO stock_levels (tenant_id, warehouse_id, sku, on_hand, reserved, on_order, available, projected)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::int8[])
+             ON CONFLICT (tenant_id, warehouse_id, sku) DO UPDATE SET
+               on_hand = EXCLUDED.on_hand, reserved = EXCLUDED.reserved, on_order = EXCLUDED.on_order,
+               available = EXCLUDED.available, projected = EXCLUDED.projected",
+        )
+        .bind(stock_upserts.iter().map(|(position, _)| position.tenant_id.to_string()).collect::<Vec<_>>())
+        .bind(stock_upserts.iter().map(|(position, _)| position.warehouse_id.to_string()).collect::<Vec<_>>())
+        .bind(stock_upserts.iter().map(|(position, _)| position.sku.to_string()).collect::<Vec<_>>())
+        .bind(column(|levels| levels.on_hand))
+        .bind(column(|levels| levels.reserved))
+        .bind(column(|levels| levels.on_order))
+        .bind(column(|levels| levels.available()))
+        .bind(column(|levels| levels.projected()))
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected() as usize;
+    }
+    if !stock_deletes.is_empty() {
+        rows += sqlx::query(
+            "DELETE FROM stock_levels WHERE (tenant_id, warehouse_id, sku) IN (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]))",
+        )
+        .bind(stock_deletes.iter().map(|(position, _)| position.tenant_id.to_string()).collect::<Vec<_>>())
+        .bind(stock_deletes.iter().map(|(position, _)| position.warehouse_id.to_string()).collect::<Vec<_>>())
+        .bind(stock_deletes.iter().map(|(position, _)| position.sku.to_string()).collect::<Vec<_>>())
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected() as usize;
+    }
+
+    let (settlement_upserts, settlement_deletes): (Vec<_>, Vec<_>) =
+        batch.settlements.iter().partition(|(_, totals)| totals.is_some());
+    if !settlement_upserts.is_empty() {
+        let column = |field: fn(&flowmart_operators::settlement_totals::SettlementTotals) -> i64| {
+            settlement_upserts.iter().map(|(_, totals)| totals.as_ref().map_or(0, field)).collect::<Vec<i64>>()
+        };
+        rows += sqlx::query(
+            "INSERT INTO settlement_totals (tenant_id, currency, date, captured, refunded, chargebacks, fees, payouts, net, authorized)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]::date[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[])
+             ON CONFLICT (tenant_id, currency, date) DO UPDATE SET
+               captured = EXCLUDED.captured, refunded = EXCLUDED.refunded, chargebacks = EXCLUDED.chargebacks,
+               fees = EXCLUDED.fees, payouts = EXCLUDED.payouts, net = EXCLUDED.net, authorized = EXCLUDED.authorized",
+        )
+        .bind(settlement_upserts.iter().map(|(key, _)| key.tenant_id.to_string()).collect::<Vec<_>>())
+        .bind(settlement_upserts.iter().map(|(key, _)| key.currency.to_string()).collect::<Vec<_>>())
+        .bind(settlement_upserts.iter().map(|(key, _)| key.settlement_date.to_string()).collect::<Vec<_>>())
+        .bind(column(|totals| totals.captured))
+        .bind(column(|totals| totals.refunded))
+        .bind(column(|totals| totals.chargebacks))
+        .bind(column(|totals| totals.fees))
+        .bind(column(|totals| totals.payouts))
+        .bind(column(|totals| totals.net()))
+        .bind(column(|totals| totals.authorized))
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected() as usize;
+    }
+    if !settlement_deletes.is_empty() {
+        rows += sqlx::query(
+            "DELETE FROM settlement_totals WHERE (tenant_id, currency, date) IN (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]::date[]))",
+        )
+        .bind(settlement_deletes.iter().map(|(key, _)| key.tenant_id.to_string()).collect::<Vec<_>>())
+        .bind(settlement_deletes.iter().map(|(key, _)| key.currency.to_string()).collect::<Vec<_>>())
+        .bind(settlement_deletes.iter().map(|(key, _)| key.settlement_date.to_string()).collect::<Vec<_>>())
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected() as usize;
+    }
+
+    // Fold the batch's alert changes (in order) into each alert's final row.
+    let mut alerts = BTreeMap::<&Id, AlertRow<'_>>::new();
+    for change in &batch.alerts {
+        let row = alerts.entry(&change.alert_id).or_insert(AlertRow { first: change, last: change, resolved_at: None });
+        row.last = change;
+        if change.status == ReorderAlertStatus::Resolved {
+            row.resolved_at = Some(change.changed_at);
+        }
+    }
+    if !alerts.is_empty() {
+        let rows_of = alerts.values().collect::<Vec<_>>();
+        let text =
+            |field: fn(&ReorderAlert) -> &Id| rows_of.iter().map(|row| field(row.last).to_string()).collect::<Vec<_>>();
+        let number = |field: fn(&ReorderAlert) -> i64| rows_of.iter().map(|row| field(row.last)).collect::<Vec<_>>();
+        rows += sqlx::query(
+            "INSERT INTO reorder_alerts (alert_id, tenant_id, warehouse_id, sku, status, projected, reorder_point, suggested_quantity, opened_at, resolved_at)
+             SELECT alert_id, tenant_id, warehouse_id, sku, status, projected, reorder_point, suggested_quantity, opened_at, resolved_at
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[])
+               AS changed(alert_id, tenant_id, warehouse_id, sku, status, projected, reorder_point, suggested_quantity, opened_at, resolved_at)
+             ON CONFLICT (alert_id) DO UPDATE SET
+               status = EXCLUDED.status, projected = EXCLUDED.projected, reorder_point = EXCLUDED.reorder_point,
+               suggested_quantity = EXCLUDED.suggested_quantity,
+               resolved_at = COALESCE(EXCLUDED.resolved_at, reorder_alerts.resolved_at)",
+        )
+        .bind(text(|alert| &alert.alert_id))
+        .bind(text(|alert| &alert.tenant_id))
+        .bind(text(|alert| &alert.warehouse_id))
+        .bind(text(|alert| &alert.sku))
+        .bind(rows_of.iter().map(|row| if row.resolved_at.is_some() { "RESOLVED" } else { "OPEN" }).collect::<Vec<_>>())
+        .bind(number(|alert| alert.projected))
+        .bind(number(|alert| alert.reorder_point))
+        .bind(number(|alert| alert.suggested_quantity))
+        // Used only when the row is new: then the batch's first change of it is its OPENED.
+        .bind(rows_of.iter().map(|row| row.first.changed_at).collect::<Vec<_>>())
+        .bind(rows_of.iter().map(|row| row.resolved_at).collect::<Vec<_>>())
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected() as usize;
+    }
+
+    let progress = batch.progress.iter().collect::<Vec<_>>();
+    if !progress.is_empty() {
+        sqlx::query(
+            "INSERT INTO pipeline_progress (topic, partition, next_offset)
+             SELECT * FROM UNNEST($1::text[], $2::int4[], $3::int8[])
+             ON CONFLICT (topic, partition) DO UPDATE SET next_offset = GREATEST(pipeline_progress.next_offset, EXCLUDED.next_offset)",
+        )
+        .bind(progress.iter().map(|(topic, _, _)| topics.name(*topic).to_string()).collect::<Vec<_>>())
+        .bind(progress.iter().map(|(_, partition, _)| *partition as i32).collect::<Vec<_>>())
+        .bind(progress.iter().map(|(_, _, next)| *next as i64).collect::<Vec<_>>())
+        .execute(&mut *transaction)
+        .await?;
+    }
+    sqlx::query("INSERT INTO pipeline_frontier (singleton, as_of) VALUES (true, $1) ON CONFLICT (singleton) DO UPDATE SET as_of = GREATEST(pipeline_frontier.as_of, EXCLUDED.as_of)")
+        .bind(batch.upper as i64)
+        .execute(&mut *transaction)
+        .await?;
+    transaction.commit().await?;
+    Ok(rows)
+}
