@@ -4,10 +4,9 @@
 
 use std::sync::Arc;
 
-use differential_dataflow::input::Input;
-use flowmart_operators::dataflow::{self, Inputs, Retention};
+use flowmart_operators::dataflow::{self, InputSessions, Retention};
 use flowmart_operators::reference::ReferenceModel;
-use flowmart_operators::{SourceOffset, Sourced, Time};
+use flowmart_operators::{SourceOffset, Time};
 use flowmart_pipelines::sources::generator::{Generator, GeneratorConfig};
 use flowmart_schemas::{InputRecord, Validate};
 use timely::dataflow::ProbeHandle;
@@ -46,43 +45,26 @@ pub fn run_dataflow(workload: Arc<Vec<(SourceOffset, InputRecord)>>) -> usize {
         let probe = ProbeHandle::new();
         let alert_changes = std::rc::Rc::new(std::cell::Cell::new(0));
         let counter = std::rc::Rc::clone(&alert_changes);
-        let (mut inventory, mut orders, mut payments, mut policies) = worker.dataflow::<Time, _, _>(|scope| {
-            let (inventory_input, inventory) = scope.new_collection();
-            let (orders_input, orders) = scope.new_collection();
-            let (payments_input, payments) = scope.new_collection();
-            let (policies_input, policies) = scope.new_collection();
-            let outputs = dataflow::build(Inputs { inventory, orders, payments, policies }, Retention::default());
+        let mut inputs = worker.dataflow::<Time, _, _>(|scope| {
+            let (sessions, collections) = InputSessions::new(scope);
+            let outputs = dataflow::build(collections, Retention::default());
             outputs.stock.probe_with(&probe);
             outputs.settlements.probe_with(&probe);
             outputs.alerts.inspect(move |_| counter.set(counter.get() + 1)).probe_with(&probe);
-            (inventory_input, orders_input, payments_input, policies_input)
+            sessions
         });
         for (time, batch) in workload.chunks(RECORDS_PER_TIME).enumerate() {
-            let time = time as Time + 1;
-            inventory.advance_to(time);
-            orders.advance_to(time);
-            payments.advance_to(time);
-            policies.advance_to(time);
+            inputs.advance_to(time as Time + 1);
             for (offset, record) in batch {
-                let offset = *offset;
-                match record.clone() {
-                    InputRecord::Inventory(event) => inventory.insert(Sourced { offset, event }),
-                    InputRecord::Order(event) => orders.insert(Sourced { offset, event }),
-                    InputRecord::Payment(event) => payments.insert(Sourced { offset, event }),
-                    InputRecord::Policy(event) => policies.insert(Sourced { offset, event }),
-                }
+                inputs.insert(*offset, record.clone());
             }
-            inventory.flush();
-            orders.flush();
-            payments.flush();
-            policies.flush();
+            inputs.flush();
             // Like the runtime, keep the dataflow stepping while the next batch is read.
             worker.step();
         }
         let end = (workload.len() / RECORDS_PER_TIME) as Time + 2;
-        for input in [&mut inventory as &mut dyn AdvanceTo, &mut orders, &mut payments, &mut policies] {
-            input.advance(end);
-        }
+        inputs.advance_to(end);
+        inputs.flush();
         while probe.less_than(&end) {
             worker.step();
         }
@@ -102,18 +84,6 @@ pub fn run_reference(workload: &[(SourceOffset, InputRecord)]) -> usize {
         alert_changes += model.end_time(time as Time + 1).len();
     }
     alert_changes
-}
-
-/// Advancing any of the four input sessions, whatever its record type.
-trait AdvanceTo {
-    fn advance(&mut self, time: Time);
-}
-
-impl<D: differential_dataflow::Data> AdvanceTo for differential_dataflow::input::InputSession<Time, D, isize> {
-    fn advance(&mut self, time: Time) {
-        self.advance_to(time);
-        self.flush();
-    }
 }
 
 #[cfg(test)]

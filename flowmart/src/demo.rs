@@ -5,15 +5,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use flowmart_api::ApiKeys;
+use flowmart_pipelines::config::RetentionSettings;
 use flowmart_pipelines::runtime::{Pipeline, RuntimeConfig};
 use flowmart_pipelines::serving::ServingIndex;
 use flowmart_pipelines::sources::generator::{Generator, GeneratorConfig};
 
 use crate::cli::DemoArgs;
 use crate::serve::{Service, admin_token, api_runtime, install_metrics, serve_until_stopped};
-
-/// Resolved alerts stay listed for a day of pipeline time.
-const RESOLVED_ALERT_RETENTION_MS: u64 = 24 * 60 * 60 * 1000;
 
 pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
     let metrics = install_metrics()?;
@@ -31,7 +29,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
     let workers = runtime_config.workers;
     let topics = runtime_config.topics.clone();
 
-    let (index, writer) = ServingIndex::new(RESOLVED_ALERT_RETENTION_MS);
+    let (index, writer) = ServingIndex::new(RetentionSettings::default().resolved_alerts_ms());
     let keys = Arc::new(ApiKeys::new());
     let demo_key = keys.issue(&demo_tenant).context("cannot make an api key")?;
     let (admin_token, generated_token) = admin_token()?;

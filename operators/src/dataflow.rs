@@ -1,6 +1,10 @@
 //! The FlowMart dataflow: every operator wired from input events to output collections.
 
-use flowmart_schemas::{InventoryEvent, OrderEvent, PaymentEvent, PolicyUpdate, PositionKey, ReorderAlert};
+use differential_dataflow::input::{Input, InputSession};
+use flowmart_schemas::{
+    InputRecord, InventoryEvent, OrderEvent, PaymentEvent, PolicyUpdate, PositionKey, ReorderAlert,
+};
+use timely::dataflow::Scope;
 
 use crate::dedupe::DedupeByEventId;
 use crate::order_upsert::OrderUpsert;
@@ -8,7 +12,7 @@ use crate::policy_upsert::PolicyUpsert;
 use crate::reorder_alerts::ReorderAlerts;
 use crate::settlement_totals::{SettlementKey, SettlementTotals, settlement_totals};
 use crate::stock_positions::{StockLevels, stock_positions};
-use crate::{Collection, Sourced, Time};
+use crate::{Collection, Diff, SourceOffset, Sourced, Time};
 
 /// The validated input events, one insert-only collection per topic.
 pub struct Inputs<'scope> {
@@ -22,8 +26,64 @@ pub struct Inputs<'scope> {
     pub policies: Collection<'scope, Sourced<PolicyUpdate>>,
 }
 
+/// The four input sessions that feed [`Inputs`]: records go in at the sessions' current time.
+pub struct InputSessions {
+    inventory: InputSession<Time, Sourced<InventoryEvent>, Diff>,
+    orders: InputSession<Time, Sourced<OrderEvent>, Diff>,
+    payments: InputSession<Time, Sourced<PaymentEvent>, Diff>,
+    policies: InputSession<Time, Sourced<PolicyUpdate>, Diff>,
+}
+
+impl InputSessions {
+    /// New sessions in `scope`, and the input collections they feed.
+    pub fn new<'scope>(scope: Scope<'scope, Time>) -> (InputSessions, Inputs<'scope>) {
+        let (inventory, inventory_collection) = scope.new_collection();
+        let (orders, orders_collection) = scope.new_collection();
+        let (payments, payments_collection) = scope.new_collection();
+        let (policies, policies_collection) = scope.new_collection();
+        let inputs = Inputs {
+            inventory: inventory_collection,
+            orders: orders_collection,
+            payments: payments_collection,
+            policies: policies_collection,
+        };
+        (InputSessions { inventory, orders, payments, policies }, inputs)
+    }
+
+    /// Feeds one record, read at `offset`, to its topic's collection.
+    pub fn insert(&mut self, offset: SourceOffset, record: InputRecord) {
+        match record {
+            InputRecord::Inventory(event) => self.inventory.insert(Sourced { offset, event }),
+            InputRecord::Order(event) => self.orders.insert(Sourced { offset, event }),
+            InputRecord::Payment(event) => self.payments.insert(Sourced { offset, event }),
+            InputRecord::Policy(event) => self.policies.insert(Sourced { offset, event }),
+        }
+    }
+
+    /// The time records go in at.
+    pub fn time(&self) -> Time {
+        *self.inventory.time()
+    }
+
+    /// Moves every session to `time` (not before its current time).
+    pub fn advance_to(&mut self, time: Time) {
+        self.inventory.advance_to(time);
+        self.orders.advance_to(time);
+        self.payments.advance_to(time);
+        self.policies.advance_to(time);
+    }
+
+    /// Sends what was inserted on into the dataflow.
+    pub fn flush(&mut self) {
+        self.inventory.flush();
+        self.orders.flush();
+        self.payments.flush();
+        self.policies.flush();
+    }
+}
+
 /// How long per-key state that would otherwise grow without bound is kept (pipeline time).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Retention {
     /// Event ids remembered for dedupe; `None` keeps every id.
     pub event_ids_ms: Option<Time>,

@@ -26,10 +26,3 @@ pub struct ChangeBatch {
     /// The next offset per input partition that the results now cover (cumulative).
     pub progress: SourceProgress,
 }
-
-impl ChangeBatch {
-    /// True when the batch changes no result and sets no record aside.
-    pub fn has_no_changes(&self) -> bool {
-        self.stock.is_empty() && self.settlements.is_empty() && self.alerts.is_empty() && self.dead_letters.is_empty()
-    }
-}

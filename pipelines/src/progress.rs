@@ -25,9 +25,4 @@ impl SourceProgress {
     pub fn iter(&self) -> impl Iterator<Item = (InputTopic, u32, u64)> + '_ {
         self.0.iter().map(|(&(topic, partition), &next)| (topic, partition, next))
     }
-
-    /// True when nothing has been consumed.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }

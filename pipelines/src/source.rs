@@ -3,10 +3,8 @@
 use std::time::Instant;
 
 use flowmart_schemas::InputRecord;
-use serde::{Deserialize, Serialize};
-
 /// The four input topics of the contract, by role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum InputTopic {
     /// `InventoryEvent`s.
     Inventory,
@@ -25,7 +23,7 @@ impl InputTopic {
 }
 
 /// The topic names a pipeline reads (`CONTRACT.md` §1 names the defaults).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Topics {
     /// Default `flowmart.inventory`.
     pub inventory: String,

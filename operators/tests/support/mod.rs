@@ -5,12 +5,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use differential_dataflow::input::Input;
-use flowmart_operators::dataflow::{self, Inputs, Retention};
+use flowmart_operators::dataflow::{self, InputSessions, Retention};
 use flowmart_operators::reference::ReferenceModel;
 use flowmart_operators::settlement_totals::{SettlementKey, SettlementTotals};
 use flowmart_operators::stock_positions::StockLevels;
-use flowmart_operators::{Diff, SourceOffset, Sourced, Time};
+use flowmart_operators::{Diff, SourceOffset, Time};
 use flowmart_schemas::{
     InputRecord, InventoryEvent, InventoryKind, OrderEvent, OrderLine, OrderStatus, PaymentEvent, PaymentKind,
     PolicyUpdate, PositionKey, ReorderAlert, ReorderPolicy,
@@ -44,36 +43,23 @@ pub fn run_dataflow(workers: usize, arrivals: &[Arrival]) -> Captured {
     timely::execute(timely::Config::process(workers), move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
         let sink = Arc::clone(&sink);
-        let (mut inventory, mut orders, mut payments, mut policies) = worker.dataflow::<Time, _, _>(|scope| {
-            let (inventory_input, inventory) = scope.new_collection();
-            let (orders_input, orders) = scope.new_collection();
-            let (payments_input, payments) = scope.new_collection();
-            let (policies_input, policies) = scope.new_collection();
-            let outputs = dataflow::build(Inputs { inventory, orders, payments, policies }, Retention::default());
+        let mut inputs = worker.dataflow::<Time, _, _>(|scope| {
+            let (sessions, collections) = InputSessions::new(scope);
+            let outputs = dataflow::build(collections, Retention::default());
             let stock_sink = Arc::clone(&sink);
             outputs.stock.inspect(move |update| stock_sink.lock().unwrap().stock.push(update.clone()));
             let settlement_sink = Arc::clone(&sink);
             outputs.settlements.inspect(move |update| settlement_sink.lock().unwrap().settlements.push(update.clone()));
             let alert_sink = Arc::clone(&sink);
             outputs.alerts.inspect(move |update| alert_sink.lock().unwrap().alerts.push(update.clone()));
-            (inventory_input, orders_input, payments_input, policies_input)
+            sessions
         });
         let mine = arrivals.iter().filter(|arrival| arrival.offset.partition as usize % peers == index);
         for arrival in mine {
-            let time = arrival.time;
-            if *inventory.time() < time {
-                inventory.advance_to(time);
-                orders.advance_to(time);
-                payments.advance_to(time);
-                policies.advance_to(time);
+            if inputs.time() < arrival.time {
+                inputs.advance_to(arrival.time);
             }
-            let offset = arrival.offset;
-            match arrival.record.clone() {
-                InputRecord::Inventory(event) => inventory.insert(Sourced { offset, event }),
-                InputRecord::Order(event) => orders.insert(Sourced { offset, event }),
-                InputRecord::Payment(event) => payments.insert(Sourced { offset, event }),
-                InputRecord::Policy(event) => policies.insert(Sourced { offset, event }),
-            }
+            inputs.insert(arrival.offset, arrival.record.clone());
         }
     })
     .expect("timely runs");

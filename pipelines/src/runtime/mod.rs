@@ -15,15 +15,13 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use flowmart_operators::dataflow::Retention;
-use serde::{Deserialize, Serialize};
 
 pub use status::PipelineStatus;
 
 use crate::{Sink, Source, Topics};
 
 /// How the runtime runs.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RuntimeConfig {
     /// Timely worker threads. Default: the machine's cores.
     pub workers: usize,

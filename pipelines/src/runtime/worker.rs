@@ -6,14 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
-use differential_dataflow::input::{Input, InputSession};
-use flowmart_operators::dataflow::{self, Inputs};
+use flowmart_operators::dataflow::{self, InputSessions};
 use flowmart_operators::settlement_totals::{SettlementKey, SettlementTotals};
 use flowmart_operators::stock_positions::StockLevels;
-use flowmart_operators::{Diff, Sourced, Time};
-use flowmart_schemas::{
-    InputRecord, InventoryEvent, OrderEvent, PaymentEvent, PolicyUpdate, PositionKey, ReorderAlert,
-};
+use flowmart_operators::{Diff, Time};
+use flowmart_schemas::{PositionKey, ReorderAlert};
 use timely::dataflow::ProbeHandle;
 use timely::worker::Worker;
 
@@ -44,33 +41,6 @@ pub(super) struct WorkerBatch {
     pub(super) progress: Vec<(Time, SourceProgress)>,
 }
 
-struct InputSessions {
-    inventory: InputSession<Time, Sourced<InventoryEvent>, Diff>,
-    orders: InputSession<Time, Sourced<OrderEvent>, Diff>,
-    payments: InputSession<Time, Sourced<PaymentEvent>, Diff>,
-    policies: InputSession<Time, Sourced<PolicyUpdate>, Diff>,
-}
-
-impl InputSessions {
-    fn time(&self) -> Time {
-        *self.inventory.time()
-    }
-
-    fn advance_to(&mut self, time: Time) {
-        self.inventory.advance_to(time);
-        self.orders.advance_to(time);
-        self.payments.advance_to(time);
-        self.policies.advance_to(time);
-    }
-
-    fn flush(&mut self) {
-        self.inventory.flush();
-        self.orders.flush();
-        self.payments.flush();
-        self.policies.flush();
-    }
-}
-
 struct Outputs {
     stock: Captured<(PositionKey, StockLevels)>,
     settlements: Captured<(SettlementKey, SettlementTotals)>,
@@ -88,25 +58,14 @@ pub(super) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
     // Activating the dataflow's root from another thread unparks this worker: the source's waker.
     let wake = worker.sync_activator_for(vec![worker.next_dataflow_index()]);
     let (mut inputs, outputs) = worker.dataflow::<Time, _, _>(|scope| {
-        let (inventory, inventory_collection) = scope.new_collection();
-        let (orders, orders_collection) = scope.new_collection();
-        let (payments, payments_collection) = scope.new_collection();
-        let (policies, policies_collection) = scope.new_collection();
-        let built = dataflow::build(
-            Inputs {
-                inventory: inventory_collection,
-                orders: orders_collection,
-                payments: payments_collection,
-                policies: policies_collection,
-            },
-            config.retention,
-        );
+        let (sessions, collections) = InputSessions::new(scope);
+        let built = dataflow::build(collections, config.retention);
         let outputs = Outputs {
             stock: capture(built.stock, &probe),
             settlements: capture(built.settlements, &probe),
             alerts: capture(built.alerts, &probe),
         };
-        (InputSessions { inventory, orders, payments, policies }, outputs)
+        (sessions, outputs)
     });
 
     let mut reader = match context.source.reader(index, peers) {
@@ -203,10 +162,7 @@ fn feed(
         progress.consumed(record.topic, record.partition, record.offset);
         *consumed.entry(record.topic).or_default() += 1;
         match ingest(record) {
-            Ok((offset, InputRecord::Inventory(event))) => inputs.inventory.insert(Sourced { offset, event }),
-            Ok((offset, InputRecord::Order(event))) => inputs.orders.insert(Sourced { offset, event }),
-            Ok((offset, InputRecord::Payment(event))) => inputs.payments.insert(Sourced { offset, event }),
-            Ok((offset, InputRecord::Policy(event))) => inputs.policies.insert(Sourced { offset, event }),
+            Ok((offset, input)) => inputs.insert(offset, input),
             Err(dead_letter) => {
                 let topic = config.topics.name(dead_letter.topic).to_string();
                 metrics::counter!("flowmart_dead_letters_total", "topic" => topic, "kind" => dead_letter.kind)

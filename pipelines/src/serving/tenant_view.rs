@@ -52,11 +52,6 @@ pub struct TenantView {
 }
 
 impl TenantView {
-    /// True when the tenant has no result at all.
-    pub fn is_empty(&self) -> bool {
-        self.stock.is_empty() && self.alerts.is_empty() && self.settlements.is_empty()
-    }
-
     pub(super) fn apply_alert(&mut self, change: &ReorderAlert) {
         let changed_at = change.changed_at as Time;
         match change.status {

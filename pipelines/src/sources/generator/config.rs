@@ -1,8 +1,5 @@
-use serde::{Deserialize, Serialize};
-
 /// How the generator behaves.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GeneratorConfig {
     /// Seed of every random choice: the same seed gives the same records. Default 42.
     pub seed: u64,

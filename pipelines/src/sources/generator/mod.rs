@@ -31,11 +31,6 @@ impl Generator {
         Generator { config }
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &GeneratorConfig {
-        &self.config
-    }
-
     /// Every record of a bounded configuration, partitions interleaved one record at a time —
     /// the order a single reader of all partitions would see them.
     pub fn records(&self) -> impl Iterator<Item = crate::SourceRecord> + use<> {

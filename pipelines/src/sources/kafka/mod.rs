@@ -74,8 +74,7 @@ impl From<StartFrom> for String {
 }
 
 /// How to reach Kafka and what to read.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KafkaSourceConfig {
     /// `bootstrap.servers`.
     pub brokers: String,
