@@ -14,7 +14,7 @@ use flowmart_pipelines::runtime::{Pipeline, RuntimeConfig};
 use flowmart_pipelines::serving::ServingIndex;
 use flowmart_pipelines::sources::generator::GeneratorConfig;
 use flowmart_pipelines::sources::kafka::{KafkaSource, KafkaSourceConfig, Registry, StartFrom, WriterSchemas};
-use flowmart_pipelines::{InputTopic, Topics};
+use flowmart_pipelines::{InputTopic, SourceProgress, Topics};
 use flowmart_testkit::{RegistryStub, Tansu, create_topics, produce_workload};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -58,6 +58,7 @@ fn pipeline(brokers: &str, registry: &RegistryStub, topics: &Topics, records: us
             group_id: "bench-pipeline".into(),
             topics: topics.clone(),
             start: StartFrom::Earliest,
+            resume: SourceProgress::default(),
             properties: std::env::var("FETCH_WAIT_MS")
                 .ok()
                 .map(|ms| [("fetch.wait.max.ms".to_string(), ms)].into_iter().collect())

@@ -6,6 +6,7 @@
 
 use std::time::Instant;
 
+use flowmart_operators::dataflow::Retention;
 use flowmart_operators::stock_positions::StockLevels;
 use flowmart_pipelines::{ChangeBatch, Sink, Topics};
 use flowmart_schemas::PositionKey;
@@ -37,7 +38,8 @@ fn median(mut values: Vec<f64>) -> f64 {
 fn main() {
     let rows: usize = std::env::var("ROWS").ok().and_then(|text| text.parse().ok()).unwrap_or(200_000);
     let database = TestDatabase::create();
-    let mut sink = PostgresSink::connect(&database.url(), Topics::default()).expect("postgres");
+    let (mut sink, _) =
+        PostgresSink::open(&database.url(), Topics::default(), Retention::default(), u64::MAX).expect("postgres");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let mut copy_connection = runtime.block_on(PgConnection::connect(&database.url())).unwrap();
     runtime

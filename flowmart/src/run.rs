@@ -11,19 +11,49 @@ use flowmart_pipelines::runtime::Pipeline;
 use flowmart_pipelines::serving::ServingIndex;
 use flowmart_pipelines::sources::kafka::{KafkaSource, KafkaSourceConfig, Registry, WriterSchemas};
 use flowmart_sinks::kafka::{AlertSink, DeadLetterSink, KafkaSinkConfig};
-use flowmart_sinks::postgres::PostgresSink;
+use flowmart_sinks::postgres::{PostgresSink, Recovered};
 
 use crate::serve::{Service, admin_token, api_runtime, install_metrics, serve_until_stopped, shutdown_signal};
 
 pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
     let metrics = install_metrics()?;
     let inputs = config.topics.inputs();
+    let tokio = api_runtime()?;
+    let runtime_config = config.runtime();
+    let resolved_alert_retention = config.retention.resolved_alerts_ms();
+
+    // With a database, the pipeline resumes from what it stored there.
+    let (postgres, recovered) = match &config.postgres.database_url {
+        Some(database_url) => {
+            let (url, topics, retention) = (database_url.clone(), inputs.clone(), runtime_config.retention);
+            let opened = tokio.block_on(with_backoff("postgres", &redacted(database_url), move || {
+                PostgresSink::open(&url, topics.clone(), retention, resolved_alert_retention)
+            }));
+            let Some((postgres, recovered)) = opened else {
+                eprintln!("stopped before starting");
+                return Ok(());
+            };
+            (Some(postgres), recovered)
+        }
+        None => (None, Recovered::default()),
+    };
+    let Recovered { resume, snapshot, unconfirmed_alerts } = recovered;
+    if resume.state.as_of > 0 {
+        println!(
+            "  resuming from the database: {} positions, {} open alerts, results as of {} ms",
+            resume.state.stock.len(),
+            resume.state.open_alerts.len(),
+            resume.state.as_of
+        );
+    }
+
     let source = KafkaSource::new(
         KafkaSourceConfig {
             brokers: config.kafka.brokers.clone(),
             group_id: config.kafka.group_id.clone(),
             topics: inputs.clone(),
             start: config.kafka.start,
+            resume: resume.progress.clone(),
             properties: config.kafka.consumer.clone(),
         },
         Arc::new(WriterSchemas::new(Box::new(Registry::new(&config.kafka.schema_registry_url)))),
@@ -32,39 +62,29 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
         KafkaSinkConfig { brokers: config.kafka.brokers.clone(), properties: config.kafka.producer.clone() };
     let dead_letters =
         DeadLetterSink::new(&sink_config, &config.topics.dlq, inputs.clone()).context("the dead-letter producer")?;
-    let tokio = api_runtime()?;
     let (registry_url, alerts_topic, alerts_config) =
         (config.kafka.schema_registry_url.clone(), config.topics.reorder_alerts.clone(), sink_config.clone());
     let alerts = tokio.block_on(with_backoff("the schema registry", &config.kafka.schema_registry_url, move || {
-        AlertSink::new(&alerts_config, &alerts_topic, &registry_url)
+        AlertSink::new(&alerts_config, &alerts_topic, &registry_url, unconfirmed_alerts.clone())
     }));
     let Some(alerts) = alerts else {
         eprintln!("stopped before starting");
         return Ok(());
     };
 
-    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
-    if let Some(database_url) = &config.postgres.database_url {
-        let (url, topics) = (database_url.clone(), inputs.clone());
-        match tokio.block_on(with_backoff("postgres", &redacted(database_url), move || {
-            PostgresSink::connect(&url, topics.clone())
-        })) {
-            Some(postgres) => sinks.push(Box::new(postgres)),
-            None => {
-                eprintln!("stopped before starting");
-                return Ok(());
-            }
-        }
-    }
-    let (index, writer) = ServingIndex::new(config.retention.resolved_alerts_ms());
+    let (index, writer) = ServingIndex::starting_from(snapshot, resolved_alert_retention);
     let (admin_token, generated_token) = admin_token()?;
     let listen = config.api.listen;
     let listener = tokio
         .block_on(tokio::net::TcpListener::bind(listen))
         .with_context(|| format!("cannot listen on {listen} (api.listen / FLOWMART_LISTEN / --listen)"))?;
-    // Results are stored before they are announced: Postgres, then the index, then the topics.
-    sinks.extend([Box::new(writer) as Box<dyn Sink>, Box::new(dead_letters), Box::new(alerts)]);
-    let pipeline = Pipeline::start(config.runtime(), Arc::new(source), sinks).context("cannot start the pipeline")?;
+    // Dead letters go out before the commit (at least once: a crash in between sends them again);
+    // results are stored before they are announced: Postgres, then the index, then alerts.
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(dead_letters)];
+    sinks.extend(postgres.map(|postgres| Box::new(postgres) as Box<dyn Sink>));
+    sinks.extend([Box::new(writer) as Box<dyn Sink>, Box::new(alerts)]);
+    let pipeline =
+        Pipeline::resume(runtime_config, Arc::new(source), sinks, resume).context("cannot start the pipeline")?;
 
     println!(
         "FlowMart Streams: {} -> pipeline ({} workers) -> API http://{listen}, {} and {}",

@@ -2,16 +2,17 @@
 
 use differential_dataflow::input::{Input, InputSession};
 use flowmart_schemas::{
-    InputRecord, InventoryEvent, OrderEvent, PaymentEvent, PolicyUpdate, PositionKey, ReorderAlert,
+    InputRecord, InventoryEvent, OrderEvent, PaymentEvent, PolicyUpdate, PositionKey, ReorderAlert, ReorderPolicy,
 };
 use timely::dataflow::Scope;
 
 use crate::dedupe::DedupeByEventId;
-use crate::order_upsert::OrderUpsert;
+use crate::order_upsert::{OrderKey, OrderState, OrderUpsert};
 use crate::policy_upsert::PolicyUpsert;
+use crate::recovery::Recovered;
 use crate::reorder_alerts::ReorderAlerts;
 use crate::settlement_totals::{SettlementKey, SettlementTotals, settlement_totals};
-use crate::stock_positions::{StockLevels, stock_positions};
+use crate::stock_positions::{StockLevels, order_lines, stock_positions};
 use crate::{Collection, Diff, SourceOffset, Sourced, Time};
 
 /// The validated input events, one insert-only collection per topic.
@@ -100,7 +101,8 @@ impl Default for Retention {
     }
 }
 
-/// What the pipeline maintains (`CONTRACT.md` §3).
+/// What the pipeline maintains (`CONTRACT.md` §3), and the upserted state a sink stores so
+/// that a restarted pipeline can recover.
 pub struct Outputs<'scope> {
     /// Stock levels per position.
     pub stock: Collection<'scope, (PositionKey, StockLevels)>,
@@ -108,17 +110,24 @@ pub struct Outputs<'scope> {
     pub settlements: Collection<'scope, (SettlementKey, SettlementTotals)>,
     /// The insert-only log of reorder alert changes.
     pub alerts: Collection<'scope, ReorderAlert>,
+    /// The current state of every order the upsert knows.
+    pub orders: Collection<'scope, (OrderKey, OrderState)>,
+    /// The current reorder policy per position.
+    pub policies: Collection<'scope, (PositionKey, ReorderPolicy)>,
 }
 
-/// Builds the FlowMart dataflow in the inputs' scope.
-pub fn build<'scope>(inputs: Inputs<'scope>, retention: Retention) -> Outputs<'scope> {
+/// Builds the FlowMart dataflow in the inputs' scope, starting from `recovered` state.
+pub fn build<'scope>(inputs: Inputs<'scope>, recovered: Recovered<'scope>, retention: Retention) -> Outputs<'scope> {
     let Inputs { inventory, orders, payments, policies } = inputs;
-    let inventory = inventory.dedupe_by_event_id(retention.event_ids_ms);
-    let payments = payments.dedupe_by_event_id(retention.event_ids_ms);
-    let orders = orders.upsert_orders(retention.orders_ms);
-    let policies = policies.upsert_policies();
-    let stock = stock_positions(inventory, orders);
-    let alerts = stock.clone().reorder_alerts(policies);
-    let settlements = settlement_totals(payments);
-    Outputs { stock, settlements, alerts }
+    let inventory = inventory.dedupe_by_event_id(recovered.inventory_ids, retention.event_ids_ms);
+    let payments = payments.dedupe_by_event_id(recovered.payment_ids, retention.event_ids_ms);
+    // The upsert outputs recovered orders again, and the stored levels already count them.
+    let stock_before_orders =
+        recovered.stock.concat(order_lines(recovered.orders.clone().map(|(key, (state, _))| (key, state))).negate());
+    let orders = orders.upsert_orders(recovered.orders, retention.orders_ms);
+    let policies = policies.upsert_policies(recovered.policies);
+    let stock = stock_positions(inventory, orders.clone(), stock_before_orders);
+    let alerts = stock.clone().reorder_alerts(policies.clone(), recovered.open_alerts);
+    let settlements = settlement_totals(payments, recovered.settlements);
+    Outputs { stock, settlements, alerts, orders, policies }
 }

@@ -7,6 +7,7 @@ use flowmart_schemas::{Id, InventoryEvent, OrderEvent, PaymentEvent};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
+use timely::progress::Antichain;
 
 use crate::stash::TimeOrderedStash;
 use crate::{Collection, Diff, Sourced, StateMap, Time};
@@ -35,38 +36,70 @@ impl HasEventId for PaymentEvent {
     }
 }
 
+/// An event id as recovered: the id and the pipeline time it was first seen.
+pub type SeenEventId = (Id, Time);
+
+/// What one time of the operator's input holds.
+enum Update<E> {
+    Record(Sourced<E>),
+    Seen(SeenEventId),
+}
+
 /// Keeps the first record of each event id.
 pub trait DedupeByEventId<'scope, E> {
-    /// **In:** an insert-only collection of sourced events. **Out:** the same events, each
-    /// `event_id` once: the record at the earliest pipeline time, and among records of one time
-    /// the one read first (least [`SourceOffset`](crate::SourceOffset)).
+    /// **In:** an insert-only collection of sourced events, and recovered ids already seen.
+    /// **Out:** the same events, each `event_id` once: the record at the earliest pipeline time,
+    /// and among records of one time the one read first (least
+    /// [`SourceOffset`](crate::SourceOffset)); none for a recovered id.
     ///
     /// **State:** per worker, each id seen within the last `retention` milliseconds of pipeline
     /// time, with the time it was seen — so it grows with the event rate times `retention`, and
     /// without bound when `retention` is `None`. A retry that arrives after its id was forgotten
     /// counts again: `retention` must exceed the longest producer retry window.
-    fn dedupe_by_event_id(self, retention: Option<Time>) -> Collection<'scope, Sourced<E>>;
+    fn dedupe_by_event_id(
+        self,
+        recovered: Collection<'scope, SeenEventId>,
+        retention: Option<Time>,
+    ) -> Collection<'scope, Sourced<E>>;
 }
 
 impl<'scope, E> DedupeByEventId<'scope, E> for Collection<'scope, Sourced<E>>
 where
     E: HasEventId + ExchangeData,
 {
-    fn dedupe_by_event_id(self, retention: Option<Time>) -> Collection<'scope, Sourced<E>> {
+    fn dedupe_by_event_id(
+        self,
+        recovered: Collection<'scope, SeenEventId>,
+        retention: Option<Time>,
+    ) -> Collection<'scope, Sourced<E>> {
         let exchange = Exchange::new(|(record, _, _): &(Sourced<E>, Time, Diff)| record.event.event_id().hashed());
+        let seen_exchange = Exchange::new(|((id, _), _, _): &(SeenEventId, Time, Diff)| id.hashed());
         self.inner
-            .unary_frontier::<CapacityContainerBuilder<Vec<(Sourced<E>, Time, Diff)>>, _, _, _>(
+            .binary_frontier::<_, CapacityContainerBuilder<Vec<(Sourced<E>, Time, Diff)>>, _, _, _, _>(
+                recovered.inner,
                 exchange,
+                seen_exchange,
                 "DedupeByEventId",
                 move |_, _| {
                     let mut stash = TimeOrderedStash::new();
                     let mut seen_at = StateMap::<Id, Time>::default();
                     let mut forget_queue = VecDeque::<(Time, Id)>::new();
-                    move |(input, frontier), output| {
+                    move |(input, input_frontier), (recovered, recovered_frontier), output| {
                         input.for_each(|capability, updates| {
-                            stash.stash(capability, updates.drain(..).map(|(record, time, _diff)| (record, time)));
+                            stash.stash(
+                                capability,
+                                updates.drain(..).map(|(record, time, _)| (Update::Record(record), time)),
+                            );
                         });
-                        stash.drain_complete(frontier.frontier(), |capability, time, mut records| {
+                        recovered.for_each(|capability, updates| {
+                            stash
+                                .stash(capability, updates.drain(..).map(|(seen, time, _)| (Update::Seen(seen), time)));
+                        });
+                        let mut frontier = Antichain::new();
+                        for time in input_frontier.frontier().iter().chain(recovered_frontier.frontier().iter()) {
+                            frontier.insert(*time);
+                        }
+                        stash.drain_complete(frontier.borrow(), |capability, time, updates| {
                             if let Some(retention) = retention {
                                 while let Some((forget_at, _)) = forget_queue.front()
                                     && *forget_at <= time
@@ -76,6 +109,25 @@ where
                                         seen_at.remove(&id);
                                     }
                                 }
+                            }
+                            let mut records = Vec::with_capacity(updates.len());
+                            let mut recovered = Vec::new();
+                            for update in updates {
+                                match update {
+                                    Update::Record(record) => records.push(record),
+                                    Update::Seen(seen) => recovered.push(seen),
+                                }
+                            }
+                            // Earliest first, so the forget queue stays sorted.
+                            recovered.sort_unstable_by_key(|(_, first_seen)| *first_seen);
+                            for (id, first_seen) in recovered {
+                                if seen_at.contains_key(&id) {
+                                    continue;
+                                }
+                                if let Some(retention) = retention {
+                                    forget_queue.push_back((first_seen + retention, id.clone()));
+                                }
+                                seen_at.insert(id, first_seen);
                             }
                             records.sort_unstable_by_key(|record| record.offset);
                             let mut session = output.session(capability);

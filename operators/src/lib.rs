@@ -15,6 +15,7 @@ pub mod dataflow;
 pub mod dedupe;
 pub mod order_upsert;
 pub mod policy_upsert;
+pub mod recovery;
 pub mod reference;
 pub mod reorder_alerts;
 pub mod settlement_totals;

@@ -52,7 +52,7 @@ impl ReorderCheck {
 }
 
 /// An alert that is open: its id and the check last published for it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct OpenAlert {
     /// The alert's id.
     pub alert_id: Id,
@@ -115,10 +115,18 @@ struct PositionState {
     touched_at: Option<Time>,
 }
 
+/// What the second input of the operator carries per position: its policy, or (recovered) the
+/// alert open there.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+enum Setting {
+    Policy(ReorderPolicy),
+    Open(OpenAlert),
+}
+
 /// One input update of the operator, tagged by which input it came from.
 enum Change {
     Stock(PositionKey, StockLevels),
-    Policy(PositionKey, ReorderPolicy),
+    Setting(PositionKey, Setting),
 }
 
 /// Turns stock positions and policies into the alert change log.
@@ -131,6 +139,8 @@ pub trait ReorderAlerts<'scope> {
     /// quantity changes, RESOLVED when projected rises above the reorder point or the policy is
     /// deleted. One alert per crossing: going further down while open updates the same alert.
     /// Changes are seen per pipeline time: a dip and recovery within one time raises nothing.
+    /// A recovered open alert (from `recovered`) is the position's open alert, as if it had
+    /// just been published; it raises no change of its own.
     ///
     /// **State:** per position touched by a record or a policy: its projected stock, its policy
     /// and its open alert — bounded by the number of positions; a position with neither stock
@@ -138,6 +148,7 @@ pub trait ReorderAlerts<'scope> {
     fn reorder_alerts(
         self,
         policies: Collection<'scope, (PositionKey, ReorderPolicy)>,
+        recovered: Collection<'scope, (PositionKey, OpenAlert)>,
     ) -> Collection<'scope, ReorderAlert>;
 }
 
@@ -145,39 +156,41 @@ impl<'scope> ReorderAlerts<'scope> for Collection<'scope, (PositionKey, StockLev
     fn reorder_alerts(
         self,
         policies: Collection<'scope, (PositionKey, ReorderPolicy)>,
+        recovered: Collection<'scope, (PositionKey, OpenAlert)>,
     ) -> Collection<'scope, ReorderAlert> {
+        let settings = policies
+            .map(|(position, policy)| (position, Setting::Policy(policy)))
+            .concat(recovered.map(|(position, open)| (position, Setting::Open(open))));
         let by_position = |position: &PositionKey| position.hashed();
         let stock_exchange = Exchange::new(move |((position, _), _, _): &((PositionKey, StockLevels), Time, Diff)| {
             by_position(position)
         });
-        let policy_exchange =
-            Exchange::new(move |((position, _), _, _): &((PositionKey, ReorderPolicy), Time, Diff)| {
-                by_position(position)
-            });
+        let setting_exchange =
+            Exchange::new(move |((position, _), _, _): &((PositionKey, Setting), Time, Diff)| by_position(position));
         self.inner
             .binary_frontier::<_, CapacityContainerBuilder<Vec<(ReorderAlert, Time, Diff)>>, _, _, _, _>(
-                policies.inner,
+                settings.inner,
                 stock_exchange,
-                policy_exchange,
+                setting_exchange,
                 "ReorderAlerts",
                 |_, _| {
                     let mut stash = TimeOrderedStash::new();
                     let mut positions = StateMap::<PositionKey, PositionState>::default();
-                    move |(stock, stock_frontier), (policies, policy_frontier), output| {
+                    move |(stock, stock_frontier), (settings, setting_frontier), output| {
                         stock.for_each(|capability, updates| {
                             let changes = updates.drain(..).map(|((position, levels), time, diff)| {
                                 ((Change::Stock(position, levels), diff), time)
                             });
                             stash.stash(capability, changes);
                         });
-                        policies.for_each(|capability, updates| {
-                            let changes = updates.drain(..).map(|((position, policy), time, diff)| {
-                                ((Change::Policy(position, policy), diff), time)
+                        settings.for_each(|capability, updates| {
+                            let changes = updates.drain(..).map(|((position, setting), time, diff)| {
+                                ((Change::Setting(position, setting), diff), time)
                             });
                             stash.stash(capability, changes);
                         });
                         let mut frontier = Antichain::new();
-                        for time in stock_frontier.frontier().iter().chain(policy_frontier.frontier().iter()) {
+                        for time in stock_frontier.frontier().iter().chain(setting_frontier.frontier().iter()) {
                             frontier.insert(*time);
                         }
                         stash.drain_complete(frontier.borrow(), |capability, time, changes| {
@@ -188,20 +201,27 @@ impl<'scope> ReorderAlerts<'scope> for Collection<'scope, (PositionKey, StockLev
                                 changes.into_iter().partition(|(_, diff)| *diff < 0);
                             let mut touched = Vec::new();
                             for (change, diff) in retractions.into_iter().chain(additions) {
-                                let (position, update) = match change {
-                                    Change::Stock(position, levels) => {
-                                        (position, Ok((diff > 0).then(|| levels.projected())))
-                                    }
-                                    Change::Policy(position, policy) => (position, Err((diff > 0).then_some(policy))),
+                                let position = match &change {
+                                    Change::Stock(position, _) | Change::Setting(position, _) => position,
                                 };
-                                let state = match positions.get_mut(&position) {
+                                let state = match positions.get_mut(position) {
                                     Some(state) => state,
                                     None => positions.entry(position.clone()).or_default(),
                                 };
-                                match update {
-                                    Ok(projected) => state.projected = projected.unwrap_or(0),
-                                    Err(policy) => state.policy = policy,
-                                }
+                                let position = match change {
+                                    Change::Stock(position, levels) => {
+                                        state.projected = if diff > 0 { levels.projected() } else { 0 };
+                                        position
+                                    }
+                                    Change::Setting(position, Setting::Policy(policy)) => {
+                                        state.policy = (diff > 0).then_some(policy);
+                                        position
+                                    }
+                                    Change::Setting(position, Setting::Open(open)) => {
+                                        state.open = Some(open);
+                                        position
+                                    }
+                                };
                                 if state.touched_at != Some(time) {
                                     state.touched_at = Some(time);
                                     touched.push(position);

@@ -145,7 +145,8 @@ impl Multiply<isize> for SettlementTotals {
 }
 
 /// **In:** deduplicated, validated payment events (a payment whose currency does not parse
-/// contributes nothing; validation sends those to the DLQ first). **Out:** per (tenant,
+/// contributes nothing; validation sends those to the DLQ first), and recovered totals (each
+/// key's as its difference). **Out:** per (tenant,
 /// currency, UTC date of `occurred_at`), `(key, totals)`; a change retracts the old pair and adds
 /// the new one.
 ///
@@ -153,6 +154,7 @@ impl Multiply<isize> for SettlementTotals {
 /// by tenants × currencies × days, not by payments.
 pub fn settlement_totals<'scope>(
     payments: Collection<'scope, Sourced<PaymentEvent>>,
+    recovered: Collection<'scope, SettlementKey, SettlementTotals>,
 ) -> Collection<'scope, (SettlementKey, SettlementTotals)> {
     payments
         .explode(|record| {
@@ -165,6 +167,7 @@ pub fn settlement_totals<'scope>(
             };
             Some((key, SettlementTotals::of_payment(payment.kind, payment.amount_minor)))
         })
+        .concat(recovered)
         .count_total()
 }
 

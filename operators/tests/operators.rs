@@ -51,6 +51,20 @@ where
     Arc::try_unwrap(output).ok().unwrap().into_inner().unwrap()
 }
 
+/// An empty collection in the scope of `beside`: no recovered state.
+fn nothing<'s, D: differential_dataflow::Data, T: differential_dataflow::Data>(
+    beside: &Collection<'s, D>,
+) -> Collection<'s, T> {
+    beside.clone().flat_map(|_| None::<T>)
+}
+
+/// An empty collection of levels in the scope of `beside`.
+fn nothing_at_all<'s, D: differential_dataflow::Data>(
+    beside: &Collection<'s, D>,
+) -> Collection<'s, PositionKey, flowmart_operators::stock_positions::StockLevels> {
+    beside.clone().explode(|_| None::<(PositionKey, flowmart_operators::stock_positions::StockLevels)>)
+}
+
 fn sourced<E>(partition: u32, offset: u64, event: E) -> Sourced<E> {
     Sourced { offset: SourceOffset { partition, offset }, event }
 }
@@ -83,7 +97,7 @@ proptest! {
         for (record, time) in first_read {
             expected.entry(record.event.event_id.clone()).or_insert((record, time));
         }
-        let output = run_operator(inventory, |events| events.dedupe_by_event_id(None));
+        let output = run_operator(inventory, |events| events.clone().dedupe_by_event_id(nothing(&events), None));
         let mut output = output.into_iter().map(|(record, time, diff)| ((record, time), diff)).collect::<Vec<_>>();
         output.sort();
         let mut expected = expected.into_values().map(|first| (first, 1)).collect::<Vec<_>>();
@@ -107,7 +121,7 @@ proptest! {
                 expected.insert(key, record.event);
             }
         }
-        let output = accumulate(&run_operator(orders, |orders| orders.upsert_orders(None)));
+        let output = accumulate(&run_operator(orders, |orders| orders.clone().upsert_orders(nothing(&orders), None)));
         prop_assert!(output.iter().all(|(_, diff)| *diff == 1));
         let output = output.into_iter().map(|(order, _)| order).collect::<Vec<_>>();
         let expected = expected.into_iter().map(|(key, order)| (key, OrderState::from(order))).collect::<Vec<_>>();
@@ -122,7 +136,7 @@ fn a_retry_after_the_dedupe_retention_counts_again() {
         (sourced(0, 1, received("e-1", 5)), 109),
         (sourced(0, 2, received("e-1", 5)), 110),
     ];
-    let output = run_operator(input, |events| events.dedupe_by_event_id(Some(100)));
+    let output = run_operator(input, |events| events.clone().dedupe_by_event_id(nothing(&events), Some(100)));
     let times = output.iter().map(|(_, time, diff)| (*time, *diff)).collect::<Vec<_>>();
     assert_eq!(times, vec![(10, 1), (110, 1)]);
 }
@@ -151,7 +165,7 @@ fn a_late_lower_order_version_changes_nothing() {
         (sourced(0, 1, order(3, Shipped)), 2),
         (sourced(0, 2, order(2, Confirmed)), 3),
     ];
-    let output = run_operator(input, |orders| orders.upsert_orders(None));
+    let output = run_operator(input, |orders| orders.clone().upsert_orders(nothing(&orders), None));
     let statuses = output.iter().map(|((_, order), time, diff)| (order.status, *time, *diff)).collect::<Vec<_>>();
     assert_eq!(statuses, vec![(Placed, 1, 1), (Placed, 2, -1), (Shipped, 2, 1)]);
 }
@@ -172,9 +186,13 @@ fn alert_changes(input: Vec<(Result<InventoryEvent, Option<ReorderPolicy>>, Time
                 sourced(0, offset, PolicyUpdate { position: PositionKey::new("acme", "berlin", "SKU-1"), policy })
             })
         });
-        let orders = inventory.clone().flat_map(|_| None::<Sourced<OrderEvent>>).upsert_orders(None);
-        let stock = stock_positions(inventory.dedupe_by_event_id(None), orders);
-        stock.reorder_alerts(policies.upsert_policies())
+        let orders = nothing::<_, Sourced<OrderEvent>>(&inventory).upsert_orders(nothing(&inventory), None);
+        let stock = stock_positions(
+            inventory.clone().dedupe_by_event_id(nothing(&inventory), None),
+            orders,
+            nothing_at_all(&inventory),
+        );
+        stock.reorder_alerts(policies.clone().upsert_policies(nothing(&policies)), nothing(&policies))
     });
     let mut alerts = output.into_iter().map(|(alert, _, _)| alert).collect::<Vec<_>>();
     alerts.sort_by_key(|alert| alert.changed_at);

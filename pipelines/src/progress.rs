@@ -21,6 +21,11 @@ impl SourceProgress {
         }
     }
 
+    /// The next offset of `partition` of `topic`, if it has progress.
+    pub fn next_offset(&self, topic: InputTopic, partition: u32) -> Option<u64> {
+        self.0.get(&(topic, partition)).copied()
+    }
+
     /// Each (topic, partition) with its next offset, in order.
     pub fn iter(&self) -> impl Iterator<Item = (InputTopic, u32, u64)> + '_ {
         self.0.iter().map(|(&(topic, partition), &next)| (topic, partition, next))

@@ -13,7 +13,7 @@ use flowmart_pipelines::runtime::{Pipeline, RuntimeConfig};
 use flowmart_pipelines::serving::{ServingIndex, Snapshot};
 use flowmart_pipelines::sources::generator::GeneratorConfig;
 use flowmart_pipelines::sources::kafka::{KafkaSource, KafkaSourceConfig, Registry, StartFrom, WriterSchemas, frame};
-use flowmart_pipelines::{ChangeBatch, DeadLetter, InputTopic, Sink, SinkError, Topics};
+use flowmart_pipelines::{ChangeBatch, DeadLetter, InputTopic, Sink, SinkError, SourceProgress, Topics};
 use flowmart_schemas::{AvroRecord, InputRecord, InventoryEvent, InventoryKind, encode};
 use flowmart_testkit::{
     RegistryStub, Tansu, assert_snapshot_equals_model, create_topics, model_of, produce, produce_workload,
@@ -52,6 +52,7 @@ fn kafka_source(brokers: &str, registry: &RegistryStub, group_id: &str, start: S
             group_id: group_id.into(),
             topics: Topics::default(),
             start,
+            resume: SourceProgress::default(),
             properties: Default::default(),
         },
         Arc::new(WriterSchemas::new(Box::new(Registry::new(registry.url())))),

@@ -37,3 +37,21 @@ pub enum ReorderAlertStatus {
     /// projected rose above the reorder point, or the policy was deleted.
     Resolved,
 }
+
+impl ReorderAlertStatus {
+    /// The Avro symbol: `OPENED`, `UPDATED` or `RESOLVED`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReorderAlertStatus::Opened => "OPENED",
+            ReorderAlertStatus::Updated => "UPDATED",
+            ReorderAlertStatus::Resolved => "RESOLVED",
+        }
+    }
+
+    /// The status named by its Avro symbol.
+    pub fn from_symbol(symbol: &str) -> Option<ReorderAlertStatus> {
+        [ReorderAlertStatus::Opened, ReorderAlertStatus::Updated, ReorderAlertStatus::Resolved]
+            .into_iter()
+            .find(|status| status.as_str() == symbol)
+    }
+}

@@ -6,7 +6,7 @@ use apache_avro::Schema;
 use flowmart_pipelines::sources::kafka::split_frame;
 use flowmart_pipelines::{ChangeBatch, DeadLetter, InputTopic, Sink, Topics};
 use flowmart_schemas::{AvroRecord, ReorderAlert, ReorderAlertStatus, decode};
-use flowmart_sinks::kafka::{AlertSink, DeadLetterSink, KafkaSinkConfig};
+use flowmart_sinks::kafka::{AlertSink, DeadLetterSink, KafkaSinkConfig, SEQUENCE_HEADER};
 use flowmart_testkit::{RegistryStub, Tansu, consume, create_topics};
 
 fn alert(sku: &str, status: ReorderAlertStatus, projected: i64) -> ReorderAlert {
@@ -68,16 +68,18 @@ fn alert_changes_are_published_as_registered_avro_keyed_by_tenant() {
     let registry = RegistryStub::start();
     create_topics(&tansu.brokers(), &[("flowmart.reorder-alerts", 2)]);
     let config = KafkaSinkConfig { brokers: tansu.brokers(), properties: Default::default() };
-    let mut sink = AlertSink::new(&config, "flowmart.reorder-alerts", registry.url()).unwrap();
+    let mut sink = AlertSink::new(&config, "flowmart.reorder-alerts", registry.url(), Vec::new()).unwrap();
     let changes = vec![
         alert("SKU-1", ReorderAlertStatus::Opened, 4),
         alert("SKU-1", ReorderAlertStatus::Updated, 2),
         alert("SKU-2", ReorderAlertStatus::Resolved, 30),
     ];
-    sink.apply(&ChangeBatch { alerts: changes.clone(), ..ChangeBatch::default() }).expect("delivered");
-    sink.apply(&ChangeBatch::default()).expect("an empty batch is a no-op");
+    sink.apply(&ChangeBatch { alerts: changes.clone(), alerts_before: 7, ..ChangeBatch::default() })
+        .expect("delivered");
+    sink.apply(&ChangeBatch { alerts_before: 10, ..ChangeBatch::default() }).expect("an empty batch is a no-op");
     let consumed = consume(&tansu.brokers(), "flowmart.reorder-alerts", 3, Duration::from_secs(30));
     assert_eq!(consumed.len(), 3, "each change once");
+    assert_eq!(sequences(&consumed), vec![8, 9, 10], "numbered on from alerts_before");
     let registered = registry.latest_id("flowmart.reorder-alerts-value").unwrap();
     let mut decoded = consumed
         .iter()
@@ -92,4 +94,39 @@ fn alert_changes_are_published_as_registered_avro_keyed_by_tenant() {
     let mut expected = changes;
     expected.sort();
     assert_eq!(decoded, expected);
+}
+
+/// The alert numbers in the records' headers, sorted.
+fn sequences(consumed: &[flowmart_testkit::Consumed]) -> Vec<u64> {
+    let mut sequences = consumed
+        .iter()
+        .map(|record| {
+            let (_, value) = record.headers.iter().find(|(key, _)| key == SEQUENCE_HEADER).expect("a sequence header");
+            value.parse::<u64>().expect("a number")
+        })
+        .collect::<Vec<_>>();
+    sequences.sort_unstable();
+    sequences
+}
+
+#[test]
+fn a_restarted_alert_sink_publishes_only_the_unconfirmed_changes_missing_from_the_topic() {
+    let tansu = Tansu::start();
+    let registry = RegistryStub::start();
+    create_topics(&tansu.brokers(), &[("flowmart.reorder-alerts", 3)]);
+    let config = KafkaSinkConfig { brokers: tansu.brokers(), properties: Default::default() };
+    let committed = (0..6).map(|n| alert(&format!("SKU-{n}"), ReorderAlertStatus::Opened, n)).collect::<Vec<_>>();
+    // The first run publishes changes 1..=4 of the six its last batch committed, then dies.
+    let mut first = AlertSink::new(&config, "flowmart.reorder-alerts", registry.url(), Vec::new()).unwrap();
+    first.apply(&ChangeBatch { alerts: committed[..4].to_vec(), ..ChangeBatch::default() }).expect("delivered");
+    drop(first);
+    // The restart holds all six in the outbox: it sends 5 and 6, then its own batch.
+    let outbox = (1..).zip(committed.iter().cloned()).collect::<Vec<_>>();
+    let mut restarted = AlertSink::new(&config, "flowmart.reorder-alerts", registry.url(), outbox).unwrap();
+    let next = alert("SKU-9", ReorderAlertStatus::Opened, 1);
+    restarted
+        .apply(&ChangeBatch { alerts: vec![next], alerts_before: 6, ..ChangeBatch::default() })
+        .expect("delivered");
+    let consumed = consume(&tansu.brokers(), "flowmart.reorder-alerts", 7, Duration::from_secs(30));
+    assert_eq!(sequences(&consumed), (1..=7).collect::<Vec<_>>(), "every change once, none missing");
 }

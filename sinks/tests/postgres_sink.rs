@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use flowmart_operators::dataflow::Retention;
 use flowmart_pipelines::runtime::{Pipeline, RuntimeConfig};
 use flowmart_pipelines::sources::generator::{Generator, GeneratorConfig};
 use flowmart_pipelines::{SourceProgress, Topics};
@@ -51,7 +52,9 @@ fn the_tables_equal_the_model_with_the_offsets_they_cover() {
         .collect::<Vec<_>>();
     let model = model_of(records);
     let topics = Topics::default();
-    let sink = PostgresSink::connect(&database.url(), topics.clone()).expect("connects and migrates");
+    let (sink, recovered) = PostgresSink::open(&database.url(), topics.clone(), Retention::default(), u64::MAX)
+        .expect("connects and migrates");
+    assert_eq!(recovered.resume.state.as_of, 0, "a new database holds nothing to recover");
     let pipeline = Pipeline::start(
         RuntimeConfig { workers: 2, ..RuntimeConfig::default() },
         Arc::new(generator),

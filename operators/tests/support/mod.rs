@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use flowmart_operators::dataflow::{self, InputSessions, Retention};
+use flowmart_operators::recovery::{Recovered, RecoveredState};
 use flowmart_operators::reference::ReferenceModel;
 use flowmart_operators::settlement_totals::{SettlementKey, SettlementTotals};
 use flowmart_operators::stock_positions::StockLevels;
@@ -45,7 +46,8 @@ pub fn run_dataflow(workers: usize, arrivals: &[Arrival]) -> Captured {
         let sink = Arc::clone(&sink);
         let mut inputs = worker.dataflow::<Time, _, _>(|scope| {
             let (sessions, collections) = InputSessions::new(scope);
-            let outputs = dataflow::build(collections, Retention::default());
+            let nothing_recovered = Recovered::new(scope, &RecoveredState::default(), index, peers);
+            let outputs = dataflow::build(collections, nothing_recovered, Retention::default());
             let stock_sink = Arc::clone(&sink);
             outputs.stock.inspect(move |update| stock_sink.lock().unwrap().stock.push(update.clone()));
             let settlement_sink = Arc::clone(&sink);

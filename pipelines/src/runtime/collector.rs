@@ -1,30 +1,33 @@
 //! The collector: merges every worker's sealed output into complete frontiers and applies them
 //! to the sinks, in order, exactly once each.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use differential_dataflow::consolidation::consolidate;
+use flowmart_operators::order_upsert::{OrderKey, OrderState};
+use flowmart_operators::settlement_totals::{SettlementKey, SettlementTotals};
+use flowmart_operators::stock_positions::StockLevels;
 use flowmart_operators::{Diff, Time};
+use flowmart_schemas::{Id, PositionKey, ReorderAlert, ReorderPolicy};
 
-use super::retry_delay;
 use super::status::PipelineStatus;
 use super::worker::WorkerBatch;
-use crate::{ChangeBatch, DeadLetter, Sink, SourceProgress};
+use super::{Resume, retry_delay};
+use crate::{ChangeBatch, DeadLetter, InputTopic, Sink, SourceProgress};
 
 /// Updates received from workers and not yet part of a complete frontier.
 #[derive(Default)]
 struct Pending {
-    stock: Vec<((flowmart_schemas::PositionKey, flowmart_operators::stock_positions::StockLevels), Time, Diff)>,
-    settlements: Vec<(
-        (flowmart_operators::settlement_totals::SettlementKey, flowmart_operators::settlement_totals::SettlementTotals),
-        Time,
-        Diff,
-    )>,
-    alerts: Vec<(flowmart_schemas::ReorderAlert, Time, Diff)>,
+    stock: Vec<((PositionKey, StockLevels), Time, Diff)>,
+    settlements: Vec<((SettlementKey, SettlementTotals), Time, Diff)>,
+    alerts: Vec<(ReorderAlert, Time, Diff)>,
+    orders: Vec<((OrderKey, OrderState), Time, Diff)>,
+    policies: Vec<((PositionKey, ReorderPolicy), Time, Diff)>,
     dead_letters: Vec<(Time, DeadLetter)>,
+    event_ids: Vec<(Time, InputTopic, Id)>,
 }
 
 pub(super) fn run(
@@ -33,12 +36,14 @@ pub(super) fn run(
     mut sinks: Vec<Box<dyn Sink>>,
     status: &PipelineStatus,
     shutdown: &AtomicBool,
+    resume: &Resume,
 ) {
     let mut uppers = vec![0; workers];
     let mut worker_progress = vec![VecDeque::<(Time, SourceProgress)>::new(); workers];
     let mut current_progress = vec![SourceProgress::default(); workers];
     let mut pending = Pending::default();
-    let mut published: Time = 0;
+    let mut published: Time = resume.state.as_of;
+    let mut alerts_before = resume.alerts_before;
     loop {
         let batch = match receiver.recv_timeout(Duration::from_millis(100)) {
             Ok(batch) => batch,
@@ -50,20 +55,24 @@ pub(super) fn run(
         pending.stock.extend(batch.stock);
         pending.settlements.extend(batch.settlements);
         pending.alerts.extend(batch.alerts);
+        pending.orders.extend(batch.orders);
+        pending.policies.extend(batch.policies);
         pending.dead_letters.extend(batch.dead_letters);
+        pending.event_ids.extend(batch.event_ids);
 
         let frontier = uppers.iter().copied().min().unwrap_or(0);
         if frontier <= published {
             continue;
         }
-        let mut progress = SourceProgress::default();
+        let mut progress = resume.progress.clone();
         for (queue, current) in worker_progress.iter_mut().zip(&mut current_progress) {
             while queue.front().is_some_and(|(time, _)| *time < frontier) {
                 *current = queue.pop_front().expect("front was just seen").1;
             }
             progress.merge(current);
         }
-        let change_batch = complete(&mut pending, published, frontier, progress);
+        let change_batch = complete(&mut pending, published, frontier, progress, alerts_before);
+        alerts_before += change_batch.alerts.len() as u64;
         for sink in &mut sinks {
             apply_until_done(sink.as_mut(), &change_batch, shutdown);
         }
@@ -98,7 +107,13 @@ fn apply_until_done(sink: &mut dyn Sink, batch: &ChangeBatch, shutdown: &AtomicB
 }
 
 /// Takes the pending updates before `upper` and consolidates them into a [`ChangeBatch`].
-fn complete(pending: &mut Pending, lower: Time, upper: Time, progress: SourceProgress) -> ChangeBatch {
+fn complete(
+    pending: &mut Pending,
+    lower: Time,
+    upper: Time,
+    progress: SourceProgress,
+    alerts_before: u64,
+) -> ChangeBatch {
     let mut alerts = take_before(&mut pending.alerts, upper);
     alerts.sort_by(|(a, a_time, _), (b, b_time, _)| {
         (a_time, &a.tenant_id, &a.warehouse_id, &a.sku).cmp(&(b_time, &b.tenant_id, &b.warehouse_id, &b.sku))
@@ -106,14 +121,37 @@ fn complete(pending: &mut Pending, lower: Time, upper: Time, progress: SourcePro
     let (dead_letters, later) =
         std::mem::take(&mut pending.dead_letters).into_iter().partition(|(time, _)| *time < upper);
     pending.dead_letters = later;
+    let (event_ids, later): (Vec<_>, Vec<_>) =
+        std::mem::take(&mut pending.event_ids).into_iter().partition(|(time, _, _)| *time < upper);
+    pending.event_ids = later;
+    let mut ids_by_time = BTreeMap::<(InputTopic, Time), Vec<Id>>::new();
+    for (time, topic, id) in event_ids {
+        ids_by_time.entry((topic, time)).or_default().push(id);
+    }
+    let orders = take_before(&mut pending.orders, upper);
+    let mut changed_at = HashMap::<OrderKey, Time>::with_capacity(orders.len());
+    for ((key, _), time, _) in &orders {
+        let latest = changed_at.entry(key.clone()).or_insert(*time);
+        *latest = (*latest).max(*time);
+    }
     ChangeBatch {
         lower,
         upper,
         stock: latest_values(take_before(&mut pending.stock, upper)),
         settlements: latest_values(take_before(&mut pending.settlements, upper)),
         alerts: alerts.into_iter().map(|(alert, _, _)| alert).collect(),
+        alerts_before,
         dead_letters: dead_letters.into_iter().map(|(_, dead_letter)| dead_letter).collect(),
         progress,
+        orders: latest_values(orders)
+            .into_iter()
+            .filter_map(|(key, state)| {
+                let time = changed_at[&key];
+                state.map(|state| (key, state, time))
+            })
+            .collect(),
+        policies: latest_values(take_before(&mut pending.policies, upper)),
+        event_ids: ids_by_time.into_iter().map(|((topic, time), ids)| (topic, time, ids)).collect(),
     }
 }
 

@@ -15,10 +15,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use flowmart_operators::dataflow::Retention;
+use flowmart_operators::recovery::RecoveredState;
 
 pub use status::PipelineStatus;
 
-use crate::{Sink, Source, Topics};
+use crate::{Sink, Source, SourceProgress, Topics};
 
 /// How the runtime runs.
 #[derive(Clone, Debug, PartialEq)]
@@ -52,6 +53,18 @@ impl Default for RuntimeConfig {
     }
 }
 
+/// Where a pipeline starts: from nothing ([`Resume::default`]), or from what a sink stored.
+#[derive(Clone, Debug, Default)]
+pub struct Resume {
+    /// The operator state, complete up to `state.as_of`.
+    pub state: RecoveredState,
+    /// The next offset per input partition that the state covers. The source must start there
+    /// (the runtime does not seek it); batches report progress on top of it.
+    pub progress: SourceProgress,
+    /// How many alert changes the stored results hold: numbering goes on from there.
+    pub alerts_before: u64,
+}
+
 /// Why the runtime could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -82,6 +95,17 @@ impl Pipeline {
         source: Arc<dyn Source>,
         sinks: Vec<Box<dyn Sink>>,
     ) -> Result<Pipeline, RuntimeError> {
+        Pipeline::resume(config, source, sinks, Resume::default())
+    }
+
+    /// Starts as [`start`](Pipeline::start) does, from `resume`: the workers load its state
+    /// first, and the sinks receive what changes after it.
+    pub fn resume(
+        config: RuntimeConfig,
+        source: Arc<dyn Source>,
+        sinks: Vec<Box<dyn Sink>>,
+        resume: Resume,
+    ) -> Result<Pipeline, RuntimeError> {
         if config.workers == 0 {
             return Err(RuntimeError::NoWorkers);
         }
@@ -89,18 +113,24 @@ impl Pipeline {
         let shutdown = Arc::new(AtomicBool::new(false));
         // A few batches per worker in flight at most: a slow sink holds the workers back.
         let (sender, receiver) = sync_channel(4 * config.workers);
+        let resume = Arc::new(resume);
         let collector = {
-            let (status, shutdown) = (Arc::clone(&status), Arc::clone(&shutdown));
+            let (status, shutdown, resume) = (Arc::clone(&status), Arc::clone(&shutdown), Arc::clone(&resume));
             let workers = config.workers;
             std::thread::Builder::new()
                 .name("flowmart-collector".into())
-                .spawn(move || collector::run(workers, receiver, sinks, &status, &shutdown))
+                .spawn(move || collector::run(workers, receiver, sinks, &status, &shutdown, &resume))
                 .map_err(|error| RuntimeError::Timely(error.to_string()))?
         };
         let timely_config =
             if config.workers == 1 { timely::Config::thread() } else { timely::Config::process(config.workers) };
-        let context =
-            Arc::new(worker::Context { config, source, status: Arc::clone(&status), shutdown: Arc::clone(&shutdown) });
+        let context = Arc::new(worker::Context {
+            config,
+            source,
+            status: Arc::clone(&status),
+            shutdown: Arc::clone(&shutdown),
+            resume,
+        });
         let workers = timely::execute(timely_config, move |timely_worker| {
             worker::run(timely_worker, &context, sender.clone());
         })

@@ -7,17 +7,19 @@ use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 use flowmart_operators::dataflow::{self, InputSessions};
+use flowmart_operators::order_upsert::{OrderKey, OrderState};
+use flowmart_operators::recovery::Recovered;
 use flowmart_operators::settlement_totals::{SettlementKey, SettlementTotals};
 use flowmart_operators::stock_positions::StockLevels;
 use flowmart_operators::{Diff, Time};
-use flowmart_schemas::{PositionKey, ReorderAlert};
+use flowmart_schemas::{Id, InputRecord, PositionKey, ReorderAlert, ReorderPolicy};
 use timely::dataflow::ProbeHandle;
 use timely::worker::Worker;
 
 use super::capture::{Captured, capture, take_before};
 use super::clock::PipelineClock;
 use super::status::PipelineStatus;
-use super::{RuntimeConfig, retry_delay};
+use super::{Resume, RuntimeConfig, retry_delay};
 use crate::ingest::ingest;
 use crate::{DeadLetter, InputTopic, PollStatus, Source, SourceProgress, SourceRecord};
 
@@ -27,6 +29,7 @@ pub(super) struct Context {
     pub(super) source: Arc<dyn Source>,
     pub(super) status: Arc<PipelineStatus>,
     pub(super) shutdown: Arc<AtomicBool>,
+    pub(super) resume: Arc<Resume>,
 }
 
 /// A worker's output for the times in `[previous upper, upper)`: complete for this worker.
@@ -36,7 +39,11 @@ pub(super) struct WorkerBatch {
     pub(super) stock: Vec<((PositionKey, StockLevels), Time, Diff)>,
     pub(super) settlements: Vec<((SettlementKey, SettlementTotals), Time, Diff)>,
     pub(super) alerts: Vec<(ReorderAlert, Time, Diff)>,
+    pub(super) orders: Vec<((OrderKey, OrderState), Time, Diff)>,
+    pub(super) policies: Vec<((PositionKey, ReorderPolicy), Time, Diff)>,
     pub(super) dead_letters: Vec<(Time, DeadLetter)>,
+    /// Event ids of deduplicated topics fed, with the time they were fed at.
+    pub(super) event_ids: Vec<(Time, InputTopic, Id)>,
     /// Cumulative progress of this worker's partitions as of each time it read at, in order.
     pub(super) progress: Vec<(Time, SourceProgress)>,
 }
@@ -45,6 +52,36 @@ struct Outputs {
     stock: Captured<(PositionKey, StockLevels)>,
     settlements: Captured<(SettlementKey, SettlementTotals)>,
     alerts: Captured<ReorderAlert>,
+    orders: Captured<(OrderKey, OrderState)>,
+    policies: Captured<(PositionKey, ReorderPolicy)>,
+}
+
+impl Outputs {
+    fn is_empty(&self) -> bool {
+        self.stock.borrow().is_empty()
+            && self.settlements.borrow().is_empty()
+            && self.alerts.borrow().is_empty()
+            && self.orders.borrow().is_empty()
+            && self.policies.borrow().is_empty()
+    }
+
+    /// Drops everything captured: what the recovered state itself produced, which the sinks
+    /// already hold.
+    fn clear(&self) {
+        self.stock.borrow_mut().clear();
+        self.settlements.borrow_mut().clear();
+        self.alerts.borrow_mut().clear();
+        self.orders.borrow_mut().clear();
+        self.policies.borrow_mut().clear();
+    }
+}
+
+/// What a worker has fed and not yet sealed.
+#[derive(Default)]
+struct Pending {
+    progress: VecDeque<(Time, SourceProgress)>,
+    dead_letters: Vec<(Time, DeadLetter)>,
+    event_ids: Vec<(Time, InputTopic, Id)>,
 }
 
 /// A worker publishes at least this often while its frontier moves, even with nothing changed,
@@ -57,16 +94,30 @@ pub(super) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
     let probe = ProbeHandle::new();
     // Activating the dataflow's root from another thread unparks this worker: the source's waker.
     let wake = worker.sync_activator_for(vec![worker.next_dataflow_index()]);
+    let recovered = &context.resume.state;
     let (mut inputs, outputs) = worker.dataflow::<Time, _, _>(|scope| {
         let (sessions, collections) = InputSessions::new(scope);
-        let built = dataflow::build(collections, config.retention);
+        let built = dataflow::build(collections, Recovered::new(scope, recovered, index, peers), config.retention);
         let outputs = Outputs {
             stock: capture(built.stock, &probe),
             settlements: capture(built.settlements, &probe),
             alerts: capture(built.alerts, &probe),
+            orders: capture(built.orders, &probe),
+            policies: capture(built.policies, &probe),
         };
         (sessions, outputs)
     });
+    // Records go in after every time the recovered state covers.
+    inputs.advance_to(recovered.as_of);
+    inputs.flush();
+    if recovered.time().is_some() {
+        let started = Instant::now();
+        while probe.less_than(&recovered.as_of) {
+            worker.step();
+        }
+        outputs.clear();
+        tracing::info!(worker = index, seconds = started.elapsed().as_secs_f64(), "recovered state loaded");
+    }
 
     let mut reader = match context.source.reader(index, peers) {
         Ok(reader) => reader,
@@ -84,10 +135,9 @@ pub(super) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
     let mut clock = PipelineClock::new();
     let mut polled = Vec::with_capacity(config.poll_batch);
     let mut progress = SourceProgress::default();
-    let mut pending_progress = VecDeque::<(Time, SourceProgress)>::new();
-    let mut pending_dead_letters = Vec::<(Time, DeadLetter)>::new();
+    let mut pending = Pending::default();
     let mut exhausted = false;
-    let mut published_upper = 0;
+    let mut published_upper = recovered.as_of;
     let mut last_publish = Instant::now();
     let idle_tick = Duration::from_millis(config.idle_tick_ms);
 
@@ -104,16 +154,8 @@ pub(super) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
                 PollStatus::Exhausted => exhausted = true,
             }
             if !polled.is_empty() {
-                feed(
-                    now,
-                    polled.drain(..),
-                    &mut inputs,
-                    &mut progress,
-                    &mut pending_dead_letters,
-                    &context.status,
-                    config,
-                );
-                pending_progress.push_back((now, progress.clone()));
+                feed(now, polled.drain(..), &mut inputs, &mut progress, &mut pending, &context.status, config);
+                pending.progress.push_back((now, progress.clone()));
             }
         }
         inputs.flush();
@@ -123,8 +165,8 @@ pub(super) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
         worker.step_or_park(Some(park));
 
         let upper = probe.with_frontier(|frontier| frontier.first().copied()).unwrap_or(inputs.time());
-        if upper > published_upper && (last_publish.elapsed() >= QUIET_PUBLISH_INTERVAL || has_output(&outputs)) {
-            let batch = seal(index, upper, &outputs, &mut pending_dead_letters, &mut pending_progress);
+        if upper > published_upper && (last_publish.elapsed() >= QUIET_PUBLISH_INTERVAL || !outputs.is_empty()) {
+            let batch = seal(index, upper, &outputs, &mut pending);
             if let Some((_, sealed)) = batch.progress.last() {
                 reader.checkpoint(sealed);
             }
@@ -142,7 +184,7 @@ pub(super) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
     while probe.with_frontier(|frontier| !frontier.is_empty()) {
         worker.step_or_park(Some(idle_tick));
     }
-    let batch = seal(index, last_time + 1, &outputs, &mut pending_dead_letters, &mut pending_progress);
+    let batch = seal(index, last_time + 1, &outputs, &mut pending);
     send(&sender, batch, &AtomicBool::new(false));
 }
 
@@ -152,7 +194,7 @@ fn feed(
     records: impl Iterator<Item = SourceRecord>,
     inputs: &mut InputSessions,
     progress: &mut SourceProgress,
-    dead_letters: &mut Vec<(Time, DeadLetter)>,
+    pending: &mut Pending,
     status: &PipelineStatus,
     config: &RuntimeConfig,
 ) {
@@ -162,13 +204,24 @@ fn feed(
         progress.consumed(record.topic, record.partition, record.offset);
         *consumed.entry(record.topic).or_default() += 1;
         match ingest(record) {
-            Ok((offset, input)) => inputs.insert(offset, input),
+            Ok((offset, input)) => {
+                match &input {
+                    InputRecord::Inventory(event) => {
+                        pending.event_ids.push((time, InputTopic::Inventory, event.event_id.clone()))
+                    }
+                    InputRecord::Payment(event) => {
+                        pending.event_ids.push((time, InputTopic::Payments, event.event_id.clone()))
+                    }
+                    InputRecord::Order(_) | InputRecord::Policy(_) => {}
+                }
+                inputs.insert(offset, input)
+            }
             Err(dead_letter) => {
                 let topic = config.topics.name(dead_letter.topic).to_string();
                 metrics::counter!("flowmart_dead_letters_total", "topic" => topic, "kind" => dead_letter.kind)
                     .increment(1);
                 tracing::debug!(kind = dead_letter.kind, message = %dead_letter.message, partition = dead_letter.partition, offset = dead_letter.offset, "record set aside");
-                dead_letters.push((time, dead_letter));
+                pending.dead_letters.push((time, dead_letter));
                 rejected += 1;
             }
         }
@@ -182,31 +235,25 @@ fn feed(
     status.add_records(total, rejected);
 }
 
-fn has_output(outputs: &Outputs) -> bool {
-    !(outputs.stock.borrow().is_empty()
-        && outputs.settlements.borrow().is_empty()
-        && outputs.alerts.borrow().is_empty())
-}
-
 /// Everything this worker has for times before `upper`.
-fn seal(
-    worker: usize,
-    upper: Time,
-    outputs: &Outputs,
-    dead_letters: &mut Vec<(Time, DeadLetter)>,
-    progress: &mut VecDeque<(Time, SourceProgress)>,
-) -> WorkerBatch {
-    let ready = progress.iter().take_while(|(time, _)| *time < upper).count();
-    let (sealed_dead_letters, later) = std::mem::take(dead_letters).into_iter().partition(|(time, _)| *time < upper);
-    *dead_letters = later;
+fn seal(worker: usize, upper: Time, outputs: &Outputs, pending: &mut Pending) -> WorkerBatch {
+    let ready = pending.progress.iter().take_while(|(time, _)| *time < upper).count();
+    let (dead_letters, later) =
+        std::mem::take(&mut pending.dead_letters).into_iter().partition(|(time, _)| *time < upper);
+    pending.dead_letters = later;
+    let (event_ids, later) = std::mem::take(&mut pending.event_ids).into_iter().partition(|(time, _, _)| *time < upper);
+    pending.event_ids = later;
     WorkerBatch {
         worker,
         upper,
         stock: take_before(&outputs.stock, upper),
         settlements: take_before(&outputs.settlements, upper),
         alerts: take_before(&outputs.alerts, upper),
-        dead_letters: sealed_dead_letters,
-        progress: progress.drain(..ready).collect(),
+        orders: take_before(&outputs.orders, upper),
+        policies: take_before(&outputs.policies, upper),
+        dead_letters,
+        event_ids,
+        progress: pending.progress.drain(..ready).collect(),
     }
 }
 

@@ -2,11 +2,13 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use flowmart_operators::Time;
-use flowmart_schemas::{Id, ReorderAlert};
+use flowmart_operators::settlement_totals::{SettlementKey, SettlementTotals};
+use flowmart_operators::stock_positions::StockLevels;
+use flowmart_schemas::{Id, PositionKey, ReorderAlert};
 use imbl::OrdMap;
 use tokio::sync::broadcast;
 
-use super::TenantView;
+use super::{AlertView, TenantView};
 use crate::{ChangeBatch, Sink, SinkError, SourceProgress};
 
 /// The index as of one frontier.
@@ -21,6 +23,32 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// A snapshot of stored results: stock levels, settlement totals and alerts (with their
+    /// tenant), complete up to `as_of` and covering `progress`.
+    pub fn restored(
+        as_of: Time,
+        progress: SourceProgress,
+        stock: impl IntoIterator<Item = (PositionKey, StockLevels)>,
+        settlements: impl IntoIterator<Item = (SettlementKey, SettlementTotals)>,
+        alerts: impl IntoIterator<Item = (Id, AlertView)>,
+    ) -> Snapshot {
+        let mut tenants = OrdMap::new();
+        for (position, levels) in stock {
+            IndexWriter::tenant(&mut tenants, &position.tenant_id)
+                .stock
+                .insert((position.warehouse_id, position.sku), levels);
+        }
+        for (key, totals) in settlements {
+            IndexWriter::tenant(&mut tenants, &key.tenant_id)
+                .settlements
+                .insert((key.settlement_date, key.currency), totals);
+        }
+        for (tenant_id, alert) in alerts {
+            IndexWriter::tenant(&mut tenants, &tenant_id).restore_alert(alert);
+        }
+        Snapshot { as_of, tenants, progress }
+    }
+
     /// The tenant's view, if the tenant has been seen.
     pub fn tenant(&self, tenant_id: &str) -> Option<&TenantView> {
         self.tenants.get(tenant_id).map(Arc::as_ref)
@@ -30,7 +58,8 @@ impl Snapshot {
 /// One alert change as live subscribers receive it, numbered in publication order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AlertEvent {
-    /// Increases by one per change published by this index.
+    /// The change's number ([`ChangeBatch::numbered_alerts`]): increases by one per change, and
+    /// goes on across restarts of a pipeline that recovers from stored results.
     pub sequence: u64,
     /// The change.
     pub alert: ReorderAlert,
@@ -47,10 +76,16 @@ impl ServingIndex {
     /// An empty index and its single writer, which keeps resolved alerts for
     /// `resolved_alert_retention_ms` of pipeline time.
     pub fn new(resolved_alert_retention_ms: Time) -> (ServingIndex, IndexWriter) {
-        let current = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
+        ServingIndex::starting_from(Snapshot::default(), resolved_alert_retention_ms)
+    }
+
+    /// An index holding `snapshot` (e.g. [`Snapshot::restored`]) until its writer applies the
+    /// batches after it.
+    pub fn starting_from(snapshot: Snapshot, resolved_alert_retention_ms: Time) -> (ServingIndex, IndexWriter) {
+        let current = Arc::new(ArcSwap::from_pointee(snapshot));
         let (alerts, _) = broadcast::channel(16_384);
         let index = ServingIndex { current: Arc::clone(&current), alerts: alerts.clone() };
-        (index, IndexWriter { current, alerts, next_sequence: 1, resolved_alert_retention_ms })
+        (index, IndexWriter { current, alerts, resolved_alert_retention_ms })
     }
 
     /// The current snapshot.
@@ -69,7 +104,6 @@ impl ServingIndex {
 pub struct IndexWriter {
     current: Arc<ArcSwap<Snapshot>>,
     alerts: broadcast::Sender<Arc<AlertEvent>>,
-    next_sequence: u64,
     resolved_alert_retention_ms: Time,
 }
 
@@ -121,9 +155,8 @@ impl Sink for IndexWriter {
         let mut progress = previous.progress.clone();
         progress.merge(&batch.progress);
         self.current.store(Arc::new(Snapshot { as_of: batch.upper, tenants, progress }));
-        for alert in &batch.alerts {
-            let event = AlertEvent { sequence: self.next_sequence, alert: alert.clone() };
-            self.next_sequence += 1;
+        for (sequence, alert) in batch.numbered_alerts() {
+            let event = AlertEvent { sequence, alert: alert.clone() };
             // No subscriber is not an error: live delivery is best effort, the index is the record.
             let _ = self.alerts.send(Arc::new(event));
         }

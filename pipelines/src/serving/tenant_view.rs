@@ -91,6 +91,17 @@ impl TenantView {
         }
     }
 
+    /// Adds an alert as stored (a recovered index).
+    pub(super) fn restore_alert(&mut self, alert: AlertView) {
+        match alert.resolved_at {
+            Some(resolved_at) => {
+                self.resolved.insert((resolved_at, alert.alert_id.clone()));
+            }
+            None => self.open_alerts += 1,
+        }
+        self.alerts.insert(alert.alert_id.clone(), alert);
+    }
+
     pub(super) fn has_resolved_before(&self, horizon: Time) -> bool {
         self.resolved.get_min().is_some_and(|(resolved_at, _)| *resolved_at < horizon)
     }

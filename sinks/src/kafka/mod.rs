@@ -1,13 +1,21 @@
 //! Kafka sinks: a producer per sink that flushes every batch before reporting it applied.
 //!
 //! A batch is applied when every record of it is acknowledged; a delivery failure fails the batch,
-//! and the runtime hands the same batch again. Until results and offsets are committed together
-//! (the Postgres sink), a restart may publish a batch again: at least once.
+//! and the runtime hands the same batch again.
+//!
+//! Alert changes go out exactly once (with the Postgres sink ahead of them, across restarts too):
+//! each carries its number, the Postgres sink keeps the last batch's changes in an outbox, and the
+//! alert sink reads the topic's tail whenever it cannot know what landed — after a failed send,
+//! and at start — to send only what is missing. No Kafka transactions are involved (Tansu has
+//! none); against Kafka proper, a transactional producer would be the alternative.
+//!
+//! Dead letters go out at least once: the dead-letter sink runs before the Postgres commit, so a
+//! crash between the two sends a batch's dead letters again after the restart, never loses them.
 
 mod alerts;
 mod dead_letters;
 mod producer;
 
-pub use alerts::AlertSink;
+pub use alerts::{AlertSink, SEQUENCE_HEADER};
 pub use dead_letters::DeadLetterSink;
 pub use producer::{KafkaSinkConfig, KafkaSinkError};

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use flowmart_operators::dataflow::Retention;
 use flowmart_pipelines::{ChangeBatch, Topics};
 use flowmart_schemas::{Id, ReorderAlert, ReorderAlertStatus};
 use sqlx::PgConnection;
@@ -14,11 +15,13 @@ struct AlertRow<'a> {
     resolved_at: Option<i64>,
 }
 
-/// Writes the batch's results, progress and frontier in one transaction; returns rows written.
+/// Writes the batch's results, what recovery needs, progress and frontier in one transaction;
+/// returns result rows written.
 pub(super) async fn commit(
     connection: &mut PgConnection,
     batch: &ChangeBatch,
     topics: &Topics,
+    retention: Retention,
 ) -> Result<usize, sqlx::Error> {
     let mut transaction = sqlx::Connection::begin(connection).await?;
     let mut rows = 0;
@@ -46,10 +49,23 @@ pub(super) async fn commit(
         .execute(&mut *transaction)
         .await?
         .rows_affected() as usize;
+        sqlx::query(
+            "INSERT INTO recovery_stock_records (tenant_id, warehouse_id, sku, records)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[])
+             ON CONFLICT (tenant_id, warehouse_id, sku) DO UPDATE SET records = EXCLUDED.records",
+        )
+        .bind(stock_upserts.iter().map(|(position, _)| position.tenant_id.to_string()).collect::<Vec<_>>())
+        .bind(stock_upserts.iter().map(|(position, _)| position.warehouse_id.to_string()).collect::<Vec<_>>())
+        .bind(stock_upserts.iter().map(|(position, _)| position.sku.to_string()).collect::<Vec<_>>())
+        .bind(column(|levels| levels.records))
+        .execute(&mut *transaction)
+        .await?;
     }
     if !stock_deletes.is_empty() {
         rows += sqlx::query(
-            "DELETE FROM stock_levels WHERE (tenant_id, warehouse_id, sku) IN (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]))",
+            "WITH gone AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]) AS gone(tenant_id, warehouse_id, sku)),
+                  records AS (DELETE FROM recovery_stock_records WHERE (tenant_id, warehouse_id, sku) IN (SELECT * FROM gone))
+             DELETE FROM stock_levels WHERE (tenant_id, warehouse_id, sku) IN (SELECT * FROM gone)",
         )
         .bind(stock_deletes.iter().map(|(position, _)| position.tenant_id.to_string()).collect::<Vec<_>>())
         .bind(stock_deletes.iter().map(|(position, _)| position.warehouse_id.to_string()).collect::<Vec<_>>())
@@ -85,10 +101,23 @@ pub(super) async fn commit(
         .execute(&mut *transaction)
         .await?
         .rows_affected() as usize;
+        sqlx::query(
+            "INSERT INTO recovery_settlement_payments (tenant_id, currency, date, payments)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]::date[], $4::int8[])
+             ON CONFLICT (tenant_id, currency, date) DO UPDATE SET payments = EXCLUDED.payments",
+        )
+        .bind(settlement_upserts.iter().map(|(key, _)| key.tenant_id.to_string()).collect::<Vec<_>>())
+        .bind(settlement_upserts.iter().map(|(key, _)| key.currency.to_string()).collect::<Vec<_>>())
+        .bind(settlement_upserts.iter().map(|(key, _)| key.settlement_date.to_string()).collect::<Vec<_>>())
+        .bind(column(|totals| totals.payments))
+        .execute(&mut *transaction)
+        .await?;
     }
     if !settlement_deletes.is_empty() {
         rows += sqlx::query(
-            "DELETE FROM settlement_totals WHERE (tenant_id, currency, date) IN (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]::date[]))",
+            "WITH gone AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]::date[]) AS gone(tenant_id, currency, date)),
+                  payments AS (DELETE FROM recovery_settlement_payments WHERE (tenant_id, currency, date) IN (SELECT * FROM gone))
+             DELETE FROM settlement_totals WHERE (tenant_id, currency, date) IN (SELECT * FROM gone)",
         )
         .bind(settlement_deletes.iter().map(|(key, _)| key.tenant_id.to_string()).collect::<Vec<_>>())
         .bind(settlement_deletes.iter().map(|(key, _)| key.currency.to_string()).collect::<Vec<_>>())
@@ -138,6 +167,39 @@ pub(super) async fn commit(
         .rows_affected() as usize;
     }
 
+    // The outbox holds the last batch's alert changes only: the runtime applied every earlier
+    // batch to the alert sink before handing this one to Postgres.
+    sqlx::query("DELETE FROM alert_outbox WHERE sequence <= $1")
+        .bind(batch.alerts_before as i64)
+        .execute(&mut *transaction)
+        .await?;
+    if !batch.alerts.is_empty() {
+        let numbered = batch.numbered_alerts().collect::<Vec<_>>();
+        let text = |field: fn(&ReorderAlert) -> &Id| {
+            numbered.iter().map(|(_, alert)| field(alert).to_string()).collect::<Vec<_>>()
+        };
+        let number =
+            |field: fn(&ReorderAlert) -> i64| numbered.iter().map(|(_, alert)| field(alert)).collect::<Vec<_>>();
+        sqlx::query(
+            "INSERT INTO alert_outbox (sequence, alert_id, tenant_id, warehouse_id, sku, status, projected, reorder_point, suggested_quantity, changed_at)
+             SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[], $9::int8[], $10::int8[])
+             ON CONFLICT (sequence) DO NOTHING",
+        )
+        .bind(numbered.iter().map(|(sequence, _)| *sequence as i64).collect::<Vec<_>>())
+        .bind(text(|alert| &alert.alert_id))
+        .bind(text(|alert| &alert.tenant_id))
+        .bind(text(|alert| &alert.warehouse_id))
+        .bind(text(|alert| &alert.sku))
+        .bind(numbered.iter().map(|(_, alert)| alert.status.as_str()).collect::<Vec<_>>())
+        .bind(number(|alert| alert.projected))
+        .bind(number(|alert| alert.reorder_point))
+        .bind(number(|alert| alert.suggested_quantity))
+        .bind(number(|alert| alert.changed_at))
+        .execute(&mut *transaction)
+        .await?;
+    }
+    super::recovery_state::write(&mut transaction, batch, topics, retention).await?;
+
     let progress = batch.progress.iter().collect::<Vec<_>>();
     if !progress.is_empty() {
         sqlx::query(
@@ -151,10 +213,16 @@ pub(super) async fn commit(
         .execute(&mut *transaction)
         .await?;
     }
-    sqlx::query("INSERT INTO pipeline_frontier (singleton, as_of) VALUES (true, $1) ON CONFLICT (singleton) DO UPDATE SET as_of = GREATEST(pipeline_frontier.as_of, EXCLUDED.as_of)")
-        .bind(batch.upper as i64)
-        .execute(&mut *transaction)
-        .await?;
+    sqlx::query(
+        "INSERT INTO pipeline_frontier (singleton, as_of, alert_changes) VALUES (true, $1, $2)
+         ON CONFLICT (singleton) DO UPDATE SET
+           as_of = GREATEST(pipeline_frontier.as_of, EXCLUDED.as_of),
+           alert_changes = GREATEST(pipeline_frontier.alert_changes, EXCLUDED.alert_changes)",
+    )
+    .bind(batch.upper as i64)
+    .bind((batch.alerts_before + batch.alerts.len() as u64) as i64)
+    .execute(&mut *transaction)
+    .await?;
     transaction.commit().await?;
     Ok(rows)
 }

@@ -5,12 +5,21 @@
 //! Applying a batch is idempotent (upserts of final values, deletes, offsets that only move
 //! forward), so a batch whose commit outcome is unknown can be applied again safely: the runtime
 //! retries a failed batch until it lands.
+//!
+//! The same transaction stores what a restarted pipeline needs to rebuild its operator state
+//! without replaying the inputs (`migrations/0002_recovery_state.sql`), and the batch's alert
+//! changes in an outbox; [`PostgresSink::open`] reads it all back as [`Recovered`].
 
 mod commit;
+mod recover;
+mod recovery_state;
 
+use flowmart_operators::Time;
+use flowmart_operators::dataflow::Retention;
+use flowmart_pipelines::{ChangeBatch, Sink, SinkError, Topics};
 use sqlx::{Connection, PgConnection};
 
-use flowmart_pipelines::{ChangeBatch, Sink, SinkError, Topics};
+pub use recover::{RecoverError, Recovered};
 
 /// Why the database could not be prepared.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +33,9 @@ pub enum PostgresError {
     /// No async runtime for the driver.
     #[error("cannot start the database runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    /// The stored state could not be read.
+    #[error(transparent)]
+    Recover(#[from] RecoverError),
 }
 
 /// The schema's migrations (`sinks/migrations/`), embedded.
@@ -42,27 +54,39 @@ pub struct PostgresSink {
     url: String,
     connection: Option<PgConnection>,
     topics: Topics,
+    retention: Retention,
 }
 
 impl PostgresSink {
-    /// Connects to `url`, applies the migrations, and clears the results and progress of an
-    /// earlier run: the pipeline does not yet recover its state from the database, so it rebuilds
-    /// the tables from its start position instead of mixing old rows with new. Input topics are
-    /// named as `topics` does in `pipeline_progress`.
-    pub fn connect(url: &str, topics: Topics) -> Result<Self, PostgresError> {
+    /// Connects to `url`, applies the migrations, and reads back what earlier runs stored, for
+    /// the pipeline to resume from (nothing, for a new database). Input topics are named as
+    /// `topics` does in the tables; `retention` is the pipeline's (the sink forgets what the
+    /// operators forget); resolved alerts older than `resolved_alert_retention_ms` are left out
+    /// of the recovered index.
+    pub fn open(
+        url: &str,
+        topics: Topics,
+        retention: Retention,
+        resolved_alert_retention_ms: Time,
+    ) -> Result<(Self, Recovered), PostgresError> {
         let runtime =
             tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(PostgresError::Runtime)?;
         runtime.block_on(migrate(url))?;
         let mut connection = runtime.block_on(PgConnection::connect(url)).map_err(PostgresError::Connect)?;
-        runtime
-            .block_on(
-                sqlx::query(
-                    "TRUNCATE stock_levels, reorder_alerts, settlement_totals, pipeline_progress, pipeline_frontier",
-                )
-                .execute(&mut connection),
-            )
-            .map_err(PostgresError::Connect)?;
-        Ok(PostgresSink { runtime, url: url.to_string(), connection: Some(connection), topics })
+        let started = std::time::Instant::now();
+        let recovered =
+            runtime.block_on(recover::recover(&mut connection, &topics, retention, resolved_alert_retention_ms))?;
+        let state = &recovered.resume.state;
+        tracing::info!(
+            as_of = state.as_of,
+            positions = state.stock.len(),
+            orders = state.orders.len(),
+            event_ids = state.inventory_ids.len() + state.payment_ids.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "read the stored state"
+        );
+        let sink = PostgresSink { runtime, url: url.to_string(), connection: Some(connection), topics, retention };
+        Ok((sink, recovered))
     }
 }
 
@@ -79,7 +103,7 @@ impl Sink for PostgresSink {
                 self.connection = Some(PgConnection::connect(&self.url).await?);
             }
             let connection = self.connection.as_mut().expect("connected above");
-            commit::commit(connection, batch, &self.topics).await
+            commit::commit(connection, batch, &self.topics, self.retention).await
         });
         match result {
             Ok(rows) => {

@@ -3,7 +3,8 @@
 //!
 //! Partition `p` of every input topic belongs to worker `p mod workers` — no consumer-group
 //! rebalancing decides it, so a cluster of processes agrees without talking. Offsets belong to
-//! the pipeline: a reader starts where it is told ([`StartFrom`]); it commits what results cover
+//! the pipeline: a reader resumes a partition at the offset the pipeline's stored results cover,
+//! and starts one without stored progress where it is told ([`StartFrom`]); it commits what results cover
 //! to the consumer group only so that standard lag tools see the pipeline. Partitions added while
 //! running are picked up (from their beginning). A record that cannot be decoded is handed on as
 //! a rejection (it becomes a dead letter); a registry that cannot be reached holds the reader
@@ -24,7 +25,7 @@ pub use wire::{FrameError, frame, split_frame};
 pub use workload_producer::{ProduceError, WorkloadProducer, create_topics};
 pub use writer_schemas::{LookupError, Registry, SchemaLookup, WriterSchemas};
 
-use crate::{Source, SourceError, SourceReader, Topics};
+use crate::{Source, SourceError, SourceProgress, SourceReader, Topics};
 
 /// Where a partition with no stored progress starts: `earliest`, `latest`, or an RFC 3339 time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +85,8 @@ pub struct KafkaSourceConfig {
     pub topics: Topics,
     /// Where partitions without stored progress start.
     pub start: StartFrom,
+    /// Stored progress: a partition named here starts at its next offset.
+    pub resume: SourceProgress,
     /// Further librdkafka consumer properties.
     pub properties: BTreeMap<String, String>,
 }

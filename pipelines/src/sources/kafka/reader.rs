@@ -29,6 +29,7 @@ pub(super) struct KafkaReader {
     workers: usize,
     topics: Vec<(InputTopic, String)>,
     start: StartFrom,
+    resume: SourceProgress,
     schemas: Arc<WriterSchemas>,
     assigned: BTreeSet<(InputTopic, i32)>,
     next_refresh: Instant,
@@ -79,6 +80,7 @@ impl KafkaReader {
             workers,
             topics,
             start: config.start,
+            resume: config.resume.clone(),
             schemas,
             assigned: BTreeSet::new(),
             next_refresh: Instant::now(),
@@ -96,6 +98,7 @@ impl KafkaReader {
     /// Assigns partitions of the input topics this worker owns and does not read yet.
     fn refresh_assignment(&mut self) -> Result<(), String> {
         let mut new = TopicPartitionList::new();
+        let mut by_time = TopicPartitionList::new();
         let mut added = Vec::new();
         for (topic, name) in &self.topics {
             let metadata = self
@@ -107,12 +110,15 @@ impl KafkaReader {
                 if id as usize % self.workers != self.worker || self.assigned.contains(&(*topic, id)) {
                     continue;
                 }
-                let offset = match (self.started, self.start) {
-                    (false, StartFrom::Latest) => Offset::End,
-                    (false, StartFrom::Timestamp(_)) => Offset::Beginning, // replaced below
-                    _ => Offset::Beginning,
-                };
-                new.add_partition_offset(name, id, offset).map_err(|error| error.to_string())?;
+                match (self.resume.next_offset(*topic, id as u32), self.started, self.start) {
+                    (Some(next), _, _) => new.add_partition_offset(name, id, Offset::Offset(next as i64)),
+                    (None, false, StartFrom::Latest) => new.add_partition_offset(name, id, Offset::End),
+                    (None, false, StartFrom::Timestamp(timestamp)) => {
+                        by_time.add_partition_offset(name, id, Offset::Offset(timestamp))
+                    }
+                    (None, _, _) => new.add_partition_offset(name, id, Offset::Beginning),
+                }
+                .map_err(|error| error.to_string())?;
                 added.push((*topic, id));
             }
         }
@@ -120,18 +126,11 @@ impl KafkaReader {
             self.started = true;
             return Ok(());
         }
-        if let (false, StartFrom::Timestamp(timestamp)) = (self.started, self.start) {
-            let mut query = TopicPartitionList::new();
-            for element in new.elements() {
-                query
-                    .add_partition_offset(element.topic(), element.partition(), Offset::Offset(timestamp))
-                    .map_err(|error| error.to_string())?;
-            }
+        if by_time.count() > 0 {
             let found = self
                 .consumer
-                .offsets_for_times(query, BROKER_TIMEOUT)
-                .map_err(|error| format!("offsets for time {timestamp}: {error}"))?;
-            new = TopicPartitionList::new();
+                .offsets_for_times(by_time, BROKER_TIMEOUT)
+                .map_err(|error| format!("offsets for the start time: {error}"))?;
             for element in found.elements() {
                 let offset = match element.offset() {
                     Offset::Offset(offset) => Offset::Offset(offset),
