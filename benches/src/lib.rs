@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use flowmart_operators::dataflow::{self, InputSessions, Retention};
-use flowmart_operators::recovery::{Recovered, RecoveredState};
+use flowmart_operators::recovery::Recovered;
 use flowmart_operators::reference::ReferenceModel;
 use flowmart_operators::{SourceOffset, Time};
 use flowmart_pipelines::sources::generator::{Generator, GeneratorConfig};
@@ -48,7 +48,8 @@ pub fn run_dataflow(workload: Arc<Vec<(SourceOffset, InputRecord)>>) -> usize {
         let counter = std::rc::Rc::clone(&alert_changes);
         let mut inputs = worker.dataflow::<Time, _, _>(|scope| {
             let (sessions, collections) = InputSessions::new(scope);
-            let nothing_recovered = Recovered::new(scope, &RecoveredState::default(), 0, 1);
+            // Nothing recovered: its inputs close unused.
+            let (_, nothing_recovered) = Recovered::new(scope);
             let outputs = dataflow::build(collections, nothing_recovered, Retention::default());
             outputs.stock.probe_with(&probe);
             outputs.settlements.probe_with(&probe);

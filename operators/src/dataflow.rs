@@ -2,7 +2,7 @@
 
 use differential_dataflow::input::{Input, InputSession};
 use flowmart_schemas::{
-    InputRecord, InventoryEvent, OrderEvent, PaymentEvent, PolicyUpdate, PositionKey, ReorderAlert, ReorderPolicy,
+    Id, InputRecord, InventoryEvent, OrderEvent, PaymentEvent, PolicyUpdate, PositionKey, ReorderAlert, ReorderPolicy,
 };
 use timely::dataflow::Scope;
 
@@ -114,6 +114,10 @@ pub struct Outputs<'scope> {
     pub orders: Collection<'scope, (OrderKey, OrderState)>,
     /// The current reorder policy per position.
     pub policies: Collection<'scope, (PositionKey, ReorderPolicy)>,
+    /// The event id of each inventory event counted, at the time it was.
+    pub inventory_ids: Collection<'scope, Id>,
+    /// The event id of each payment counted, at the time it was.
+    pub payment_ids: Collection<'scope, Id>,
 }
 
 /// Builds the FlowMart dataflow in the inputs' scope, starting from `recovered` state.
@@ -126,8 +130,10 @@ pub fn build<'scope>(inputs: Inputs<'scope>, recovered: Recovered<'scope>, reten
         recovered.stock.concat(order_lines(recovered.orders.clone().map(|(key, (state, _))| (key, state))).negate());
     let orders = orders.upsert_orders(recovered.orders, retention.orders_ms);
     let policies = policies.upsert_policies(recovered.policies);
+    let inventory_ids = inventory.clone().map(|record| record.event.event_id);
+    let payment_ids = payments.clone().map(|record| record.event.event_id);
     let stock = stock_positions(inventory, orders.clone(), stock_before_orders);
     let alerts = stock.clone().reorder_alerts(policies.clone(), recovered.open_alerts);
     let settlements = settlement_totals(payments, recovered.settlements);
-    Outputs { stock, settlements, alerts, orders, policies }
+    Outputs { stock, settlements, alerts, orders, policies, inventory_ids, payment_ids }
 }

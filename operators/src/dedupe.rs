@@ -36,7 +36,7 @@ impl HasEventId for PaymentEvent {
     }
 }
 
-/// An event id as recovered: the id and the pipeline time it was first seen.
+/// An event id as recovered: the id and the pipeline time its record was counted (output).
 pub type SeenEventId = (Id, Time);
 
 /// What one time of the operator's input holds.
@@ -47,7 +47,7 @@ enum Update<E> {
 
 /// Keeps the first record of each event id.
 pub trait DedupeByEventId<'scope, E> {
-    /// **In:** an insert-only collection of sourced events, and recovered ids already seen.
+    /// **In:** an insert-only collection of sourced events, and recovered ids already counted.
     /// **Out:** the same events, each `event_id` once: the record at the earliest pipeline time,
     /// and among records of one time the one read first (least
     /// [`SourceOffset`](crate::SourceOffset)); none for a recovered id.
@@ -118,16 +118,14 @@ where
                                     Update::Seen(seen) => recovered.push(seen),
                                 }
                             }
-                            // Earliest first, so the forget queue stays sorted.
-                            recovered.sort_unstable_by_key(|(_, first_seen)| *first_seen);
-                            for (id, first_seen) in recovered {
-                                if seen_at.contains_key(&id) {
-                                    continue;
-                                }
+                            // In time order, so the forget queue stays sorted and an id kept
+                            // twice (counted again after it was forgotten) ends at its latest.
+                            recovered.sort_unstable_by_key(|(_, counted_at)| *counted_at);
+                            for (id, counted_at) in recovered {
                                 if let Some(retention) = retention {
-                                    forget_queue.push_back((first_seen + retention, id.clone()));
+                                    forget_queue.push_back((counted_at + retention, id.clone()));
                                 }
-                                seen_at.insert(id, first_seen);
+                                seen_at.insert(id, counted_at);
                             }
                             records.sort_unstable_by_key(|record| record.offset);
                             let mut session = output.session(capability);

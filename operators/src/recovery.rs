@@ -14,7 +14,7 @@ use crate::order_upsert::RecoveredOrder;
 use crate::reorder_alerts::OpenAlert;
 use crate::settlement_totals::{SettlementKey, SettlementTotals};
 use crate::stock_positions::StockLevels;
-use crate::{Collection, Time};
+use crate::{Collection, Diff, Time};
 
 /// Operator state as stored with the results up to `as_of`.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -31,9 +31,9 @@ pub struct RecoveredState {
     pub policies: Vec<(PositionKey, ReorderPolicy)>,
     /// The alert open per position, with its id and last published check.
     pub open_alerts: Vec<(PositionKey, OpenAlert)>,
-    /// Inventory event ids seen within the event-id retention, with when they were first seen.
+    /// Inventory event ids counted within the event-id retention, with when they were.
     pub inventory_ids: Vec<SeenEventId>,
-    /// Payment event ids seen within the event-id retention, with when they were first seen.
+    /// Payment event ids counted within the event-id retention, with when they were.
     pub payment_ids: Vec<SeenEventId>,
 }
 
@@ -62,20 +62,53 @@ pub struct Recovered<'scope> {
     pub payment_ids: Collection<'scope, SeenEventId>,
 }
 
+/// The inputs of [`Recovered`]: load them once, after the dataflow is built.
+pub struct RecoveredInputs {
+    stock: InputSession<Time, PositionKey, StockLevels>,
+    settlements: InputSession<Time, SettlementKey, SettlementTotals>,
+    orders: InputSession<Time, RecoveredOrder, Diff>,
+    policies: InputSession<Time, (PositionKey, ReorderPolicy), Diff>,
+    open_alerts: InputSession<Time, (PositionKey, OpenAlert), Diff>,
+    inventory_ids: InputSession<Time, SeenEventId, Diff>,
+    payment_ids: InputSession<Time, SeenEventId, Diff>,
+}
+
 impl<'scope> Recovered<'scope> {
-    /// Collections holding `worker`'s share (one item in `peers`) of `state` at
-    /// [`state.time()`](RecoveredState::time), and nothing after: their inputs are closed.
-    pub fn new(scope: Scope<'scope, Time>, state: &RecoveredState, worker: usize, peers: usize) -> Recovered<'scope> {
-        let time = state.time();
-        Recovered {
-            stock: feed(scope, time, share(&state.stock, worker, peers)),
-            settlements: feed(scope, time, share(&state.settlements, worker, peers)),
-            orders: feed(scope, time, share(&state.orders, worker, peers).map(|order| (order, 1))),
-            policies: feed(scope, time, share(&state.policies, worker, peers).map(|policy| (policy, 1))),
-            open_alerts: feed(scope, time, share(&state.open_alerts, worker, peers).map(|open| (open, 1))),
-            inventory_ids: feed(scope, time, share(&state.inventory_ids, worker, peers).map(|id| (id, 1))),
-            payment_ids: feed(scope, time, share(&state.payment_ids, worker, peers).map(|id| (id, 1))),
-        }
+    /// New inputs in `scope`, and the collections they feed.
+    pub fn new(scope: Scope<'scope, Time>) -> (RecoveredInputs, Recovered<'scope>) {
+        let (stock, stock_collection) = scope.new_collection();
+        let (settlements, settlements_collection) = scope.new_collection();
+        let (orders, orders_collection) = scope.new_collection();
+        let (policies, policies_collection) = scope.new_collection();
+        let (open_alerts, open_alerts_collection) = scope.new_collection();
+        let (inventory_ids, inventory_ids_collection) = scope.new_collection();
+        let (payment_ids, payment_ids_collection) = scope.new_collection();
+        let inputs = RecoveredInputs { stock, settlements, orders, policies, open_alerts, inventory_ids, payment_ids };
+        let recovered = Recovered {
+            stock: stock_collection,
+            settlements: settlements_collection,
+            orders: orders_collection,
+            policies: policies_collection,
+            open_alerts: open_alerts_collection,
+            inventory_ids: inventory_ids_collection,
+            payment_ids: payment_ids_collection,
+        };
+        (inputs, recovered)
+    }
+}
+
+impl RecoveredInputs {
+    /// Feeds `worker`'s share (one item in `peers`) of `state` at
+    /// [`state.time()`](RecoveredState::time), and closes the inputs.
+    pub fn load(self, state: &RecoveredState, worker: usize, peers: usize) {
+        let Some(time) = state.time() else { return };
+        feed(self.stock, time, share(&state.stock, worker, peers));
+        feed(self.settlements, time, share(&state.settlements, worker, peers));
+        feed(self.orders, time, share(&state.orders, worker, peers).map(|order| (order, 1)));
+        feed(self.policies, time, share(&state.policies, worker, peers).map(|policy| (policy, 1)));
+        feed(self.open_alerts, time, share(&state.open_alerts, worker, peers).map(|open| (open, 1)));
+        feed(self.inventory_ids, time, share(&state.inventory_ids, worker, peers).map(|id| (id, 1)));
+        feed(self.payment_ids, time, share(&state.payment_ids, worker, peers).map(|id| (id, 1)));
     }
 }
 
@@ -84,22 +117,14 @@ fn share<T: Clone>(items: &[T], worker: usize, peers: usize) -> impl Iterator<It
     items.iter().skip(worker).step_by(peers).cloned()
 }
 
-/// A collection of `updates` at `time`, its input closed.
-fn feed<'scope, D, R>(
-    scope: Scope<'scope, Time>,
-    time: Option<Time>,
-    updates: impl Iterator<Item = (D, R)>,
-) -> Collection<'scope, D, R>
+/// Sends `updates` at `time` and closes the input.
+fn feed<D, R>(mut session: InputSession<Time, D, R>, time: Time, updates: impl Iterator<Item = (D, R)>)
 where
     D: differential_dataflow::Data,
     R: differential_dataflow::difference::Semigroup + 'static,
 {
-    let (mut session, collection): (InputSession<Time, D, R>, _) = scope.new_collection();
-    if let Some(time) = time {
-        session.advance_to(time);
-        for (data, diff) in updates {
-            session.update(data, diff);
-        }
+    session.advance_to(time);
+    for (data, diff) in updates {
+        session.update(data, diff);
     }
-    collection
 }

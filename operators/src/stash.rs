@@ -39,6 +39,11 @@ impl<D> TimeOrderedStash<D> {
         mut process: impl FnMut(&Capability<Time>, Time, Vec<D>),
     ) {
         let Some(held) = &mut self.capability else { return };
+        if self.pending.is_empty() {
+            // Only empty containers arrived: nothing to hold a time for.
+            self.capability = None;
+            return;
+        }
         if self.pending.iter().all(|(time, _)| frontier.less_equal(time)) {
             return;
         }

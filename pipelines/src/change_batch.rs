@@ -36,8 +36,7 @@ pub struct ChangeBatch {
     pub orders: Vec<(OrderKey, OrderState, Time)>,
     /// For recovery: the new policy per position (`None`: deleted).
     pub policies: Vec<(PositionKey, Option<ReorderPolicy>)>,
-    /// For recovery: the event ids of deduplicated topics read at each time of the batch
-    /// (inventory and payments; repeats included — the earliest time counts).
+    /// For recovery: the event ids the dedupe counted (inventory and payments), per time.
     pub event_ids: Vec<(InputTopic, Time, Vec<Id>)>,
 }
 

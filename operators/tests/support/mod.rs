@@ -6,13 +6,14 @@
 use std::sync::{Arc, Mutex};
 
 use flowmart_operators::dataflow::{self, InputSessions, Retention};
+use flowmart_operators::order_upsert::{OrderKey, OrderState};
 use flowmart_operators::recovery::{Recovered, RecoveredState};
 use flowmart_operators::reference::ReferenceModel;
 use flowmart_operators::settlement_totals::{SettlementKey, SettlementTotals};
 use flowmart_operators::stock_positions::StockLevels;
 use flowmart_operators::{Diff, SourceOffset, Time};
 use flowmart_schemas::{
-    InputRecord, InventoryEvent, InventoryKind, OrderEvent, OrderLine, OrderStatus, PaymentEvent, PaymentKind,
+    Id, InputRecord, InventoryEvent, InventoryKind, OrderEvent, OrderLine, OrderStatus, PaymentEvent, PaymentKind,
     PolicyUpdate, PositionKey, ReorderAlert, ReorderPolicy,
 };
 use proptest::prelude::*;
@@ -32,30 +33,55 @@ pub struct Captured {
     pub stock: Vec<((PositionKey, StockLevels), Time, Diff)>,
     pub settlements: Vec<((SettlementKey, SettlementTotals), Time, Diff)>,
     pub alerts: Vec<(ReorderAlert, Time, Diff)>,
+    pub orders: Vec<((OrderKey, OrderState), Time, Diff)>,
+    pub policies: Vec<((PositionKey, ReorderPolicy), Time, Diff)>,
+    pub inventory_ids: Vec<(Id, Time, Diff)>,
+    pub payment_ids: Vec<(Id, Time, Diff)>,
 }
 
 /// Runs the dataflow on `workers` threads. Worker `w` ingests the records of partitions
 /// `p ≡ w (mod workers)`, in the order given (so callers control the arrival order), advancing
 /// its inputs as times go by.
 pub fn run_dataflow(workers: usize, arrivals: &[Arrival]) -> Captured {
+    run_dataflow_from(workers, Retention::default(), &RecoveredState::default(), arrivals)
+}
+
+/// As [`run_dataflow`], with `retention`, starting from `recovered` state (the arrivals must
+/// come at or after `recovered.as_of`).
+pub fn run_dataflow_from(
+    workers: usize,
+    retention: Retention,
+    recovered: &RecoveredState,
+    arrivals: &[Arrival],
+) -> Captured {
     let captured = Arc::new(Mutex::new(Captured::default()));
     let arrivals = Arc::new(arrivals.to_vec());
+    let recovered = Arc::new(recovered.clone());
     let sink = Arc::clone(&captured);
     timely::execute(timely::Config::process(workers), move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
         let sink = Arc::clone(&sink);
-        let mut inputs = worker.dataflow::<Time, _, _>(|scope| {
+        let (mut inputs, recovered_inputs) = worker.dataflow::<Time, _, _>(|scope| {
             let (sessions, collections) = InputSessions::new(scope);
-            let nothing_recovered = Recovered::new(scope, &RecoveredState::default(), index, peers);
-            let outputs = dataflow::build(collections, nothing_recovered, Retention::default());
+            let (recovered_inputs, recovered_collections) = Recovered::new(scope);
+            let outputs = dataflow::build(collections, recovered_collections, retention);
             let stock_sink = Arc::clone(&sink);
             outputs.stock.inspect(move |update| stock_sink.lock().unwrap().stock.push(update.clone()));
             let settlement_sink = Arc::clone(&sink);
             outputs.settlements.inspect(move |update| settlement_sink.lock().unwrap().settlements.push(update.clone()));
             let alert_sink = Arc::clone(&sink);
             outputs.alerts.inspect(move |update| alert_sink.lock().unwrap().alerts.push(update.clone()));
-            sessions
+            let order_sink = Arc::clone(&sink);
+            outputs.orders.inspect(move |update| order_sink.lock().unwrap().orders.push(update.clone()));
+            let policy_sink = Arc::clone(&sink);
+            outputs.policies.inspect(move |update| policy_sink.lock().unwrap().policies.push(update.clone()));
+            let id_sink = Arc::clone(&sink);
+            outputs.inventory_ids.inspect(move |update| id_sink.lock().unwrap().inventory_ids.push(update.clone()));
+            let id_sink = Arc::clone(&sink);
+            outputs.payment_ids.inspect(move |update| id_sink.lock().unwrap().payment_ids.push(update.clone()));
+            (sessions, recovered_inputs)
         });
+        recovered_inputs.load(&recovered, index, peers);
         let mine = arrivals.iter().filter(|arrival| arrival.offset.partition as usize % peers == index);
         for arrival in mine {
             if inputs.time() < arrival.time {

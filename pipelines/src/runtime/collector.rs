@@ -128,12 +128,16 @@ fn complete(
     for (time, topic, id) in event_ids {
         ids_by_time.entry((topic, time)).or_default().push(id);
     }
-    let orders = take_before(&mut pending.orders, upper);
-    let mut changed_at = HashMap::<OrderKey, Time>::with_capacity(orders.len());
-    for ((key, _), time, _) in &orders {
-        let latest = changed_at.entry(key.clone()).or_insert(*time);
-        *latest = (*latest).max(*time);
+    // The upsert adds one value per order and time it changes (retracting the old one, unless
+    // it had forgotten the order): the latest addition is the current state.
+    let mut orders = HashMap::<OrderKey, (Time, OrderState)>::new();
+    for ((key, state), time, diff) in take_before(&mut pending.orders, upper) {
+        if diff > 0 && orders.get(&key).is_none_or(|(latest, _)| *latest < time) {
+            orders.insert(key, (time, state));
+        }
     }
+    let mut orders = orders.into_iter().map(|(key, (time, state))| (key, state, time)).collect::<Vec<_>>();
+    orders.sort_unstable_by(|(a, _, _), (b, _, _)| a.cmp(b));
     ChangeBatch {
         lower,
         upper,
@@ -143,13 +147,7 @@ fn complete(
         alerts_before,
         dead_letters: dead_letters.into_iter().map(|(_, dead_letter)| dead_letter).collect(),
         progress,
-        orders: latest_values(orders)
-            .into_iter()
-            .filter_map(|(key, state)| {
-                let time = changed_at[&key];
-                state.map(|state| (key, state, time))
-            })
-            .collect(),
+        orders,
         policies: latest_values(take_before(&mut pending.policies, upper)),
         event_ids: ids_by_time.into_iter().map(|((topic, time), ids)| (topic, time, ids)).collect(),
     }

@@ -12,7 +12,7 @@ use flowmart_operators::recovery::Recovered;
 use flowmart_operators::settlement_totals::{SettlementKey, SettlementTotals};
 use flowmart_operators::stock_positions::StockLevels;
 use flowmart_operators::{Diff, Time};
-use flowmart_schemas::{Id, InputRecord, PositionKey, ReorderAlert, ReorderPolicy};
+use flowmart_schemas::{Id, PositionKey, ReorderAlert, ReorderPolicy};
 use timely::dataflow::ProbeHandle;
 use timely::worker::Worker;
 
@@ -42,7 +42,7 @@ pub(super) struct WorkerBatch {
     pub(super) orders: Vec<((OrderKey, OrderState), Time, Diff)>,
     pub(super) policies: Vec<((PositionKey, ReorderPolicy), Time, Diff)>,
     pub(super) dead_letters: Vec<(Time, DeadLetter)>,
-    /// Event ids of deduplicated topics fed, with the time they were fed at.
+    /// Event ids counted by the dedupe, with the time they were.
     pub(super) event_ids: Vec<(Time, InputTopic, Id)>,
     /// Cumulative progress of this worker's partitions as of each time it read at, in order.
     pub(super) progress: Vec<(Time, SourceProgress)>,
@@ -54,6 +54,8 @@ struct Outputs {
     alerts: Captured<ReorderAlert>,
     orders: Captured<(OrderKey, OrderState)>,
     policies: Captured<(PositionKey, ReorderPolicy)>,
+    inventory_ids: Captured<Id>,
+    payment_ids: Captured<Id>,
 }
 
 impl Outputs {
@@ -63,6 +65,8 @@ impl Outputs {
             && self.alerts.borrow().is_empty()
             && self.orders.borrow().is_empty()
             && self.policies.borrow().is_empty()
+            && self.inventory_ids.borrow().is_empty()
+            && self.payment_ids.borrow().is_empty()
     }
 
     /// Drops everything captured: what the recovered state itself produced, which the sinks
@@ -73,6 +77,8 @@ impl Outputs {
         self.alerts.borrow_mut().clear();
         self.orders.borrow_mut().clear();
         self.policies.borrow_mut().clear();
+        self.inventory_ids.borrow_mut().clear();
+        self.payment_ids.borrow_mut().clear();
     }
 }
 
@@ -81,7 +87,6 @@ impl Outputs {
 struct Pending {
     progress: VecDeque<(Time, SourceProgress)>,
     dead_letters: Vec<(Time, DeadLetter)>,
-    event_ids: Vec<(Time, InputTopic, Id)>,
 }
 
 /// A worker publishes at least this often while its frontier moves, even with nothing changed,
@@ -95,18 +100,22 @@ pub(super) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
     // Activating the dataflow's root from another thread unparks this worker: the source's waker.
     let wake = worker.sync_activator_for(vec![worker.next_dataflow_index()]);
     let recovered = &context.resume.state;
-    let (mut inputs, outputs) = worker.dataflow::<Time, _, _>(|scope| {
+    let (mut inputs, recovered_inputs, outputs) = worker.dataflow::<Time, _, _>(|scope| {
         let (sessions, collections) = InputSessions::new(scope);
-        let built = dataflow::build(collections, Recovered::new(scope, recovered, index, peers), config.retention);
+        let (recovered_inputs, recovered_collections) = Recovered::new(scope);
+        let built = dataflow::build(collections, recovered_collections, config.retention);
         let outputs = Outputs {
             stock: capture(built.stock, &probe),
             settlements: capture(built.settlements, &probe),
             alerts: capture(built.alerts, &probe),
             orders: capture(built.orders, &probe),
             policies: capture(built.policies, &probe),
+            inventory_ids: capture(built.inventory_ids, &probe),
+            payment_ids: capture(built.payment_ids, &probe),
         };
-        (sessions, outputs)
+        (sessions, recovered_inputs, outputs)
     });
+    recovered_inputs.load(recovered, index, peers);
     // Records go in after every time the recovered state covers.
     inputs.advance_to(recovered.as_of);
     inputs.flush();
@@ -204,18 +213,7 @@ fn feed(
         progress.consumed(record.topic, record.partition, record.offset);
         *consumed.entry(record.topic).or_default() += 1;
         match ingest(record) {
-            Ok((offset, input)) => {
-                match &input {
-                    InputRecord::Inventory(event) => {
-                        pending.event_ids.push((time, InputTopic::Inventory, event.event_id.clone()))
-                    }
-                    InputRecord::Payment(event) => {
-                        pending.event_ids.push((time, InputTopic::Payments, event.event_id.clone()))
-                    }
-                    InputRecord::Order(_) | InputRecord::Policy(_) => {}
-                }
-                inputs.insert(offset, input)
-            }
+            Ok((offset, input)) => inputs.insert(offset, input),
             Err(dead_letter) => {
                 let topic = config.topics.name(dead_letter.topic).to_string();
                 metrics::counter!("flowmart_dead_letters_total", "topic" => topic, "kind" => dead_letter.kind)
@@ -241,8 +239,10 @@ fn seal(worker: usize, upper: Time, outputs: &Outputs, pending: &mut Pending) ->
     let (dead_letters, later) =
         std::mem::take(&mut pending.dead_letters).into_iter().partition(|(time, _)| *time < upper);
     pending.dead_letters = later;
-    let (event_ids, later) = std::mem::take(&mut pending.event_ids).into_iter().partition(|(time, _, _)| *time < upper);
-    pending.event_ids = later;
+    let counted = |topic, ids: Vec<(Id, Time, Diff)>| ids.into_iter().map(move |(id, time, _)| (time, topic, id));
+    let event_ids = counted(InputTopic::Inventory, take_before(&outputs.inventory_ids, upper))
+        .chain(counted(InputTopic::Payments, take_before(&outputs.payment_ids, upper)))
+        .collect();
     WorkerBatch {
         worker,
         upper,
