@@ -7,6 +7,7 @@
 mod database;
 mod kafka;
 mod model;
+mod private_postgres;
 mod registry;
 mod tansu;
 
@@ -15,6 +16,7 @@ pub use kafka::{
     Consumed, OutgoingRecord, Produced, committed_offsets, consume, create_topics, produce, produce_workload,
 };
 pub use model::{assert_snapshot_equals_model, model_of};
+pub use private_postgres::PrivatePostgres;
 pub use registry::RegistryStub;
 pub use tansu::Tansu;
 

@@ -69,6 +69,8 @@ pub(super) async fn tenants(_: Admin, State(state): State<ApiState>) -> Json<Ten
 
 #[derive(Serialize)]
 pub(super) struct Progress {
+    /// The pipeline time the results are complete up to.
+    as_of: u64,
     sources: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
@@ -78,7 +80,7 @@ pub(super) async fn progress(_: Admin, State(state): State<ApiState>) -> Json<Pr
     for (topic, partition, next_offset) in snapshot.progress.iter() {
         sources.entry(state.topics.name(topic).to_string()).or_default().insert(partition.to_string(), next_offset);
     }
-    Json(Progress { sources })
+    Json(Progress { as_of: snapshot.as_of, sources })
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use flowmart_pipelines::sources::kafka::frame;
 use flowmart_pipelines::{ChangeBatch, Sink, SinkError};
 use flowmart_schemas::{AvroRecord, ReorderAlert, encode};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::BaseRecord;
@@ -114,7 +115,8 @@ impl AlertSink {
                 client.set(key, value);
             }
         }
-        let consumer: BaseConsumer = client.create().map_err(|error| error.to_string())?;
+        let consumer: BaseConsumer<QuietEnds> =
+            client.create_with_context(QuietEnds).map_err(|error| error.to_string())?;
         let metadata = consumer
             .fetch_metadata(Some(&self.topic), READ_BACK_TIMEOUT)
             .map_err(|error| format!("metadata of {}: {error}", self.topic))?;
@@ -162,6 +164,20 @@ impl AlertSink {
         Ok(found)
     }
 }
+
+/// The read-back consumer's context: reaching a partition's end is what it waits for, not an
+/// error worth logging.
+struct QuietEnds;
+
+impl ClientContext for QuietEnds {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if !matches!(error, KafkaError::PartitionEOF(_)) {
+            tracing::warn!(%error, reason, "alerts read-back consumer");
+        }
+    }
+}
+
+impl ConsumerContext for QuietEnds {}
 
 impl Sink for AlertSink {
     fn name(&self) -> &'static str {

@@ -1,0 +1,29 @@
+//! The crash test, longer: `cargo bench -p flowmart --bench crash_soak -- --kills 100 [--seed 7]`
+//! kills `flowmart run` with SIGKILL that many times at random moments while a seeded workload is
+//! produced, then checks the tables, the API and the alert topic against the reference model
+//! (see `tests/crash/mod.rs`). Needs what the tests need: `tansu` on the PATH, a Postgres
+//! server's binaries.
+
+#[path = "../tests/crash/mod.rs"]
+mod crash;
+
+use std::time::Instant;
+
+fn flag(name: &str, default: u64) -> u64 {
+    let arguments = std::env::args().collect::<Vec<_>>();
+    match arguments.iter().position(|argument| argument == name) {
+        Some(at) => arguments
+            .get(at + 1)
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_else(|| panic!("{name} takes a number")),
+        None => default,
+    }
+}
+
+fn main() {
+    let kills = flag("--kills", 50) as usize;
+    let seed = flag("--seed", 7);
+    let started = Instant::now();
+    let summary = crash::crash_and_recover(crash::Faults { kills, postgres_outage: None, seed });
+    println!("crash soak passed in {:.0} s: {summary}", started.elapsed().as_secs_f64());
+}
