@@ -69,3 +69,10 @@ CREATE TABLE IF NOT EXISTS alert_outbox (
 
 -- How many alert changes the results hold (the number of the last one).
 ALTER TABLE pipeline_frontier ADD COLUMN IF NOT EXISTS alert_changes bigint NOT NULL DEFAULT 0;
+
+-- Rows of these tables are rewritten on every change of their key: room on each page lets
+-- Postgres update them in place (HOT) without touching the primary-key index.
+ALTER TABLE stock_levels SET (fillfactor = 80);
+ALTER TABLE recovery_stock_records SET (fillfactor = 80);
+ALTER TABLE settlement_totals SET (fillfactor = 80);
+ALTER TABLE recovery_settlement_payments SET (fillfactor = 80);

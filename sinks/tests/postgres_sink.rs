@@ -157,11 +157,8 @@ fn the_tables_equal_the_model_with_the_offsets_they_cover() {
     assert_eq!(recovered.resume.progress, expected_progress, "the offsets the results cover");
     assert_eq!(state.stock.iter().cloned().collect::<BTreeMap<_, _>>(), model.stock(), "stock, records included");
     assert_eq!(state.settlements.iter().cloned().collect::<BTreeMap<_, _>>(), model.settlements(), "payments included");
-    let recovered_open = state
-        .open_alerts
-        .iter()
-        .map(|(position, open)| (position.clone(), open.last))
-        .collect::<BTreeMap<_, _>>();
+    let recovered_open =
+        state.open_alerts.iter().map(|(position, open)| (position.clone(), open.last)).collect::<BTreeMap<_, _>>();
     let model_open =
         model.open_alerts().iter().map(|(position, (_, check))| (position.clone(), *check)).collect::<BTreeMap<_, _>>();
     assert_eq!(recovered_open, model_open, "open alerts with their last check");
@@ -178,7 +175,8 @@ fn the_tables_equal_the_model_with_the_offsets_they_cover() {
     assert_eq!(ids(&state.payment_ids), payment_ids, "every payment id counted");
     assert_eq!(state.inventory_ids.len(), inventory_ids.len(), "each once");
     assert!(!state.orders.is_empty() && !state.policies.is_empty(), "orders and policies stored");
-    let stored_alert_changes = database.rows("SELECT alert_changes::text FROM pipeline_frontier")[0][0].parse::<u64>().unwrap();
+    let stored_alert_changes =
+        database.rows("SELECT alert_changes::text FROM pipeline_frontier")[0][0].parse::<u64>().unwrap();
     assert_eq!(recovered.resume.alerts_before, stored_alert_changes);
     assert!(recovered.snapshot.tenants.len() > 1, "the index starts with every tenant");
 }

@@ -11,6 +11,7 @@
 //! changes in an outbox; [`PostgresSink::open`] reads it all back as [`Recovered`].
 
 mod commit;
+mod copy_text;
 mod recover;
 mod recovery_state;
 
