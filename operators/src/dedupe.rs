@@ -7,9 +7,8 @@ use flowmart_schemas::{Id, InventoryEvent, OrderEvent, PaymentEvent};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
-use timely::progress::Antichain;
 
-use crate::stash::TimeOrderedStash;
+use crate::stash::{TimeOrderedStash, joint_frontier};
 use crate::{Collection, Diff, Sourced, StateMap, Time};
 
 /// Records that carry a unique event id.
@@ -95,10 +94,7 @@ where
                             stash
                                 .stash(capability, updates.drain(..).map(|(seen, time, _)| (Update::Seen(seen), time)));
                         });
-                        let mut frontier = Antichain::new();
-                        for time in input_frontier.frontier().iter().chain(recovered_frontier.frontier().iter()) {
-                            frontier.insert(*time);
-                        }
+                        let frontier = joint_frontier(input_frontier.frontier(), recovered_frontier.frontier());
                         stash.drain_complete(frontier.borrow(), |capability, time, updates| {
                             if let Some(retention) = retention {
                                 while let Some((forget_at, _)) = forget_queue.front()

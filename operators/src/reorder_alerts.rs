@@ -7,10 +7,9 @@ use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
-use timely::progress::Antichain;
 use uuid::Uuid;
 
-use crate::stash::TimeOrderedStash;
+use crate::stash::{TimeOrderedStash, joint_frontier};
 use crate::stock_positions::StockLevels;
 use crate::{Collection, Diff, StateMap, Time};
 
@@ -189,10 +188,7 @@ impl<'scope> ReorderAlerts<'scope> for Collection<'scope, (PositionKey, StockLev
                             });
                             stash.stash(capability, changes);
                         });
-                        let mut frontier = Antichain::new();
-                        for time in stock_frontier.frontier().iter().chain(setting_frontier.frontier().iter()) {
-                            frontier.insert(*time);
-                        }
+                        let frontier = joint_frontier(stock_frontier.frontier(), setting_frontier.frontier());
                         stash.drain_complete(frontier.borrow(), |capability, time, changes| {
                             // Both inputs carry at most one retraction (the old value) and one
                             // addition (the new value) per position and time: apply retractions

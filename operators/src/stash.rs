@@ -1,6 +1,7 @@
 //! Holding updates back until their time is complete, then handing them out in time order.
 
 use timely::dataflow::operators::{Capability, InputCapability};
+use timely::progress::Antichain;
 use timely::progress::frontier::AntichainRef;
 
 use crate::Time;
@@ -65,4 +66,13 @@ impl<D> TimeOrderedStash<D> {
             None => self.capability = None,
         }
     }
+}
+
+/// The frontier of two inputs together: a time is complete once both have passed it.
+pub(crate) fn joint_frontier(first: AntichainRef<'_, Time>, second: AntichainRef<'_, Time>) -> Antichain<Time> {
+    let mut joint = Antichain::new();
+    for time in first.iter().chain(second.iter()) {
+        joint.insert(*time);
+    }
+    joint
 }

@@ -7,9 +7,8 @@ use differential_dataflow::{AsCollection, ExchangeData, Hashable};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
-use timely::progress::Antichain;
 
-use crate::stash::TimeOrderedStash;
+use crate::stash::{TimeOrderedStash, joint_frontier};
 use crate::{Collection, Diff, StateMap, Time};
 
 /// The state kept per key: the winning rank, its value (`None` = deleted), and when it changed.
@@ -86,10 +85,7 @@ where
                     seeds.for_each(|capability, updates| {
                         stash.stash(capability, updates.drain(..).map(|(seed, time, _)| (Update::Seed(seed), time)));
                     });
-                    let mut frontier = Antichain::new();
-                    for time in input_frontier.frontier().iter().chain(seed_frontier.frontier().iter()) {
-                        frontier.insert(*time);
-                    }
+                    let frontier = joint_frontier(input_frontier.frontier(), seed_frontier.frontier());
                     stash.drain_complete(frontier.borrow(), |capability, time, updates| {
                         if let Some(retention) = retention {
                             while let Some((forget_at, _)) = forget_queue.front()
