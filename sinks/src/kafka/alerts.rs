@@ -13,6 +13,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::BaseRecord;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use schema_registry_converter::blocking::schema_registry::{SrSettings, post_schema};
 use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
@@ -171,7 +172,9 @@ struct QuietEnds;
 
 impl ClientContext for QuietEnds {
     fn error(&self, error: KafkaError, reason: &str) {
-        if !matches!(error, KafkaError::PartitionEOF(_)) {
+        let end = matches!(error, KafkaError::PartitionEOF(_))
+            || error.rdkafka_error_code() == Some(RDKafkaErrorCode::PartitionEOF);
+        if !end {
             tracing::warn!(%error, reason, "alerts read-back consumer");
         }
     }
