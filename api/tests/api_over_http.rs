@@ -371,3 +371,106 @@ fn the_alert_stream_delivers_the_tenants_changes_live_and_no_one_elses() {
     }
     assert!(sequences.windows(2).all(|pair| pair[0] < pair[1]), "{sequences:?}");
 }
+
+/// Reads SSE events from `response` until `count` arrived: each as (event, id, data).
+async fn read_events(response: &mut reqwest::Response, count: usize) -> Vec<(String, String, String)> {
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let events = text
+            .split("\n\n")
+            .filter(|event| event.lines().any(|line| line.starts_with("event:")))
+            .map(|event| {
+                let field = |name: &str| {
+                    event
+                        .lines()
+                        .find_map(|line| line.strip_prefix(name))
+                        .map(str::trim)
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                (field("event:"), field("id:"), field("data:"))
+            })
+            .collect::<Vec<_>>();
+        // Only whole events count: the text ends with a blank line after the last one.
+        if events.len() >= count && text.ends_with("\n\n") {
+            return events;
+        }
+        let chunk = tokio::time::timeout_at(deadline, response.chunk()).await.expect("events arrive").unwrap().unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[test]
+fn a_stream_resumed_with_last_event_id_gets_each_missed_change_once_then_the_live_ones() {
+    let live = GeneratorConfig { records_per_second: Some(4_000), max_records: None, ..generator_config() };
+    let service = Service::start(live, 2);
+    let tenant = "acme-wholesale";
+    let key = service.issue_key(tenant);
+    let url = format!("{}/v1/alerts/stream", service.url);
+    service._runtime.block_on(async {
+        // The reference: a stream that stays connected throughout.
+        let mut whole = service.client.get(&url).bearer_auth(&key).send().await.unwrap();
+        let mut first = service.client.get(&url).bearer_auth(&key).send().await.unwrap();
+        let seen = read_events(&mut first, 3).await;
+        let last_seen = seen[2].1.clone();
+        drop(first);
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let mut resumed =
+            service.client.get(&url).bearer_auth(&key).header("Last-Event-ID", &last_seen).send().await.unwrap();
+        assert_eq!(resumed.status(), StatusCode::OK);
+        let resumed = read_events(&mut resumed, 12).await;
+        let resumed_ids = resumed.iter().map(|(event, id, _)| {
+            assert_eq!(event, "reorder-alert");
+            id.parse::<u64>().unwrap()
+        });
+        let resumed_ids = resumed_ids.collect::<Vec<_>>();
+        let last_seen = last_seen.parse::<u64>().unwrap();
+        let mut reference = Vec::new();
+        while reference.last() < resumed_ids.last() {
+            let more = read_events(&mut whole, 1).await;
+            reference.extend(more.iter().map(|(_, id, _)| id.parse::<u64>().unwrap()));
+        }
+        let expected = reference.into_iter().filter(|id| *id > last_seen).take(resumed_ids.len()).collect::<Vec<_>>();
+        assert_eq!(resumed_ids, expected, "the missed changes, then the live ones, each once and in order");
+    });
+
+    // min_as_of: an answer at least that fresh, after a short wait.
+    let (status, body) = service.get("/v1/stock", Some(&key));
+    assert_eq!(status, StatusCode::OK);
+    let wanted = body["as_of"].as_u64().unwrap() + 300;
+    let (status, body) = service.get(&format!("/v1/stock?min_as_of={wanted}"), Some(&key));
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["as_of"].as_u64().unwrap() >= wanted);
+}
+
+#[test]
+fn a_freshness_the_pipeline_cannot_reach_in_time_gets_a_503_and_a_bad_event_id_a_400() {
+    let config = generator_config();
+    let (_, progress) = expected(&config);
+    let service = Service::start(config, 1);
+    wait_for_progress(&service, &progress_json(&progress));
+    let key = service.issue_key("acme-wholesale");
+    let (_, body) = service.get("/v1/stock", Some(&key));
+    let as_of = body["as_of"].as_u64().unwrap();
+    let started = Instant::now();
+    let far = as_of + 3_600_000;
+    let (status, body) = service.get(&format!("/v1/reorder-alerts?min_as_of={far}"), Some(&key));
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("min_as_of"), "{body}");
+    assert!(started.elapsed() >= Duration::from_secs(5), "it waited before giving up");
+    let (status, _) = service.get(&format!("/v1/settlements?min_as_of={as_of}"), Some(&key));
+    assert_eq!(status, StatusCode::OK, "fresh enough already");
+    let (status, body) = service.get("/v1/stock?min_as_of=soon", Some(&key));
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // Resuming from 0 replays the kept changes; an id that is not a number is refused.
+    service._runtime.block_on(async {
+        let url = format!("{}/v1/alerts/stream", service.url);
+        let mut resumed = service.client.get(&url).bearer_auth(&key).header("Last-Event-ID", "0").send().await.unwrap();
+        let events = read_events(&mut resumed, 1).await;
+        assert_eq!(events[0].0, "reorder-alert", "everything after 0 is still kept: {events:?}");
+        let response = service.client.get(&url).bearer_auth(&key).header("Last-Event-ID", "x").send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    });
+}

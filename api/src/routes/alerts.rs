@@ -7,6 +7,7 @@ use flowmart_pipelines::serving::{AlertState, AlertView};
 use flowmart_schemas::Id;
 use serde::{Deserialize, Serialize};
 
+use super::fresh;
 use crate::auth::Tenant;
 use crate::{ApiError, ApiState};
 
@@ -25,6 +26,7 @@ pub(super) enum StatusFilter {
 pub(super) struct AlertFilter {
     #[serde(default)]
     status: StatusFilter,
+    min_as_of: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -77,7 +79,7 @@ pub(super) async fn list(
     filter: Result<Query<AlertFilter>, QueryRejection>,
 ) -> Result<Json<AlertList>, ApiError> {
     let Query(filter) = filter?;
-    let snapshot = state.index.snapshot();
+    let snapshot = fresh::snapshot(&state, filter.min_as_of).await?;
     let mut alerts = snapshot
         .tenant(&tenant_id)
         .map(|view| {

@@ -2,6 +2,7 @@
 
 mod admin;
 mod alerts;
+mod fresh;
 mod health;
 mod settlements;
 mod stock;

@@ -7,6 +7,7 @@ use flowmart_operators::settlement_totals::SettlementDate;
 use flowmart_schemas::Currency;
 use serde::{Deserialize, Serialize};
 
+use super::fresh;
 use crate::auth::Tenant;
 use crate::{ApiError, ApiState};
 
@@ -16,6 +17,7 @@ pub(super) struct SettlementFilter {
     currency: Option<String>,
     from: Option<String>,
     to: Option<String>,
+    min_as_of: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -66,7 +68,7 @@ pub(super) async fn list(
     {
         return Err(ApiError::BadRequest(format!("from ({from}) is after to ({to})")));
     }
-    let snapshot = state.index.snapshot();
+    let snapshot = fresh::snapshot(&state, filter.min_as_of).await?;
     let items = snapshot
         .tenant(&tenant_id)
         .map(|view| {

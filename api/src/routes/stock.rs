@@ -7,6 +7,7 @@ use flowmart_operators::stock_positions::StockLevels;
 use flowmart_schemas::Id;
 use serde::{Deserialize, Serialize};
 
+use super::fresh::{self, Freshness};
 use crate::auth::Tenant;
 use crate::{ApiError, ApiState};
 
@@ -16,6 +17,7 @@ use crate::{ApiError, ApiState};
 pub(super) struct StockFilter {
     warehouse_id: Option<String>,
     sku: Option<String>,
+    min_as_of: Option<u64>,
 }
 
 /// One position's stock.
@@ -56,7 +58,7 @@ pub(super) async fn list(
     filter: Result<Query<StockFilter>, QueryRejection>,
 ) -> Result<Json<StockList>, ApiError> {
     let Query(filter) = filter?;
-    let snapshot = state.index.snapshot();
+    let snapshot = fresh::snapshot(&state, filter.min_as_of).await?;
     let items = snapshot
         .tenant(&tenant_id)
         .map(|view| {
@@ -84,9 +86,11 @@ pub(super) async fn one(
     Tenant(tenant_id): Tenant,
     State(state): State<ApiState>,
     path: Result<Path<(String, String)>, PathRejection>,
+    freshness: Result<Query<Freshness>, QueryRejection>,
 ) -> Result<Json<StockPoint>, ApiError> {
     let Path((warehouse_id, sku)) = path?;
-    let snapshot = state.index.snapshot();
+    let Query(freshness) = freshness?;
+    let snapshot = fresh::snapshot(&state, freshness.min_as_of).await?;
     let key = (Id::from(warehouse_id.as_str()), Id::from(sku.as_str()));
     let levels = snapshot
         .tenant(&tenant_id)

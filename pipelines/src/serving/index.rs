@@ -1,4 +1,6 @@
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use flowmart_operators::Time;
@@ -6,7 +8,7 @@ use flowmart_operators::settlement_totals::{SettlementKey, SettlementTotals};
 use flowmart_operators::stock_positions::StockLevels;
 use flowmart_schemas::{Id, PositionKey, ReorderAlert};
 use imbl::OrdMap;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use super::{AlertView, TenantView};
 use crate::{ChangeBatch, Sink, SinkError, SourceProgress};
@@ -20,14 +22,17 @@ pub struct Snapshot {
     pub tenants: OrdMap<Id, Arc<TenantView>>,
     /// The next offset per input partition that the snapshot covers.
     pub progress: SourceProgress,
+    /// How many alert changes the results hold (the number of the last one).
+    pub alerts_published: u64,
 }
 
 impl Snapshot {
     /// A snapshot of stored results: stock levels, settlement totals and alerts (with their
-    /// tenant), complete up to `as_of` and covering `progress`.
+    /// tenant), complete up to `as_of`, covering `progress`, after `alerts_published` changes.
     pub fn restored(
         as_of: Time,
         progress: SourceProgress,
+        alerts_published: u64,
         stock: impl IntoIterator<Item = (PositionKey, StockLevels)>,
         settlements: impl IntoIterator<Item = (SettlementKey, SettlementTotals)>,
         alerts: impl IntoIterator<Item = (Id, AlertView)>,
@@ -46,7 +51,7 @@ impl Snapshot {
         for (tenant_id, alert) in alerts {
             IndexWriter::tenant(&mut tenants, &tenant_id).restore_alert(alert);
         }
-        Snapshot { as_of, tenants, progress }
+        Snapshot { as_of, tenants, progress, alerts_published }
     }
 
     /// The tenant's view, if the tenant has been seen.
@@ -65,11 +70,26 @@ pub struct AlertEvent {
     pub alert: ReorderAlert,
 }
 
-/// The read side of the serving index: cheap to clone, never blocks.
+/// How many recent alert changes the index keeps for subscribers that resume.
+const ALERT_HISTORY: usize = 65_536;
+
+/// The read side of the serving index: cheap to clone, never blocks (except
+/// [`fresh`](ServingIndex::fresh), which waits when asked to).
 #[derive(Clone)]
 pub struct ServingIndex {
     current: Arc<ArcSwap<Snapshot>>,
     alerts: broadcast::Sender<Arc<AlertEvent>>,
+    as_of: watch::Receiver<Time>,
+    history: Arc<Mutex<VecDeque<Arc<AlertEvent>>>>,
+}
+
+/// The alert changes a resuming subscriber missed, or why they cannot be given.
+#[derive(Debug)]
+pub enum Missed {
+    /// Every change after the one asked for, in order (perhaps none).
+    Changes(Vec<Arc<AlertEvent>>),
+    /// Changes after the one asked for are no longer kept: the subscriber must re-read the list.
+    Gone,
 }
 
 impl ServingIndex {
@@ -82,10 +102,18 @@ impl ServingIndex {
     /// An index holding `snapshot` (e.g. [`Snapshot::restored`]) until its writer applies the
     /// batches after it.
     pub fn starting_from(snapshot: Snapshot, resolved_alert_retention_ms: Time) -> (ServingIndex, IndexWriter) {
+        let (as_of_sender, as_of) = watch::channel(snapshot.as_of);
         let current = Arc::new(ArcSwap::from_pointee(snapshot));
         let (alerts, _) = broadcast::channel(16_384);
-        let index = ServingIndex { current: Arc::clone(&current), alerts: alerts.clone() };
-        (index, IndexWriter { current, alerts, resolved_alert_retention_ms })
+        let history = Arc::new(Mutex::new(VecDeque::new()));
+        let index = ServingIndex {
+            current: Arc::clone(&current),
+            alerts: alerts.clone(),
+            as_of,
+            history: Arc::clone(&history),
+        };
+        let writer = IndexWriter { current, alerts, as_of: as_of_sender, history, resolved_alert_retention_ms };
+        (index, writer)
     }
 
     /// The current snapshot.
@@ -93,10 +121,34 @@ impl ServingIndex {
         self.current.load_full()
     }
 
+    /// A snapshot complete up to at least `min_as_of`, waiting up to `patience` for one; `None`
+    /// when none came in time.
+    pub async fn fresh(&self, min_as_of: Time, patience: Duration) -> Option<Arc<Snapshot>> {
+        let mut as_of = self.as_of.clone();
+        let reached = tokio::time::timeout(patience, as_of.wait_for(|as_of| *as_of >= min_as_of)).await;
+        matches!(reached, Ok(Ok(_))).then(|| self.snapshot()).filter(|snapshot| snapshot.as_of >= min_as_of)
+    }
+
     /// Every alert change published from now on, all tenants (subscribers filter). A subscriber
     /// that falls more than 16,384 changes behind is told how many it missed.
     pub fn subscribe_alerts(&self) -> broadcast::Receiver<Arc<AlertEvent>> {
         self.alerts.subscribe()
+    }
+
+    /// The changes published after change number `after`, from the last 65,536 kept (all
+    /// tenants). Subscribe first, then ask: a change may then come both ways, never neither.
+    pub fn alerts_after(&self, after: u64) -> Missed {
+        let history = self.history.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match history.front() {
+            Some(oldest) if oldest.sequence > after + 1 => Missed::Gone,
+            None if self.alerts_published() > after => Missed::Gone,
+            _ => Missed::Changes(history.iter().filter(|event| event.sequence > after).cloned().collect()),
+        }
+    }
+
+    /// How many alert changes the results hold (the number of the last one).
+    fn alerts_published(&self) -> u64 {
+        self.current.load().alerts_published
     }
 }
 
@@ -104,6 +156,8 @@ impl ServingIndex {
 pub struct IndexWriter {
     current: Arc<ArcSwap<Snapshot>>,
     alerts: broadcast::Sender<Arc<AlertEvent>>,
+    as_of: watch::Sender<Time>,
+    history: Arc<Mutex<VecDeque<Arc<AlertEvent>>>>,
     resolved_alert_retention_ms: Time,
 }
 
@@ -154,12 +208,82 @@ impl Sink for IndexWriter {
         }
         let mut progress = previous.progress.clone();
         progress.merge(&batch.progress);
-        self.current.store(Arc::new(Snapshot { as_of: batch.upper, tenants, progress }));
+        let alerts_published = batch.alerts_before + batch.alerts.len() as u64;
+        self.current.store(Arc::new(Snapshot { as_of: batch.upper, tenants, progress, alerts_published }));
+        self.as_of.send_replace(batch.upper);
+        let mut history = self.history.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         for (sequence, alert) in batch.numbered_alerts() {
-            let event = AlertEvent { sequence, alert: alert.clone() };
+            let event = Arc::new(AlertEvent { sequence, alert: alert.clone() });
+            if history.len() == ALERT_HISTORY {
+                history.pop_front();
+            }
+            history.push_back(Arc::clone(&event));
             // No subscriber is not an error: live delivery is best effort, the index is the record.
-            let _ = self.alerts.send(Arc::new(event));
+            let _ = self.alerts.send(event);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use flowmart_schemas::{ReorderAlert, ReorderAlertStatus};
+
+    use super::{Missed, ServingIndex, Snapshot};
+    use crate::{ChangeBatch, Sink, SourceProgress};
+
+    fn change(sku: &str) -> ReorderAlert {
+        ReorderAlert {
+            alert_id: format!("alert-{sku}").into(),
+            tenant_id: "acme".into(),
+            warehouse_id: "berlin".into(),
+            sku: sku.into(),
+            status: ReorderAlertStatus::Opened,
+            projected: 1,
+            reorder_point: 5,
+            suggested_quantity: 10,
+            changed_at: 7,
+        }
+    }
+
+    fn sequences(missed: Missed) -> Option<Vec<u64>> {
+        match missed {
+            Missed::Changes(changes) => Some(changes.iter().map(|event| event.sequence).collect()),
+            Missed::Gone => None,
+        }
+    }
+
+    #[test]
+    fn resuming_subscribers_get_what_is_kept_after_their_last_change_or_are_told_it_is_gone() {
+        // A recovered index: 100 changes happened before this process; none of them is kept.
+        let restored = Snapshot::restored(5, SourceProgress::default(), 100, [], [], []);
+        let (index, mut writer) = ServingIndex::starting_from(restored, u64::MAX);
+        assert_eq!(sequences(index.alerts_after(100)), Some(vec![]), "up to date");
+        assert_eq!(sequences(index.alerts_after(40)), None, "41..=100 are not kept");
+        let batch = ChangeBatch {
+            lower: 5,
+            upper: 9,
+            alerts: vec![change("a"), change("b"), change("c")],
+            alerts_before: 100,
+            ..ChangeBatch::default()
+        };
+        writer.apply(&batch).unwrap();
+        assert_eq!(sequences(index.alerts_after(100)), Some(vec![101, 102, 103]));
+        assert_eq!(sequences(index.alerts_after(102)), Some(vec![103]));
+        assert_eq!(sequences(index.alerts_after(99)), None, "100 is not kept");
+        assert_eq!(index.snapshot().alerts_published, 103);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_fresh_snapshot_is_waited_for_and_given_up_on_in_time() {
+        let (index, mut writer) = ServingIndex::new(u64::MAX);
+        let waiting = {
+            let index = index.clone();
+            tokio::spawn(async move { index.fresh(20, std::time::Duration::from_secs(5)).await })
+        };
+        tokio::task::yield_now().await;
+        writer.apply(&ChangeBatch { lower: 0, upper: 25, ..ChangeBatch::default() }).unwrap();
+        assert_eq!(waiting.await.unwrap().map(|snapshot| snapshot.as_of), Some(25));
+        assert!(index.fresh(1_000, std::time::Duration::from_millis(50)).await.is_none());
     }
 }

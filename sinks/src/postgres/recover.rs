@@ -229,7 +229,8 @@ pub(super) async fn recover(
     })
     .collect::<Result<Vec<_>, RecoverError>>()?;
 
-    let snapshot = Snapshot::restored(as_of, progress.clone(), stock.clone(), settlements.clone(), alerts);
+    let snapshot =
+        Snapshot::restored(as_of, progress.clone(), alerts_before, stock.clone(), settlements.clone(), alerts);
     let state = RecoveredState {
         as_of,
         stock,
