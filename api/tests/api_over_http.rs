@@ -474,3 +474,52 @@ fn a_freshness_the_pipeline_cannot_reach_in_time_gets_a_503_and_a_bad_event_id_a
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     });
 }
+
+/// Follows `next_cursor` from `path` (which has a `?`) to the end; returns every page's items.
+fn all_pages(service: &Service, path: &str, key: &str) -> Vec<Vec<Value>> {
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            Some(cursor) => format!("{path}&cursor={cursor}"),
+            None => path.to_string(),
+        };
+        let (status, body) = service.get(&url, Some(key));
+        assert_eq!(status, StatusCode::OK, "{body}");
+        pages.push(body["items"].as_array().unwrap().clone());
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return pages,
+        }
+    }
+}
+
+#[test]
+fn pages_followed_by_cursor_add_up_to_the_whole_list() {
+    let config = generator_config();
+    let (_, progress) = expected(&config);
+    let service = Service::start(config, 2);
+    wait_for_progress(&service, &progress_json(&progress));
+    let key = service.issue_key("acme-wholesale");
+    for (whole, paged, size) in [
+        ("/v1/stock", "/v1/stock?limit=7", 7),
+        ("/v1/stock?warehouse_id=berlin", "/v1/stock?warehouse_id=berlin&limit=5", 5),
+        ("/v1/reorder-alerts?status=all", "/v1/reorder-alerts?status=all&limit=3", 3),
+    ] {
+        let (status, body) = service.get(whole, Some(&key));
+        assert_eq!(status, StatusCode::OK);
+        assert!(body["next_cursor"].is_null(), "one page holds it all by default");
+        let everything = body["items"].as_array().unwrap().clone();
+        assert!(everything.len() > size, "{whole}: enough items to page through");
+        let pages = all_pages(&service, paged, &key);
+        assert!(pages[..pages.len() - 1].iter().all(|page| page.len() == size), "{paged}: full pages");
+        assert_eq!(pages.concat(), everything, "{paged}: the pages in order are the whole list");
+    }
+    for bad in
+        ["/v1/stock?limit=0", "/v1/stock?limit=5001", "/v1/stock?cursor=nonsense", "/v1/reorder-alerts?cursor=00"]
+    {
+        let (status, body) = service.get(bad, Some(&key));
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(body["error"].is_string());
+    }
+}

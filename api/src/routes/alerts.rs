@@ -7,7 +7,7 @@ use flowmart_pipelines::serving::{AlertState, AlertView};
 use flowmart_schemas::Id;
 use serde::{Deserialize, Serialize};
 
-use super::fresh;
+use super::{fresh, page};
 use crate::auth::Tenant;
 use crate::{ApiError, ApiState};
 
@@ -27,6 +27,8 @@ pub(super) struct AlertFilter {
     #[serde(default)]
     status: StatusFilter,
     min_as_of: Option<u64>,
+    limit: Option<usize>,
+    cursor: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -65,12 +67,22 @@ impl From<&AlertView> for AlertItem {
 pub(super) struct AlertList {
     as_of: u64,
     items: Vec<AlertItem>,
+    /// Where the next page starts; `None` on the last page.
+    next_cursor: Option<String>,
 }
 
 /// Open alerts first, most urgent (furthest below the reorder point) first; then resolved ones,
 /// most recently resolved first.
-fn urgency(alert: &AlertView) -> (bool, i64, std::cmp::Reverse<Option<u64>>) {
-    (alert.state == AlertState::Resolved, alert.projected - alert.reorder_point, std::cmp::Reverse(alert.resolved_at))
+/// Ties broken by alert id, so the order is total and a page cursor is the key of its last item.
+type Urgency = (bool, i64, std::cmp::Reverse<Option<u64>>, Id);
+
+fn urgency(alert: &AlertView) -> Urgency {
+    (
+        alert.state == AlertState::Resolved,
+        alert.projected - alert.reorder_point,
+        std::cmp::Reverse(alert.resolved_at),
+        alert.alert_id.clone(),
+    )
 }
 
 pub(super) async fn list(
@@ -79,8 +91,10 @@ pub(super) async fn list(
     filter: Result<Query<AlertFilter>, QueryRejection>,
 ) -> Result<Json<AlertList>, ApiError> {
     let Query(filter) = filter?;
+    let limit = page::limit(filter.limit)?;
+    let after = filter.cursor.as_deref().map(page::after::<Urgency>).transpose()?;
     let snapshot = fresh::snapshot(&state, filter.min_as_of).await?;
-    let mut alerts = snapshot
+    let alerts = snapshot
         .tenant(&tenant_id)
         .map(|view| {
             view.alerts
@@ -93,6 +107,13 @@ pub(super) async fn list(
                 .collect::<Vec<_>>()
         })
         .unwrap_or_default();
-    alerts.sort_by_key(|alert| urgency(alert));
-    Ok(Json(AlertList { as_of: snapshot.as_of, items: alerts.into_iter().map(AlertItem::from).collect() }))
+    let mut alerts = alerts
+        .into_iter()
+        .map(|alert| (urgency(alert), alert))
+        .filter(|(key, _)| after.as_ref().is_none_or(|after| key > after))
+        .collect::<Vec<_>>();
+    alerts.sort_by(|(a, _), (b, _)| a.cmp(b));
+    let next_cursor = (alerts.len() > limit).then(|| page::cursor(&alerts[limit - 1].0));
+    let items = alerts.into_iter().take(limit).map(|(_, alert)| AlertItem::from(alert)).collect();
+    Ok(Json(AlertList { as_of: snapshot.as_of, items, next_cursor }))
 }

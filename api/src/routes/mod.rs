@@ -4,6 +4,7 @@ mod admin;
 mod alerts;
 mod fresh;
 mod health;
+mod page;
 mod settlements;
 mod stock;
 mod stream;

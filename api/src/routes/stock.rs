@@ -7,7 +7,10 @@ use flowmart_operators::stock_positions::StockLevels;
 use flowmart_schemas::Id;
 use serde::{Deserialize, Serialize};
 
+use std::ops::Bound;
+
 use super::fresh::{self, Freshness};
+use super::page;
 use crate::auth::Tenant;
 use crate::{ApiError, ApiState};
 
@@ -18,6 +21,8 @@ pub(super) struct StockFilter {
     warehouse_id: Option<String>,
     sku: Option<String>,
     min_as_of: Option<u64>,
+    limit: Option<usize>,
+    cursor: Option<String>,
 }
 
 /// One position's stock.
@@ -50,6 +55,8 @@ impl StockItem {
 pub(super) struct StockList {
     as_of: u64,
     items: Vec<StockItem>,
+    /// Where the next page starts; `None` on the last page.
+    next_cursor: Option<String>,
 }
 
 pub(super) async fn list(
@@ -58,21 +65,29 @@ pub(super) async fn list(
     filter: Result<Query<StockFilter>, QueryRejection>,
 ) -> Result<Json<StockList>, ApiError> {
     let Query(filter) = filter?;
+    let limit = page::limit(filter.limit)?;
+    let after = filter.cursor.as_deref().map(page::after::<(Id, Id)>).transpose()?;
     let snapshot = fresh::snapshot(&state, filter.min_as_of).await?;
-    let items = snapshot
-        .tenant(&tenant_id)
-        .map(|view| {
-            view.stock
-                .iter()
-                .filter(|((warehouse_id, sku), _)| {
-                    filter.warehouse_id.as_deref().is_none_or(|wanted| wanted == warehouse_id.as_str())
-                        && filter.sku.as_deref().is_none_or(|wanted| wanted == sku.as_str())
-                })
-                .map(|((warehouse_id, sku), levels)| StockItem::new(warehouse_id, sku, levels))
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(Json(StockList { as_of: snapshot.as_of, items }))
+    let mut items = Vec::new();
+    let mut next_cursor = None;
+    if let Some(view) = snapshot.tenant(&tenant_id) {
+        let start = match after {
+            Some(key) => Bound::Excluded(key),
+            None => Bound::Unbounded,
+        };
+        let matching = view.stock.range::<_, (Id, Id)>((start, Bound::Unbounded)).filter(|((warehouse_id, sku), _)| {
+            filter.warehouse_id.as_deref().is_none_or(|wanted| wanted == warehouse_id.as_str())
+                && filter.sku.as_deref().is_none_or(|wanted| wanted == sku.as_str())
+        });
+        for ((warehouse_id, sku), levels) in matching {
+            if items.len() == limit {
+                next_cursor = items.last().map(|last: &StockItem| page::cursor(&(&last.warehouse_id, &last.sku)));
+                break;
+            }
+            items.push(StockItem::new(warehouse_id, sku, levels));
+        }
+    }
+    Ok(Json(StockList { as_of: snapshot.as_of, items, next_cursor }))
 }
 
 #[derive(Serialize)]
