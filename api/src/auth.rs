@@ -21,7 +21,9 @@ impl FromRequestParts<ApiState> for Tenant {
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
         let key = bearer(parts).ok_or(ApiError::Unauthorized("missing bearer api key"))?;
-        state.keys.tenant_of(key).map(Tenant).ok_or(ApiError::Unauthorized("unknown api key"))
+        let tenant = state.keys.tenant_of(key).ok_or(ApiError::Unauthorized("unknown api key"))?;
+        state.limits.check(&tenant).map_err(ApiError::TooManyRequests)?;
+        Ok(Tenant(tenant))
     }
 }
 

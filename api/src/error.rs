@@ -20,6 +20,12 @@ pub enum ApiError {
     /// The service cannot answer yet.
     #[error("{0}")]
     Unavailable(&'static str),
+    /// The tenant is over its rate limit; it may retry after the given time.
+    #[error("rate limit exceeded; retry in {} ms", .0.as_millis())]
+    TooManyRequests(std::time::Duration),
+    /// The request body is larger than the API reads.
+    #[error("request body of {0} bytes is over the limit of {max} bytes", max = crate::limits::MAX_BODY_BYTES)]
+    PayloadTooLarge(usize),
 }
 
 impl ApiError {
@@ -30,6 +36,8 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 }
@@ -38,8 +46,16 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let mut response = (status, Json(serde_json::json!({ "error": self.to_string() }))).into_response();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            metrics::counter!("flowmart_api_rate_limited_total").increment(1);
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let ApiError::TooManyRequests(wait) = self {
+            // Whole seconds, rounded up: a client that waits that long gets through.
+            let seconds = wait.as_millis().div_ceil(1000).max(1);
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds as u64));
         }
         response
     }

@@ -10,12 +10,14 @@
 mod auth;
 mod error;
 mod keys;
+mod limits;
 mod observe;
 mod routes;
 mod state;
 
 pub use error::ApiError;
 pub use keys::{AdminToken, ApiKeys};
+pub use limits::{MAX_BODY_BYTES, RateLimits};
 pub use routes::router;
 pub use state::ApiState;
 

@@ -4,7 +4,7 @@ use flowmart_pipelines::Topics;
 use flowmart_pipelines::serving::ServingIndex;
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::{AdminToken, ApiKeys};
+use crate::{AdminToken, ApiKeys, RateLimits};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -19,4 +19,6 @@ pub struct ApiState {
     pub topics: Topics,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// Per-tenant request rate limits.
+    pub limits: Arc<RateLimits>,
 }

@@ -2,10 +2,11 @@
 //! against the reference model, authentication, tenant isolation, errors, the live stream.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use flowmart_api::{AdminToken, ApiKeys, ApiState};
+use flowmart_api::{AdminToken, ApiKeys, ApiState, RateLimits};
 use flowmart_operators::reference::ReferenceModel;
 use flowmart_pipelines::runtime::{Pipeline, RuntimeConfig};
 use flowmart_pipelines::serving::ServingIndex;
@@ -30,8 +31,15 @@ struct Service {
 }
 
 impl Service {
-    /// A pipeline over `generator` and the API on a free loopback port.
+    /// A pipeline over `generator` and the API on a free loopback port, with rate limits no test
+    /// reaches.
     fn start(generator: GeneratorConfig, workers: usize) -> Service {
+        let generous = NonZeroU32::new(100_000).unwrap();
+        Service::start_limited(generator, workers, RateLimits::new(generous, generous))
+    }
+
+    /// As [`Service::start`], with `limits`.
+    fn start_limited(generator: GeneratorConfig, workers: usize, limits: RateLimits) -> Service {
         let (index, writer) = ServingIndex::new(u64::MAX);
         let pipeline = Pipeline::start(
             RuntimeConfig { workers, ..RuntimeConfig::default() },
@@ -45,6 +53,7 @@ impl Service {
             admin_token: Arc::new(AdminToken::new(ADMIN_TOKEN)),
             topics: Topics::default(),
             metrics: metrics(),
+            limits: Arc::new(limits),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
@@ -522,4 +531,38 @@ fn pages_followed_by_cursor_add_up_to_the_whole_list() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
         assert!(body["error"].is_string());
     }
+}
+
+#[test]
+fn a_tenant_over_its_rate_limit_gets_429_with_retry_after_and_no_other_tenant_is_slowed() {
+    let five = NonZeroU32::new(5).unwrap();
+    let service = Service::start_limited(generator_config(), 1, RateLimits::new(five, five));
+    let (busy, quiet) = (service.issue_key("acme-wholesale"), service.issue_key("globex-distribution"));
+    let statuses = (0..5).map(|_| service.get("/v1/stock", Some(&busy)).0).collect::<Vec<_>>();
+    assert!(statuses.iter().all(|status| *status == StatusCode::OK), "the burst passes: {statuses:?}");
+    let limited = service._runtime.block_on(async {
+        service.client.get(format!("{}/v1/stock", service.url)).bearer_auth(&busy).send().await.unwrap()
+    });
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after = limited.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    let body: Value = service._runtime.block_on(limited.json()).unwrap();
+    assert!(body["error"].as_str().unwrap().contains("rate limit"), "{body}");
+    assert_eq!(service.get("/v1/stock", Some(&quiet)).0, StatusCode::OK, "another tenant is not limited");
+    std::thread::sleep(Duration::from_secs(retry_after));
+    assert_eq!(service.get("/v1/stock", Some(&busy)).0, StatusCode::OK, "after Retry-After it passes again");
+}
+
+#[test]
+fn a_request_body_over_the_limit_gets_413_with_a_json_error() {
+    let service = Service::start(generator_config(), 1);
+    let big = vec![b'x'; flowmart_api::MAX_BODY_BYTES + 1];
+    let request = service
+        .client
+        .post(format!("{}/v1/admin/tenants/acme-wholesale/api-keys", service.url))
+        .bearer_auth(ADMIN_TOKEN)
+        .body(big);
+    let (status, body) = service.send(request);
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("over the limit"), "{body}");
 }

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use flowmart_api::ApiKeys;
-use flowmart_pipelines::config::RetentionSettings;
+use flowmart_api::{ApiKeys, RateLimits};
+use flowmart_pipelines::config::{ApiSettings, RetentionSettings};
 use flowmart_pipelines::runtime::{Pipeline, RuntimeConfig};
 use flowmart_pipelines::serving::ServingIndex;
 use flowmart_pipelines::sources::generator::{Generator, GeneratorConfig};
@@ -60,5 +60,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("  curl -sN -H 'Authorization: Bearer {demo_key}' '{url}/v1/alerts/stream'\n");
     println!("Ctrl-C stops.");
 
-    serve_until_stopped(&tokio, listener, Service { index, keys, admin_token, topics, metrics }, pipeline)
+    let api = ApiSettings::default();
+    let limits = Arc::new(RateLimits::new(api.rate_limit_per_second, api.rate_limit_burst));
+    serve_until_stopped(&tokio, listener, Service { index, keys, admin_token, topics, metrics, limits }, pipeline)
 }

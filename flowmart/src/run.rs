@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use flowmart_api::ApiKeys;
+use flowmart_api::{ApiKeys, RateLimits};
 use flowmart_pipelines::Sink;
 use flowmart_pipelines::config::PipelineConfig;
 use flowmart_pipelines::runtime::Pipeline;
@@ -93,7 +93,8 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
     if let Some(token) = generated_token {
         println!("  admin token  {token}   (generated; set FLOWMART_ADMIN_TOKEN to choose one)");
     }
-    let service = Service { index, keys: Arc::new(ApiKeys::new()), admin_token, topics: inputs, metrics };
+    let limits = Arc::new(RateLimits::new(config.api.rate_limit_per_second, config.api.rate_limit_burst));
+    let service = Service { index, keys: Arc::new(ApiKeys::new()), admin_token, topics: inputs, metrics, limits };
     serve_until_stopped(&tokio, listener, service, pipeline)
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use flowmart_api::{AdminToken, ApiKeys, ApiState};
+use flowmart_api::{AdminToken, ApiKeys, ApiState, RateLimits};
 use flowmart_pipelines::Topics;
 use flowmart_pipelines::runtime::Pipeline;
 use flowmart_pipelines::serving::ServingIndex;
@@ -36,6 +36,7 @@ pub(crate) struct Service {
     pub(crate) admin_token: AdminToken,
     pub(crate) topics: Topics,
     pub(crate) metrics: PrometheusHandle,
+    pub(crate) limits: Arc<RateLimits>,
 }
 
 /// Serves the API on `listener` and keeps the progress line fresh until Ctrl-C, SIGTERM or the
@@ -47,9 +48,15 @@ pub(crate) fn serve_until_stopped(
     service: Service,
     pipeline: Pipeline,
 ) -> anyhow::Result<()> {
-    let Service { index, keys, admin_token, topics, metrics } = service;
-    let state =
-        ApiState { index: index.clone(), keys, admin_token: Arc::new(admin_token), topics, metrics: metrics.clone() };
+    let Service { index, keys, admin_token, topics, metrics, limits } = service;
+    let state = ApiState {
+        index: index.clone(),
+        keys,
+        admin_token: Arc::new(admin_token),
+        topics,
+        metrics: metrics.clone(),
+        limits: Arc::clone(&limits),
+    };
     tokio.block_on(async {
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(flowmart_api::serve(listener, state, async move {
@@ -64,6 +71,7 @@ pub(crate) fn serve_until_stopped(
                 _ = ticker.tick() => {
                     progress.update(pipeline.status(), &index);
                     metrics.run_upkeep();
+                    limits.shrink();
                     if pipeline.status().failure().is_some() {
                         break;
                     }

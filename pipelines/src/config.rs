@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::Path;
 
 use figment::Figment;
@@ -182,11 +183,19 @@ impl RetentionSettings {
 pub struct ApiSettings {
     /// Listen address (`FLOWMART_LISTEN`, `--listen`). Default `127.0.0.1:8080`.
     pub listen: SocketAddr,
+    /// Requests per second each tenant may make (then 429 with Retry-After). Default 200.
+    pub rate_limit_per_second: NonZeroU32,
+    /// Requests a tenant may make at once above the rate. Default 400.
+    pub rate_limit_burst: NonZeroU32,
 }
 
 impl Default for ApiSettings {
     fn default() -> Self {
-        ApiSettings { listen: SocketAddr::from(([127, 0, 0, 1], 8080)) }
+        ApiSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            rate_limit_per_second: NonZeroU32::new(200).expect("non-zero"),
+            rate_limit_burst: NonZeroU32::new(400).expect("non-zero"),
+        }
     }
 }
 

@@ -31,6 +31,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/metrics", get(health::metrics))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::extract::DefaultBodyLimit::max(crate::MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(crate::limits::refuse_large_bodies))
         .layer(axum::middleware::from_fn(record_latency))
         .with_state(state)
 }
