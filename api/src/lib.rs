@@ -16,7 +16,7 @@ mod routes;
 mod state;
 
 pub use error::ApiError;
-pub use keys::{AdminToken, ApiKeys};
+pub use keys::{AdminToken, ApiKeys, IssuedKey, KeyError, KeyInfo, KeyStoreError, MIGRATIONS};
 pub use limits::{MAX_BODY_BYTES, RateLimits};
 pub use routes::router;
 pub use state::ApiState;

@@ -566,3 +566,27 @@ fn a_request_body_over_the_limit_gets_413_with_a_json_error() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert!(body["error"].as_str().unwrap().contains("over the limit"), "{body}");
 }
+
+#[test]
+fn a_revoked_key_is_refused_at_once_and_keys_are_listed_without_their_secret() {
+    let service = Service::start(generator_config(), 1);
+    let key = service.issue_key("acme-wholesale");
+    assert_eq!(service.get("/v1/stock", Some(&key)).0, StatusCode::OK);
+    let (status, listed) = service.get("/v1/admin/tenants/acme-wholesale/api-keys", Some(ADMIN_TOKEN));
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let keys = listed["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    assert!(!listed.to_string().contains(&key), "the secret is never shown again");
+    let key_id = keys[0]["key_id"].as_str().unwrap().to_string();
+    let revoke = |tenant: &str| {
+        let url = format!("{}/v1/admin/tenants/{tenant}/api-keys/{key_id}", service.url);
+        service._runtime.block_on(async { service.client.delete(url).bearer_auth(ADMIN_TOKEN).send().await.unwrap() })
+    };
+    assert_eq!(revoke("globex-distribution").status(), StatusCode::NOT_FOUND, "not that tenant's key");
+    assert_eq!(revoke("acme-wholesale").status(), StatusCode::NO_CONTENT);
+    let (status, body) = service.get("/v1/stock", Some(&key));
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(revoke("acme-wholesale").status(), StatusCode::NOT_FOUND, "already revoked");
+    let (status, _) = service.get("/v1/admin/tenants/acme-wholesale/api-keys", Some(&key));
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a tenant key is not the admin token");
+}

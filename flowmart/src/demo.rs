@@ -31,10 +31,10 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let (index, writer) = ServingIndex::new(RetentionSettings::default().resolved_alerts_ms());
     let keys = Arc::new(ApiKeys::new());
-    let demo_key = keys.issue(&demo_tenant).context("cannot make an api key")?;
     let (admin_token, generated_token) = admin_token()?;
 
     let tokio = api_runtime()?;
+    let demo_key = tokio.block_on(keys.issue(&demo_tenant)).context("cannot make an api key")?.api_key;
     let listener = tokio
         .block_on(tokio::net::TcpListener::bind(args.listen))
         .with_context(|| format!("cannot listen on {} (--listen / FLOWMART_LISTEN)", args.listen))?;

@@ -10,10 +10,11 @@ mod serve;
 
 use std::process::ExitCode;
 
-/// `flowmart migrate`.
+/// `flowmart migrate`: the sink's tables and the API's key table.
 fn migrate(database_url: &str) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(flowmart_sinks::postgres::migrate(database_url))?;
+    runtime.block_on(flowmart_api::ApiKeys::stored(database_url))?;
     println!("the database is up to date");
     Ok(())
 }

@@ -93,8 +93,13 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
     if let Some(token) = generated_token {
         println!("  admin token  {token}   (generated; set FLOWMART_ADMIN_TOKEN to choose one)");
     }
+    // Tenant keys live in the database when there is one (they survive restarts), else in memory.
+    let keys = match &config.postgres.database_url {
+        Some(url) => tokio.block_on(ApiKeys::stored(url)).context("cannot open the api key table")?,
+        None => ApiKeys::new(),
+    };
     let limits = Arc::new(RateLimits::new(config.api.rate_limit_per_second, config.api.rate_limit_burst));
-    let service = Service { index, keys: Arc::new(ApiKeys::new()), admin_token, topics: inputs, metrics, limits };
+    let service = Service { index, keys: Arc::new(keys), admin_token, topics: inputs, metrics, limits };
     serve_until_stopped(&tokio, listener, service, pipeline)
 }
 

@@ -10,12 +10,19 @@ use flowmart_schemas::Id;
 use serde::Serialize;
 
 use crate::auth::Admin;
-use crate::{ApiError, ApiState};
+use crate::{ApiError, ApiState, KeyError, KeyInfo};
 
 #[derive(Serialize)]
-pub(super) struct IssuedKey {
+pub(super) struct NewKey {
     tenant_id: String,
+    key_id: String,
     api_key: String,
+}
+
+#[derive(Serialize)]
+pub(super) struct KeyList {
+    tenant_id: String,
+    keys: Vec<KeyInfo>,
 }
 
 /// A tenant id: 1–128 characters, none of them a control character, whitespace or `/`.
@@ -28,17 +35,56 @@ pub(super) async fn issue_key(
     _: Admin,
     State(state): State<ApiState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<(StatusCode, Json<IssuedKey>), ApiError> {
+) -> Result<(StatusCode, Json<NewKey>), ApiError> {
     let Path(tenant_id) = path?;
-    if !valid_tenant_id(&tenant_id) {
-        return Err(ApiError::BadRequest(format!(
-            "tenant_id must be 1-128 characters without whitespace, control characters or '/', got {tenant_id:?}"
-        )));
+    checked_tenant_id(&tenant_id)?;
+    let issued = state.keys.issue(&tenant_id).await.map_err(key_failure)?;
+    tracing::info!(%tenant_id, key_id = %issued.key_id, "issued an api key");
+    Ok((StatusCode::CREATED, Json(NewKey { tenant_id, key_id: issued.key_id, api_key: issued.api_key })))
+}
+
+/// `GET /v1/admin/tenants/{tenant_id}/api-keys`: the tenant's live keys (ids, never secrets).
+pub(super) async fn list_keys(
+    _: Admin,
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<KeyList>, ApiError> {
+    let Path(tenant_id) = path?;
+    checked_tenant_id(&tenant_id)?;
+    let keys = state.keys.keys_of(&tenant_id);
+    Ok(Json(KeyList { tenant_id, keys }))
+}
+
+/// `DELETE /v1/admin/tenants/{tenant_id}/api-keys/{key_id}`: revokes the key at once (204), or
+/// 404 if the tenant has no such live key.
+pub(super) async fn revoke_key(
+    _: Admin,
+    State(state): State<ApiState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Path((tenant_id, key_id)) = path?;
+    checked_tenant_id(&tenant_id)?;
+    if state.keys.revoke(&tenant_id, &key_id).await.map_err(key_failure)? {
+        tracing::info!(%tenant_id, %key_id, "revoked an api key");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!("tenant {tenant_id:?} has no live key {key_id:?}")))
     }
-    let api_key =
-        state.keys.issue(&tenant_id).map_err(|_| ApiError::Unavailable("no randomness available to make a key"))?;
-    tracing::info!(%tenant_id, "issued an api key");
-    Ok((StatusCode::CREATED, Json(IssuedKey { tenant_id, api_key })))
+}
+
+fn checked_tenant_id(tenant_id: &str) -> Result<(), ApiError> {
+    if valid_tenant_id(tenant_id) {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "tenant_id must be 1-128 characters without whitespace, control characters or '/', got {tenant_id:?}"
+        )))
+    }
+}
+
+fn key_failure(error: KeyError) -> ApiError {
+    tracing::error!(%error, "api key store failed");
+    ApiError::Unavailable("the api key store is unavailable; retry later")
 }
 
 #[derive(Serialize)]

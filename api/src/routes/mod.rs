@@ -10,7 +10,7 @@ mod stock;
 mod stream;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::observe::record_latency;
 use crate::{ApiError, ApiState};
@@ -23,7 +23,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/reorder-alerts", get(alerts::list))
         .route("/v1/settlements", get(settlements::list))
         .route("/v1/alerts/stream", get(stream::alerts))
-        .route("/v1/admin/tenants/{tenant_id}/api-keys", post(admin::issue_key))
+        .route("/v1/admin/tenants/{tenant_id}/api-keys", post(admin::issue_key).get(admin::list_keys))
+        .route("/v1/admin/tenants/{tenant_id}/api-keys/{key_id}", delete(admin::revoke_key))
         .route("/v1/admin/tenants", get(admin::tenants))
         .route("/v1/admin/progress", get(admin::progress))
         .route("/healthz", get(health::live))

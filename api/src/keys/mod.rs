@@ -1,0 +1,208 @@
+//! Tenant API keys and the admin token: random, shown once, kept only as SHA-256 digests.
+
+mod stored;
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use flowmart_schemas::Id;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+pub use stored::{KeyStoreError, MIGRATIONS};
+use stored::{KeyTable, StoredKey};
+
+type KeyDigest = [u8; 32];
+
+fn digest(secret: &str) -> KeyDigest {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// A new random secret: `prefix` and 64 hex digits (256 bits from the OS).
+fn random_secret(prefix: &str) -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(bytes.iter().fold(String::from(prefix), |mut secret, byte| {
+        secret.push_str(&format!("{byte:02x}"));
+        secret
+    }))
+}
+
+/// A key as listed to the admin: its public id and when it was issued. The secret itself is never
+/// shown again.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct KeyInfo {
+    /// The key's public id (`key_` and 16 hex digits of its digest), to revoke it by.
+    pub key_id: String,
+    /// When it was issued (ms since the epoch).
+    pub created_at: i64,
+}
+
+/// A key just issued: the only time its secret is seen.
+#[derive(Clone, Debug)]
+pub struct IssuedKey {
+    /// Its public id.
+    pub key_id: String,
+    /// The secret, for the `Authorization: Bearer` header.
+    pub api_key: String,
+}
+
+/// Why a key could not be issued or revoked.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The OS gave no randomness.
+    #[error("no randomness available to make a key")]
+    Randomness,
+    /// The key table failed.
+    #[error(transparent)]
+    Store(#[from] KeyStoreError),
+}
+
+/// The tenants' API keys: looked up in memory by digest; with a database, also kept there
+/// (issued and revoked keys written through, live keys loaded at start).
+///
+/// Keys are 256 random bits, so a plain digest (no salt, no slow hash) is enough: nothing
+/// guessable goes in. Lookup is by digest, which leaks nothing useful through timing.
+#[derive(Default)]
+pub struct ApiKeys {
+    by_digest: RwLock<HashMap<KeyDigest, (Id, KeyInfo)>>,
+    table: Option<KeyTable>,
+}
+
+impl ApiKeys {
+    /// An empty key store in memory only (the demo).
+    pub fn new() -> Self {
+        ApiKeys::default()
+    }
+
+    /// The key store in the database at `url`: migrates the key table and loads every live key.
+    pub async fn stored(url: &str) -> Result<Self, KeyStoreError> {
+        let table = KeyTable::open(url).await?;
+        let by_digest = table
+            .live()
+            .await?
+            .into_iter()
+            .map(|key| {
+                let info = KeyInfo { key_id: key.key_id, created_at: key.created_at_ms };
+                (key.digest, (Id::from(key.tenant_id), info))
+            })
+            .collect();
+        Ok(ApiKeys { by_digest: RwLock::new(by_digest), table: Some(table) })
+    }
+
+    /// Issues a new key for `tenant_id` (stored first when there is a database).
+    pub async fn issue(&self, tenant_id: &str) -> Result<IssuedKey, KeyError> {
+        let api_key = random_secret("fmk_").map_err(|_| KeyError::Randomness)?;
+        let key_digest = digest(&api_key);
+        let key_id = format!("key_{}", &hex(&key_digest)[..16]);
+        let created_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as i64);
+        if let Some(table) = &self.table {
+            let stored = StoredKey {
+                key_id: key_id.clone(),
+                tenant_id: tenant_id.to_string(),
+                digest: key_digest,
+                created_at_ms: created_at,
+            };
+            table.insert(&stored).await?;
+        }
+        let info = KeyInfo { key_id: key_id.clone(), created_at };
+        self.write().insert(key_digest, (Id::from(tenant_id), info));
+        Ok(IssuedKey { key_id, api_key })
+    }
+
+    /// Revokes `tenant_id`'s key `key_id` at once; whether it was live.
+    pub async fn revoke(&self, tenant_id: &str, key_id: &str) -> Result<bool, KeyError> {
+        if let Some(table) = &self.table {
+            table.revoke(tenant_id, key_id).await?;
+        }
+        let mut keys = self.write();
+        let before = keys.len();
+        keys.retain(|_, (tenant, info)| !(tenant.as_str() == tenant_id && info.key_id == key_id));
+        Ok(keys.len() < before)
+    }
+
+    /// The live keys of `tenant_id`, oldest first.
+    pub fn keys_of(&self, tenant_id: &str) -> Vec<KeyInfo> {
+        let keys = self.by_digest.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut infos = keys
+            .values()
+            .filter(|(tenant, _)| tenant.as_str() == tenant_id)
+            .map(|(_, info)| info.clone())
+            .collect::<Vec<_>>();
+        infos.sort_by(|a, b| (a.created_at, &a.key_id).cmp(&(b.created_at, &b.key_id)));
+        infos
+    }
+
+    /// The tenant a key belongs to, if it is a live key issued here.
+    pub fn tenant_of(&self, key: &str) -> Option<Id> {
+        let keys = self.by_digest.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        keys.get(&digest(key)).map(|(tenant, _)| tenant.clone())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<KeyDigest, (Id, KeyInfo)>> {
+        self.by_digest.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The admin token (`FLOWMART_ADMIN_TOKEN`), kept as a digest and compared in constant time.
+pub struct AdminToken(KeyDigest);
+
+impl AdminToken {
+    /// The token given.
+    pub fn new(token: &str) -> Self {
+        AdminToken(digest(token))
+    }
+
+    /// A fresh random token, returned with its holder (to be printed once).
+    pub fn generate() -> Result<(AdminToken, String), getrandom::Error> {
+        let token = random_secret("fma_")?;
+        Ok((AdminToken::new(&token), token))
+    }
+
+    /// Whether `candidate` is the token.
+    pub fn matches(&self, candidate: &str) -> bool {
+        self.0.ct_eq(&digest(candidate)).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_issued_key_names_its_tenant_until_revoked_and_nothing_else_does() {
+        let keys = ApiKeys::new();
+        let issued = keys.issue("acme").await.unwrap();
+        let acme = issued.api_key.clone();
+        let globex = keys.issue("globex").await.unwrap().api_key;
+        assert_ne!(acme, globex);
+        assert!(acme.starts_with("fmk_") && acme.len() == 68);
+        assert_eq!(keys.tenant_of(&acme).as_deref(), Some("acme"));
+        assert_eq!(keys.tenant_of(&globex).as_deref(), Some("globex"));
+        assert_eq!(keys.tenant_of(&acme[..67]), None);
+        assert_eq!(keys.tenant_of(""), None);
+        assert_eq!(
+            keys.keys_of("acme").iter().map(|info| info.key_id.clone()).collect::<Vec<_>>(),
+            [issued.key_id.clone()]
+        );
+        assert!(!keys.revoke("globex", &issued.key_id).await.unwrap(), "only its own tenant revokes a key");
+        assert!(keys.revoke("acme", &issued.key_id).await.unwrap());
+        assert_eq!(keys.tenant_of(&acme), None, "a revoked key opens nothing");
+        assert!(keys.keys_of("acme").is_empty());
+    }
+
+    #[test]
+    fn the_admin_token_matches_only_itself() {
+        let (token, secret) = AdminToken::generate().unwrap();
+        assert!(token.matches(&secret));
+        assert!(!token.matches(&secret[..secret.len() - 1]));
+        assert!(AdminToken::new("s3cret").matches("s3cret"));
+        assert!(!AdminToken::new("s3cret").matches("S3cret"));
+    }
+}

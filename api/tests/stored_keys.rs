@@ -1,0 +1,35 @@
+//! Tenant keys in Postgres: issued keys survive a restart, revoked ones stop working at once and
+//! stay revoked after one, and the API's table shares the database with the sink's.
+
+use flowmart_api::ApiKeys;
+use flowmart_testkit::TestDatabase;
+
+#[test]
+fn keys_survive_a_restart_and_a_revoked_key_stays_revoked() {
+    let database = TestDatabase::create();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        // The sink's migrations and the API's, in either order and again, on one database.
+        flowmart_sinks::postgres::migrate(&database.url()).await.expect("sink migrations");
+        let first = ApiKeys::stored(&database.url()).await.expect("the key table");
+        flowmart_sinks::postgres::migrate(&database.url()).await.expect("sink migrations again");
+
+        let kept = first.issue("acme-wholesale").await.unwrap();
+        let revoked = first.issue("acme-wholesale").await.unwrap();
+        let other = first.issue("globex-distribution").await.unwrap();
+        assert!(first.revoke("acme-wholesale", &revoked.key_id).await.unwrap());
+        assert_eq!(first.tenant_of(&revoked.api_key), None, "revoked at once");
+
+        let restarted = ApiKeys::stored(&database.url()).await.expect("reloads");
+        assert_eq!(restarted.tenant_of(&kept.api_key).as_deref(), Some("acme-wholesale"));
+        assert_eq!(restarted.tenant_of(&other.api_key).as_deref(), Some("globex-distribution"));
+        assert_eq!(restarted.tenant_of(&revoked.api_key), None, "still revoked after a restart");
+        let ids = restarted.keys_of("acme-wholesale").into_iter().map(|info| info.key_id).collect::<Vec<_>>();
+        assert_eq!(ids, vec![kept.key_id.clone()]);
+        assert!(!restarted.revoke("globex-distribution", &kept.key_id).await.unwrap(), "not another tenant's");
+    });
+    let digests = database.rows("SELECT count(*)::text FROM api_keys WHERE key_digest IS NOT NULL");
+    assert_eq!(digests, [["3"]], "three keys stored");
+    let secrets = database.rows("SELECT count(*)::text FROM api_keys WHERE encode(key_digest, 'escape') LIKE 'fmk_%'");
+    assert_eq!(secrets, [["0"]], "no secret is stored, only digests");
+}
