@@ -189,7 +189,7 @@ mod tests {
         assert_eq!(keys.tenant_of(""), None);
         assert_eq!(
             keys.keys_of("acme").iter().map(|info| info.key_id.clone()).collect::<Vec<_>>(),
-            [issued.key_id.clone()]
+            vec![issued.key_id.clone()]
         );
         assert!(!keys.revoke("globex", &issued.key_id).await.unwrap(), "only its own tenant revokes a key");
         assert!(keys.revoke("acme", &issued.key_id).await.unwrap());
