@@ -590,3 +590,39 @@ fn a_revoked_key_is_refused_at_once_and_keys_are_listed_without_their_secret() {
     let (status, _) = service.get("/v1/admin/tenants/acme-wholesale/api-keys", Some(&key));
     assert_eq!(status, StatusCode::UNAUTHORIZED, "a tenant key is not the admin token");
 }
+
+#[test]
+fn the_openapi_document_describes_every_route_of_the_contract() {
+    let service = Service::start(generator_config(), 1);
+    let (status, document) = service.get("/openapi.json", None);
+    assert_eq!(status, StatusCode::OK);
+    assert!(document["openapi"].as_str().unwrap().starts_with("3."), "{}", document["openapi"]);
+    let paths = document["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/v1/admin/tenants/{tenant_id}/api-keys", "post"),
+        ("/v1/admin/tenants/{tenant_id}/api-keys", "get"),
+        ("/v1/admin/tenants/{tenant_id}/api-keys/{key_id}", "delete"),
+        ("/v1/admin/tenants", "get"),
+        ("/v1/admin/progress", "get"),
+        ("/v1/stock", "get"),
+        ("/v1/stock/{warehouse_id}/{sku}", "get"),
+        ("/v1/reorder-alerts", "get"),
+        ("/v1/settlements", "get"),
+        ("/v1/alerts/stream", "get"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+        ("/openapi.json", "get"),
+    ] {
+        assert!(paths.get(path).and_then(|item| item.get(method)).is_some(), "{method} {path} is documented");
+    }
+    assert_eq!(paths.len(), 13, "no undocumented extra path: {:?}", paths.keys().collect::<Vec<_>>());
+    let stock_item = &document["components"]["schemas"]["StockItem"]["properties"];
+    for field in ["warehouse_id", "sku", "on_hand", "reserved", "on_order", "available", "projected"] {
+        assert!(stock_item.get(field).is_some(), "StockItem.{field}");
+    }
+    let parameters = paths["/v1/stock"]["get"]["parameters"].as_array().unwrap();
+    let names = parameters.iter().map(|parameter| parameter["name"].as_str().unwrap()).collect::<Vec<_>>();
+    assert_eq!(names, ["warehouse_id", "sku", "min_as_of", "limit", "cursor"]);
+    assert!(document["components"]["securitySchemes"]["tenant_key"].is_object());
+}

@@ -30,7 +30,7 @@ fn random_secret(prefix: &str) -> Result<String, getrandom::Error> {
 
 /// A key as listed to the admin: its public id and when it was issued. The secret itself is never
 /// shown again.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct KeyInfo {
     /// The key's public id (`key_` and 16 hex digits of its digest), to revoke it by.
     pub key_id: String,

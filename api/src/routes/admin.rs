@@ -8,18 +8,23 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use flowmart_schemas::Id;
 use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::openapi::ErrorBody;
 
 use crate::auth::Admin;
 use crate::{ApiError, ApiState, KeyError, KeyInfo};
 
-#[derive(Serialize)]
+/// A key just issued: the only time its secret is shown.
+#[derive(Serialize, ToSchema)]
 pub(super) struct NewKey {
     tenant_id: String,
     key_id: String,
     api_key: String,
 }
 
-#[derive(Serialize)]
+/// A tenant's live keys.
+#[derive(Serialize, ToSchema)]
 pub(super) struct KeyList {
     tenant_id: String,
     keys: Vec<KeyInfo>,
@@ -31,6 +36,10 @@ fn valid_tenant_id(tenant_id: &str) -> bool {
         && !tenant_id.chars().any(|c| c.is_control() || c.is_whitespace() || c == '/')
 }
 
+/// Issues a new key for a tenant (only its digest is stored).
+#[utoipa::path(post, path = "/v1/admin/tenants/{tenant_id}/api-keys", params(("tenant_id" = String, Path)),
+    security(("admin_token" = [])),
+    responses((status = 201, body = NewKey), (status = 400, description = "a bad tenant id", body = ErrorBody), (status = 401, description = "no or a wrong admin token", body = ErrorBody)))]
 pub(super) async fn issue_key(
     _: Admin,
     State(state): State<ApiState>,
@@ -44,6 +53,8 @@ pub(super) async fn issue_key(
 }
 
 /// `GET /v1/admin/tenants/{tenant_id}/api-keys`: the tenant's live keys (ids, never secrets).
+#[utoipa::path(get, path = "/v1/admin/tenants/{tenant_id}/api-keys", params(("tenant_id" = String, Path)),
+    security(("admin_token" = [])), responses((status = 200, body = KeyList), (status = 401, description = "no or a wrong admin token", body = ErrorBody)))]
 pub(super) async fn list_keys(
     _: Admin,
     State(state): State<ApiState>,
@@ -57,6 +68,9 @@ pub(super) async fn list_keys(
 
 /// `DELETE /v1/admin/tenants/{tenant_id}/api-keys/{key_id}`: revokes the key at once (204), or
 /// 404 if the tenant has no such live key.
+#[utoipa::path(delete, path = "/v1/admin/tenants/{tenant_id}/api-keys/{key_id}",
+    params(("tenant_id" = String, Path), ("key_id" = String, Path)), security(("admin_token" = [])),
+    responses((status = 204, description = "revoked"), (status = 404, description = "no such live key", body = ErrorBody), (status = 401, description = "no or a wrong admin token", body = ErrorBody)))]
 pub(super) async fn revoke_key(
     _: Admin,
     State(state): State<ApiState>,
@@ -87,18 +101,24 @@ fn key_failure(error: KeyError) -> ApiError {
     ApiError::Unavailable("the api key store is unavailable; retry later")
 }
 
-#[derive(Serialize)]
+/// One tenant the pipeline has seen.
+#[derive(Serialize, ToSchema)]
 pub(super) struct TenantSummary {
+    #[schema(value_type = String)]
     tenant_id: Id,
     stock_positions: usize,
     open_alerts: usize,
 }
 
-#[derive(Serialize)]
+/// Every tenant seen.
+#[derive(Serialize, ToSchema)]
 pub(super) struct TenantList {
     tenants: Vec<TenantSummary>,
 }
 
+/// Every tenant the pipeline has seen.
+#[utoipa::path(get, path = "/v1/admin/tenants", security(("admin_token" = [])),
+    responses((status = 200, body = TenantList), (status = 401, description = "no or a wrong admin token", body = ErrorBody)))]
 pub(super) async fn tenants(_: Admin, State(state): State<ApiState>) -> Json<TenantList> {
     let snapshot = state.index.snapshot();
     let tenants = snapshot
@@ -113,13 +133,18 @@ pub(super) async fn tenants(_: Admin, State(state): State<ApiState>) -> Json<Ten
     Json(TenantList { tenants })
 }
 
-#[derive(Serialize)]
+/// How far the results reach into the inputs.
+#[derive(Serialize, ToSchema)]
 pub(super) struct Progress {
     /// The pipeline time the results are complete up to.
     as_of: u64,
+    /// Per topic, per partition, the next offset the results cover.
     sources: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
+/// The next offset consumed per input partition, and the time the results are complete up to.
+#[utoipa::path(get, path = "/v1/admin/progress", security(("admin_token" = [])),
+    responses((status = 200, body = Progress), (status = 401, description = "no or a wrong admin token", body = ErrorBody)))]
 pub(super) async fn progress(_: Admin, State(state): State<ApiState>) -> Json<Progress> {
     let snapshot = state.index.snapshot();
     let mut sources = BTreeMap::<String, BTreeMap<String, u64>>::new();

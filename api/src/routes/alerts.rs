@@ -6,13 +6,15 @@ use axum::extract::{Query, State};
 use flowmart_pipelines::serving::{AlertState, AlertView};
 use flowmart_schemas::Id;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
+use super::openapi::ErrorBody;
 use super::{fresh, page};
 use crate::auth::Tenant;
 use crate::{ApiError, ApiState};
 
 /// Which alerts to list.
-#[derive(Deserialize, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Deserialize, Clone, Copy, Default, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(super) enum StatusFilter {
     #[default]
@@ -21,21 +23,33 @@ pub(super) enum StatusFilter {
     All,
 }
 
-#[derive(Deserialize)]
+/// Filters of the alert list.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct AlertFilter {
+    /// `open` (default), `resolved` or `all`.
     #[serde(default)]
+    #[param(inline)]
     status: StatusFilter,
+    /// Wait (up to 5 s) for results complete up to at least this pipeline time (ms).
     min_as_of: Option<u64>,
+    /// Items per page, 1–5,000 (default 1,000).
     limit: Option<usize>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+/// One reorder alert.
+#[derive(Serialize, ToSchema)]
 pub(super) struct AlertItem {
+    #[schema(value_type = String)]
     alert_id: Id,
+    #[schema(value_type = String)]
     warehouse_id: Id,
+    #[schema(value_type = String)]
     sku: Id,
+    /// `OPEN` or `RESOLVED`.
     status: &'static str,
     projected: i64,
     reorder_point: i64,
@@ -63,7 +77,8 @@ impl From<&AlertView> for AlertItem {
     }
 }
 
-#[derive(Serialize)]
+/// A page of the tenant's alerts, most urgent first.
+#[derive(Serialize, ToSchema)]
 pub(super) struct AlertList {
     as_of: u64,
     items: Vec<AlertItem>,
@@ -85,6 +100,9 @@ fn urgency(alert: &AlertView) -> Urgency {
     )
 }
 
+/// The tenant's reorder alerts: open ones most urgent (furthest below the reorder point) first.
+#[utoipa::path(get, path = "/v1/reorder-alerts", params(AlertFilter), security(("tenant_key" = [])),
+    responses((status = 200, body = AlertList), (status = 400, description = "a bad parameter", body = ErrorBody), (status = 401, description = "no or a wrong key", body = ErrorBody), (status = 429, description = "over the tenant's rate limit (see Retry-After)", body = ErrorBody), (status = 503, description = "not as fresh as min_as_of within 5 s", body = ErrorBody)))]
 pub(super) async fn list(
     Tenant(tenant_id): Tenant,
     State(state): State<ApiState>,

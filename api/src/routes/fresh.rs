@@ -12,9 +12,11 @@ use crate::{ApiError, ApiState};
 const PATIENCE: Duration = Duration::from_secs(5);
 
 /// The freshness a request asks for, for routes that take no other query parameter.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct Freshness {
+    /// Wait (up to 5 s) for results complete up to at least this pipeline time (ms).
     pub(super) min_as_of: Option<u64>,
 }
 

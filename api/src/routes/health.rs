@@ -8,11 +8,14 @@ use axum::response::IntoResponse;
 use crate::{ApiError, ApiState};
 
 /// Alive: the process answers.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "`{\"status\": \"ok\"}`")))]
 pub(super) async fn live() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
 /// Ready: the pipeline has published results at least once.
+#[utoipa::path(get, path = "/readyz", responses((status = 200, description = "`{\"status\": \"ready\", \"as_of\"}`"),
+    (status = 503, description = "no results yet", body = super::openapi::ErrorBody)))]
 pub(super) async fn ready(State(state): State<ApiState>) -> Result<Json<serde_json::Value>, ApiError> {
     match state.index.snapshot().as_of {
         0 => Err(ApiError::Unavailable("the pipeline has not published results yet")),
@@ -21,6 +24,7 @@ pub(super) async fn ready(State(state): State<ApiState>) -> Result<Json<serde_js
 }
 
 /// Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
 pub(super) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
 }

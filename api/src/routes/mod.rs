@@ -4,6 +4,7 @@ mod admin;
 mod alerts;
 mod fresh;
 mod health;
+mod openapi;
 mod page;
 mod settlements;
 mod stock;
@@ -30,6 +31,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi::document))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::extract::DefaultBodyLimit::max(crate::MAX_BODY_BYTES))

@@ -6,21 +6,30 @@ use axum::extract::{Query, State};
 use flowmart_operators::settlement_totals::SettlementDate;
 use flowmart_schemas::Currency;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::fresh;
+use super::openapi::ErrorBody;
 use crate::auth::Tenant;
 use crate::{ApiError, ApiState};
 
-#[derive(Deserialize)]
+/// Filters of the settlement totals.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct SettlementFilter {
+    /// Only this ISO 4217 currency.
     currency: Option<String>,
+    /// From this UTC date (`YYYY-MM-DD`), inclusive.
     from: Option<String>,
+    /// To this UTC date (`YYYY-MM-DD`), inclusive.
     to: Option<String>,
+    /// Wait (up to 5 s) for results complete up to at least this pipeline time (ms).
     min_as_of: Option<u64>,
 }
 
-#[derive(Serialize)]
+/// The totals of one day and currency (`net` = captured − refunded − chargebacks − fees).
+#[derive(Serialize, ToSchema)]
 pub(super) struct SettlementItem {
     date: String,
     currency: String,
@@ -33,7 +42,8 @@ pub(super) struct SettlementItem {
     authorized: i64,
 }
 
-#[derive(Serialize)]
+/// The tenant's settlement totals by day and currency.
+#[derive(Serialize, ToSchema)]
 pub(super) struct SettlementList {
     as_of: u64,
     items: Vec<SettlementItem>,
@@ -47,6 +57,9 @@ fn date(name: &str, text: Option<&str>) -> Result<Option<SettlementDate>, ApiErr
     .transpose()
 }
 
+/// The tenant's settlement totals per day and currency.
+#[utoipa::path(get, path = "/v1/settlements", params(SettlementFilter), security(("tenant_key" = [])),
+    responses((status = 200, body = SettlementList), (status = 400, description = "a bad parameter", body = ErrorBody), (status = 401, description = "no or a wrong key", body = ErrorBody), (status = 429, description = "over the tenant's rate limit (see Retry-After)", body = ErrorBody), (status = 503, description = "not as fresh as min_as_of within 5 s", body = ErrorBody)))]
 pub(super) async fn list(
     Tenant(tenant_id): Tenant,
     State(state): State<ApiState>,

@@ -6,29 +6,39 @@ use axum::extract::{Path, Query, State};
 use flowmart_operators::stock_positions::StockLevels;
 use flowmart_schemas::Id;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use std::ops::Bound;
 
 use super::fresh::{self, Freshness};
+use super::openapi::ErrorBody;
 use super::page;
 use crate::auth::Tenant;
 use crate::{ApiError, ApiState};
 
 /// Filters of the stock list.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct StockFilter {
+    /// Only this warehouse.
     warehouse_id: Option<String>,
+    /// Only this sku.
     sku: Option<String>,
+    /// Wait (up to 5 s) for results complete up to at least this pipeline time (ms).
     min_as_of: Option<u64>,
+    /// Items per page, 1–5,000 (default 1,000).
     limit: Option<usize>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
 /// One position's stock.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(super) struct StockItem {
+    #[schema(value_type = String)]
     warehouse_id: Id,
+    #[schema(value_type = String)]
     sku: Id,
     on_hand: i64,
     reserved: i64,
@@ -51,7 +61,8 @@ impl StockItem {
     }
 }
 
-#[derive(Serialize)]
+/// A page of the tenant's stock, by warehouse then sku.
+#[derive(Serialize, ToSchema)]
 pub(super) struct StockList {
     as_of: u64,
     items: Vec<StockItem>,
@@ -59,6 +70,9 @@ pub(super) struct StockList {
     next_cursor: Option<String>,
 }
 
+/// The tenant's stock levels.
+#[utoipa::path(get, path = "/v1/stock", params(StockFilter), security(("tenant_key" = [])),
+    responses((status = 200, body = StockList), (status = 400, description = "a bad parameter", body = ErrorBody), (status = 401, description = "no or a wrong key", body = ErrorBody), (status = 429, description = "over the tenant's rate limit (see Retry-After)", body = ErrorBody), (status = 503, description = "not as fresh as min_as_of within 5 s", body = ErrorBody)))]
 pub(super) async fn list(
     Tenant(tenant_id): Tenant,
     State(state): State<ApiState>,
@@ -90,13 +104,18 @@ pub(super) async fn list(
     Ok(Json(StockList { as_of: snapshot.as_of, items, next_cursor }))
 }
 
-#[derive(Serialize)]
+/// One position's stock, with the time it is complete up to.
+#[derive(Serialize, ToSchema)]
 pub(super) struct StockPoint {
     as_of: u64,
     #[serde(flatten)]
     item: StockItem,
 }
 
+/// One position's stock level.
+#[utoipa::path(get, path = "/v1/stock/{warehouse_id}/{sku}", security(("tenant_key" = [])),
+    params(("warehouse_id" = String, Path), ("sku" = String, Path), Freshness),
+    responses((status = 200, body = StockPoint), (status = 404, description = "never seen", body = ErrorBody), (status = 400, description = "a bad parameter", body = ErrorBody), (status = 401, description = "no or a wrong key", body = ErrorBody), (status = 429, description = "over the tenant's rate limit (see Retry-After)", body = ErrorBody), (status = 503, description = "not as fresh as min_as_of within 5 s", body = ErrorBody)))]
 pub(super) async fn one(
     Tenant(tenant_id): Tenant,
     State(state): State<ApiState>,

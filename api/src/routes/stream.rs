@@ -24,6 +24,13 @@ fn change(event: &AlertEvent) -> Event {
     Event::default().event("reorder-alert").id(event.sequence.to_string()).data(data)
 }
 
+/// Server-Sent Events: each alert change of the tenant, as `ReorderAlert` JSON, with its number as
+/// the event id; resumes after `Last-Event-ID`.
+#[utoipa::path(get, path = "/v1/alerts/stream", security(("tenant_key" = [])),
+    params(("Last-Event-ID" = Option<u64>, Header, description = "resume after this change")),
+    responses((status = 200, description = "an event stream: `reorder-alert`, `lagged` or `reset` events", content_type = "text/event-stream"),
+        (status = 400, description = "a bad Last-Event-ID", body = super::openapi::ErrorBody),
+        (status = 401, description = "no or a wrong key", body = super::openapi::ErrorBody)))]
 pub(super) async fn alerts(
     Tenant(tenant_id): Tenant,
     State(state): State<ApiState>,
