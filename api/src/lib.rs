@@ -27,5 +27,7 @@ pub async fn serve(
     state: ApiState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Exported from the start, at zero, so dashboards and alerts see the series.
+    metrics::counter!("flowmart_api_rate_limited_total").increment(0);
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
 }

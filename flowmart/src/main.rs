@@ -24,13 +24,16 @@ fn main() -> ExitCode {
         Ok(command) => command,
         Err(exit) => return exit,
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,flowmart=info")),
-        )
-        .init();
+    let logs = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,flowmart=info")),
+    );
+    // FLOWMART_LOG_FORMAT=json: one JSON object per line, for log shippers.
+    if std::env::var("FLOWMART_LOG_FORMAT").is_ok_and(|format| format == "json") {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let result = match command {
         cli::Command::Demo(args) => demo::run(args),
         cli::Command::Run(args) => match flowmart_pipelines::config::load(args.config.as_deref(), &args.flags()) {

@@ -9,13 +9,19 @@ use flowmart_api::{AdminToken, ApiKeys, ApiState, RateLimits};
 use flowmart_pipelines::Topics;
 use flowmart_pipelines::runtime::Pipeline;
 use flowmart_pipelines::serving::ServingIndex;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::progress::ProgressLine;
 
 /// Installs the Prometheus recorder every crate's metrics go to.
 pub(crate) fn install_metrics() -> anyhow::Result<PrometheusHandle> {
-    PrometheusBuilder::new().install_recorder().context("cannot install the metrics recorder")
+    // Durations as histograms (not per-process summaries), so Prometheus can aggregate them.
+    const SECONDS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS)
+        .context("metric buckets")?
+        .install_recorder()
+        .context("cannot install the metrics recorder")
 }
 
 /// The admin token from `FLOWMART_ADMIN_TOKEN`, or a generated one (returned to print once).

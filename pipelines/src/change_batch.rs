@@ -31,6 +31,9 @@ pub struct ChangeBatch {
     pub dead_letters: Vec<DeadLetter>,
     /// The next offset per input partition that the results now cover (cumulative).
     pub progress: SourceProgress,
+    /// The earliest pipeline time at which a record of this batch was read (`None`: no record
+    /// was): how stale the batch's oldest input is when a sink applies it.
+    pub oldest_record: Option<Time>,
     /// For recovery: orders whose current state changed, with the time it did (an order never
     /// leaves the upsert's output, so there are no deletions).
     pub orders: Vec<(OrderKey, OrderState, Time)>,

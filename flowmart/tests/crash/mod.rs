@@ -177,6 +177,7 @@ pub fn crash_and_recover(faults: Faults) -> String {
 
     // The last run resumed where the stored results end: it read only what they did not cover.
     let metrics = http.text(&format!("{api}/metrics"));
+    assert_dashboard_metrics_are_exported(&metrics);
     let consumed = metric_sum(&metrics, "flowmart_records_consumed_total");
     let resumed = running_total_check(stored_before_last_run, total, consumed);
 
@@ -342,6 +343,26 @@ pub fn crash_and_recover(faults: Faults) -> String {
         "{} kills, {} records, {} alert changes, last run read {resumed} records ({} were stored)",
         faults.kills, total, committed, stored_before_last_run
     )
+}
+
+/// Every metric the Grafana dashboard queries is one the binary exports.
+fn assert_dashboard_metrics_are_exported(metrics: &str) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/grafana/dashboards/flowmart.json");
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("the dashboard")).unwrap();
+    let mut queried = BTreeSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for (at, _) in expr.match_indices("flowmart_") {
+                let name = expr[at..].split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next().unwrap();
+                queried.insert(name.trim_end_matches("_bucket").trim_end_matches("_count").to_string());
+            }
+        }
+    }
+    assert!(queried.len() >= 10, "{queried:?}");
+    for name in queried {
+        assert!(metrics.lines().any(|line| line.starts_with(&name)), "the dashboard queries {name}, not exported");
+    }
 }
 
 /// Produces the generator's workload in `slices`, `pause` apart; returns the records in order.

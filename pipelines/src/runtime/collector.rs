@@ -44,6 +44,10 @@ pub(super) fn run(
     let mut pending = Pending::default();
     let mut published: Time = resume.state.as_of;
     let mut alerts_before = resume.alerts_before;
+    for sink in &sinks {
+        // Export the error count of every sink from the start, at zero.
+        metrics::counter!("flowmart_sink_errors_total", "sink" => sink.name()).increment(0);
+    }
     loop {
         let batch = match receiver.recv_timeout(Duration::from_millis(100)) {
             Ok(batch) => batch,
@@ -65,13 +69,17 @@ pub(super) fn run(
             continue;
         }
         let mut progress = resume.progress.clone();
+        let mut oldest_record = None::<Time>;
         for (queue, current) in worker_progress.iter_mut().zip(&mut current_progress) {
+            // A worker reports progress at each time it read records at.
             while queue.front().is_some_and(|(time, _)| *time < frontier) {
-                *current = queue.pop_front().expect("front was just seen").1;
+                let (time, reached) = queue.pop_front().expect("front was just seen");
+                oldest_record = Some(oldest_record.map_or(time, |oldest| oldest.min(time)));
+                *current = reached;
             }
             progress.merge(current);
         }
-        let change_batch = complete(&mut pending, published, frontier, progress, alerts_before);
+        let change_batch = complete(&mut pending, published, frontier, progress, alerts_before, oldest_record);
         alerts_before += change_batch.alerts.len() as u64;
         for sink in &mut sinks {
             apply_until_done(sink.as_mut(), &change_batch, shutdown);
@@ -113,6 +121,7 @@ fn complete(
     upper: Time,
     progress: SourceProgress,
     alerts_before: u64,
+    oldest_record: Option<Time>,
 ) -> ChangeBatch {
     let mut alerts = take_before(&mut pending.alerts, upper);
     alerts.sort_by(|(a, a_time, _), (b, b_time, _)| {
@@ -147,6 +156,7 @@ fn complete(
         alerts_before,
         dead_letters: dead_letters.into_iter().map(|(_, dead_letter)| dead_letter).collect(),
         progress,
+        oldest_record,
         orders,
         policies: latest_values(take_before(&mut pending.policies, upper)),
         event_ids: ids_by_time.into_iter().map(|((topic, time), ids)| (topic, time, ids)).collect(),

@@ -207,11 +207,11 @@ fn feed(
     status: &PipelineStatus,
     config: &RuntimeConfig,
 ) {
-    let mut consumed = BTreeMap::<InputTopic, u64>::new();
+    let mut consumed = BTreeMap::<(InputTopic, u32), u64>::new();
     let mut rejected = 0;
     for record in records {
         progress.consumed(record.topic, record.partition, record.offset);
-        *consumed.entry(record.topic).or_default() += 1;
+        *consumed.entry((record.topic, record.partition)).or_default() += 1;
         match ingest(record) {
             Ok((offset, input)) => inputs.insert(offset, input),
             Err(dead_letter) => {
@@ -225,8 +225,9 @@ fn feed(
         }
     }
     let mut total = 0;
-    for (topic, count) in consumed {
-        metrics::counter!("flowmart_records_consumed_total", "topic" => config.topics.name(topic).to_string())
+    for ((topic, partition), count) in consumed {
+        let topic = config.topics.name(topic).to_string();
+        metrics::counter!("flowmart_records_consumed_total", "topic" => topic, "partition" => partition.to_string())
             .increment(count);
         total += count;
     }

@@ -208,6 +208,13 @@ impl Sink for IndexWriter {
         }
         let mut progress = previous.progress.clone();
         progress.merge(&batch.progress);
+        if let Some(oldest) = batch.oldest_record {
+            // Record in → visible to the API: the batch's oldest record, now queryable.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_millis() as Time);
+            metrics::histogram!("flowmart_freshness_seconds").record(now.saturating_sub(oldest) as f64 / 1000.0);
+        }
         let alerts_published = batch.alerts_before + batch.alerts.len() as u64;
         self.current.store(Arc::new(Snapshot { as_of: batch.upper, tenants, progress, alerts_published }));
         self.as_of.send_replace(batch.upper);
