@@ -14,6 +14,7 @@ mod limits;
 mod observe;
 mod routes;
 mod state;
+pub mod webhooks;
 
 pub use error::ApiError;
 pub use keys::{AdminToken, ApiKeys, IssuedKey, KeyError, KeyInfo, KeyStoreError, MIGRATIONS};

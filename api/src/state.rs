@@ -4,6 +4,7 @@ use flowmart_pipelines::Topics;
 use flowmart_pipelines::serving::ServingIndex;
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::webhooks::Webhooks;
 use crate::{AdminToken, ApiKeys, RateLimits};
 
 /// What every handler shares.
@@ -21,4 +22,6 @@ pub struct ApiState {
     pub metrics: PrometheusHandle,
     /// Per-tenant request rate limits.
     pub limits: Arc<RateLimits>,
+    /// Tenants' webhooks and their deliveries.
+    pub webhooks: Arc<Webhooks>,
 }

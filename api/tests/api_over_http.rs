@@ -6,6 +6,7 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use flowmart_api::webhooks::Webhooks;
 use flowmart_api::{AdminToken, ApiKeys, ApiState, RateLimits};
 use flowmart_operators::reference::ReferenceModel;
 use flowmart_pipelines::runtime::{Pipeline, RuntimeConfig};
@@ -41,6 +42,7 @@ impl Service {
     /// As [`Service::start`], with `limits`.
     fn start_limited(generator: GeneratorConfig, workers: usize, limits: RateLimits) -> Service {
         let (index, writer) = ServingIndex::new(u64::MAX);
+        let webhooks = Arc::new(Webhooks::new(index.clone()));
         let pipeline = Pipeline::start(
             RuntimeConfig { workers, ..RuntimeConfig::default() },
             Arc::new(Generator::new(generator)),
@@ -54,6 +56,7 @@ impl Service {
             topics: Topics::default(),
             metrics: metrics(),
             limits: Arc::new(limits),
+            webhooks,
         };
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
@@ -609,6 +612,10 @@ fn the_openapi_document_describes_every_route_of_the_contract() {
         ("/v1/reorder-alerts", "get"),
         ("/v1/settlements", "get"),
         ("/v1/alerts/stream", "get"),
+        ("/v1/webhooks", "post"),
+        ("/v1/webhooks", "get"),
+        ("/v1/webhooks/{webhook_id}", "delete"),
+        ("/v1/webhooks/{webhook_id}/deliveries", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),
@@ -616,7 +623,7 @@ fn the_openapi_document_describes_every_route_of_the_contract() {
     ] {
         assert!(paths.get(path).and_then(|item| item.get(method)).is_some(), "{method} {path} is documented");
     }
-    assert_eq!(paths.len(), 13, "no undocumented extra path: {:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 16, "no undocumented extra path: {:?}", paths.keys().collect::<Vec<_>>());
     let stock_item = &document["components"]["schemas"]["StockItem"]["properties"];
     for field in ["warehouse_id", "sku", "on_hand", "reserved", "on_order", "available", "projected"] {
         assert!(stock_item.get(field).is_some(), "StockItem.{field}");
@@ -625,4 +632,125 @@ fn the_openapi_document_describes_every_route_of_the_contract() {
     let names = parameters.iter().map(|parameter| parameter["name"].as_str().unwrap()).collect::<Vec<_>>();
     assert_eq!(names, ["warehouse_id", "sku", "min_as_of", "limit", "cursor"]);
     assert!(document["components"]["securitySchemes"]["tenant_key"].is_object());
+}
+
+/// One request a receiver got: its delivery id, signature, body, and the status it answered.
+type Received = (String, String, Vec<u8>, u16);
+
+/// A webhook receiver on a free port: answers 500 to its first `failures` requests, then 200;
+/// records every request.
+struct Receiver {
+    url: String,
+    received: Arc<std::sync::Mutex<Vec<Received>>>,
+}
+
+fn start_receiver(runtime: &tokio::runtime::Runtime, failures: usize) -> Receiver {
+    use axum::http::HeaderMap;
+    let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&received);
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let log = Arc::clone(&log);
+            async move {
+                let mut log = log.lock().unwrap();
+                let status = if log.len() < failures { 500 } else { 200 };
+                let header = |name: &str| headers.get(name).map(|value| value.to_str().unwrap().to_string());
+                log.push((
+                    header("x-flowmart-delivery").unwrap_or_default(),
+                    header("x-flowmart-signature").unwrap_or_default(),
+                    body.to_vec(),
+                    status,
+                ));
+                StatusCode::from_u16(status).unwrap()
+            }
+        }),
+    );
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    Receiver { url, received }
+}
+
+#[test]
+fn a_webhook_receives_each_alert_change_once_signed_after_retries_and_logs_each_delivery() {
+    use hmac::{KeyInit, Mac};
+    let live = GeneratorConfig { records_per_second: Some(4_000), max_records: None, ..generator_config() };
+    let service = Service::start(live, 1);
+    let tenant = "acme-wholesale";
+    let key = service.issue_key(tenant);
+    let receiver = start_receiver(&service._runtime, 3);
+    let register = |body: Value| {
+        service.send(service.client.post(format!("{}/v1/webhooks", service.url)).bearer_auth(&key).json(&body))
+    };
+    assert_eq!(register(json!({ "url": "ftp://example.com/x" })).0, StatusCode::BAD_REQUEST);
+    assert_eq!(register(json!({ "link": receiver.url })).0, StatusCode::BAD_REQUEST);
+    let (status, registered) = register(json!({ "url": receiver.url }));
+    assert_eq!(status, StatusCode::CREATED, "{registered}");
+    let (webhook_id, secret) =
+        (registered["webhook_id"].as_str().unwrap().to_string(), registered["secret"].as_str().unwrap().to_string());
+    let log_path = format!("/v1/webhooks/{webhook_id}/deliveries");
+
+    // Wait for eight deliveries.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let log = loop {
+        let (status, log) = service.get(&log_path, Some(&key));
+        assert_eq!(status, StatusCode::OK, "{log}");
+        if log["items"].as_array().unwrap().len() >= 8 {
+            break log["items"].as_array().unwrap().clone();
+        }
+        assert!(Instant::now() < deadline, "deliveries did not come: {log}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(log.iter().all(|delivery| delivery["outcome"] == "delivered"), "{log:?}");
+    assert_eq!(log[0]["attempts"], 4, "the first change took three 500s and a 200: {}", log[0]);
+    let logged = log.iter().map(|delivery| delivery["sequence"].as_u64().unwrap()).collect::<Vec<_>>();
+
+    // What the receiver got: every request signed with the secret; each change answered 200 once.
+    let received = receiver.received.lock().unwrap().clone();
+    let mut delivered = Vec::new();
+    for (delivery_id, signature, body, status) in &received {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body);
+        let expected = mac.finalize().into_bytes().iter().map(|byte| format!("{byte:02x}")).collect::<String>();
+        assert_eq!(signature, &format!("sha256={expected}"), "signed with the secret");
+        let alert: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(alert["tenant_id"], tenant, "only the tenant's own changes");
+        let (hook, sequence) = delivery_id.split_once(':').unwrap();
+        assert_eq!(hook, webhook_id);
+        if *status == 200 {
+            delivered.push(sequence.parse::<u64>().unwrap());
+        }
+    }
+    assert!(delivered.windows(2).all(|pair| pair[0] < pair[1]), "in order, none twice: {delivered:?}");
+    assert_eq!(&delivered[..logged.len()], &logged[..], "the log shows what was delivered");
+
+    // None missing: the alert stream resumed just before the first delivery has the same changes.
+    let (first, count) = (logged[0], logged.len());
+    let streamed = service._runtime.block_on(async {
+        let mut resumed = service
+            .client
+            .get(format!("{}/v1/alerts/stream", service.url))
+            .bearer_auth(&key)
+            .header("Last-Event-ID", (first - 1).to_string())
+            .send()
+            .await
+            .unwrap();
+        read_events(&mut resumed, count).await
+    });
+    let streamed = streamed.iter().take(count).map(|(_, id, _)| id.parse::<u64>().unwrap()).collect::<Vec<_>>();
+    assert_eq!(streamed, logged, "every change of the tenant, none skipped");
+
+    // Listed without its secret; removed, it stops.
+    let (_, listed) = service.get("/v1/webhooks", Some(&key));
+    assert_eq!(listed["items"][0]["webhook_id"], webhook_id.as_str());
+    assert!(!listed.to_string().contains(&secret));
+    let other = service.issue_key("globex-distribution");
+    assert_eq!(service.get(&log_path, Some(&other)).0, StatusCode::NOT_FOUND, "not another tenant's");
+    let remove = |bearer: &str| {
+        service.send(service.client.delete(format!("{}/v1/webhooks/{webhook_id}", service.url)).bearer_auth(bearer))
+    };
+    assert_eq!(remove(&other).0, StatusCode::NOT_FOUND);
+    assert_eq!(remove(&key).0, StatusCode::NO_CONTENT);
+    assert_eq!(service.get(&log_path, Some(&key)).0, StatusCode::NOT_FOUND);
 }

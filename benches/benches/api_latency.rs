@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::routing::get;
+use flowmart_api::webhooks::Webhooks;
 use flowmart_api::{AdminToken, ApiKeys, ApiState, RateLimits};
 use flowmart_pipelines::runtime::{Pipeline, RuntimeConfig};
 use flowmart_pipelines::serving::{IndexWriter, ServingIndex};
@@ -79,6 +80,7 @@ fn main() {
         topics: Topics::default(),
         metrics: PrometheusBuilder::new().install_recorder().unwrap(),
         limits: Arc::new(RateLimits::new(unlimited, unlimited)),
+        webhooks: Arc::new(Webhooks::new(index.clone())),
     };
     let app = flowmart_api::router(state).route("/trivial", get(|| async { "ok" }));
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use flowmart_api::webhooks::Webhooks;
 use flowmart_api::{AdminToken, ApiKeys, ApiState, RateLimits};
 use flowmart_pipelines::Topics;
 use flowmart_pipelines::runtime::Pipeline;
@@ -62,6 +63,7 @@ pub(crate) fn serve_until_stopped(
         topics,
         metrics: metrics.clone(),
         limits: Arc::clone(&limits),
+        webhooks: Arc::new(Webhooks::new(index.clone())),
     };
     tokio.block_on(async {
         let (stop, mut stopped) = tokio::sync::watch::channel(false);

@@ -19,7 +19,7 @@ fn digest(secret: &str) -> KeyDigest {
 }
 
 /// A new random secret: `prefix` and 64 hex digits (256 bits from the OS).
-fn random_secret(prefix: &str) -> Result<String, getrandom::Error> {
+pub(crate) fn random_secret(prefix: &str) -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)?;
     Ok(bytes.iter().fold(String::from(prefix), |mut secret, byte| {

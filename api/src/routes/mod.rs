@@ -9,6 +9,7 @@ mod page;
 mod settlements;
 mod stock;
 mod stream;
+mod webhooks;
 
 use axum::Router;
 use axum::routing::{delete, get, post};
@@ -24,6 +25,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/reorder-alerts", get(alerts::list))
         .route("/v1/settlements", get(settlements::list))
         .route("/v1/alerts/stream", get(stream::alerts))
+        .route("/v1/webhooks", post(webhooks::register).get(webhooks::list))
+        .route("/v1/webhooks/{webhook_id}", delete(webhooks::remove))
+        .route("/v1/webhooks/{webhook_id}/deliveries", get(webhooks::deliveries))
         .route("/v1/admin/tenants/{tenant_id}/api-keys", post(admin::issue_key).get(admin::list_keys))
         .route("/v1/admin/tenants/{tenant_id}/api-keys/{key_id}", delete(admin::revoke_key))
         .route("/v1/admin/tenants", get(admin::tenants))

@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{admin, alerts, health, settlements, stock, stream};
+use super::{admin, alerts, health, settlements, stock, stream, webhooks};
 
 /// Every error: `{"error": "<what went wrong>"}`.
 #[derive(Serialize, ToSchema)]
@@ -20,6 +20,7 @@ pub(super) struct ErrorBody {
     info(title = "FlowMart Streams query API", description = "Each tenant's live stock, reorder alerts and settlement totals (CONTRACT.md §4)."),
     paths(
         stock::list, stock::one, alerts::list, settlements::list, stream::alerts,
+        webhooks::register, webhooks::list, webhooks::remove, webhooks::deliveries,
         admin::issue_key, admin::list_keys, admin::revoke_key, admin::tenants, admin::progress,
         health::live, health::ready, health::metrics, document,
     ),

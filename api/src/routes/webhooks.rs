@@ -1,0 +1,107 @@
+//! `/v1/webhooks`: a tenant's webhooks — register, list, remove, read the delivery log.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::openapi::ErrorBody;
+use crate::auth::Tenant;
+use crate::webhooks::{Delivery, WebhookError, WebhookInfo};
+use crate::{ApiError, ApiState};
+
+/// What to register.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewWebhook {
+    /// Where to post each alert change (absolute http or https URL).
+    url: String,
+}
+
+/// A webhook just registered, with the secret its deliveries are signed with (shown once).
+#[derive(Serialize, ToSchema)]
+pub(super) struct RegisteredWebhook {
+    #[serde(flatten)]
+    webhook: WebhookInfo,
+    /// The HMAC-SHA256 key of `X-FlowMart-Signature`.
+    secret: String,
+}
+
+/// The tenant's webhooks.
+#[derive(Serialize, ToSchema)]
+pub(super) struct WebhookList {
+    items: Vec<WebhookInfo>,
+}
+
+/// A webhook's delivery log, oldest first (the last 1,000).
+#[derive(Serialize, ToSchema)]
+pub(super) struct DeliveryLog {
+    items: Vec<Delivery>,
+}
+
+fn json_error(rejection: JsonRejection) -> ApiError {
+    ApiError::BadRequest(rejection.body_text())
+}
+
+/// Registers a webhook: each of the tenant's alert changes from now on is posted to it.
+#[utoipa::path(post, path = "/v1/webhooks", request_body = NewWebhook, security(("tenant_key" = [])),
+    responses((status = 201, body = RegisteredWebhook), (status = 400, description = "a bad body or url", body = ErrorBody),
+        (status = 401, description = "no or a wrong key", body = ErrorBody)))]
+pub(super) async fn register(
+    Tenant(tenant_id): Tenant,
+    State(state): State<ApiState>,
+    body: Result<Json<NewWebhook>, JsonRejection>,
+) -> Result<(StatusCode, Json<RegisteredWebhook>), ApiError> {
+    let Json(new) = body.map_err(json_error)?;
+    let (webhook, secret) = state.webhooks.register(&tenant_id, &new.url).map_err(|error| match error {
+        WebhookError::BadUrl(_) => ApiError::BadRequest(error.to_string()),
+        WebhookError::Randomness => ApiError::Unavailable("no randomness available to make a secret"),
+    })?;
+    tracing::info!(%tenant_id, webhook_id = %webhook.webhook_id, "registered a webhook");
+    Ok((StatusCode::CREATED, Json(RegisteredWebhook { webhook, secret })))
+}
+
+/// The tenant's webhooks.
+#[utoipa::path(get, path = "/v1/webhooks", security(("tenant_key" = [])),
+    responses((status = 200, body = WebhookList), (status = 401, description = "no or a wrong key", body = ErrorBody)))]
+pub(super) async fn list(Tenant(tenant_id): Tenant, State(state): State<ApiState>) -> Json<WebhookList> {
+    Json(WebhookList { items: state.webhooks.list(&tenant_id) })
+}
+
+/// Removes a webhook; its deliveries stop.
+#[utoipa::path(delete, path = "/v1/webhooks/{webhook_id}", params(("webhook_id" = String, Path)),
+    security(("tenant_key" = [])),
+    responses((status = 204, description = "removed"), (status = 404, description = "no such webhook", body = ErrorBody),
+        (status = 401, description = "no or a wrong key", body = ErrorBody)))]
+pub(super) async fn remove(
+    Tenant(tenant_id): Tenant,
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Path(webhook_id) = path?;
+    if state.webhooks.remove(&tenant_id, &webhook_id) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!("no webhook {webhook_id:?}")))
+    }
+}
+
+/// A webhook's delivery log.
+#[utoipa::path(get, path = "/v1/webhooks/{webhook_id}/deliveries", params(("webhook_id" = String, Path)),
+    security(("tenant_key" = [])),
+    responses((status = 200, body = DeliveryLog), (status = 404, description = "no such webhook", body = ErrorBody),
+        (status = 401, description = "no or a wrong key", body = ErrorBody)))]
+pub(super) async fn deliveries(
+    Tenant(tenant_id): Tenant,
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<DeliveryLog>, ApiError> {
+    let Path(webhook_id) = path?;
+    let items = state
+        .webhooks
+        .deliveries(&tenant_id, &webhook_id)
+        .ok_or_else(|| ApiError::NotFound(format!("no webhook {webhook_id:?}")))?;
+    Ok(Json(DeliveryLog { items }))
+}

@@ -1,0 +1,177 @@
+//! Webhooks: a tenant registers a URL and receives each of its alert changes there as a signed
+//! JSON `POST`, retried with backoff, with a delivery log it can read back.
+//!
+//! Each webhook has its own delivery task. It reads the changes after the last one it finished
+//! from the serving index (the live broadcast only wakes it), so a slow receiver delays only its
+//! own webhook and misses nothing the index still keeps (the last 65,536 changes). A change is
+//! finished once delivered (2xx) or given up on (a 4xx other than 408/429, or every retry
+//! failed); it is never sent again after a 2xx. Every request carries
+//! `X-FlowMart-Delivery: <webhook_id>:<change number>`, the same on each retry, so a receiver
+//! can drop a repeat whose 2xx it sent but the sender never saw.
+//!
+//! Registrations live in memory: after a restart, tenants register again (storing them with the
+//! API keys is the next step).
+
+mod delivery;
+mod signature;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+
+use flowmart_pipelines::serving::ServingIndex;
+use flowmart_schemas::Id;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub use signature::{SIGNATURE_HEADER, sign};
+
+/// How many deliveries each webhook's log keeps (the oldest go first).
+const LOG_CAPACITY: usize = 1_000;
+
+/// One finished delivery, as the log shows it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Delivery {
+    /// The alert change's number (the stream's event id).
+    pub sequence: u64,
+    /// The alert it changed.
+    #[schema(value_type = String)]
+    pub alert_id: Id,
+    /// `delivered` (a 2xx came back) or `failed` (given up).
+    pub outcome: &'static str,
+    /// How many requests were made.
+    pub attempts: u32,
+    /// The last HTTP status received, if any.
+    pub response_status: Option<u16>,
+    /// Why the last attempt failed, if it did.
+    pub error: Option<String>,
+    /// When it finished (ms since the epoch).
+    pub finished_at: i64,
+}
+
+/// A registered webhook, as listed (the secret is shown only at registration).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct WebhookInfo {
+    /// Its id.
+    pub webhook_id: String,
+    /// Where changes are posted.
+    pub url: String,
+    /// When it was registered (ms since the epoch).
+    pub created_at: i64,
+}
+
+struct Webhook {
+    tenant_id: Id,
+    info: WebhookInfo,
+    log: Mutex<VecDeque<Delivery>>,
+    task: tokio::task::AbortHandle,
+}
+
+impl Drop for Webhook {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Why a webhook could not be registered.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// The URL is not an absolute `http` or `https` URL.
+    #[error("url must be an absolute http(s) URL, got {0:?}")]
+    BadUrl(String),
+    /// The OS gave no randomness for the secret.
+    #[error("no randomness available to make a secret")]
+    Randomness,
+}
+
+/// Every tenant's webhooks and their delivery tasks.
+pub struct Webhooks {
+    index: ServingIndex,
+    client: reqwest::Client,
+    hooks: RwLock<HashMap<String, Arc<Webhook>>>,
+}
+
+impl Webhooks {
+    /// No webhooks yet; changes are read from `index`.
+    pub fn new(index: ServingIndex) -> Webhooks {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .expect("an HTTP client with default settings");
+        Webhooks { index, client, hooks: RwLock::new(HashMap::new()) }
+    }
+
+    /// Registers `url` for `tenant_id`'s alert changes from now on; returns it and its secret
+    /// (for `X-FlowMart-Signature`). Must be called within a tokio runtime.
+    pub fn register(&self, tenant_id: &Id, url: &str) -> Result<(WebhookInfo, String), WebhookError> {
+        let parsed = reqwest::Url::parse(url).map_err(|_| WebhookError::BadUrl(url.to_string()))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(WebhookError::BadUrl(url.to_string()));
+        }
+        let secret = crate::keys::random_secret("whsec_").map_err(|_| WebhookError::Randomness)?;
+        let webhook_id = crate::keys::random_secret("wh_").map_err(|_| WebhookError::Randomness)?[..19].to_string();
+        let info = WebhookInfo { webhook_id: webhook_id.clone(), url: parsed.to_string(), created_at: now_ms() };
+        let start_after = self.index.snapshot().alerts_published;
+        let target = delivery::Target {
+            webhook_id: webhook_id.clone(),
+            tenant_id: tenant_id.clone(),
+            url: parsed,
+            secret: secret.clone(),
+        };
+        let hook = Arc::new_cyclic(|weak: &std::sync::Weak<Webhook>| {
+            let log = weak.clone();
+            let record = move |delivery: Delivery| {
+                if let Some(hook) = log.upgrade() {
+                    let mut log = hook.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    if log.len() == LOG_CAPACITY {
+                        log.pop_front();
+                    }
+                    log.push_back(delivery);
+                }
+            };
+            let task =
+                tokio::spawn(delivery::run(target, self.index.clone(), self.client.clone(), start_after, record));
+            Webhook {
+                tenant_id: tenant_id.clone(),
+                info: info.clone(),
+                log: Mutex::default(),
+                task: task.abort_handle(),
+            }
+        });
+        self.hooks.write().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(webhook_id, hook);
+        Ok((info, secret))
+    }
+
+    /// `tenant_id`'s webhooks, oldest first.
+    pub fn list(&self, tenant_id: &Id) -> Vec<WebhookInfo> {
+        let hooks = self.hooks.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut infos = hooks
+            .values()
+            .filter(|hook| hook.tenant_id == *tenant_id)
+            .map(|hook| hook.info.clone())
+            .collect::<Vec<_>>();
+        infos.sort_by(|a, b| (a.created_at, &a.webhook_id).cmp(&(b.created_at, &b.webhook_id)));
+        infos
+    }
+
+    /// Removes `tenant_id`'s webhook `webhook_id` and stops its deliveries; whether it existed.
+    pub fn remove(&self, tenant_id: &Id, webhook_id: &str) -> bool {
+        let mut hooks = self.hooks.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match hooks.get(webhook_id) {
+            Some(hook) if hook.tenant_id == *tenant_id => hooks.remove(webhook_id).is_some(),
+            _ => false,
+        }
+    }
+
+    /// The delivery log of `tenant_id`'s webhook `webhook_id`, oldest first; `None` if it has no
+    /// such webhook.
+    pub fn deliveries(&self, tenant_id: &Id, webhook_id: &str) -> Option<Vec<Delivery>> {
+        let hooks = self.hooks.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let hook = hooks.get(webhook_id).filter(|hook| hook.tenant_id == *tenant_id)?;
+        let log = hook.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Some(log.iter().cloned().collect())
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_millis() as i64)
+}
