@@ -15,6 +15,15 @@ if ! tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
 fi
 export PATH="$HOME/.cargo/bin:$PATH"
 
+# The dashboard test drives headless Chromium (Debian's package).
+if ! command -v chromium >/dev/null 2>&1; then
+  step "installing chromium (apt, once)"
+  as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get install -y --no-install-recommends chromium \
+    || { as_root apt-get update && as_root apt-get install -y --no-install-recommends chromium; }
+fi
+
 # Postgres tests each create a database of their own on this server.
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then

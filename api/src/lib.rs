@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 mod auth;
+mod dashboard;
 mod error;
 mod keys;
 mod limits;
