@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use flowmart_api::webhooks::Webhooks;
 use flowmart_api::{ApiKeys, RateLimits};
 use flowmart_pipelines::config::{ApiSettings, RetentionSettings};
 use flowmart_pipelines::runtime::{Pipeline, RuntimeConfig};
@@ -62,5 +63,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let api = ApiSettings::default();
     let limits = Arc::new(RateLimits::new(api.rate_limit_per_second, api.rate_limit_burst));
-    serve_until_stopped(&tokio, listener, Service { index, keys, admin_token, topics, metrics, limits }, pipeline)
+    let webhooks = Arc::new(Webhooks::new(index.clone()));
+    let service = Service { index, keys, admin_token, topics, metrics, limits, webhooks };
+    serve_until_stopped(&tokio, listener, service, pipeline)
 }

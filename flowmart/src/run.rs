@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use flowmart_api::webhooks::Webhooks;
 use flowmart_api::{ApiKeys, RateLimits};
 use flowmart_pipelines::Sink;
 use flowmart_pipelines::config::PipelineConfig;
@@ -93,13 +94,24 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
     if let Some(token) = generated_token {
         println!("  admin token  {token}   (generated; set FLOWMART_ADMIN_TOKEN to choose one)");
     }
-    // Tenant keys live in the database when there is one (they survive restarts), else in memory.
-    let keys = match &config.postgres.database_url {
-        Some(url) => tokio.block_on(ApiKeys::stored(url)).context("cannot open the api key table")?,
-        None => ApiKeys::new(),
+    // Tenant keys and webhooks live in the database when there is one (they survive restarts).
+    let (keys, webhooks) = match &config.postgres.database_url {
+        Some(url) => (
+            tokio.block_on(ApiKeys::stored(url)).context("cannot open the api key table")?,
+            tokio.block_on(Webhooks::stored(index.clone(), url)).context("cannot open the webhook table")?,
+        ),
+        None => (ApiKeys::new(), Webhooks::new(index.clone())),
     };
     let limits = Arc::new(RateLimits::new(config.api.rate_limit_per_second, config.api.rate_limit_burst));
-    let service = Service { index, keys: Arc::new(keys), admin_token, topics: inputs, metrics, limits };
+    let service = Service {
+        index,
+        keys: Arc::new(keys),
+        admin_token,
+        topics: inputs,
+        metrics,
+        limits,
+        webhooks: Arc::new(webhooks),
+    };
     serve_until_stopped(&tokio, listener, service, pipeline)
 }
 

@@ -44,6 +44,7 @@ pub(crate) struct Service {
     pub(crate) topics: Topics,
     pub(crate) metrics: PrometheusHandle,
     pub(crate) limits: Arc<RateLimits>,
+    pub(crate) webhooks: Arc<Webhooks>,
 }
 
 /// Serves the API on `listener` and keeps the progress line fresh until Ctrl-C, SIGTERM or the
@@ -55,7 +56,7 @@ pub(crate) fn serve_until_stopped(
     service: Service,
     pipeline: Pipeline,
 ) -> anyhow::Result<()> {
-    let Service { index, keys, admin_token, topics, metrics, limits } = service;
+    let Service { index, keys, admin_token, topics, metrics, limits, webhooks } = service;
     let state = ApiState {
         index: index.clone(),
         keys,
@@ -63,7 +64,7 @@ pub(crate) fn serve_until_stopped(
         topics,
         metrics: metrics.clone(),
         limits: Arc::clone(&limits),
-        webhooks: Arc::new(Webhooks::new(index.clone())),
+        webhooks,
     };
     tokio.block_on(async {
         let (stop, mut stopped) = tokio::sync::watch::channel(false);

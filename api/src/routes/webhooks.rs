@@ -41,6 +41,17 @@ pub(super) struct DeliveryLog {
     items: Vec<Delivery>,
 }
 
+fn webhook_failure(error: WebhookError) -> ApiError {
+    match error {
+        WebhookError::BadUrl(_) => ApiError::BadRequest(error.to_string()),
+        WebhookError::Randomness => ApiError::Unavailable("no randomness available to make a secret"),
+        WebhookError::Store(error) => {
+            tracing::error!(%error, "webhook store failed");
+            ApiError::Unavailable("the webhook store is unavailable; retry later")
+        }
+    }
+}
+
 fn json_error(rejection: JsonRejection) -> ApiError {
     ApiError::BadRequest(rejection.body_text())
 }
@@ -55,10 +66,7 @@ pub(super) async fn register(
     body: Result<Json<NewWebhook>, JsonRejection>,
 ) -> Result<(StatusCode, Json<RegisteredWebhook>), ApiError> {
     let Json(new) = body.map_err(json_error)?;
-    let (webhook, secret) = state.webhooks.register(&tenant_id, &new.url).map_err(|error| match error {
-        WebhookError::BadUrl(_) => ApiError::BadRequest(error.to_string()),
-        WebhookError::Randomness => ApiError::Unavailable("no randomness available to make a secret"),
-    })?;
+    let (webhook, secret) = state.webhooks.register(&tenant_id, &new.url).await.map_err(webhook_failure)?;
     tracing::info!(%tenant_id, webhook_id = %webhook.webhook_id, "registered a webhook");
     Ok((StatusCode::CREATED, Json(RegisteredWebhook { webhook, secret })))
 }
@@ -81,7 +89,7 @@ pub(super) async fn remove(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     let Path(webhook_id) = path?;
-    if state.webhooks.remove(&tenant_id, &webhook_id) {
+    if state.webhooks.remove(&tenant_id, &webhook_id).await.map_err(webhook_failure)? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound(format!("no webhook {webhook_id:?}")))

@@ -47,6 +47,15 @@ pub(super) async fn run(
             Missed::Gone => {
                 let now = index.snapshot().alerts_published;
                 tracing::warn!(webhook = %target.webhook_id, from = after + 1, to = now, "alert changes no longer kept; skipped");
+                record(Delivery {
+                    sequence: now,
+                    alert_id: Id::default(),
+                    outcome: "skipped",
+                    attempts: 0,
+                    response_status: None,
+                    error: Some(format!("changes {} to {now} are no longer kept", after + 1)),
+                    finished_at: now_ms(),
+                });
                 after = now;
             }
         }

@@ -9,11 +9,14 @@
 //! `X-FlowMart-Delivery: <webhook_id>:<change number>`, the same on each retry, so a receiver
 //! can drop a repeat whose 2xx it sent but the sender never saw.
 //!
-//! Registrations live in memory: after a restart, tenants register again (storing them with the
-//! API keys is the next step).
+//! With a database, registrations are stored, and each webhook's progress (the last change whose
+//! delivery finished) is written after every delivery: a restarted API goes on from there. The
+//! changes it can resend are those its serving index still keeps; changes made while it was down
+//! beyond those are logged as `skipped`. Without a database, registrations live in memory.
 
 mod delivery;
 mod signature;
+mod stored;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
@@ -24,6 +27,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 pub use signature::{SIGNATURE_HEADER, sign};
+use stored::{StoredWebhook, WebhookTable};
+
+use crate::KeyStoreError;
 
 /// How many deliveries each webhook's log keeps (the oldest go first).
 const LOG_CAPACITY: usize = 1_000;
@@ -36,7 +42,8 @@ pub struct Delivery {
     /// The alert it changed.
     #[schema(value_type = String)]
     pub alert_id: Id,
-    /// `delivered` (a 2xx came back) or `failed` (given up).
+    /// `delivered` (a 2xx came back), `failed` (given up) or `skipped` (no longer kept when this
+    /// webhook came to it; `sequence` is then the last one skipped).
     pub outcome: &'static str,
     /// How many requests were made.
     pub attempts: u32,
@@ -62,7 +69,7 @@ pub struct WebhookInfo {
 struct Webhook {
     tenant_id: Id,
     info: WebhookInfo,
-    log: Mutex<VecDeque<Delivery>>,
+    log: Arc<Mutex<VecDeque<Delivery>>>,
     task: tokio::task::AbortHandle,
 }
 
@@ -81,6 +88,9 @@ pub enum WebhookError {
     /// The OS gave no randomness for the secret.
     #[error("no randomness available to make a secret")]
     Randomness,
+    /// The webhook table failed.
+    #[error(transparent)]
+    Store(#[from] KeyStoreError),
 }
 
 /// Every tenant's webhooks and their delivery tasks.
@@ -88,57 +98,100 @@ pub struct Webhooks {
     index: ServingIndex,
     client: reqwest::Client,
     hooks: RwLock<HashMap<String, Arc<Webhook>>>,
+    table: Option<WebhookTable>,
 }
 
 impl Webhooks {
-    /// No webhooks yet; changes are read from `index`.
+    /// No webhooks yet, in memory only; changes are read from `index`.
     pub fn new(index: ServingIndex) -> Webhooks {
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .expect("an HTTP client with default settings");
-        Webhooks { index, client, hooks: RwLock::new(HashMap::new()) }
+        Webhooks { index, client, hooks: RwLock::new(HashMap::new()), table: None }
+    }
+
+    /// The webhooks stored in the database at `url`, each delivering again after its last
+    /// finished change. Must be called within a tokio runtime.
+    pub async fn stored(index: ServingIndex, url: &str) -> Result<Webhooks, KeyStoreError> {
+        let table = WebhookTable::open(url).await?;
+        let stored = table.all().await?;
+        let webhooks = Webhooks { table: Some(table), ..Webhooks::new(index) };
+        for webhook in stored {
+            match reqwest::Url::parse(&webhook.url) {
+                Ok(url) => webhooks.start(webhook, url),
+                Err(_) => {
+                    tracing::error!(webhook = %webhook.webhook_id, url = %webhook.url, "stored webhook url does not parse")
+                }
+            }
+        }
+        Ok(webhooks)
     }
 
     /// Registers `url` for `tenant_id`'s alert changes from now on; returns it and its secret
     /// (for `X-FlowMart-Signature`). Must be called within a tokio runtime.
-    pub fn register(&self, tenant_id: &Id, url: &str) -> Result<(WebhookInfo, String), WebhookError> {
+    pub async fn register(&self, tenant_id: &Id, url: &str) -> Result<(WebhookInfo, String), WebhookError> {
         let parsed = reqwest::Url::parse(url).map_err(|_| WebhookError::BadUrl(url.to_string()))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
             return Err(WebhookError::BadUrl(url.to_string()));
         }
         let secret = crate::keys::random_secret("whsec_").map_err(|_| WebhookError::Randomness)?;
         let webhook_id = crate::keys::random_secret("wh_").map_err(|_| WebhookError::Randomness)?[..19].to_string();
-        let info = WebhookInfo { webhook_id: webhook_id.clone(), url: parsed.to_string(), created_at: now_ms() };
-        let start_after = self.index.snapshot().alerts_published;
-        let target = delivery::Target {
-            webhook_id: webhook_id.clone(),
-            tenant_id: tenant_id.clone(),
-            url: parsed,
-            secret: secret.clone(),
+        let webhook = StoredWebhook {
+            webhook_id,
+            tenant_id: tenant_id.to_string(),
+            url: parsed.to_string(),
+            secret,
+            created_at: now_ms(),
+            delivered_up_to: self.index.snapshot().alerts_published,
         };
-        let hook = Arc::new_cyclic(|weak: &std::sync::Weak<Webhook>| {
-            let log = weak.clone();
-            let record = move |delivery: Delivery| {
-                if let Some(hook) = log.upgrade() {
-                    let mut log = hook.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                    if log.len() == LOG_CAPACITY {
-                        log.pop_front();
-                    }
-                    log.push_back(delivery);
-                }
-            };
-            let task =
-                tokio::spawn(delivery::run(target, self.index.clone(), self.client.clone(), start_after, record));
-            Webhook {
-                tenant_id: tenant_id.clone(),
-                info: info.clone(),
-                log: Mutex::default(),
-                task: task.abort_handle(),
-            }
-        });
-        self.hooks.write().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(webhook_id, hook);
+        if let Some(table) = &self.table {
+            table.insert(&webhook).await?;
+        }
+        let info = WebhookInfo {
+            webhook_id: webhook.webhook_id.clone(),
+            url: webhook.url.clone(),
+            created_at: webhook.created_at,
+        };
+        let secret = webhook.secret.clone();
+        self.start(webhook, parsed);
         Ok((info, secret))
+    }
+
+    /// Starts delivering for `webhook`.
+    fn start(&self, webhook: StoredWebhook, url: reqwest::Url) {
+        let info =
+            WebhookInfo { webhook_id: webhook.webhook_id.clone(), url: webhook.url, created_at: webhook.created_at };
+        let tenant_id = Id::from(webhook.tenant_id);
+        let target = delivery::Target {
+            webhook_id: webhook.webhook_id.clone(),
+            tenant_id: tenant_id.clone(),
+            url,
+            secret: webhook.secret,
+        };
+        let table = self.table.clone();
+        let log = Arc::new(Mutex::new(VecDeque::new()));
+        let entries = Arc::clone(&log);
+        let webhook_id = webhook.webhook_id.clone();
+        let finished = move |delivery: Delivery| {
+            if let Some(table) = &table {
+                let (table, webhook_id, sequence) = (table.clone(), webhook_id.clone(), delivery.sequence);
+                tokio::spawn(async move {
+                    if let Err(error) = table.advance(&webhook_id, sequence).await {
+                        tracing::warn!(webhook = %webhook_id, %error, "cannot store webhook progress");
+                    }
+                });
+            }
+            let mut entries = entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if entries.len() == LOG_CAPACITY {
+                entries.pop_front();
+            }
+            entries.push_back(delivery);
+        };
+        let run = delivery::run(target, self.index.clone(), self.client.clone(), webhook.delivered_up_to, finished);
+        let task = tokio::spawn(run).abort_handle();
+        let hook = Arc::new(Webhook { tenant_id, info, log, task });
+        self.hooks.write().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(webhook.webhook_id, hook);
     }
 
     /// `tenant_id`'s webhooks, oldest first.
@@ -154,12 +207,18 @@ impl Webhooks {
     }
 
     /// Removes `tenant_id`'s webhook `webhook_id` and stops its deliveries; whether it existed.
-    pub fn remove(&self, tenant_id: &Id, webhook_id: &str) -> bool {
-        let mut hooks = self.hooks.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match hooks.get(webhook_id) {
-            Some(hook) if hook.tenant_id == *tenant_id => hooks.remove(webhook_id).is_some(),
-            _ => false,
+    pub async fn remove(&self, tenant_id: &Id, webhook_id: &str) -> Result<bool, WebhookError> {
+        let owned = {
+            let hooks = self.hooks.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            hooks.get(webhook_id).is_some_and(|hook| hook.tenant_id == *tenant_id)
+        };
+        if !owned {
+            return Ok(false);
         }
+        if let Some(table) = &self.table {
+            table.delete(webhook_id).await?;
+        }
+        Ok(self.hooks.write().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(webhook_id).is_some())
     }
 
     /// The delivery log of `tenant_id`'s webhook `webhook_id`, oldest first; `None` if it has no

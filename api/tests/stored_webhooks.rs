@@ -1,0 +1,112 @@
+//! Webhooks in Postgres: a restarted API keeps its tenants' webhooks and goes on after the last
+//! change whose delivery finished — nothing delivered twice, and changes it can no longer resend
+//! logged as skipped.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use flowmart_api::webhooks::Webhooks;
+use flowmart_pipelines::serving::{ServingIndex, Snapshot};
+use flowmart_pipelines::{ChangeBatch, Sink, SourceProgress};
+use flowmart_schemas::{Id, ReorderAlert, ReorderAlertStatus};
+use flowmart_testkit::TestDatabase;
+
+fn change(tenant: &str, sku: &str) -> ReorderAlert {
+    ReorderAlert {
+        alert_id: format!("alert-{sku}").into(),
+        tenant_id: tenant.into(),
+        warehouse_id: "berlin".into(),
+        sku: sku.into(),
+        status: ReorderAlertStatus::Opened,
+        projected: 1,
+        reorder_point: 5,
+        suggested_quantity: 10,
+        changed_at: 7,
+    }
+}
+
+/// An index as a restarted API has it: `published` changes happened, none of them kept.
+fn restarted_index(published: u64) -> (ServingIndex, flowmart_pipelines::serving::IndexWriter) {
+    ServingIndex::starting_from(Snapshot::restored(5, SourceProgress::default(), published, [], [], []), u64::MAX)
+}
+
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} did not happen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_restarted_api_keeps_its_webhooks_and_delivers_on_from_where_it_stopped() {
+    let database = TestDatabase::create();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let received = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = Arc::clone(&received);
+    let receiver = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let log = Arc::clone(&log);
+            async move {
+                let delivery = headers["x-flowmart-delivery"].to_str().unwrap().to_string();
+                log.lock().unwrap().push(delivery.rsplit_once(':').unwrap().1.to_string());
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    runtime.spawn(async move { axum::serve(listener, receiver).await });
+    let tenant = Id::from("acme-wholesale");
+    let delivered = || received.lock().unwrap().clone();
+
+    // First run: register, deliver changes 1 and 3 (2 is another tenant's).
+    let (index, mut writer) = restarted_index(0);
+    let webhooks = runtime.block_on(Webhooks::stored(index, &database.url())).unwrap();
+    let (registered, _secret) = runtime.block_on(webhooks.register(&tenant, &url)).unwrap();
+    let batch = ChangeBatch {
+        lower: 5,
+        upper: 6,
+        alerts: vec![change("acme-wholesale", "a"), change("globex-distribution", "b"), change("acme-wholesale", "c")],
+        ..ChangeBatch::default()
+    };
+    writer.apply(&batch).unwrap();
+    wait_until("the first deliveries", || delivered() == ["1", "3"]);
+    let progress = || database.rows("SELECT delivered_up_to::text FROM webhooks")[0][0].clone();
+    wait_until("progress stored", || progress() == "3");
+    drop(webhooks);
+
+    // Restart: the webhook is still there and goes on with change 4, sending nothing twice.
+    let (index, mut writer) = restarted_index(3);
+    let webhooks = runtime.block_on(Webhooks::stored(index, &database.url())).unwrap();
+    let listed = webhooks.list(&tenant);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].webhook_id, registered.webhook_id);
+    let batch = ChangeBatch {
+        lower: 6,
+        upper: 7,
+        alerts: vec![change("acme-wholesale", "d")],
+        alerts_before: 3,
+        ..ChangeBatch::default()
+    };
+    writer.apply(&batch).unwrap();
+    wait_until("the delivery after the restart", || delivered() == ["1", "3", "4"]);
+    wait_until("progress stored", || progress() == "4");
+    drop(webhooks);
+
+    // Down while changes 5..=10 happened, none kept: they are logged as skipped, nothing is sent.
+    let (index, _writer) = restarted_index(10);
+    let webhooks = runtime.block_on(Webhooks::stored(index, &database.url())).unwrap();
+    wait_until("the gap logged", || {
+        webhooks.deliveries(&tenant, &registered.webhook_id).is_some_and(|log| !log.is_empty())
+    });
+    let log = webhooks.deliveries(&tenant, &registered.webhook_id).unwrap();
+    assert_eq!((log[0].outcome, log[0].sequence), ("skipped", 10));
+    assert!(log[0].error.as_deref().unwrap().contains("5 to 10"), "{:?}", log[0].error);
+    assert_eq!(delivered(), ["1", "3", "4"]);
+
+    // Removed, it is gone for good.
+    assert!(runtime.block_on(webhooks.remove(&tenant, &registered.webhook_id)).unwrap());
+    assert!(database.rows("SELECT webhook_id FROM webhooks").is_empty());
+}
