@@ -1,6 +1,6 @@
 //! Webhooks in Postgres: a restarted API keeps its tenants' webhooks and goes on after the last
-//! change whose delivery finished — nothing delivered twice, and changes it can no longer resend
-//! logged as skipped.
+//! change whose delivery finished — nothing delivered twice, changes made while it was down sent
+//! from what its index was restored with, and changes it can no longer resend logged as skipped.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,9 +25,13 @@ fn change(tenant: &str, sku: &str) -> ReorderAlert {
     }
 }
 
-/// An index as a restarted API has it: `published` changes happened, none of them kept.
-fn restarted_index(published: u64) -> (ServingIndex, flowmart_pipelines::serving::IndexWriter) {
-    ServingIndex::starting_from(Snapshot::restored(5, SourceProgress::default(), published, [], [], []), u64::MAX)
+/// An index as a restarted API has it: `published` changes happened, `recent` of them kept.
+fn restarted_index(
+    published: u64,
+    recent: Vec<(u64, ReorderAlert)>,
+) -> (ServingIndex, flowmart_pipelines::serving::IndexWriter) {
+    let restored = Snapshot::restored(5, SourceProgress::default(), published, [], [], []);
+    ServingIndex::starting_from(restored, recent, u64::MAX)
 }
 
 fn wait_until(what: &str, done: impl Fn() -> bool) {
@@ -62,7 +66,7 @@ fn a_restarted_api_keeps_its_webhooks_and_delivers_on_from_where_it_stopped() {
     let delivered = || received.lock().unwrap().clone();
 
     // First run: register, deliver changes 1 and 3 (2 is another tenant's).
-    let (index, mut writer) = restarted_index(0);
+    let (index, mut writer) = restarted_index(0, Vec::new());
     let webhooks = runtime.block_on(Webhooks::stored(index, &database.url())).unwrap();
     let (registered, _secret) = runtime.block_on(webhooks.register(&tenant, &url)).unwrap();
     let batch = ChangeBatch {
@@ -78,7 +82,7 @@ fn a_restarted_api_keeps_its_webhooks_and_delivers_on_from_where_it_stopped() {
     drop(webhooks);
 
     // Restart: the webhook is still there and goes on with change 4, sending nothing twice.
-    let (index, mut writer) = restarted_index(3);
+    let (index, mut writer) = restarted_index(3, Vec::new());
     let webhooks = runtime.block_on(Webhooks::stored(index, &database.url())).unwrap();
     let listed = webhooks.list(&tenant);
     assert_eq!(listed.len(), 1);
@@ -95,16 +99,28 @@ fn a_restarted_api_keeps_its_webhooks_and_delivers_on_from_where_it_stopped() {
     wait_until("progress stored", || progress() == "4");
     drop(webhooks);
 
-    // Down while changes 5..=10 happened, none kept: they are logged as skipped, nothing is sent.
-    let (index, _writer) = restarted_index(10);
+    // Down while changes 5..=7 happened, kept by the database: they are sent on restart.
+    let kept = vec![
+        (5, change("acme-wholesale", "e")),
+        (6, change("globex-distribution", "f")),
+        (7, change("acme-wholesale", "g")),
+    ];
+    let (index, _writer) = restarted_index(7, kept);
+    let webhooks = runtime.block_on(Webhooks::stored(index, &database.url())).unwrap();
+    wait_until("the changes made while down", || delivered() == ["1", "3", "4", "5", "7"]);
+    wait_until("progress stored", || progress() == "7");
+    drop(webhooks);
+
+    // Down while changes 8..=10 happened, none kept: they are logged as skipped, nothing is sent.
+    let (index, _writer) = restarted_index(10, Vec::new());
     let webhooks = runtime.block_on(Webhooks::stored(index, &database.url())).unwrap();
     wait_until("the gap logged", || {
         webhooks.deliveries(&tenant, &registered.webhook_id).is_some_and(|log| !log.is_empty())
     });
     let log = webhooks.deliveries(&tenant, &registered.webhook_id).unwrap();
     assert_eq!((log[0].outcome, log[0].sequence), ("skipped", 10));
-    assert!(log[0].error.as_deref().unwrap().contains("5 to 10"), "{:?}", log[0].error);
-    assert_eq!(delivered(), ["1", "3", "4"]);
+    assert!(log[0].error.as_deref().unwrap().contains("8 to 10"), "{:?}", log[0].error);
+    assert_eq!(delivered(), ["1", "3", "4", "5", "7"]);
 
     // Removed, it is gone for good.
     assert!(runtime.block_on(webhooks.remove(&tenant, &registered.webhook_id)).unwrap());

@@ -38,7 +38,7 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
         }
         None => (None, Recovered::default()),
     };
-    let Recovered { resume, snapshot, unconfirmed_alerts } = recovered;
+    let Recovered { resume, snapshot, unconfirmed_alerts, recent_alerts } = recovered;
     if resume.state.as_of > 0 {
         println!(
             "  resuming from the database: {} positions, {} open alerts, results as of {} ms",
@@ -73,7 +73,7 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
         return Ok(());
     };
 
-    let (index, writer) = ServingIndex::starting_from(snapshot, resolved_alert_retention);
+    let (index, writer) = ServingIndex::starting_from(snapshot, recent_alerts, resolved_alert_retention);
     let (admin_token, generated_token) = admin_token()?;
     let listen = config.api.listen;
     let listener = tokio

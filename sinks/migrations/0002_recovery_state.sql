@@ -52,10 +52,12 @@ CREATE TABLE IF NOT EXISTS recovery_event_ids (
     PRIMARY KEY (topic, seen_at)
 );
 
--- The alert changes of the last committed batch, numbered, until they are known to be on the
--- alerts topic: a restart publishes those that are not.
+-- The last 65,536 alert changes, numbered, with the frontier of the batch that committed them.
+-- The last batch's may not be on the alerts topic yet: a restart publishes those that are not.
+-- All of them seed a restarted serving index, so streams and webhooks resume across restarts.
 CREATE TABLE IF NOT EXISTS alert_outbox (
     sequence           bigint PRIMARY KEY,
+    committed_as_of    bigint NOT NULL,
     alert_id           text   NOT NULL,
     tenant_id          text   NOT NULL,
     warehouse_id       text   NOT NULL,

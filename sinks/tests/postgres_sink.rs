@@ -178,6 +178,9 @@ fn the_tables_equal_the_model_with_the_offsets_they_cover() {
     let stored_alert_changes =
         database.rows("SELECT alert_changes::text FROM pipeline_frontier")[0][0].parse::<u64>().unwrap();
     assert_eq!(recovered.resume.alerts_before, stored_alert_changes);
+    let kept = recovered.recent_alerts.iter().map(|(sequence, _)| *sequence).collect::<Vec<_>>();
+    assert_eq!(kept, (1..=stored_alert_changes).collect::<Vec<_>>(), "every alert change kept for resuming");
+    assert!(!recovered.unconfirmed_alerts.is_empty() && recovered.unconfirmed_alerts.len() <= kept.len());
     assert!(recovered.snapshot.tenants.len() > 1, "the index starts with every tenant");
 }
 

@@ -96,16 +96,28 @@ impl ServingIndex {
     /// An empty index and its single writer, which keeps resolved alerts for
     /// `resolved_alert_retention_ms` of pipeline time.
     pub fn new(resolved_alert_retention_ms: Time) -> (ServingIndex, IndexWriter) {
-        ServingIndex::starting_from(Snapshot::default(), resolved_alert_retention_ms)
+        ServingIndex::starting_from(Snapshot::default(), [], resolved_alert_retention_ms)
     }
 
     /// An index holding `snapshot` (e.g. [`Snapshot::restored`]) until its writer applies the
-    /// batches after it.
-    pub fn starting_from(snapshot: Snapshot, resolved_alert_retention_ms: Time) -> (ServingIndex, IndexWriter) {
+    /// batches after it, and keeping `recent` (numbered alert changes, in order, the last up to
+    /// the snapshot's) for subscribers that resume.
+    pub fn starting_from(
+        snapshot: Snapshot,
+        recent: impl IntoIterator<Item = (u64, ReorderAlert)>,
+        resolved_alert_retention_ms: Time,
+    ) -> (ServingIndex, IndexWriter) {
         let (as_of_sender, as_of) = watch::channel(snapshot.as_of);
         let current = Arc::new(ArcSwap::from_pointee(snapshot));
         let (alerts, _) = broadcast::channel(16_384);
-        let history = Arc::new(Mutex::new(VecDeque::new()));
+        let mut kept = recent
+            .into_iter()
+            .map(|(sequence, alert)| Arc::new(AlertEvent { sequence, alert }))
+            .collect::<VecDeque<_>>();
+        while kept.len() > ALERT_HISTORY {
+            kept.pop_front();
+        }
+        let history = Arc::new(Mutex::new(kept));
         let index = ServingIndex {
             current: Arc::clone(&current),
             alerts: alerts.clone(),
@@ -264,7 +276,7 @@ mod tests {
     fn resuming_subscribers_get_what_is_kept_after_their_last_change_or_are_told_it_is_gone() {
         // A recovered index: 100 changes happened before this process; none of them is kept.
         let restored = Snapshot::restored(5, SourceProgress::default(), 100, [], [], []);
-        let (index, mut writer) = ServingIndex::starting_from(restored, u64::MAX);
+        let (index, mut writer) = ServingIndex::starting_from(restored, [], u64::MAX);
         assert_eq!(sequences(index.alerts_after(100)), Some(vec![]), "up to date");
         assert_eq!(sequences(index.alerts_after(40)), None, "41..=100 are not kept");
         let batch = ChangeBatch {

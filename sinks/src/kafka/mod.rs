@@ -4,7 +4,8 @@
 //! and the runtime hands the same batch again.
 //!
 //! Alert changes go out exactly once (with the Postgres sink ahead of them, across restarts too):
-//! each carries its number, the Postgres sink keeps the last batch's changes in an outbox, and the
+//! each carries its number, the Postgres sink keeps the changes in an outbox (the last 65,536: the
+//! last batch's may be unpublished, all seed a restarted index), and the
 //! alert sink reads the topic's tail whenever it cannot know what landed — after a failed send,
 //! and at start — to send only what is missing. No Kafka transactions are involved (Tansu has
 //! none); against Kafka proper, a transactional producer would be the alternative.

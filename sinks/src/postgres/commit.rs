@@ -9,6 +9,9 @@ use super::copy_text;
 use flowmart_schemas::{Id, ReorderAlert, ReorderAlertStatus};
 use sqlx::PgConnection;
 
+/// How many recent alert changes the outbox keeps (as many as the serving index keeps).
+const ALERTS_KEPT: u64 = 65_536;
+
 /// The change an alert ends the batch with, the first one the batch has of it, and when it
 /// resolved if it did.
 struct AlertRow<'a> {
@@ -177,10 +180,11 @@ pub(super) async fn commit(
         .rows_affected() as usize;
     }
 
-    // The outbox holds the last batch's alert changes only: the runtime applied every earlier
-    // batch to the alert sink before handing this one to Postgres.
+    // The outbox keeps the last ALERTS_KEPT changes. Only the last batch's can be missing from
+    // the alerts topic: the runtime applied every earlier batch to the alert sink before handing
+    // this one to Postgres.
     sqlx::query("DELETE FROM alert_outbox WHERE sequence <= $1")
-        .bind(batch.alerts_before as i64)
+        .bind(batch.alerts_before.saturating_sub(ALERTS_KEPT) as i64)
         .execute(&mut *transaction)
         .await?;
     if !batch.alerts.is_empty() {
@@ -191,8 +195,8 @@ pub(super) async fn commit(
         let number =
             |field: fn(&ReorderAlert) -> i64| numbered.iter().map(|(_, alert)| field(alert)).collect::<Vec<_>>();
         sqlx::query(
-            "INSERT INTO alert_outbox (sequence, alert_id, tenant_id, warehouse_id, sku, status, projected, reorder_point, suggested_quantity, changed_at)
-             SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[], $9::int8[], $10::int8[])
+            "INSERT INTO alert_outbox (sequence, alert_id, tenant_id, warehouse_id, sku, status, projected, reorder_point, suggested_quantity, changed_at, committed_as_of)
+             SELECT *, $11 FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[], $9::int8[], $10::int8[])
              ON CONFLICT (sequence) DO NOTHING",
         )
         .bind(numbered.iter().map(|(sequence, _)| *sequence as i64).collect::<Vec<_>>())
@@ -205,6 +209,7 @@ pub(super) async fn commit(
         .bind(number(|alert| alert.reorder_point))
         .bind(number(|alert| alert.suggested_quantity))
         .bind(number(|alert| alert.changed_at))
+        .bind(batch.upper as i64)
         .execute(&mut *transaction)
         .await?;
     }

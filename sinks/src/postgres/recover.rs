@@ -26,6 +26,9 @@ pub struct Recovered {
     /// The last committed batch's alert changes, numbered: the alert sink publishes those not
     /// yet on the alerts topic before anything else.
     pub unconfirmed_alerts: Vec<(u64, ReorderAlert)>,
+    /// The last alert changes stored (up to 65,536), numbered, in order: what the serving index
+    /// starts with, for streams and webhooks to resume from.
+    pub recent_alerts: Vec<(u64, ReorderAlert)>,
 }
 
 /// Why stored state could not be read.
@@ -204,8 +207,8 @@ pub(super) async fn recover(
         ids.extend(row.get::<Vec<String>, _>("event_ids").into_iter().map(|event_id| (Id::from(event_id), seen_at)));
     }
 
-    let unconfirmed_alerts = sqlx::query(
-        "SELECT sequence, alert_id, tenant_id, warehouse_id, sku, status, projected, reorder_point, suggested_quantity, changed_at
+    let recent_alerts = sqlx::query(
+        "SELECT sequence, alert_id, tenant_id, warehouse_id, sku, status, projected, reorder_point, suggested_quantity, changed_at, committed_as_of
          FROM alert_outbox ORDER BY sequence",
     )
     .fetch_all(&mut *connection)
@@ -225,9 +228,16 @@ pub(super) async fn recover(
             suggested_quantity: row.get("suggested_quantity"),
             changed_at: row.get("changed_at"),
         };
-        Ok((row.get::<i64, _>("sequence") as u64, alert))
+        Ok((row.get::<i64, _>("committed_as_of"), (row.get::<i64, _>("sequence") as u64, alert)))
     })
     .collect::<Result<Vec<_>, RecoverError>>()?;
+    let last_commit = recent_alerts.iter().map(|(committed_as_of, _)| *committed_as_of).max();
+    let unconfirmed_alerts = recent_alerts
+        .iter()
+        .filter(|(committed_as_of, _)| Some(*committed_as_of) == last_commit)
+        .map(|(_, numbered)| numbered.clone())
+        .collect();
+    let recent_alerts = recent_alerts.into_iter().map(|(_, numbered)| numbered).collect();
 
     let snapshot =
         Snapshot::restored(as_of, progress.clone(), alerts_before, stock.clone(), settlements.clone(), alerts);
@@ -241,7 +251,7 @@ pub(super) async fn recover(
         inventory_ids: seen.remove(&InputTopic::Inventory).unwrap_or_default(),
         payment_ids: seen.remove(&InputTopic::Payments).unwrap_or_default(),
     };
-    Ok(Recovered { resume: Resume { state, progress, alerts_before }, snapshot, unconfirmed_alerts })
+    Ok(Recovered { resume: Resume { state, progress, alerts_before }, snapshot, unconfirmed_alerts, recent_alerts })
 }
 
 fn id(row: &sqlx::postgres::PgRow, column: &str) -> Id {
