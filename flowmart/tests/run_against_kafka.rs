@@ -354,6 +354,8 @@ fn run_briefly(brokers: &str, registry: &str) -> (Option<i32>, String) {
         ])
         .env("FLOWMART_ADMIN_TOKEN", ADMIN)
         .env("RUST_LOG", "warn")
+        // No database: this is about the registry and the broker (and no shared database is touched).
+        .env_remove("DATABASE_URL")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
