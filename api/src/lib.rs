@@ -9,6 +9,7 @@
 
 mod auth;
 mod dashboard;
+mod database;
 mod error;
 mod keys;
 mod limits;
@@ -17,8 +18,9 @@ mod routes;
 mod state;
 pub mod webhooks;
 
+pub use database::{MIGRATIONS, StoreError};
 pub use error::ApiError;
-pub use keys::{AdminToken, ApiKeys, IssuedKey, KeyError, KeyInfo, KeyStoreError, MIGRATIONS};
+pub use keys::{AdminToken, ApiKeys, IssuedKey, KeyError, KeyInfo};
 pub use limits::{MAX_BODY_BYTES, RateLimits};
 pub use routes::router;
 pub use state::ApiState;

@@ -9,8 +9,9 @@ use flowmart_schemas::Id;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-pub use stored::{KeyStoreError, MIGRATIONS};
 use stored::{KeyTable, StoredKey};
+
+use crate::StoreError;
 
 type KeyDigest = [u8; 32];
 
@@ -55,7 +56,7 @@ pub enum KeyError {
     Randomness,
     /// The key table failed.
     #[error(transparent)]
-    Store(#[from] KeyStoreError),
+    Store(#[from] StoreError),
 }
 
 /// The tenants' API keys: looked up in memory by digest; with a database, also kept there
@@ -76,7 +77,7 @@ impl ApiKeys {
     }
 
     /// The key store in the database at `url`: migrates the key table and loads every live key.
-    pub async fn stored(url: &str) -> Result<Self, KeyStoreError> {
+    pub async fn stored(url: &str) -> Result<Self, StoreError> {
         let table = KeyTable::open(url).await?;
         let by_digest = table
             .live()

@@ -29,7 +29,7 @@ use utoipa::ToSchema;
 pub use signature::{SIGNATURE_HEADER, sign};
 use stored::{StoredWebhook, WebhookTable};
 
-use crate::KeyStoreError;
+use crate::StoreError;
 
 /// How many deliveries each webhook's log keeps (the oldest go first).
 const LOG_CAPACITY: usize = 1_000;
@@ -90,7 +90,7 @@ pub enum WebhookError {
     Randomness,
     /// The webhook table failed.
     #[error(transparent)]
-    Store(#[from] KeyStoreError),
+    Store(#[from] StoreError),
 }
 
 /// Every tenant's webhooks and their delivery tasks.
@@ -113,7 +113,7 @@ impl Webhooks {
 
     /// The webhooks stored in the database at `url`, each delivering again after its last
     /// finished change. Must be called within a tokio runtime.
-    pub async fn stored(index: ServingIndex, url: &str) -> Result<Webhooks, KeyStoreError> {
+    pub async fn stored(index: ServingIndex, url: &str) -> Result<Webhooks, StoreError> {
         let table = WebhookTable::open(url).await?;
         let stored = table.all().await?;
         let webhooks = Webhooks { table: Some(table), ..Webhooks::new(index) };

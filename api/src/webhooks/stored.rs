@@ -2,9 +2,8 @@
 //! restart, and each webhook goes on after the last change whose delivery finished.
 
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 
-use crate::KeyStoreError;
+use crate::StoreError;
 
 /// A registration as stored.
 pub(super) struct StoredWebhook {
@@ -22,13 +21,11 @@ pub(super) struct WebhookTable(PgPool);
 
 impl WebhookTable {
     /// Connects to `url` and applies the API's migrations.
-    pub(super) async fn open(url: &str) -> Result<WebhookTable, KeyStoreError> {
-        let pool = PgPoolOptions::new().max_connections(2).connect(url).await?;
-        crate::MIGRATIONS.run(&pool).await?;
-        Ok(WebhookTable(pool))
+    pub(super) async fn open(url: &str) -> Result<WebhookTable, StoreError> {
+        Ok(WebhookTable(crate::database::connect(url).await?))
     }
 
-    pub(super) async fn all(&self) -> Result<Vec<StoredWebhook>, KeyStoreError> {
+    pub(super) async fn all(&self) -> Result<Vec<StoredWebhook>, StoreError> {
         let rows = sqlx::query_as::<_, (String, String, String, String, i64, i64)>(
             "SELECT webhook_id, tenant_id, url, secret, created_at, delivered_up_to FROM webhooks",
         )
@@ -47,7 +44,7 @@ impl WebhookTable {
             .collect())
     }
 
-    pub(super) async fn insert(&self, webhook: &StoredWebhook) -> Result<(), KeyStoreError> {
+    pub(super) async fn insert(&self, webhook: &StoredWebhook) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO webhooks (webhook_id, tenant_id, url, secret, created_at, delivered_up_to)
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -63,13 +60,13 @@ impl WebhookTable {
         Ok(())
     }
 
-    pub(super) async fn delete(&self, webhook_id: &str) -> Result<(), KeyStoreError> {
+    pub(super) async fn delete(&self, webhook_id: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM webhooks WHERE webhook_id = $1").bind(webhook_id).execute(&self.0).await?;
         Ok(())
     }
 
     /// Records that deliveries up to change `sequence` finished.
-    pub(super) async fn advance(&self, webhook_id: &str, sequence: u64) -> Result<(), KeyStoreError> {
+    pub(super) async fn advance(&self, webhook_id: &str, sequence: u64) -> Result<(), StoreError> {
         sqlx::query("UPDATE webhooks SET delivered_up_to = GREATEST(delivered_up_to, $2) WHERE webhook_id = $1")
             .bind(webhook_id)
             .bind(sequence as i64)

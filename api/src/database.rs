@@ -1,0 +1,30 @@
+//! The API's own tables in Postgres (`api/migrations/`: tenant keys, webhooks), beside the sink's.
+
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+/// The API's migrations, embedded. They are numbered apart from the sink's (1001…), and both
+/// migrators ignore each other's entries in the shared migrations table.
+pub static MIGRATIONS: sqlx::migrate::Migrator = {
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.ignore_missing = true;
+    migrator
+};
+
+/// Why the API's tables could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed or is unreachable.
+    #[error("api store: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("api store migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// A small pool to the database at `url`, its API tables migrated.
+pub(crate) async fn connect(url: &str) -> Result<PgPool, StoreError> {
+    let pool = PgPoolOptions::new().max_connections(2).connect(url).await?;
+    MIGRATIONS.run(&pool).await?;
+    Ok(pool)
+}
