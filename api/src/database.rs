@@ -5,7 +5,7 @@ use sqlx::postgres::PgPoolOptions;
 
 /// The API's migrations, embedded. They are numbered apart from the sink's (1001…), and both
 /// migrators ignore each other's entries in the shared migrations table.
-pub static MIGRATIONS: sqlx::migrate::Migrator = {
+static MIGRATIONS: sqlx::migrate::Migrator = {
     let mut migrator = sqlx::migrate!("./migrations");
     migrator.ignore_missing = true;
     migrator
@@ -22,9 +22,15 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
-/// A small pool to the database at `url`, its API tables migrated.
-pub(crate) async fn connect(url: &str) -> Result<PgPool, StoreError> {
-    let pool = PgPoolOptions::new().max_connections(2).connect(url).await?;
-    MIGRATIONS.run(&pool).await?;
-    Ok(pool)
+/// The database holding the API's tables: one small pool, shared by the key and webhook stores.
+#[derive(Clone)]
+pub struct Store(pub(crate) PgPool);
+
+impl Store {
+    /// Connects to the database at `url` and applies the API's migrations (idempotent).
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let pool = PgPoolOptions::new().max_connections(2).connect(url).await?;
+        MIGRATIONS.run(&pool).await?;
+        Ok(Store(pool))
+    }
 }

@@ -18,7 +18,7 @@ mod routes;
 mod state;
 pub mod webhooks;
 
-pub use database::{MIGRATIONS, StoreError};
+pub use database::{Store, StoreError};
 pub use error::ApiError;
 pub use keys::{AdminToken, ApiKeys, IssuedKey, KeyError, KeyInfo};
 pub use limits::{MAX_BODY_BYTES, RateLimits};

@@ -1,7 +1,7 @@
 //! Tenant keys in Postgres: issued keys survive a restart, revoked ones stop working at once and
 //! stay revoked after one, and the API's table shares the database with the sink's.
 
-use flowmart_api::ApiKeys;
+use flowmart_api::{ApiKeys, Store};
 use flowmart_testkit::TestDatabase;
 
 #[test]
@@ -11,7 +11,8 @@ fn keys_survive_a_restart_and_a_revoked_key_stays_revoked() {
     runtime.block_on(async {
         // The sink's migrations and the API's, in either order and again, on one database.
         flowmart_sinks::postgres::migrate(&database.url()).await.expect("sink migrations");
-        let first = ApiKeys::stored(&database.url()).await.expect("the key table");
+        let store = Store::open(&database.url()).await.expect("the api's tables");
+        let first = ApiKeys::stored(&store).await.expect("the key table");
         flowmart_sinks::postgres::migrate(&database.url()).await.expect("sink migrations again");
 
         let kept = first.issue("acme-wholesale").await.unwrap();
@@ -20,7 +21,7 @@ fn keys_survive_a_restart_and_a_revoked_key_stays_revoked() {
         assert!(first.revoke("acme-wholesale", &revoked.key_id).await.unwrap());
         assert_eq!(first.tenant_of(&revoked.api_key), None, "revoked at once");
 
-        let restarted = ApiKeys::stored(&database.url()).await.expect("reloads");
+        let restarted = ApiKeys::stored(&Store::open(&database.url()).await.unwrap()).await.expect("reloads");
         assert_eq!(restarted.tenant_of(&kept.api_key).as_deref(), Some("acme-wholesale"));
         assert_eq!(restarted.tenant_of(&other.api_key).as_deref(), Some("globex-distribution"));
         assert_eq!(restarted.tenant_of(&revoked.api_key), None, "still revoked after a restart");

@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use flowmart_api::Store;
 use flowmart_api::webhooks::Webhooks;
 use flowmart_pipelines::serving::{ServingIndex, Snapshot};
 use flowmart_pipelines::{ChangeBatch, Sink, SourceProgress};
@@ -63,11 +64,12 @@ fn a_restarted_api_keeps_its_webhooks_and_delivers_on_from_where_it_stopped() {
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     runtime.spawn(async move { axum::serve(listener, receiver).await });
     let tenant = Id::from("acme-wholesale");
+    let store = runtime.block_on(Store::open(&database.url())).unwrap();
     let delivered = || received.lock().unwrap().clone();
 
     // First run: register, deliver changes 1 and 3 (2 is another tenant's).
     let (index, mut writer) = restarted_index(0, Vec::new());
-    let webhooks = runtime.block_on(Webhooks::stored(index, &database.url())).unwrap();
+    let webhooks = runtime.block_on(Webhooks::stored(index, &store)).unwrap();
     let (registered, _secret) = runtime.block_on(webhooks.register(&tenant, &url)).unwrap();
     let batch = ChangeBatch {
         lower: 5,
@@ -83,7 +85,7 @@ fn a_restarted_api_keeps_its_webhooks_and_delivers_on_from_where_it_stopped() {
 
     // Restart: the webhook is still there and goes on with change 4, sending nothing twice.
     let (index, mut writer) = restarted_index(3, Vec::new());
-    let webhooks = runtime.block_on(Webhooks::stored(index, &database.url())).unwrap();
+    let webhooks = runtime.block_on(Webhooks::stored(index, &store)).unwrap();
     let listed = webhooks.list(&tenant);
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].webhook_id, registered.webhook_id);
@@ -106,14 +108,14 @@ fn a_restarted_api_keeps_its_webhooks_and_delivers_on_from_where_it_stopped() {
         (7, change("acme-wholesale", "g")),
     ];
     let (index, _writer) = restarted_index(7, kept);
-    let webhooks = runtime.block_on(Webhooks::stored(index, &database.url())).unwrap();
+    let webhooks = runtime.block_on(Webhooks::stored(index, &store)).unwrap();
     wait_until("the changes made while down", || delivered() == ["1", "3", "4", "5", "7"]);
     wait_until("progress stored", || progress() == "7");
     drop(webhooks);
 
     // Down while changes 8..=10 happened, none kept: they are logged as skipped, nothing is sent.
     let (index, _writer) = restarted_index(10, Vec::new());
-    let webhooks = runtime.block_on(Webhooks::stored(index, &database.url())).unwrap();
+    let webhooks = runtime.block_on(Webhooks::stored(index, &store)).unwrap();
     wait_until("the gap logged", || {
         webhooks.deliveries(&tenant, &registered.webhook_id).is_some_and(|log| !log.is_empty())
     });

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 fn migrate(database_url: &str) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(flowmart_sinks::postgres::migrate(database_url))?;
-    runtime.block_on(flowmart_api::ApiKeys::stored(database_url))?;
+    runtime.block_on(flowmart_api::Store::open(database_url))?;
     println!("the database is up to date");
     Ok(())
 }

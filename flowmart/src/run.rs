@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use flowmart_api::webhooks::Webhooks;
-use flowmart_api::{ApiKeys, RateLimits};
+use flowmart_api::{ApiKeys, RateLimits, Store};
 use flowmart_pipelines::Sink;
 use flowmart_pipelines::config::PipelineConfig;
 use flowmart_pipelines::runtime::Pipeline;
@@ -96,10 +96,13 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
     }
     // Tenant keys and webhooks live in the database when there is one (they survive restarts).
     let (keys, webhooks) = match &config.postgres.database_url {
-        Some(url) => (
-            tokio.block_on(ApiKeys::stored(url)).context("cannot open the api key table")?,
-            tokio.block_on(Webhooks::stored(index.clone(), url)).context("cannot open the webhook table")?,
-        ),
+        Some(url) => {
+            let store = tokio.block_on(Store::open(url)).context("cannot open the api's tables")?;
+            (
+                tokio.block_on(ApiKeys::stored(&store)).context("cannot read the api keys")?,
+                tokio.block_on(Webhooks::stored(index.clone(), &store)).context("cannot read the webhooks")?,
+            )
+        }
         None => (ApiKeys::new(), Webhooks::new(index.clone())),
     };
     let limits = Arc::new(RateLimits::new(config.api.rate_limit_per_second, config.api.rate_limit_burst));

@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq;
 
 use stored::{KeyTable, StoredKey};
 
-use crate::StoreError;
+use crate::{Store, StoreError};
 
 type KeyDigest = [u8; 32];
 
@@ -76,9 +76,9 @@ impl ApiKeys {
         ApiKeys::default()
     }
 
-    /// The key store in the database at `url`: migrates the key table and loads every live key.
-    pub async fn stored(url: &str) -> Result<Self, StoreError> {
-        let table = KeyTable::open(url).await?;
+    /// The key store in `store`'s database, every live key loaded.
+    pub async fn stored(store: &Store) -> Result<Self, StoreError> {
+        let table = KeyTable::new(store);
         let by_digest = table
             .live()
             .await?

@@ -4,7 +4,7 @@
 use sqlx::PgPool;
 
 use super::KeyDigest;
-use crate::StoreError;
+use crate::{Store, StoreError};
 
 /// A live key as stored.
 pub(super) struct StoredKey {
@@ -19,9 +19,8 @@ pub(super) struct StoredKey {
 pub(super) struct KeyTable(PgPool);
 
 impl KeyTable {
-    /// Connects to `url` and applies the API's migrations.
-    pub(super) async fn open(url: &str) -> Result<KeyTable, StoreError> {
-        Ok(KeyTable(crate::database::connect(url).await?))
+    pub(super) fn new(store: &Store) -> KeyTable {
+        KeyTable(store.0.clone())
     }
 
     /// Every key not revoked.

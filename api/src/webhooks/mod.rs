@@ -29,7 +29,7 @@ use utoipa::ToSchema;
 pub use signature::{SIGNATURE_HEADER, sign};
 use stored::{StoredWebhook, WebhookTable};
 
-use crate::StoreError;
+use crate::{Store, StoreError};
 
 /// How many deliveries each webhook's log keeps (the oldest go first).
 const LOG_CAPACITY: usize = 1_000;
@@ -111,10 +111,10 @@ impl Webhooks {
         Webhooks { index, client, hooks: RwLock::new(HashMap::new()), table: None }
     }
 
-    /// The webhooks stored in the database at `url`, each delivering again after its last
-    /// finished change. Must be called within a tokio runtime.
-    pub async fn stored(index: ServingIndex, url: &str) -> Result<Webhooks, StoreError> {
-        let table = WebhookTable::open(url).await?;
+    /// The webhooks stored in `store`'s database, each delivering again after its last finished
+    /// change. Must be called within a tokio runtime.
+    pub async fn stored(index: ServingIndex, store: &Store) -> Result<Webhooks, StoreError> {
+        let table = WebhookTable::new(store);
         let stored = table.all().await?;
         let webhooks = Webhooks { table: Some(table), ..Webhooks::new(index) };
         for webhook in stored {

@@ -3,7 +3,7 @@
 
 use sqlx::PgPool;
 
-use crate::StoreError;
+use crate::{Store, StoreError};
 
 /// A registration as stored.
 pub(super) struct StoredWebhook {
@@ -20,9 +20,8 @@ pub(super) struct StoredWebhook {
 pub(super) struct WebhookTable(PgPool);
 
 impl WebhookTable {
-    /// Connects to `url` and applies the API's migrations.
-    pub(super) async fn open(url: &str) -> Result<WebhookTable, StoreError> {
-        Ok(WebhookTable(crate::database::connect(url).await?))
+    pub(super) fn new(store: &Store) -> WebhookTable {
+        WebhookTable(store.0.clone())
     }
 
     pub(super) async fn all(&self) -> Result<Vec<StoredWebhook>, StoreError> {
