@@ -5,7 +5,7 @@
 //! names every bad key.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
@@ -14,67 +14,19 @@ use flowmart_pipelines::Topics;
 use flowmart_pipelines::sources::generator::GeneratorConfig;
 use flowmart_pipelines::sources::kafka::{frame, split_frame};
 use flowmart_schemas::{AvroRecord, ReorderAlert, ReorderAlertStatus, decode};
-use flowmart_testkit::{
-    RegistryStub, Tansu, TestDatabase, consume, create_topics, free_port, model_of, produce, produce_workload,
-};
-use serde_json::Value;
+use flowmart_testkit::{RegistryStub, Tansu, TestDatabase, consume, free_port, model_of, produce, produce_workload};
+use support::{Http, Running, create_flowmart_topics};
+
+mod support;
 
 const ADMIN: &str = "e2e-admin-token";
-
-/// The binary, killed if the test ends early.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Blocking JSON requests for the test.
-struct Http {
-    runtime: tokio::runtime::Runtime,
-    client: reqwest::Client,
-}
-
-impl Http {
-    fn new() -> Http {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        Http { runtime, client: reqwest::Client::new() }
-    }
-
-    /// `Null` while the server does not answer.
-    fn get(&self, url: &str, bearer: &str) -> Value {
-        self.runtime.block_on(async {
-            match self.client.get(url).bearer_auth(bearer).send().await {
-                Ok(response) => response.json().await.unwrap_or(Value::Null),
-                Err(_) => Value::Null,
-            }
-        })
-    }
-
-    fn post(&self, url: &str, bearer: &str) -> Value {
-        self.runtime
-            .block_on(async { self.client.post(url).bearer_auth(bearer).send().await.unwrap().json().await.unwrap() })
-    }
-}
 
 #[test]
 fn flowmart_run_serves_the_model_and_publishes_dead_letters_and_alerts() {
     let tansu = Tansu::start();
     let registry = RegistryStub::start();
     let topics = Topics::default();
-    create_topics(
-        &tansu.brokers(),
-        &[
-            (topics.inventory.as_str(), 3),
-            (topics.orders.as_str(), 3),
-            (topics.payments.as_str(), 3),
-            (topics.reorder_policies.as_str(), 3),
-            ("flowmart.reorder-alerts", 2),
-            ("flowmart.dlq", 1),
-        ],
-    );
+    create_flowmart_topics(&tansu.brokers());
     let config = GeneratorConfig {
         seed: 3,
         tenants: 3,
@@ -124,7 +76,7 @@ fn flowmart_run_serves_the_model_and_publishes_dead_letters_and_alerts() {
     // Caught up when the progress report covers every produced record.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let progress = http.get(&format!("{api}/v1/admin/progress"), ADMIN);
+        let progress = http.json(&format!("{api}/v1/admin/progress"), ADMIN);
         let covered: u64 = progress["sources"]
             .as_object()
             .map(|sources| {
@@ -150,7 +102,7 @@ fn flowmart_run_serves_the_model_and_publishes_dead_letters_and_alerts() {
             .as_str()
             .unwrap()
             .to_string();
-        let served = http.get(&format!("{api}/v1/stock"), &key);
+        let served = http.json(&format!("{api}/v1/stock"), &key);
         let served = served["items"]
             .as_array()
             .unwrap()
@@ -210,8 +162,7 @@ fn flowmart_run_serves_the_model_and_publishes_dead_letters_and_alerts() {
         kinds.contains(&"bad_wire_format".to_string()) && kinds.contains(&"unknown_schema_id".to_string()),
         "{kinds:?}"
     );
-    let metrics =
-        http.runtime.block_on(async { reqwest::get(format!("{api}/metrics")).await.unwrap().text().await.unwrap() });
+    let metrics = http.text(&format!("{api}/metrics"));
     assert!(
         metrics.contains("flowmart_dead_letters_total{topic=\"flowmart.payments\",kind=\"bad_wire_format\"} 1"),
         "{metrics}"

@@ -4,7 +4,7 @@
 //! the tables, the API and the alert topic are compared with the reference model.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
@@ -13,8 +13,13 @@ use flowmart_pipelines::Topics;
 use flowmart_pipelines::sources::generator::{GeneratorConfig, PartitionWorkload};
 use flowmart_pipelines::sources::kafka::{WorkloadProducer, split_frame};
 use flowmart_schemas::{AvroRecord, InputRecord, ReorderAlert, ReorderAlertStatus, decode};
-use flowmart_testkit::{PrivatePostgres, RegistryStub, Tansu, consume, create_topics, free_port, model_of};
+use flowmart_testkit::{PrivatePostgres, RegistryStub, Tansu, consume, free_port, model_of};
 use serde_json::Value;
+
+#[path = "../support/mod.rs"]
+mod support;
+
+use support::{Http, Running, create_flowmart_topics};
 
 const ADMIN: &str = "crash-admin-token";
 const SEQUENCE_HEADER: &str = "flowmart.alert.sequence";
@@ -27,16 +32,6 @@ pub struct Faults {
     pub postgres_outage: Option<Duration>,
     /// Seeds the workload and the moments.
     pub seed: u64,
-}
-
-/// The binary, killed if the harness ends early.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn start_flowmart(brokers: &str, registry: &str, database_url: &str, port: u16) -> Running {
@@ -69,54 +64,12 @@ impl Moments {
     }
 }
 
-/// Blocking HTTP for the harness.
-struct Http {
-    runtime: tokio::runtime::Runtime,
-    client: reqwest::Client,
-}
-
-impl Http {
-    fn new() -> Http {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        Http { runtime, client: reqwest::Client::new() }
-    }
-
-    /// The status and JSON body, `None` while nothing answers.
-    fn get(&self, url: &str, bearer: &str) -> Option<(u16, Value)> {
-        self.runtime.block_on(async {
-            let response = self.client.get(url).bearer_auth(bearer).send().await.ok()?;
-            let status = response.status().as_u16();
-            Some((status, response.json().await.unwrap_or(Value::Null)))
-        })
-    }
-
-    fn text(&self, url: &str) -> String {
-        self.runtime.block_on(async { self.client.get(url).send().await.unwrap().text().await.unwrap() })
-    }
-
-    fn post(&self, url: &str, bearer: &str) -> Value {
-        self.runtime
-            .block_on(async { self.client.post(url).bearer_auth(bearer).send().await.unwrap().json().await.unwrap() })
-    }
-}
-
 /// Runs the whole scenario and asserts what it promises; returns a one-line summary.
 pub fn crash_and_recover(faults: Faults) -> String {
     let tansu = Tansu::start();
     let registry = RegistryStub::start();
     let postgres = PrivatePostgres::start();
-    let topics = Topics::default();
-    create_topics(
-        &tansu.brokers(),
-        &[
-            (topics.inventory.as_str(), 3),
-            (topics.orders.as_str(), 3),
-            (topics.payments.as_str(), 3),
-            (topics.reorder_policies.as_str(), 3),
-            ("flowmart.reorder-alerts", 2),
-            ("flowmart.dlq", 1),
-        ],
-    );
+    create_flowmart_topics(&tansu.brokers());
     let config = GeneratorConfig {
         seed: faults.seed,
         tenants: 4,

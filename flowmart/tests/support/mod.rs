@@ -1,0 +1,72 @@
+//! What the binary's end-to-end tests share: the running binary, blocking HTTP, and the topics
+//! `flowmart run` reads and writes.
+
+#![allow(dead_code)] // each test binary uses part of the support module
+
+use std::process::Child;
+
+use flowmart_pipelines::Topics;
+use flowmart_testkit::create_topics;
+use serde_json::Value;
+
+/// The binary, killed if the test ends early.
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Blocking HTTP for the tests.
+pub struct Http {
+    runtime: tokio::runtime::Runtime,
+    client: reqwest::Client,
+}
+
+impl Http {
+    pub fn new() -> Http {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        Http { runtime, client: reqwest::Client::new() }
+    }
+
+    /// The status and JSON body, `None` while nothing answers.
+    pub fn get(&self, url: &str, bearer: &str) -> Option<(u16, Value)> {
+        self.runtime.block_on(async {
+            let response = self.client.get(url).bearer_auth(bearer).send().await.ok()?;
+            let status = response.status().as_u16();
+            Some((status, response.json().await.unwrap_or(Value::Null)))
+        })
+    }
+
+    /// The JSON body, `Null` while nothing answers.
+    pub fn json(&self, url: &str, bearer: &str) -> Value {
+        self.get(url, bearer).map_or(Value::Null, |(_, body)| body)
+    }
+
+    pub fn text(&self, url: &str) -> String {
+        self.runtime.block_on(async { self.client.get(url).send().await.unwrap().text().await.unwrap() })
+    }
+
+    pub fn post(&self, url: &str, bearer: &str) -> Value {
+        self.runtime
+            .block_on(async { self.client.post(url).bearer_auth(bearer).send().await.unwrap().json().await.unwrap() })
+    }
+}
+
+/// Creates the input topics (3 partitions each), the alerts topic (2) and the DLQ (1).
+pub fn create_flowmart_topics(brokers: &str) {
+    let topics = Topics::default();
+    create_topics(
+        brokers,
+        &[
+            (topics.inventory.as_str(), 3),
+            (topics.orders.as_str(), 3),
+            (topics.payments.as_str(), 3),
+            (topics.reorder_policies.as_str(), 3),
+            ("flowmart.reorder-alerts", 2),
+            ("flowmart.dlq", 1),
+        ],
+    );
+}
