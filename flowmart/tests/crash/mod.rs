@@ -375,7 +375,16 @@ fn covered(progress: &Value) -> u64 {
         .unwrap_or(0)
 }
 
+/// The offsets the stored results cover, once no session of a killed run is left: a commit it
+/// sent before dying may still be landing.
 fn stored_offsets(database: &str) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let others =
+        "SELECT count(*)::text FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()";
+    while query(database, others)[0][0] != "0" {
+        assert!(Instant::now() < deadline, "sessions of a killed run did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     query(database, "SELECT COALESCE(SUM(next_offset), 0)::text FROM pipeline_progress")
         .first()
         .map_or(0, |row| row[0].parse().unwrap())
