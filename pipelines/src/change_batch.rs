@@ -11,7 +11,8 @@ use crate::{DeadLetter, InputTopic, SourceProgress};
 /// After applying every batch up to one with `upper = t`, a sink holds exactly the results of all
 /// input records read at pipeline times before `t` — which are the records up to `progress`.
 /// Besides the results, a batch carries what a sink must store for a restarted pipeline to
-/// recover its state ([`RecoveredState`](flowmart_operators::recovery::RecoveredState)).
+/// recover its state ([`RecoveredState`](flowmart_operators::recovery::RecoveredState)) — empty
+/// unless some sink [stores it](crate::Sink::stores_recovery_state).
 #[derive(Clone, Debug, Default)]
 pub struct ChangeBatch {
     /// The frontier before this batch: its changes are at times `>= lower`.

@@ -21,4 +21,10 @@ pub trait Sink: Send {
     fn name(&self) -> &'static str;
     /// Takes in one batch.
     fn apply(&mut self, batch: &ChangeBatch) -> Result<(), SinkError>;
+
+    /// Whether this sink stores what a restarted pipeline recovers from (the batches' orders,
+    /// policies and event ids). When no sink does, the runtime does not collect them.
+    fn stores_recovery_state(&self) -> bool {
+        false
+    }
 }

@@ -114,6 +114,7 @@ impl Pipeline {
         // A few batches per worker in flight at most: a slow sink holds the workers back.
         let (sender, receiver) = sync_channel(4 * config.workers);
         let resume = Arc::new(resume);
+        let stores_recovery_state = sinks.iter().any(|sink| sink.stores_recovery_state());
         let collector = {
             let (status, shutdown, resume) = (Arc::clone(&status), Arc::clone(&shutdown), Arc::clone(&resume));
             let workers = config.workers;
@@ -130,6 +131,7 @@ impl Pipeline {
             status: Arc::clone(&status),
             shutdown: Arc::clone(&shutdown),
             resume,
+            stores_recovery_state,
         });
         let workers = timely::execute(timely_config, move |timely_worker| {
             worker::run(timely_worker, &context, sender.clone());

@@ -30,6 +30,8 @@ pub(super) struct Context {
     pub(super) status: Arc<PipelineStatus>,
     pub(super) shutdown: Arc<AtomicBool>,
     pub(super) resume: Arc<Resume>,
+    /// Whether a sink stores recovery state (else its outputs are not captured at all).
+    pub(super) stores_recovery_state: bool,
 }
 
 /// A worker's output for the times in `[previous upper, upper)`: complete for this worker.
@@ -52,6 +54,12 @@ struct Outputs {
     stock: Captured<(PositionKey, StockLevels)>,
     settlements: Captured<(SettlementKey, SettlementTotals)>,
     alerts: Captured<ReorderAlert>,
+    /// Only when a sink stores recovery state.
+    recovery: Option<RecoveryOutputs>,
+}
+
+/// The outputs a sink stores so that a restarted pipeline can recover.
+struct RecoveryOutputs {
     orders: Captured<(OrderKey, OrderState)>,
     policies: Captured<(PositionKey, ReorderPolicy)>,
     inventory_ids: Captured<Id>,
@@ -63,10 +71,12 @@ impl Outputs {
         self.stock.borrow().is_empty()
             && self.settlements.borrow().is_empty()
             && self.alerts.borrow().is_empty()
-            && self.orders.borrow().is_empty()
-            && self.policies.borrow().is_empty()
-            && self.inventory_ids.borrow().is_empty()
-            && self.payment_ids.borrow().is_empty()
+            && self.recovery.as_ref().is_none_or(|recovery| {
+                recovery.orders.borrow().is_empty()
+                    && recovery.policies.borrow().is_empty()
+                    && recovery.inventory_ids.borrow().is_empty()
+                    && recovery.payment_ids.borrow().is_empty()
+            })
     }
 
     /// Drops everything captured: what the recovered state itself produced, which the sinks
@@ -75,10 +85,12 @@ impl Outputs {
         self.stock.borrow_mut().clear();
         self.settlements.borrow_mut().clear();
         self.alerts.borrow_mut().clear();
-        self.orders.borrow_mut().clear();
-        self.policies.borrow_mut().clear();
-        self.inventory_ids.borrow_mut().clear();
-        self.payment_ids.borrow_mut().clear();
+        if let Some(recovery) = &self.recovery {
+            recovery.orders.borrow_mut().clear();
+            recovery.policies.borrow_mut().clear();
+            recovery.inventory_ids.borrow_mut().clear();
+            recovery.payment_ids.borrow_mut().clear();
+        }
     }
 }
 
@@ -108,10 +120,12 @@ pub(super) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
             stock: capture(built.stock, &probe),
             settlements: capture(built.settlements, &probe),
             alerts: capture(built.alerts, &probe),
-            orders: capture(built.orders, &probe),
-            policies: capture(built.policies, &probe),
-            inventory_ids: capture(built.inventory_ids, &probe),
-            payment_ids: capture(built.payment_ids, &probe),
+            recovery: context.stores_recovery_state.then(|| RecoveryOutputs {
+                orders: capture(built.orders, &probe),
+                policies: capture(built.policies, &probe),
+                inventory_ids: capture(built.inventory_ids, &probe),
+                payment_ids: capture(built.payment_ids, &probe),
+            }),
         };
         (sessions, recovered_inputs, outputs)
     });
@@ -241,17 +255,24 @@ fn seal(worker: usize, upper: Time, outputs: &Outputs, pending: &mut Pending) ->
         std::mem::take(&mut pending.dead_letters).into_iter().partition(|(time, _)| *time < upper);
     pending.dead_letters = later;
     let counted = |topic, ids: Vec<(Id, Time, Diff)>| ids.into_iter().map(move |(id, time, _)| (time, topic, id));
-    let event_ids = counted(InputTopic::Inventory, take_before(&outputs.inventory_ids, upper))
-        .chain(counted(InputTopic::Payments, take_before(&outputs.payment_ids, upper)))
-        .collect();
+    let (orders, policies, event_ids) = match &outputs.recovery {
+        Some(recovery) => (
+            take_before(&recovery.orders, upper),
+            take_before(&recovery.policies, upper),
+            counted(InputTopic::Inventory, take_before(&recovery.inventory_ids, upper))
+                .chain(counted(InputTopic::Payments, take_before(&recovery.payment_ids, upper)))
+                .collect(),
+        ),
+        None => Default::default(),
+    };
     WorkerBatch {
         worker,
         upper,
         stock: take_before(&outputs.stock, upper),
         settlements: take_before(&outputs.settlements, upper),
         alerts: take_before(&outputs.alerts, upper),
-        orders: take_before(&outputs.orders, upper),
-        policies: take_before(&outputs.policies, upper),
+        orders,
+        policies,
         dead_letters,
         event_ids,
         progress: pending.progress.drain(..ready).collect(),

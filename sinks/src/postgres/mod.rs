@@ -102,6 +102,10 @@ impl Sink for PostgresSink {
         "postgres"
     }
 
+    fn stores_recovery_state(&self) -> bool {
+        true
+    }
+
     fn apply(&mut self, batch: &ChangeBatch) -> Result<(), SinkError> {
         let failed = |message: String| SinkError { sink: "postgres", message };
         let started = std::time::Instant::now();
