@@ -53,7 +53,8 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
         None => println!("  admin token  from FLOWMART_ADMIN_TOKEN"),
     }
     println!("  demo tenant  {demo_tenant}, api key {demo_key}");
-    println!("  metrics      {url}/metrics\n");
+    println!("  dashboard    {url}/   (sign in with the api key)");
+    println!("  metrics      {url}/metrics   openapi {url}/openapi.json\n");
     println!("Try:");
     println!("  curl -s -H 'Authorization: Bearer {demo_key}' '{url}/v1/reorder-alerts?status=open'");
     println!("  curl -s -H 'Authorization: Bearer {demo_key}' '{url}/v1/stock?warehouse_id=rotterdam'");
