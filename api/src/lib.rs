@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 mod auth;
+pub mod cluster;
 mod dashboard;
 mod database;
 mod error;

@@ -4,6 +4,7 @@ use flowmart_pipelines::Topics;
 use flowmart_pipelines::serving::ServingIndex;
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::cluster::ClusterRoutes;
 use crate::webhooks::Webhooks;
 use crate::{AdminToken, ApiKeys, RateLimits};
 
@@ -24,4 +25,6 @@ pub struct ApiState {
     pub limits: Arc<RateLimits>,
     /// Tenants' webhooks and their deliveries.
     pub webhooks: Arc<Webhooks>,
+    /// In a cluster: which process answers which route; `None` for a process alone.
+    pub cluster: Option<Arc<ClusterRoutes>>,
 }

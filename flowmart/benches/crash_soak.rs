@@ -1,4 +1,4 @@
-//! The crash test, longer: `cargo bench -p flowmart --bench crash_soak -- --kills 100 [--seed 7]`
+//! The crash test, longer: `cargo bench -p flowmart --bench crash_soak -- --kills 100 [--seed 7] [--processes 2]`
 //! kills `flowmart run` with SIGKILL that many times at random moments while a seeded workload is
 //! produced, then checks the tables, the API and the alert topic against the reference model
 //! (see `tests/crash/mod.rs`). Needs what the tests need: `tansu` on the PATH, a Postgres
@@ -23,7 +23,8 @@ fn flag(name: &str, default: u64) -> u64 {
 fn main() {
     let kills = flag("--kills", 50) as usize;
     let seed = flag("--seed", 7);
+    let processes = flag("--processes", 1) as usize;
     let started = Instant::now();
-    let summary = crash::crash_and_recover(crash::Faults { kills, postgres_outage: None, seed });
+    let summary = crash::crash_and_recover(crash::Faults { kills, postgres_outage: None, seed, processes });
     println!("crash soak passed in {:.0} s: {summary}", started.elapsed().as_secs_f64());
 }

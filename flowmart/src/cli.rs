@@ -74,6 +74,16 @@ pub(crate) struct RunArgs {
     /// Results database, postgres://… [postgres.database_url, DATABASE_URL].
     #[arg(long)]
     pub(crate) database_url: Option<String>,
+    /// Processes forming one timely cluster [cluster.processes, FLOWMART_PROCESSES].
+    #[arg(long)]
+    pub(crate) processes: Option<String>,
+    /// This process's index in the cluster, from 0 [cluster.process_index, FLOWMART_PROCESS_INDEX].
+    #[arg(long)]
+    pub(crate) process_index: Option<String>,
+    /// The peers file: line i is process i's `<timely host:port> <api url>` [cluster.peers,
+    /// FLOWMART_PEERS].
+    #[arg(long)]
+    pub(crate) peers: Option<String>,
 }
 
 /// Settings of `flowmart migrate`.
@@ -94,6 +104,9 @@ impl RunArgs {
             ("runtime.workers", &self.workers),
             ("kafka.start", &self.start),
             ("postgres.database_url", &self.database_url),
+            ("cluster.processes", &self.processes),
+            ("cluster.process_index", &self.process_index),
+            ("cluster.peers", &self.peers),
         ]
         .into_iter()
         .filter_map(|(key, value)| value.clone().map(|value| (key, value)))

@@ -15,7 +15,7 @@ use crate::cli::DemoArgs;
 use crate::serve::{Service, admin_token, api_runtime, install_metrics, serve_until_stopped};
 
 pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
-    let metrics = install_metrics()?;
+    let metrics = install_metrics(None)?;
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_millis() as i64);
     let generator = Generator::new(GeneratorConfig {
         seed: args.seed,
@@ -65,6 +65,6 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
     let api = ApiSettings::default();
     let limits = Arc::new(RateLimits::new(api.rate_limit_per_second, api.rate_limit_burst));
     let webhooks = Arc::new(Webhooks::new(index.clone()));
-    let service = Service { index, keys, admin_token, topics, metrics, limits, webhooks };
+    let service = Service { index, keys, admin_token, topics, metrics, limits, webhooks, cluster: None };
     serve_until_stopped(&tokio, listener, service, pipeline)
 }

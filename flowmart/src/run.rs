@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use flowmart_api::cluster::ClusterRoutes;
 use flowmart_api::webhooks::Webhooks;
 use flowmart_api::{ApiKeys, RateLimits, Store};
 use flowmart_pipelines::Sink;
@@ -17,11 +18,15 @@ use flowmart_sinks::postgres::{PostgresSink, Recovered};
 use crate::serve::{Service, admin_token, api_runtime, install_metrics, serve_until_stopped, shutdown_signal};
 
 pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
-    let metrics = install_metrics()?;
+    let metrics = install_metrics((config.cluster.processes > 1).then_some(config.cluster.process_index))?;
     let inputs = config.topics.inputs();
     let tokio = api_runtime()?;
     let runtime_config = config.runtime();
     let resolved_alert_retention = config.retention.resolved_alerts_ms();
+    // In a cluster, process 0 writes the results; every process computes and serves them.
+    let cluster = &config.cluster;
+    let writes_results = cluster.process_index == 0;
+    let peers = cluster.peers().map_err(|problem| anyhow::anyhow!("cluster.peers: {problem}"))?;
 
     // With a database, the pipeline resumes from what it stored there.
     let (postgres, recovered) = match &config.postgres.database_url {
@@ -73,7 +78,7 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
         return Ok(());
     };
 
-    let (index, writer) = ServingIndex::starting_from(snapshot, recent_alerts, resolved_alert_retention);
+    let (index, index_writer) = ServingIndex::starting_from(snapshot, recent_alerts, resolved_alert_retention);
     let (admin_token, generated_token) = admin_token()?;
     let listen = config.api.listen;
     let listener = tokio
@@ -81,41 +86,88 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {listen} (api.listen / FLOWMART_LISTEN / --listen)"))?;
     // Dead letters go out before the commit (at least once: a crash in between sends them again);
     // results are stored before they are announced: Postgres, then the index, then alerts.
-    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(dead_letters)];
-    sinks.extend(postgres.map(|postgres| Box::new(postgres) as Box<dyn Sink>));
-    sinks.extend([Box::new(writer) as Box<dyn Sink>, Box::new(alerts)]);
+    let sinks: Vec<Box<dyn Sink>> = if writes_results {
+        let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(dead_letters)];
+        sinks.extend(postgres.map(|postgres| Box::new(postgres) as Box<dyn Sink>));
+        sinks.extend([Box::new(index_writer) as Box<dyn Sink>, Box::new(alerts)]);
+        sinks
+    } else {
+        vec![Box::new(index_writer)]
+    };
+    if cluster.processes > 1 {
+        println!(
+            "  process {} of a {}-process cluster: waiting until every process is up ({})",
+            cluster.process_index,
+            cluster.processes,
+            peers.iter().map(|peer| peer.timely.as_str()).collect::<Vec<_>>().join(", ")
+        );
+    }
     let pipeline =
         Pipeline::resume(runtime_config, Arc::new(source), sinks, resume).context("cannot start the pipeline")?;
 
     println!(
-        "FlowMart Streams: {} -> pipeline ({} workers) -> API http://{listen}, {} and {}",
-        config.kafka.brokers, config.runtime.workers, config.topics.reorder_alerts, config.topics.dlq
+        "FlowMart Streams: {} -> pipeline ({} workers{}) -> API http://{listen}{}",
+        config.kafka.brokers,
+        config.runtime.workers,
+        if cluster.processes > 1 {
+            format!(" x {} processes, this is process {}", cluster.processes, cluster.process_index)
+        } else {
+            String::new()
+        },
+        if writes_results {
+            format!(", {} and {}", config.topics.reorder_alerts, config.topics.dlq)
+        } else {
+            " (process 0 writes the results)".to_string()
+        }
     );
     if let Some(token) = generated_token {
         println!("  admin token  {token}   (generated; set FLOWMART_ADMIN_TOKEN to choose one)");
     }
     // Tenant keys and webhooks live in the database when there is one (they survive restarts).
+    // In a cluster, webhooks are delivered by process 0 (the others route their routes there),
+    // and every process reads the keys again each second, so keys issued through any process
+    // work everywhere.
     let (keys, webhooks) = match &config.postgres.database_url {
         Some(url) => {
             let store = tokio.block_on(Store::open(url)).context("cannot open the api's tables")?;
-            (
-                tokio.block_on(ApiKeys::stored(&store)).context("cannot read the api keys")?,
-                tokio.block_on(Webhooks::stored(index.clone(), &store)).context("cannot read the webhooks")?,
-            )
+            let keys = Arc::new(tokio.block_on(ApiKeys::stored(&store)).context("cannot read the api keys")?);
+            let webhooks = if writes_results {
+                tokio.block_on(Webhooks::stored(index.clone(), &store)).context("cannot read the webhooks")?
+            } else {
+                Webhooks::new(index.clone())
+            };
+            if cluster.processes > 1 {
+                tokio.spawn(reload_keys(Arc::clone(&keys)));
+            }
+            (keys, webhooks)
         }
-        None => (ApiKeys::new(), Webhooks::new(index.clone())),
+        None => (Arc::new(ApiKeys::new()), Webhooks::new(index.clone())),
     };
     let limits = Arc::new(RateLimits::new(config.api.rate_limit_per_second, config.api.rate_limit_burst));
     let service = Service {
         index,
-        keys: Arc::new(keys),
+        keys,
         admin_token,
         topics: inputs,
         metrics,
         limits,
         webhooks: Arc::new(webhooks),
+        cluster: (cluster.processes > 1).then(|| {
+            Arc::new(ClusterRoutes::new(cluster.process_index, peers.iter().map(|peer| peer.api.clone()).collect()))
+        }),
     };
     serve_until_stopped(&tokio, listener, service, pipeline)
+}
+
+/// Reads the live keys again every second, for as long as the process runs.
+async fn reload_keys(keys: Arc<ApiKeys>) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        ticker.tick().await;
+        if let Err(error) = keys.reload().await {
+            tracing::warn!(%error, "cannot read the api keys again; keeping the ones read before");
+        }
+    }
 }
 
 /// A database URL without its password, for messages.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use flowmart_api::cluster::ClusterRoutes;
 use flowmart_api::webhooks::Webhooks;
 use flowmart_api::{AdminToken, ApiKeys, ApiState, RateLimits};
 use flowmart_pipelines::Topics;
@@ -14,11 +15,16 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::progress::ProgressLine;
 
-/// Installs the Prometheus recorder every crate's metrics go to.
-pub(crate) fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+/// Installs the Prometheus recorder every crate's metrics go to; in a cluster every series is
+/// labelled with the `process` that exports it.
+pub(crate) fn install_metrics(process: Option<usize>) -> anyhow::Result<PrometheusHandle> {
     // Durations as histograms (not per-process summaries), so Prometheus can aggregate them.
     const SECONDS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
-    PrometheusBuilder::new()
+    let builder = match process {
+        Some(process) => PrometheusBuilder::new().add_global_label("process", process.to_string()),
+        None => PrometheusBuilder::new(),
+    };
+    builder
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS)
         .context("metric buckets")?
         .install_recorder()
@@ -45,6 +51,8 @@ pub(crate) struct Service {
     pub(crate) metrics: PrometheusHandle,
     pub(crate) limits: Arc<RateLimits>,
     pub(crate) webhooks: Arc<Webhooks>,
+    /// In a cluster: which process answers which route.
+    pub(crate) cluster: Option<Arc<ClusterRoutes>>,
 }
 
 /// Serves the API on `listener` and keeps the progress line fresh until Ctrl-C, SIGTERM or the
@@ -56,7 +64,7 @@ pub(crate) fn serve_until_stopped(
     service: Service,
     pipeline: Pipeline,
 ) -> anyhow::Result<()> {
-    let Service { index, keys, admin_token, topics, metrics, limits, webhooks } = service;
+    let Service { index, keys, admin_token, topics, metrics, limits, webhooks, cluster } = service;
     let state = ApiState {
         index: index.clone(),
         keys,
@@ -65,6 +73,7 @@ pub(crate) fn serve_until_stopped(
         metrics: metrics.clone(),
         limits: Arc::clone(&limits),
         webhooks,
+        cluster,
     };
     tokio.block_on(async {
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
@@ -84,6 +93,10 @@ pub(crate) fn serve_until_stopped(
                     if pipeline.status().failure().is_some() {
                         break;
                     }
+                    if pipeline.status().stopping() {
+                        eprintln!("stopping: another process of the cluster is stopping");
+                        break;
+                    }
                 }
                 () = &mut signal => break,
             }
@@ -94,6 +107,11 @@ pub(crate) fn serve_until_stopped(
         let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
     });
     let failure = pipeline.status().failure();
+    if pipeline.status().peer_lost() {
+        // The workers cannot finish without the lost process: what was committed stays, the
+        // rest is read again when the cluster restarts.
+        return Err(anyhow::anyhow!(failure.unwrap_or_default()));
+    }
     eprintln!("stopping: finishing what the workers read");
     pipeline.stop().context("the pipeline did not stop cleanly")?;
     match failure {

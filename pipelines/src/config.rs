@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -14,7 +14,7 @@ use flowmart_operators::dataflow::Retention;
 use serde::{Deserialize, Serialize};
 
 use crate::Topics;
-use crate::runtime::RuntimeConfig;
+use crate::runtime::{ClusterConfig, RuntimeConfig};
 use crate::sources::kafka::StartFrom;
 
 /// Everything `flowmart run` needs.
@@ -37,6 +37,89 @@ pub struct PipelineConfig {
     /// Where results are stored.
     #[serde(default)]
     pub postgres: PostgresSettings,
+    /// The timely cluster this process is part of.
+    #[serde(default)]
+    pub cluster: ClusterSettings,
+}
+
+/// `[cluster]`: run as one of several processes forming one timely cluster (README "Scale out").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClusterSettings {
+    /// Processes in the cluster (`FLOWMART_PROCESSES`, `--processes`). Default 1: this process
+    /// alone.
+    pub processes: usize,
+    /// This process's index, from 0 (`FLOWMART_PROCESS_INDEX`, `--process-index`). Default 0.
+    /// Process 0 writes the results (Postgres, alert and dead-letter topics, webhooks).
+    pub process_index: usize,
+    /// The peers file (`FLOWMART_PEERS`, `--peers`), required with more than one process: line
+    /// `i` is process `i`'s timely address and API URL, e.g. `10.0.0.7:2101 http://10.0.0.7:8080`;
+    /// blank lines and `#` comments are skipped. Every process gets the same file.
+    pub peers: Option<PathBuf>,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        ClusterSettings { processes: 1, process_index: 0, peers: None }
+    }
+}
+
+/// One process of a cluster, as the peers file gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// Where its timely workers listen (`host:port`).
+    pub timely: String,
+    /// Where its API answers (`http://host:port`).
+    pub api: String,
+}
+
+impl ClusterSettings {
+    /// Every process of the cluster, in order (one, unnamed, when this process runs alone).
+    pub fn peers(&self) -> Result<Vec<Peer>, String> {
+        let Some(path) = &self.peers else {
+            return if self.processes > 1 {
+                Err("is required when cluster.processes is more than 1".into())
+            } else {
+                Ok(Vec::new())
+            };
+        };
+        let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        let mut peers = Vec::new();
+        for (number, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or_default().trim();
+            if line.is_empty() {
+                continue;
+            }
+            let fields = line.split_whitespace().collect::<Vec<_>>();
+            let well_formed = matches!(fields.as_slice(), [timely, api]
+                if timely.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+                    && (api.starts_with("http://") || api.starts_with("https://")));
+            if !well_formed {
+                return Err(format!(
+                    "{} line {}: expected `<host:port> <http://api-host:port>`, got {line:?}",
+                    path.display(),
+                    number + 1
+                ));
+            }
+            peers.push(Peer { timely: fields[0].to_string(), api: fields[1].trim_end_matches('/').to_string() });
+        }
+        if peers.len() != self.processes {
+            return Err(format!(
+                "{} names {} processes, cluster.processes is {}",
+                path.display(),
+                peers.len(),
+                self.processes
+            ));
+        }
+        Ok(peers)
+    }
+
+    /// The runtime's view: `None` for a process alone.
+    fn runtime(&self, recovery_state: bool) -> Option<ClusterConfig> {
+        let peers = self.peers().ok().filter(|peers| peers.len() > 1)?;
+        let addresses = peers.into_iter().map(|peer| peer.timely).collect();
+        Some(ClusterConfig { process: self.process_index, addresses, recovery_state })
+    }
 }
 
 /// `[postgres]`.
@@ -204,6 +287,7 @@ impl PipelineConfig {
     pub fn runtime(&self) -> RuntimeConfig {
         RuntimeConfig {
             workers: self.runtime.workers,
+            cluster: self.cluster.runtime(self.postgres.database_url.is_some()),
             retention: self.retention.operators(),
             topics: self.topics.inputs(),
             poll_batch: self.runtime.poll_batch,
@@ -229,23 +313,29 @@ impl std::fmt::Display for ConfigProblem {
 }
 
 /// The environment variables of `CONTRACT.md` §6 and the keys they set.
-const NAMED_VARIABLES: [(&str, &str); 6] = [
+const NAMED_VARIABLES: [(&str, &str); 9] = [
     ("DATABASE_URL", "postgres.database_url"),
     ("FLOWMART_BROKERS", "kafka.brokers"),
     ("FLOWMART_SCHEMA_REGISTRY_URL", "kafka.schema_registry_url"),
     ("FLOWMART_LISTEN", "api.listen"),
     ("FLOWMART_WORKERS", "runtime.workers"),
     ("FLOWMART_START", "kafka.start"),
+    ("FLOWMART_PROCESSES", "cluster.processes"),
+    ("FLOWMART_PROCESS_INDEX", "cluster.process_index"),
+    ("FLOWMART_PEERS", "cluster.peers"),
 ];
 
 /// The flags of `flowmart run` and the keys they set.
-const FLAGS: [(&str, &str); 6] = [
+const FLAGS: [(&str, &str); 9] = [
     ("--database-url", "postgres.database_url"),
     ("--brokers", "kafka.brokers"),
     ("--schema-registry", "kafka.schema_registry_url"),
     ("--listen", "api.listen"),
     ("--workers", "runtime.workers"),
     ("--start", "kafka.start"),
+    ("--processes", "cluster.processes"),
+    ("--process-index", "cluster.process_index"),
+    ("--peers", "cluster.peers"),
 ];
 
 /// Loads the configuration: `file` (if any), then the environment, then `flags` (`(key, value)`
@@ -351,6 +441,15 @@ impl PipelineConfig {
             "must be a postgres:// URL",
         );
         check((1..=1024).contains(&self.runtime.workers), "runtime.workers", "must be from 1 to 1024");
+        check((1..=1024).contains(&self.cluster.processes), "cluster.processes", "must be from 1 to 1024");
+        check(
+            self.cluster.process_index < self.cluster.processes,
+            "cluster.process_index",
+            "must be less than cluster.processes",
+        );
+        if let Err(problem) = self.cluster.peers() {
+            check(false, "cluster.peers", &problem);
+        }
         check(self.runtime.poll_batch > 0, "runtime.poll_batch", "must be at least 1");
         check(self.runtime.idle_tick_ms > 0, "runtime.idle_tick_ms", "must be at least 1");
         let topics = [
@@ -461,6 +560,51 @@ mod tests {
         assert!(problems[0].to_string().starts_with("--workers: "), "{}", problems[0]);
         let config = load(Some(&minimal.0), &[("runtime.workers", "3".to_string())]).unwrap();
         assert_eq!(config.runtime.workers, 3);
+    }
+
+    #[test]
+    fn a_cluster_is_read_from_flags_and_the_peers_file_and_every_mistake_is_named() {
+        let minimal = file(MINIMAL);
+        let peers =
+            file("# the cluster\n127.0.0.1:2101 http://127.0.0.1:8080\n\n127.0.0.1:2102 http://127.0.0.1:8081/\n");
+        let flags = |processes: &str, index: &str, peers: &std::path::Path| {
+            vec![
+                ("cluster.processes", processes.to_string()),
+                ("cluster.process_index", index.to_string()),
+                ("cluster.peers", peers.display().to_string()),
+            ]
+        };
+        let config = load(Some(&minimal.0), &flags("2", "1", &peers.0)).unwrap();
+        let runtime = config.runtime().cluster.expect("a cluster");
+        assert_eq!(
+            (runtime.process, runtime.addresses.as_slice()),
+            (1, &["127.0.0.1:2101".to_string(), "127.0.0.1:2102".into()][..])
+        );
+        assert_eq!(config.cluster.peers().unwrap()[1].api, "http://127.0.0.1:8081");
+        assert!(load(Some(&minimal.0), &[]).unwrap().runtime().cluster.is_none(), "alone by default");
+
+        let problems = |flags: Vec<(&'static str, String)>| {
+            load(Some(&minimal.0), &flags)
+                .unwrap_err()
+                .into_iter()
+                .map(|problem| problem.to_string())
+                .collect::<Vec<_>>()
+        };
+        let wrong = problems(flags("3", "1", &peers.0));
+        assert!(
+            wrong.iter().any(|problem| problem.contains("cluster.peers") && problem.contains("names 2 processes")),
+            "{wrong:?}"
+        );
+        let wrong = problems(flags("2", "2", &peers.0));
+        assert!(wrong.iter().any(|problem| problem.contains("cluster.process_index")), "{wrong:?}");
+        let malformed = file("127.0.0.1 http://127.0.0.1:8080\n127.0.0.1:2102 http://127.0.0.1:8081\n");
+        let wrong = problems(flags("2", "0", &malformed.0));
+        assert!(wrong.iter().any(|problem| problem.contains("line 1")), "{wrong:?}");
+        let wrong = problems(vec![("cluster.processes", "2".to_string())]);
+        assert!(
+            wrong.iter().any(|problem| problem.contains("cluster.peers") && problem.contains("required")),
+            "{wrong:?}"
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
+use std::borrow::Cow;
+
 use crate::InputTopic;
 
 /// A record that could not be used, with why (`CONTRACT.md` §1: the DLQ record and headers).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeadLetter {
     /// The topic it was read from (`source.topic`).
     pub topic: InputTopic,
@@ -15,7 +17,7 @@ pub struct DeadLetter {
     /// itself (the built-in generator has no bytes).
     pub value: Option<Vec<u8>>,
     /// A stable name of what was wrong (`error.kind`).
-    pub kind: &'static str,
+    pub kind: Cow<'static, str>,
     /// What was wrong, for a person (`error.message`).
     pub message: String,
 }

@@ -14,7 +14,9 @@ pub(crate) fn ingest(record: SourceRecord) -> Result<(SourceOffset, InputRecord)
         .and_then(|input| input.validate().map(|()| input).map_err(|invalid| (invalid.kind(), invalid.to_string())));
     match checked {
         Ok(input) => Ok((SourceOffset { partition, offset }, input)),
-        Err((kind, message)) => Err(DeadLetter { topic, partition, offset, key, value: raw_value, kind, message }),
+        Err((kind, message)) => {
+            Err(DeadLetter { topic, partition, offset, key, value: raw_value, kind: kind.into(), message })
+        }
     }
 }
 
@@ -68,6 +70,6 @@ mod tests {
     fn an_undecodable_record_becomes_a_dead_letter_with_the_sources_reason() {
         let rejection = Rejection { kind: "unknown_schema_id", message: "schema 9 is not registered".into() };
         let dead = ingest(record(Err(rejection))).unwrap_err();
-        assert_eq!((dead.kind, dead.message.as_str()), ("unknown_schema_id", "schema 9 is not registered"));
+        assert_eq!((&*dead.kind, dead.message.as_str()), ("unknown_schema_id", "schema 9 is not registered"));
     }
 }

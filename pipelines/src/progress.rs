@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use crate::InputTopic;
 
 /// The next offset to consume per topic and partition: how far the results reach into the inputs.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SourceProgress(BTreeMap<(InputTopic, u32), u64>);
 
 impl SourceProgress {

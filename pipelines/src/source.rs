@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use flowmart_schemas::InputRecord;
 /// The four input topics of the contract, by role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum InputTopic {
     /// `InventoryEvent`s.
     Inventory,

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flowmart_operators::reference::ReferenceModel;
-use flowmart_pipelines::runtime::{Pipeline, RuntimeConfig};
+use flowmart_pipelines::runtime::{ClusterConfig, Pipeline, RuntimeConfig};
 use flowmart_pipelines::serving::{ServingIndex, Snapshot};
 use flowmart_pipelines::sources::generator::{Generator, GeneratorConfig, PartitionWorkload};
 use flowmart_pipelines::{ChangeBatch, InputTopic, Sink, SinkError, SourceProgress};
-use flowmart_testkit::assert_snapshot_equals_model;
+use flowmart_testkit::{assert_snapshot_equals_model, free_port};
 
 fn generator_config() -> GeneratorConfig {
     GeneratorConfig {
@@ -92,4 +92,50 @@ fn one_worker_serves_what_the_reference_model_computes() {
 fn four_workers_serve_what_the_reference_model_computes() {
     let (snapshot, dead_letters) = run_until_caught_up(4);
     assert_snapshot_equals_model_and_dead_letters(&snapshot, dead_letters);
+}
+
+#[test]
+fn every_process_of_a_two_process_cluster_serves_what_the_reference_model_computes() {
+    let config = generator_config();
+    let (_, expected_progress, _) = expected(&config);
+    let addresses = vec![format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port())];
+    // Each process of the cluster starts (and waits for the other) on its own thread.
+    let processes = (0..2)
+        .map(|process| {
+            let (addresses, config) = (addresses.clone(), config.clone());
+            std::thread::spawn(move || {
+                let (index, writer) = ServingIndex::new(u64::MAX);
+                let dead_letters = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                let runtime = RuntimeConfig {
+                    workers: 2,
+                    cluster: Some(ClusterConfig { process, addresses, recovery_state: false }),
+                    ..RuntimeConfig::default()
+                };
+                let sinks: Vec<Box<dyn Sink>> =
+                    vec![Box::new(writer), Box::new(DeadLetterCount(Arc::clone(&dead_letters)))];
+                let pipeline = Pipeline::start(runtime, Arc::new(Generator::new(config)), sinks).expect("starts");
+                (pipeline, index, dead_letters)
+            })
+        })
+        .collect::<Vec<_>>();
+    let processes = processes.into_iter().map(|process| process.join().expect("started")).collect::<Vec<_>>();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for (process, (_, index, _)) in processes.iter().enumerate() {
+        while index.snapshot().progress != expected_progress {
+            let progress = index.snapshot().progress.clone();
+            assert!(Instant::now() < deadline, "process {process} did not catch up: {progress:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    // Every process's collector saw every worker's output: each serves the whole result.
+    let snapshots = processes.iter().map(|(_, index, _)| index.snapshot()).collect::<Vec<_>>();
+    // Stopping one process stops the cluster; both finish cleanly.
+    let mut processes = processes.into_iter();
+    let (first, _, first_dead) = processes.next().expect("process 0");
+    let (second, _, second_dead) = processes.next().expect("process 1");
+    first.stop().expect("process 0 stops cleanly");
+    second.stop().expect("process 1 stops cleanly");
+    for (snapshot, dead_letters) in snapshots.iter().zip([first_dead, second_dead]) {
+        assert_snapshot_equals_model_and_dead_letters(snapshot, dead_letters.load(std::sync::atomic::Ordering::SeqCst));
+    }
 }

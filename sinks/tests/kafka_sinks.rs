@@ -35,7 +35,7 @@ fn dead_letters_keep_their_bytes_and_carry_the_contract_headers() {
         offset,
         key: Some(b"acme-wholesale".to_vec()),
         value,
-        kind,
+        kind: kind.into(),
         message: format!("{kind} at {offset}"),
     };
     let batch = ChangeBatch {

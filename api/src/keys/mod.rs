@@ -78,17 +78,24 @@ impl ApiKeys {
 
     /// The key store in `store`'s database, every live key loaded.
     pub async fn stored(store: &Store) -> Result<Self, StoreError> {
-        let table = KeyTable::new(store);
-        let by_digest = table
-            .live()
-            .await?
+        let keys = ApiKeys { by_digest: RwLock::default(), table: Some(KeyTable::new(store)) };
+        keys.reload().await?;
+        Ok(keys)
+    }
+
+    /// Reads the live keys again from the database (a no-op without one): in a cluster, keys
+    /// issued or revoked through another process's API take effect here at the next reload.
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        let Some(table) = &self.table else { return Ok(()) };
+        let live = table.live().await?;
+        *self.write() = live
             .into_iter()
             .map(|key| {
                 let info = KeyInfo { key_id: key.key_id, created_at: key.created_at_ms };
                 (key.digest, (Id::from(key.tenant_id), info))
             })
             .collect();
-        Ok(ApiKeys { by_digest: RwLock::new(by_digest), table: Some(table) })
+        Ok(())
     }
 
     /// Issues a new key for `tenant_id` (stored first when there is a database).

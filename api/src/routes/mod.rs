@@ -19,7 +19,7 @@ use crate::{ApiError, ApiState};
 
 /// The whole API.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/v1/stock", get(stock::list))
         .route("/v1/stock/{warehouse_id}/{sku}", get(stock::one))
         .route("/v1/reorder-alerts", get(alerts::list))
@@ -38,7 +38,12 @@ pub fn router(state: ApiState) -> Router {
         .route("/openapi.json", get(openapi::document))
         .route("/", get(crate::dashboard::page))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
+    let routes = match state.cluster.clone() {
+        Some(cluster) => routes.layer(axum::middleware::from_fn_with_state(cluster, crate::cluster::route)),
+        None => routes,
+    };
+    routes
         .layer(axum::extract::DefaultBodyLimit::max(crate::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(crate::limits::refuse_large_bodies))
         .layer(axum::middleware::from_fn(record_latency))

@@ -1,10 +1,12 @@
-//! The crash harness shared by `tests/crash_recovery.rs` and the `crash_soak` benchmark: a seeded
-//! workload is produced while `flowmart run` is killed with SIGKILL at random moments (and,
-//! optionally, while its Postgres server is stopped and started), then a last run catches up, and
-//! the tables, the API and the alert topic are compared with the reference model.
+//! The crash harness shared by `tests/crash_recovery.rs`, `tests/cluster.rs` and the `crash_soak`
+//! benchmark: a seeded workload is produced while `flowmart run` — one process, or a cluster of
+//! several — is killed with SIGKILL at random moments (and, optionally, while its Postgres server is
+//! stopped and started), then a last run catches up, and the tables, the API of every process and
+//! the alert topic are compared with the reference model.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
@@ -32,24 +34,85 @@ pub struct Faults {
     pub postgres_outage: Option<Duration>,
     /// Seeds the workload and the moments.
     pub seed: u64,
+    /// How many processes (of 2 workers each) form the pipeline: 1 is a process alone; more
+    /// form one timely cluster, and each kill hits one of them.
+    pub processes: usize,
 }
 
-fn start_flowmart(brokers: &str, registry: &str, database_url: &str, port: u16) -> Running {
-    // Tansu holds a fetch for the whole wait when some partitions have nothing new.
-    let config = std::env::temp_dir().join(format!("flowmart-crash-{port}.toml"));
-    std::fs::write(&config, "[kafka.consumer]\n\"fetch.wait.max.ms\" = \"10\"\n").expect("a config file");
-    let child = Command::new(env!("CARGO_BIN_EXE_flowmart"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .args(["--brokers", brokers, "--schema-registry", registry])
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--workers", "2", "--database-url", database_url])
-        .env("FLOWMART_ADMIN_TOKEN", ADMIN)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the flowmart binary starts");
-    Running(child)
+/// Where the processes of one deployment listen: the same ports on every restart.
+struct Deployment {
+    api_ports: Vec<u16>,
+    config: PathBuf,
+    peers: PathBuf,
+}
+
+impl Deployment {
+    fn new(processes: usize) -> Deployment {
+        let api_ports = (0..processes).map(|_| free_port()).collect::<Vec<_>>();
+        let name = format!("flowmart-crash-{}-{}", std::process::id(), api_ports[0]);
+        let peers = std::env::temp_dir().join(format!("{name}.peers"));
+        let lines = api_ports
+            .iter()
+            .map(|api| format!("127.0.0.1:{} http://127.0.0.1:{api}\n", free_port()))
+            .collect::<String>();
+        std::fs::write(&peers, lines).expect("a peers file");
+        // Tansu holds a fetch for the whole wait when some partitions have nothing new.
+        let config = std::env::temp_dir().join(format!("{name}.toml"));
+        std::fs::write(&config, "[kafka.consumer]\n\"fetch.wait.max.ms\" = \"10\"\n").expect("a config file");
+        Deployment { api_ports, config, peers }
+    }
+
+    fn api(&self, process: usize) -> String {
+        format!("http://127.0.0.1:{}", self.api_ports[process])
+    }
+
+    /// Starts every process and waits until each answers (a cluster answers once all are up).
+    fn start(&self, http: &Http, brokers: &str, registry: &str, database_url: &str) -> Vec<Running> {
+        let processes = self.api_ports.len();
+        let running = (0..processes)
+            .map(|process| {
+                let mut command = Command::new(env!("CARGO_BIN_EXE_flowmart"));
+                command
+                    .args(["run", "--config"])
+                    .arg(&self.config)
+                    .args(["--brokers", brokers, "--schema-registry", registry])
+                    .args(["--listen", &format!("127.0.0.1:{}", self.api_ports[process])])
+                    .args(["--workers", "2", "--database-url", database_url]);
+                if processes > 1 {
+                    command.args(["--processes", &processes.to_string(), "--process-index", &process.to_string()]);
+                    command.arg("--peers").arg(&self.peers);
+                }
+                let child = command
+                    .env("FLOWMART_ADMIN_TOKEN", ADMIN)
+                    .env("RUST_LOG", std::env::var("FLOWMART_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::inherit())
+                    .spawn()
+                    .expect("the flowmart binary starts");
+                Running(child)
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for process in 0..processes {
+            while http.get(&format!("{}/healthz", self.api(process)), "").is_none() {
+                assert!(Instant::now() < deadline, "process {process} did not start answering");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        running
+    }
+}
+
+/// Waits for a process to exit by itself.
+fn exits_within(running: &mut Running, timeout: Duration) -> ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = running.0.try_wait().expect("a child's status") {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the process did not exit within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// A small deterministic generator of moments.
@@ -95,19 +158,25 @@ pub fn crash_and_recover(faults: Faults) -> String {
         .expect("flowmart migrate runs");
     assert!(migrated.success(), "flowmart migrate");
     let mut moments = Moments(faults.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-    let port = free_port();
+    let deployment = Deployment::new(faults.processes);
     let http = Http::new();
-    let api = format!("http://127.0.0.1:{port}");
+    let api = deployment.api(0);
     for kill in 0..faults.kills {
-        let mut running = start_flowmart(&tansu.brokers(), registry.url(), &postgres.url(), port);
+        let mut running = deployment.start(&http, &tansu.brokers(), registry.url(), &postgres.url());
         std::thread::sleep(Duration::from_millis(moments.next_ms(300, 2_500)));
-        running.0.kill().expect("SIGKILL");
-        running.0.wait().expect("the killed process is reaped");
-        eprintln!("crash harness: kill {} of {}", kill + 1, faults.kills);
+        let victim = moments.next_ms(0, 1 << 20) as usize % faults.processes;
+        running[victim].0.kill().expect("SIGKILL");
+        running[victim].0.wait().expect("the killed process is reaped");
+        // The rest of a cluster notices and stops by itself, saying so (status 1).
+        for (process, other) in running.iter_mut().enumerate().filter(|(process, _)| *process != victim) {
+            let status = exits_within(other, Duration::from_secs(30));
+            assert_eq!(status.code(), Some(1), "process {process} after losing process {victim}: {status}");
+        }
+        eprintln!("crash harness: kill {} of {} (process {victim})", kill + 1, faults.kills);
     }
 
     let stored_before_last_run = stored_offsets(&postgres.url());
-    let mut running = start_flowmart(&tansu.brokers(), registry.url(), &postgres.url(), port);
+    let mut running = deployment.start(&http, &tansu.brokers(), registry.url(), &postgres.url());
     if let Some(outage) = faults.postgres_outage {
         wait_for(&http, &api, |progress| covered(progress) > 0, Duration::from_secs(60));
         postgres.stop();
@@ -126,12 +195,21 @@ pub fn crash_and_recover(faults: Faults) -> String {
 
     let database = postgres.url();
     let total = produced.len() as u64;
-    wait_for(&http, &api, |progress| covered(progress) == total, Duration::from_secs(180));
+    for process in 0..faults.processes {
+        wait_for(&http, &deployment.api(process), |progress| covered(progress) == total, Duration::from_secs(180));
+    }
 
-    // The last run resumed where the stored results end: it read only what they did not cover.
-    let metrics = http.text(&format!("{api}/metrics"));
-    assert_dashboard_metrics_are_exported(&metrics);
-    let consumed = metric_sum(&metrics, "flowmart_records_consumed_total");
+    // The last run resumed where the stored results end: it read only what they did not cover
+    // (in a cluster, each process reports what its own workers read).
+    let mut consumed = 0;
+    for process in 0..faults.processes {
+        let metrics = http.text(&format!("{}/metrics", deployment.api(process)));
+        if process == 0 {
+            // Process 0 writes the results: it exports the sinks' series too.
+            assert_dashboard_metrics_are_exported(&metrics);
+        }
+        consumed += metric_sum(&metrics, "flowmart_records_consumed_total");
+    }
     let resumed = running_total_check(stored_before_last_run, total, consumed);
 
     // Postgres equals the model.
@@ -201,15 +279,24 @@ pub fn crash_and_recover(faults: Faults) -> String {
         .collect::<BTreeMap<_, _>>();
     assert_eq!(stored_open, expected_open, "open reorder_alerts");
 
-    // The API answers as the model says, tenant by tenant.
+    // The API of every process answers as the model says, tenant by tenant (a key issued through
+    // process 0 works on every process once each has read the keys again).
     let tenants = expected_stock.keys().map(|(tenant, _, _)| tenant.clone()).collect::<BTreeSet<_>>();
-    for tenant in &tenants {
+    for (tenant, process) in
+        tenants.iter().flat_map(|tenant| (0..faults.processes).map(move |process| (tenant, process)))
+    {
         let key = http.post(&format!("{api}/v1/admin/tenants/{tenant}/api-keys"), ADMIN)["api_key"]
             .as_str()
             .unwrap()
             .to_string();
-        let (status, served) = http.get(&format!("{api}/v1/stock"), &key).expect("the API answers");
-        assert_eq!(status, 200);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let served = loop {
+            match http.get(&format!("{}/v1/stock", deployment.api(process)), &key).expect("the API answers") {
+                (200, served) => break served,
+                (401, _) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                (status, body) => panic!("process {process}: {status} {body}"),
+            }
+        };
         let served = served["items"]
             .as_array()
             .unwrap()
@@ -232,7 +319,11 @@ pub fn crash_and_recover(faults: Faults) -> String {
             .filter(|((owner, _, _), _)| owner == tenant)
             .map(|(key, values)| (key.clone(), values.clone()))
             .collect::<BTreeMap<_, _>>();
-        assert_eq!(served, expected, "stock of {tenant} over HTTP");
+        assert_eq!(served, expected, "stock of {tenant} over HTTP from process {process}");
+    }
+
+    if faults.processes > 1 {
+        assert_webhooks_are_routed_to_process_0(&http, &deployment, tenants.first().expect("a tenant"));
     }
 
     // The alert topic: every committed change exactly once, replaying to the stored alerts.
@@ -288,14 +379,43 @@ pub fn crash_and_recover(faults: Faults) -> String {
         .collect::<BTreeSet<_>>();
     assert_eq!(distinct.len(), refused, "every bad record set aside");
 
-    // SIGTERM: the last run finishes and exits 0.
-    let pid = running.0.id().to_string();
+    // SIGTERM to the last process: the whole last run finishes and exits 0.
+    let pid = running.last().expect("a process").0.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    assert_eq!(running.0.wait().unwrap().code(), Some(0), "SIGTERM exits 0");
+    for (process, running) in running.iter_mut().enumerate() {
+        let status = exits_within(running, Duration::from_secs(60));
+        assert_eq!(status.code(), Some(0), "process {process} after SIGTERM: {status}");
+    }
     format!(
         "{} kills, {} records, {} alert changes, last run read {resumed} records ({} were stored)",
         faults.kills, total, committed, stored_before_last_run
     )
+}
+
+/// In a cluster, webhooks live in process 0: registered through another process, the request is
+/// forwarded there, and every process lists the same webhooks.
+fn assert_webhooks_are_routed_to_process_0(http: &Http, deployment: &Deployment, tenant: &str) {
+    let key = http.post(&format!("{}/v1/admin/tenants/{tenant}/api-keys", deployment.api(0)), ADMIN)["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let last = deployment.api_ports.len() - 1;
+    let url = serde_json::json!({ "url": "http://127.0.0.1:9/hook" });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (status, process, registered) = loop {
+        let answer = http.post_json(&format!("{}/v1/webhooks", deployment.api(last)), &key, &url);
+        if answer.0 != 401 || Instant::now() > deadline {
+            break answer;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!((status, process.as_deref()), (201, Some("0")), "registered by process 0: {registered}");
+    let webhook_id = registered["webhook_id"].as_str().unwrap();
+    for process in 0..=last {
+        let listed = http.json(&format!("{}/v1/webhooks", deployment.api(process)), &key);
+        let ids = listed["items"].as_array().unwrap().iter().map(|item| item["webhook_id"].clone()).collect::<Vec<_>>();
+        assert_eq!(ids, vec![Value::from(webhook_id)], "webhooks listed through process {process}");
+    }
 }
 
 /// Every metric the Grafana dashboard queries is one the binary exports.
@@ -351,12 +471,13 @@ fn produce_in_slices(
 fn wait_for(http: &Http, api: &str, done: impl Fn(&Value) -> bool, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     loop {
-        if let Some((200, progress)) = http.get(&format!("{api}/v1/admin/progress"), ADMIN)
-            && done(&progress)
+        let answer = http.get(&format!("{api}/v1/admin/progress"), ADMIN);
+        if let Some((200, progress)) = &answer
+            && done(progress)
         {
             return;
         }
-        assert!(Instant::now() < deadline, "the pipeline did not get there in {timeout:?}");
+        assert!(Instant::now() < deadline, "{api} did not get there in {timeout:?}; last progress: {answer:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -49,6 +49,15 @@ impl Http {
         self.runtime.block_on(async { self.client.get(url).send().await.unwrap().text().await.unwrap() })
     }
 
+    /// Posts `body` as JSON: the status, the `X-FlowMart-Process` that answered, the JSON answer.
+    pub fn post_json(&self, url: &str, bearer: &str, body: &Value) -> (u16, Option<String>, Value) {
+        self.runtime.block_on(async {
+            let response = self.client.post(url).bearer_auth(bearer).json(body).send().await.unwrap();
+            let process = response.headers().get("x-flowmart-process").map(|value| value.to_str().unwrap().to_string());
+            (response.status().as_u16(), process, response.json().await.unwrap_or(Value::Null))
+        })
+    }
+
     pub fn post(&self, url: &str, bearer: &str) -> Value {
         self.runtime
             .block_on(async { self.client.post(url).bearer_auth(bearer).send().await.unwrap().json().await.unwrap() })

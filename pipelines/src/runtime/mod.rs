@@ -4,6 +4,7 @@
 
 mod capture;
 mod clock;
+mod cluster;
 mod collector;
 mod status;
 mod worker;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use flowmart_operators::dataflow::Retention;
 use flowmart_operators::recovery::RecoveredState;
 
+pub use cluster::ClusterConfig;
 pub use status::PipelineStatus;
 
 use crate::{Sink, Source, SourceProgress, Topics};
@@ -24,8 +26,11 @@ use crate::{Sink, Source, SourceProgress, Topics};
 /// How the runtime runs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RuntimeConfig {
-    /// Timely worker threads. Default: the machine's cores.
+    /// Timely worker threads (of this process). Default: the machine's cores.
     pub workers: usize,
+    /// The other processes this one forms a timely cluster with; `None` (default): this process
+    /// alone. Every process of a cluster runs the same pipeline with the same `workers`.
+    pub cluster: Option<ClusterConfig>,
     /// Retention of per-key state that would otherwise grow without bound.
     pub retention: Retention,
     /// The input topic names (for progress and metrics).
@@ -44,6 +49,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
             workers: std::thread::available_parallelism().map_or(1, usize::from),
+            cluster: None,
             retention: Retention::default(),
             topics: Topics::default(),
             poll_batch: 4096,
@@ -77,6 +83,10 @@ pub enum RuntimeError {
     /// A worker or the collector panicked.
     #[error("{0} panicked")]
     Panicked(&'static str),
+    /// Another process of the cluster went away; the workers were left running (they cannot
+    /// finish without it) and go when this process exits.
+    #[error("the cluster lost a process; this process must exit and the cluster be restarted")]
+    PeerLost,
 }
 
 /// A running pipeline. Dropping it stops it as [`stop`](Pipeline::stop) does.
@@ -90,6 +100,10 @@ pub struct Pipeline {
 impl Pipeline {
     /// Starts `config.workers` timely workers reading `source`, and the collector feeding `sinks`
     /// (in the order given) with every complete frontier.
+    ///
+    /// In a cluster ([`RuntimeConfig::cluster`]) this waits until every process is up; the
+    /// workers of all processes then read the source's partitions together, and every process's
+    /// collector publishes every worker's output: `sinks` of each process see the whole result.
     pub fn start(
         config: RuntimeConfig,
         source: Arc<dyn Source>,
@@ -111,20 +125,24 @@ impl Pipeline {
         }
         let status = Arc::new(PipelineStatus::default());
         let shutdown = Arc::new(AtomicBool::new(false));
+        let processes = config.cluster.as_ref().map_or(1, ClusterConfig::processes);
+        let all_workers = config.workers * processes;
+        if processes > 1 {
+            cluster::watch_for_lost_peers(Arc::clone(&status));
+        }
         // A few batches per worker in flight at most: a slow sink holds the workers back.
-        let (sender, receiver) = sync_channel(4 * config.workers);
+        let (sender, receiver) = sync_channel(4 * all_workers);
         let resume = Arc::new(resume);
-        let stores_recovery_state = sinks.iter().any(|sink| sink.stores_recovery_state());
+        let stores_recovery_state = sinks.iter().any(|sink| sink.stores_recovery_state())
+            || config.cluster.as_ref().is_some_and(|cluster| cluster.recovery_state);
         let collector = {
             let (status, shutdown, resume) = (Arc::clone(&status), Arc::clone(&shutdown), Arc::clone(&resume));
-            let workers = config.workers;
             std::thread::Builder::new()
                 .name("flowmart-collector".into())
-                .spawn(move || collector::run(workers, receiver, sinks, &status, &shutdown, &resume))
+                .spawn(move || collector::run(all_workers, receiver, sinks, &status, &shutdown, &resume))
                 .map_err(|error| RuntimeError::Timely(error.to_string()))?
         };
-        let timely_config =
-            if config.workers == 1 { timely::Config::thread() } else { timely::Config::process(config.workers) };
+        let timely_config = cluster::timely_config(config.workers, config.cluster.as_ref());
         let context = Arc::new(worker::Context {
             config,
             source,
@@ -132,6 +150,7 @@ impl Pipeline {
             shutdown: Arc::clone(&shutdown),
             resume,
             stores_recovery_state,
+            clustered: processes > 1,
         });
         let workers = timely::execute(timely_config, move |timely_worker| {
             worker::run(timely_worker, &context, sender.clone());
@@ -152,6 +171,11 @@ impl Pipeline {
 
     fn stop_and_join(&mut self) -> Result<(), RuntimeError> {
         self.shutdown.store(true, Ordering::SeqCst);
+        if self.status.peer_lost() {
+            // Joining would wait forever for the lost process's part of the dataflow.
+            std::mem::forget(self.workers.take());
+            return Err(RuntimeError::PeerLost);
+        }
         let workers_ok =
             self.workers.take().is_none_or(|workers| workers.join().into_iter().all(|result| result.is_ok()));
         let collector_ok = self.collector.take().is_none_or(|collector| collector.join().is_ok());
@@ -165,8 +189,10 @@ impl Pipeline {
 
 impl Drop for Pipeline {
     fn drop(&mut self) {
-        if let Err(error) = self.stop_and_join() {
-            tracing::error!(%error, "the pipeline stopped badly");
+        match self.stop_and_join() {
+            // Already reported through the status, as the reason the pipeline failed.
+            Ok(()) | Err(RuntimeError::PeerLost) => {}
+            Err(error) => tracing::error!(%error, "the pipeline stopped badly"),
         }
     }
 }

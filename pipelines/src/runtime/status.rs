@@ -1,5 +1,5 @@
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use flowmart_operators::Time;
 
@@ -10,6 +10,8 @@ pub struct PipelineStatus {
     dead_letters: AtomicU64,
     as_of: AtomicU64,
     failure: Mutex<Option<String>>,
+    stopping: AtomicBool,
+    peer_lost: AtomicBool,
 }
 
 impl PipelineStatus {
@@ -31,6 +33,26 @@ impl PipelineStatus {
     /// Why the pipeline stopped on its own, if it did.
     pub fn failure(&self) -> Option<String> {
         self.failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// Whether another process of the cluster asked every process to stop.
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    /// Whether the connection to another process of the cluster was lost: the workers cannot go
+    /// on, and cannot finish either (they would wait for the lost process forever).
+    pub fn peer_lost(&self) -> bool {
+        self.peer_lost.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn stop_asked_by_cluster(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+    }
+
+    pub(super) fn lose_peer(&self, reason: String) {
+        self.fail(reason);
+        self.peer_lost.store(true, Ordering::Relaxed);
     }
 
     pub(super) fn fail(&self, reason: String) {

@@ -18,6 +18,7 @@ use timely::worker::Worker;
 
 use super::capture::{Captured, capture, take_before};
 use super::clock::PipelineClock;
+use super::cluster::ClusterLink;
 use super::status::PipelineStatus;
 use super::{Resume, RuntimeConfig, retry_delay};
 use crate::ingest::ingest;
@@ -32,9 +33,13 @@ pub(super) struct Context {
     pub(super) resume: Arc<Resume>,
     /// Whether a sink stores recovery state (else its outputs are not captured at all).
     pub(super) stores_recovery_state: bool,
+    /// Whether the workers span several processes (then batches reach the collectors through
+    /// [`ClusterLink`]).
+    pub(super) clustered: bool,
 }
 
 /// A worker's output for the times in `[previous upper, upper)`: complete for this worker.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(super) struct WorkerBatch {
     pub(super) worker: usize,
     pub(super) upper: Time,
@@ -129,6 +134,8 @@ pub(super) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
         };
         (sessions, recovered_inputs, outputs)
     });
+    // In a cluster every worker builds the link's dataflows too, after the pipeline's.
+    let mut link = context.clustered.then(|| ClusterLink::new(worker, config.workers, sender.clone()));
     recovered_inputs.load(recovered, index, peers);
     // Records go in after every time the recovered state covers.
     inputs.advance_to(recovered.as_of);
@@ -148,6 +155,9 @@ pub(super) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
             tracing::error!(worker = index, %error, "cannot open the source; stopping the pipeline");
             context.status.fail(format!("cannot open the source: {error}"));
             context.shutdown.store(true, Ordering::SeqCst);
+            if let Some(link) = &mut link {
+                link.ask_to_stop();
+            }
             return;
         }
     };
@@ -165,7 +175,16 @@ pub(super) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
     let idle_tick = Duration::from_millis(config.idle_tick_ms);
 
     loop {
-        let stopping = context.shutdown.load(Ordering::Relaxed);
+        let mut stopping = context.shutdown.load(Ordering::Relaxed);
+        if let Some(link) = &mut link {
+            if stopping {
+                link.ask_to_stop();
+            } else if link.stop_asked() {
+                // Another process is stopping: so does this one, with everything it read.
+                context.status.stop_asked_by_cluster();
+                stopping = true;
+            }
+        }
         let now = clock.now().max(inputs.time());
         inputs.advance_to(now);
         let upper = probe.with_frontier(|frontier| frontier.first().copied()).unwrap_or(now);
@@ -193,8 +212,10 @@ pub(super) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
             if let Some((_, sealed)) = batch.progress.last() {
                 reader.checkpoint(sealed);
             }
-            if !send(&sender, batch, &context.shutdown) {
-                return;
+            match &mut link {
+                Some(link) => link.publish(batch),
+                None if !send(&sender, batch, &context.shutdown) => return,
+                None => {}
             }
             published_upper = upper;
             last_publish = Instant::now();
@@ -208,7 +229,12 @@ pub(super) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
         worker.step_or_park(Some(idle_tick));
     }
     let batch = seal(index, last_time + 1, &outputs, &mut pending);
-    send(&sender, batch, &AtomicBool::new(false));
+    match &mut link {
+        Some(link) => link.publish(batch),
+        None => {
+            send(&sender, batch, &AtomicBool::new(false));
+        }
+    }
 }
 
 /// Validates polled records and feeds the valid ones to the dataflow at `time`.
@@ -230,9 +256,9 @@ fn feed(
             Ok((offset, input)) => inputs.insert(offset, input),
             Err(dead_letter) => {
                 let topic = config.topics.name(dead_letter.topic).to_string();
-                metrics::counter!("flowmart_dead_letters_total", "topic" => topic, "kind" => dead_letter.kind)
+                metrics::counter!("flowmart_dead_letters_total", "topic" => topic, "kind" => dead_letter.kind.clone())
                     .increment(1);
-                tracing::debug!(kind = dead_letter.kind, message = %dead_letter.message, partition = dead_letter.partition, offset = dead_letter.offset, "record set aside");
+                tracing::debug!(kind = %dead_letter.kind, message = %dead_letter.message, partition = dead_letter.partition, offset = dead_letter.offset, "record set aside");
                 pending.dead_letters.push((time, dead_letter));
                 rejected += 1;
             }
@@ -281,7 +307,7 @@ fn seal(worker: usize, upper: Time, outputs: &Outputs, pending: &mut Pending) ->
 
 /// Hands a batch to the collector, waiting while it is full (this is what stops a worker from
 /// reading when sinks fall behind). False when the collector is gone or shutdown was asked.
-fn send(sender: &SyncSender<WorkerBatch>, mut batch: WorkerBatch, shutdown: &AtomicBool) -> bool {
+pub(super) fn send(sender: &SyncSender<WorkerBatch>, mut batch: WorkerBatch, shutdown: &AtomicBool) -> bool {
     let mut attempt = 0;
     loop {
         match sender.try_send(batch) {

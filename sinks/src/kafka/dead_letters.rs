@@ -32,7 +32,7 @@ impl Sink for DeadLetterSink {
         let records = batch.dead_letters.iter().map(|dead| {
             let (partition, offset) = (dead.partition.to_string(), dead.offset.to_string());
             let headers = OwnedHeaders::new()
-                .insert(Header { key: "error.kind", value: Some(dead.kind) })
+                .insert(Header { key: "error.kind", value: Some(&*dead.kind) })
                 .insert(Header { key: "error.message", value: Some(&dead.message) })
                 .insert(Header { key: "source.topic", value: Some(self.sources.name(dead.topic)) })
                 .insert(Header { key: "source.partition", value: Some(&partition) })

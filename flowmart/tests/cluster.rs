@@ -1,0 +1,22 @@
+//! Scale out (README "Scale out"): `flowmart run` as a cluster of 2 processes × 2 workers on
+//! localhost, against real Tansu and a Postgres server of the test's own, consumes a seeded
+//! workload while one of its processes is killed with SIGKILL (the other notices and stops with a
+//! clear message) and the cluster is restarted. At the end the tables, every process's API and the
+//! alert topic equal the reference model — which is what a single process gives for the same
+//! workload (`tests/crash_recovery.rs`) — each alert change published exactly once.
+
+mod crash;
+
+use crash::{Faults, crash_and_recover};
+
+#[test]
+fn a_two_process_cluster_gives_the_single_process_results() {
+    let summary = crash_and_recover(Faults { kills: 0, postgres_outage: None, seed: 21, processes: 2 });
+    eprintln!("{summary}");
+}
+
+#[test]
+fn a_two_process_cluster_losing_a_process_recovers_the_single_process_results() {
+    let summary = crash_and_recover(Faults { kills: 3, postgres_outage: None, seed: 22, processes: 2 });
+    eprintln!("{summary}");
+}
