@@ -1,28 +1,29 @@
 //! The API of one process of a cluster (README "Scale out").
 //!
-//! Every process serves the results itself: its collector publishes every worker's output, so
-//! its index holds every tenant, complete up to one `as_of`, the same on every process. What lives
-//! in one process only is routed there: the webhooks — their delivery tasks and delivery logs run
-//! in process 0, the process that writes the results. A routed request is forwarded as it came
-//! (method, path, query, headers, body) and its answer returned as the owner gave it; every answer
-//! names the process that made it in `X-FlowMart-Process`.
+//! Every process's collector publishes every worker's output, but each process serves only the
+//! tenants it owns (a stable hash of the tenant id, modulo the processes): its index holds their
+//! stock, settlements and alerts, complete up to one `as_of`; its webhooks deliver their alert
+//! changes. A tenant's request that reaches another process is **routed** to the owner — forwarded
+//! as it came (method, path, query, headers, body) and answered as the owner answers, streams
+//! included — so any process answers any tenant, each answer from one process at one `as_of`. The
+//! list of all tenants **gathers** every process's part. Every answer names the process that made
+//! it in `X-FlowMart-Process`.
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::ApiError;
+use crate::{ApiError, ApiKeys};
 
 /// Names the process that answered.
 pub const PROCESS_HEADER: &str = "x-flowmart-process";
 /// Marks a request another process forwarded: it is answered where it lands, never forwarded on.
 const FORWARDED_HEADER: &str = "x-flowmart-forwarded";
-/// The process whose state the routed routes read.
-const WRITER: usize = 0;
 
 /// This process's place in the cluster, for routing.
 pub struct ClusterRoutes {
@@ -35,58 +36,130 @@ pub struct ClusterRoutes {
 impl ClusterRoutes {
     /// Process `process` of the processes whose APIs answer at `apis`.
     pub fn new(process: usize, apis: Vec<String>) -> ClusterRoutes {
+        // No overall timeout: a routed alert stream lasts as long as its client listens.
         let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
+            .connect_timeout(std::time::Duration::from_secs(2))
             .build()
             .expect("an HTTP client with default settings");
         ClusterRoutes { process, apis, client }
     }
 
-    /// The process that answers `path`.
-    fn owner_of(&self, path: &str) -> usize {
-        if path == "/v1/webhooks" || path.starts_with("/v1/webhooks/") { WRITER } else { self.process }
+    /// The process that serves `tenant_id`: FNV-1a of its bytes, modulo the processes — the same
+    /// on every process and every build.
+    pub fn owner_of(&self, tenant_id: &str) -> usize {
+        let hash = tenant_id
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3));
+        (hash % self.apis.len() as u64) as usize
     }
 
-    /// Sends `request` to process `owner` and returns its answer.
+    /// Whether this process serves `tenant_id`.
+    pub fn serves(&self, tenant_id: &str) -> bool {
+        self.owner_of(tenant_id) == self.process
+    }
+
+    /// Sends `request` to process `owner` and returns its answer (streamed through as it comes).
     async fn forward(&self, owner: usize, request: Request) -> Result<Response, ApiError> {
         let (parts, body) = request.into_parts();
         let body = axum::body::to_bytes(body, crate::MAX_BODY_BYTES)
             .await
             .map_err(|_| ApiError::BadRequest("the request body could not be read".into()))?;
-        let path = parts.uri.path_and_query().map_or("/", |path| path.as_str());
-        let mut forwarded = self.client.request(parts.method, format!("{}{path}", self.apis[owner])).body(body);
-        for (name, value) in &parts.headers {
-            if name != axum::http::header::HOST && name != axum::http::header::CONTENT_LENGTH {
-                forwarded = forwarded.header(name, value);
-            }
-        }
-        let answer = forwarded.header(FORWARDED_HEADER, self.process.to_string()).send().await.map_err(|error| {
-            tracing::warn!(owner, %error, "cannot reach the process that owns the route");
-            ApiError::Unavailable("the cluster process that answers this route is unreachable; retry later")
-        })?;
+        let answer = self.send(owner, &parts.method, &parts.uri, &parts.headers, body).await?;
         let mut response = Response::builder().status(answer.status());
         for (name, value) in answer.headers() {
-            if name != axum::http::header::CONTENT_LENGTH && name != axum::http::header::TRANSFER_ENCODING {
+            if name != header::CONTENT_LENGTH && name != header::TRANSFER_ENCODING {
                 response = response.header(name, value);
             }
         }
-        let body = answer
-            .bytes()
+        response
+            .body(Body::from_stream(answer.bytes_stream()))
+            .map_err(|_| ApiError::Unavailable("a routed answer was malformed"))
+    }
+
+    async fn send(
+        &self,
+        owner: usize,
+        method: &Method,
+        uri: &axum::http::Uri,
+        headers: &axum::http::HeaderMap,
+        body: axum::body::Bytes,
+    ) -> Result<reqwest::Response, ApiError> {
+        let path = uri.path_and_query().map_or("/", |path| path.as_str());
+        let mut forwarded = self.client.request(method.clone(), format!("{}{path}", self.apis[owner])).body(body);
+        for (name, value) in headers {
+            if name != header::HOST && name != header::CONTENT_LENGTH {
+                forwarded = forwarded.header(name, value);
+            }
+        }
+        forwarded.header(FORWARDED_HEADER, self.process.to_string()).send().await.map_err(|error| {
+            tracing::warn!(owner, %error, "cannot reach another process of the cluster");
+            ApiError::Unavailable("another process of the cluster is unreachable; retry later")
+        })
+    }
+
+    /// `GET /v1/admin/tenants` over the cluster: this process's tenants and every other's.
+    async fn gather_tenants(&self, request: Request, next: Next) -> Result<Response, ApiError> {
+        let (parts, body) = request.into_parts();
+        // An admin's occasional list: asking the processes one after another is enough.
+        let mut others = Vec::with_capacity(self.apis.len());
+        for process in (0..self.apis.len()).filter(|process| *process != self.process) {
+            let answer =
+                self.send(process, &parts.method, &parts.uri, &parts.headers, axum::body::Bytes::new()).await?;
+            if !answer.status().is_success() {
+                return Err(ApiError::Unavailable("another process of the cluster refused the tenant list"));
+            }
+            others.push(
+                answer
+                    .json::<serde_json::Value>()
+                    .await
+                    .map_err(|_| ApiError::Unavailable("a malformed tenant list"))?,
+            );
+        }
+        let local = next.run(Request::from_parts(parts.clone(), body)).await;
+        if !local.status().is_success() {
+            return Ok(local);
+        }
+        let local = axum::body::to_bytes(local.into_body(), usize::MAX)
             .await
-            .map_err(|_| ApiError::Unavailable("the cluster process that answers this route broke off; retry later"))?;
-        response.body(Body::from(body)).map_err(|_| ApiError::Unavailable("a forwarded answer was malformed"))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .ok_or(ApiError::Unavailable("a malformed tenant list"))?;
+        let mut tenants = std::iter::once(local)
+            .chain(others)
+            .flat_map(|list| list["tenants"].as_array().cloned().unwrap_or_default())
+            .collect::<Vec<_>>();
+        tenants.sort_by(|a, b| a["tenant_id"].as_str().cmp(&b["tenant_id"].as_str()));
+        Ok(Json(serde_json::json!({ "tenants": tenants })).into_response())
     }
 }
 
-/// Middleware: answers here what this process owns, forwards the rest to its owner; labels every
-/// answer with the process that made it.
-pub(crate) async fn route(State(cluster): State<Arc<ClusterRoutes>>, request: Request, next: Next) -> Response {
-    let owner = cluster.owner_of(request.uri().path());
-    let mut response = if owner == cluster.process || request.headers().contains_key(FORWARDED_HEADER) {
-        next.run(request).await
-    } else {
-        metrics::counter!("flowmart_api_forwarded_total", "to" => owner.to_string()).increment(1);
-        cluster.forward(owner, request).await.unwrap_or_else(IntoResponse::into_response)
+/// The tenant a request's bearer key belongs to, if it carries a live one.
+fn tenant_of(request: &Request, keys: &ApiKeys) -> Option<flowmart_schemas::Id> {
+    let value = request.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, key) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| keys.tenant_of(key.trim()))?
+}
+
+/// Middleware: answers here what this process serves, routes a tenant's request to the tenant's
+/// owner, gathers the tenant list from every process; labels every answer with its process.
+pub(crate) async fn route(
+    State((cluster, keys)): State<(Arc<ClusterRoutes>, Arc<ApiKeys>)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    let forwarded = request.headers().contains_key(FORWARDED_HEADER);
+    let tenant_route = path.starts_with("/v1/") && !path.starts_with("/v1/admin/");
+    let owner = tenant_route.then(|| tenant_of(&request, &keys)).flatten().map(|tenant| cluster.owner_of(&tenant));
+    let mut response = match owner {
+        Some(owner) if owner != cluster.process && !forwarded => {
+            metrics::counter!("flowmart_api_routed_total", "to" => owner.to_string()).increment(1);
+            cluster.forward(owner, request).await.unwrap_or_else(IntoResponse::into_response)
+        }
+        _ if path == "/v1/admin/tenants" && request.method() == Method::GET && !forwarded => {
+            cluster.gather_tenants(request, next).await.unwrap_or_else(IntoResponse::into_response)
+        }
+        _ => next.run(request).await,
     };
     if !response.headers().contains_key(PROCESS_HEADER) {
         response.headers_mut().insert(HeaderName::from_static(PROCESS_HEADER), HeaderValue::from(cluster.process));
@@ -99,13 +172,19 @@ mod tests {
     use super::ClusterRoutes;
 
     #[test]
-    fn webhooks_belong_to_the_writer_and_everything_else_is_answered_here() {
-        let routes = ClusterRoutes::new(1, vec!["http://a".into(), "http://b".into()]);
-        assert_eq!(routes.owner_of("/v1/webhooks"), 0);
-        assert_eq!(routes.owner_of("/v1/webhooks/wh_1/deliveries"), 0);
-        assert_eq!(routes.owner_of("/v1/webhooksx"), 1);
-        for path in ["/v1/stock", "/v1/stock/berlin/SKU-1", "/v1/reorder-alerts", "/v1/admin/progress", "/metrics"] {
-            assert_eq!(routes.owner_of(path), 1, "{path}");
+    fn every_tenant_has_one_owner_the_same_on_every_process_and_owners_are_spread() {
+        let apis = || (0..3).map(|process| format!("http://p{process}")).collect::<Vec<_>>();
+        let routes = (0..3).map(|process| ClusterRoutes::new(process, apis())).collect::<Vec<_>>();
+        let mut owned = [0; 3];
+        for tenant in (0..300).map(|n| format!("tenant-{n}")) {
+            let owner = routes[0].owner_of(&tenant);
+            assert!(routes.iter().all(|process| process.owner_of(&tenant) == owner));
+            assert_eq!(routes.iter().filter(|process| process.serves(&tenant)).count(), 1, "{tenant}");
+            owned[owner] += 1;
         }
+        assert!(owned.iter().all(|count| *count > 60), "{owned:?}");
+        // Pinned (FNV-1a 64, checked against an independent implementation): a different hash
+        // would move tenants between the processes of a cluster across an upgrade.
+        assert_eq!(ClusterRoutes::new(0, vec![String::new(); 7]).owner_of("acme-wholesale"), 2);
     }
 }

@@ -8,8 +8,9 @@
 //!    process is up (connected) until every process's index covers every record.
 //! 2. The same without a broker (the built-in generator as the source), so the cluster's own cost
 //!    is not hidden behind the broker's rate.
-//! 3. A routed request (`GET /v1/webhooks` sent to process 1, which forwards it to process 0)
-//!    against the same request answered locally by process 0, alternating, closed loop.
+//! 3. A routed point query (`GET /v1/stock/{warehouse_id}/{sku}` of a tenant process 0 serves,
+//!    sent to process 1, which routes it to process 0) against the same query sent to process 0,
+//!    alternating, closed loop.
 //!
 //! `cargo bench -p flowmart-benches --bench scale_out` (`RECORDS`, default 200,000; `REQUESTS`,
 //! default 4,000 of each kind). Prints one line per round and the medians with their ratios.
@@ -21,11 +22,13 @@ use std::time::{Duration, Instant};
 use flowmart_api::cluster::ClusterRoutes;
 use flowmart_api::webhooks::Webhooks;
 use flowmart_api::{AdminToken, ApiKeys, ApiState, RateLimits};
+use flowmart_operators::stock_positions::StockLevels;
 use flowmart_pipelines::runtime::{ClusterConfig, Pipeline, RuntimeConfig};
 use flowmart_pipelines::serving::ServingIndex;
 use flowmart_pipelines::sources::generator::{Generator, GeneratorConfig, PartitionWorkload};
 use flowmart_pipelines::sources::kafka::{KafkaSource, KafkaSourceConfig, Registry, StartFrom, WriterSchemas};
-use flowmart_pipelines::{InputTopic, Source, SourceProgress, Topics};
+use flowmart_pipelines::{ChangeBatch, InputTopic, Sink, Source, SourceProgress, Topics};
+use flowmart_schemas::PositionKey;
 use flowmart_testkit::{RegistryStub, Tansu, create_topics, free_port, produce_workload};
 use metrics_exporter_prometheus::PrometheusBuilder;
 
@@ -97,16 +100,15 @@ fn compare(what: &str, source: &dyn Fn() -> Arc<dyn Source>, records: u64) {
     );
 }
 
-/// An API server for process `process` of a cluster whose APIs are at `apis`.
+/// An API server for process `process` of a cluster whose APIs are at `apis`, serving `index`.
 fn api(
     runtime: &tokio::runtime::Runtime,
     keys: &Arc<ApiKeys>,
-    process: usize,
-    apis: Vec<String>,
+    index: ServingIndex,
+    routes: Arc<ClusterRoutes>,
     listener: std::net::TcpListener,
 ) {
     let unlimited = NonZeroU32::new(u32::MAX).unwrap();
-    let (index, _writer) = ServingIndex::new(u64::MAX);
     let state = ApiState {
         index: index.clone(),
         keys: Arc::clone(keys),
@@ -115,7 +117,7 @@ fn api(
         metrics: PrometheusBuilder::new().build_recorder().handle(),
         limits: Arc::new(RateLimits::new(unlimited, unlimited)),
         webhooks: Arc::new(Webhooks::new(index)),
-        cluster: Some(Arc::new(ClusterRoutes::new(process, apis))),
+        cluster: Some(routes),
     };
     listener.set_nonblocking(true).unwrap();
     let _guard = runtime.enter();
@@ -128,11 +130,19 @@ fn routed_against_local(requests: usize) {
     let listeners = (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect::<Vec<_>>();
     let apis =
         listeners.iter().map(|listener| format!("http://{}", listener.local_addr().unwrap())).collect::<Vec<_>>();
+    let routes = (0..2).map(|process| Arc::new(ClusterRoutes::new(process, apis.clone()))).collect::<Vec<_>>();
+    // A tenant process 0 serves, with one stock position.
+    let tenant = (0..).map(|n| format!("tenant-{n}")).find(|tenant| routes[0].serves(tenant)).unwrap();
+    let (index, mut writer) = ServingIndex::new(u64::MAX);
+    let levels = StockLevels { on_hand: 40, reserved: 5, on_order: 10, records: 3 };
+    let stock = vec![(PositionKey::new(tenant.as_str(), "berlin", "SKU-1"), Some(levels))];
+    writer.apply(&ChangeBatch { lower: 0, upper: 1, stock, ..ChangeBatch::default() }).unwrap();
     // Both processes know the key (in a deployment both read it from the key table).
     let keys = Arc::new(ApiKeys::new());
-    let key = runtime.block_on(keys.issue("acme")).unwrap().api_key;
+    let key = runtime.block_on(keys.issue(&tenant)).unwrap().api_key;
     for (process, listener) in listeners.into_iter().enumerate() {
-        api(&runtime, &keys, process, apis.clone(), listener);
+        let index = if process == 0 { index.clone() } else { ServingIndex::new(u64::MAX).0 };
+        api(&runtime, &keys, index, Arc::clone(&routes[process]), listener);
     }
     let (local, routed) = runtime.block_on(async {
         let client = reqwest::Client::new();
@@ -140,7 +150,9 @@ fn routed_against_local(requests: usize) {
         for n in 0..2 * requests + 200 {
             let (process, times) = if n % 2 == 0 { (0, &mut local) } else { (1, &mut routed) };
             let sent = Instant::now();
-            let response = client.get(format!("{}/v1/webhooks", apis[process])).bearer_auth(&key).send().await.unwrap();
+            let response =
+                client.get(format!("{}/v1/stock/berlin/SKU-1", apis[process])).bearer_auth(&key).send().await.unwrap();
+            assert_eq!(response.status(), 200);
             assert_eq!(response.headers()["x-flowmart-process"], "0", "answered by process 0");
             response.bytes().await.unwrap();
             // The first 200 warm the connections up.
@@ -157,8 +169,9 @@ fn routed_against_local(requests: usize) {
     };
     let ((local_50, local_99), (routed_50, routed_99)) = (percentiles(local), percentiles(routed));
     println!(
-        "GET /v1/webhooks, {requests} each: local (process 0) p50 {local_50:.3} ms p99 {local_99:.3} ms; \
-         routed (process 1 -> 0) p50 {routed_50:.3} ms p99 {routed_99:.3} ms; extra per routed request p50 {:.3} ms",
+        "point query, {requests} each: local (process 0) p50 {local_50:.3} ms p99 {local_99:.3} ms; \
+         routed (process 1 -> 0) p50 {routed_50:.3} ms p99 {routed_99:.3} ms; p50 ratio {:.2}, extra {:.3} ms",
+        routed_50 / local_50,
         routed_50 - local_50
     );
 }

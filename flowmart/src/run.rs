@@ -79,6 +79,17 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
     };
 
     let (index, index_writer) = ServingIndex::starting_from(snapshot, recent_alerts, resolved_alert_retention);
+    // In a cluster each process serves the tenants it owns; the API routes the others' requests.
+    let routes = (cluster.processes > 1).then(|| {
+        Arc::new(ClusterRoutes::new(cluster.process_index, peers.iter().map(|peer| peer.api.clone()).collect()))
+    });
+    let index_writer = match &routes {
+        Some(routes) => {
+            let routes = Arc::clone(routes);
+            index_writer.serving_only(Box::new(move |tenant_id| routes.serves(tenant_id)))
+        }
+        None => index_writer,
+    };
     let (admin_token, generated_token) = admin_token()?;
     let listen = config.api.listen;
     let listener = tokio
@@ -124,18 +135,16 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
         println!("  admin token  {token}   (generated; set FLOWMART_ADMIN_TOKEN to choose one)");
     }
     // Tenant keys and webhooks live in the database when there is one (they survive restarts).
-    // In a cluster, webhooks are delivered by process 0 (the others route their routes there),
-    // and every process reads the keys again each second, so keys issued through any process
-    // work everywhere.
+    // In a cluster, each process delivers the webhooks of the tenants it serves, and reads the
+    // keys again each second, so keys issued through any process work everywhere.
     let (keys, webhooks) = match &config.postgres.database_url {
         Some(url) => {
             let store = tokio.block_on(Store::open(url)).context("cannot open the api's tables")?;
             let keys = Arc::new(tokio.block_on(ApiKeys::stored(&store)).context("cannot read the api keys")?);
-            let webhooks = if writes_results {
-                tokio.block_on(Webhooks::stored(index.clone(), &store)).context("cannot read the webhooks")?
-            } else {
-                Webhooks::new(index.clone())
-            };
+            let serves = |tenant_id: &str| routes.as_ref().is_none_or(|routes| routes.serves(tenant_id));
+            let webhooks = tokio
+                .block_on(Webhooks::stored_for(index.clone(), &store, serves))
+                .context("cannot read the webhooks")?;
             if cluster.processes > 1 {
                 tokio.spawn(reload_keys(Arc::clone(&keys)));
             }
@@ -152,9 +161,7 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
         metrics,
         limits,
         webhooks: Arc::new(webhooks),
-        cluster: (cluster.processes > 1).then(|| {
-            Arc::new(ClusterRoutes::new(cluster.process_index, peers.iter().map(|peer| peer.api.clone()).collect()))
-        }),
+        cluster: routes,
     };
     serve_until_stopped(&tokio, listener, service, pipeline)
 }

@@ -40,7 +40,9 @@ pub fn router(state: ApiState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     let routes = match state.cluster.clone() {
-        Some(cluster) => routes.layer(axum::middleware::from_fn_with_state(cluster, crate::cluster::route)),
+        Some(cluster) => {
+            routes.layer(axum::middleware::from_fn_with_state((cluster, state.keys.clone()), crate::cluster::route))
+        }
         None => routes,
     };
     routes

@@ -114,10 +114,20 @@ impl Webhooks {
     /// The webhooks stored in `store`'s database, each delivering again after its last finished
     /// change. Must be called within a tokio runtime.
     pub async fn stored(index: ServingIndex, store: &Store) -> Result<Webhooks, StoreError> {
+        Webhooks::stored_for(index, store, |_| true).await
+    }
+
+    /// As [`stored`](Webhooks::stored), only the webhooks of the tenants `serves` accepts (in a
+    /// cluster, those this process serves; the others' owners deliver theirs).
+    pub async fn stored_for(
+        index: ServingIndex,
+        store: &Store,
+        serves: impl Fn(&str) -> bool,
+    ) -> Result<Webhooks, StoreError> {
         let table = WebhookTable::new(store);
         let stored = table.all().await?;
         let webhooks = Webhooks { table: Some(table), ..Webhooks::new(index) };
-        for webhook in stored {
+        for webhook in stored.into_iter().filter(|webhook| serves(&webhook.tenant_id)) {
             match reqwest::Url::parse(&webhook.url) {
                 Ok(url) => webhooks.start(webhook, url),
                 Err(_) => {

@@ -202,14 +202,14 @@ pub fn crash_and_recover(faults: Faults) -> String {
     // The last run resumed where the stored results end: it read only what they did not cover
     // (in a cluster, each process reports what its own workers read).
     let mut consumed = 0;
+    let mut scraped = String::new();
     for process in 0..faults.processes {
         let metrics = http.text(&format!("{}/metrics", deployment.api(process)));
-        if process == 0 {
-            // Process 0 writes the results: it exports the sinks' series too.
-            assert_dashboard_metrics_are_exported(&metrics);
-        }
         consumed += metric_sum(&metrics, "flowmart_records_consumed_total");
+        scraped.push_str(&metrics);
     }
+    // What Prometheus scrapes from all processes together.
+    assert_dashboard_metrics_are_exported(&scraped);
     let resumed = running_total_check(stored_before_last_run, total, consumed);
 
     // Postgres equals the model.
@@ -323,7 +323,7 @@ pub fn crash_and_recover(faults: Faults) -> String {
     }
 
     if faults.processes > 1 {
-        assert_webhooks_are_routed_to_process_0(&http, &deployment, tenants.first().expect("a tenant"));
+        assert_tenants_are_routed_to_their_owner(&http, &deployment, &tenants);
     }
 
     // The alert topic: every committed change exactly once, replaying to the stored alerts.
@@ -392,29 +392,66 @@ pub fn crash_and_recover(faults: Faults) -> String {
     )
 }
 
-/// In a cluster, webhooks live in process 0: registered through another process, the request is
-/// forwarded there, and every process lists the same webhooks.
-fn assert_webhooks_are_routed_to_process_0(http: &Http, deployment: &Deployment, tenant: &str) {
-    let key = http.post(&format!("{}/v1/admin/tenants/{tenant}/api-keys", deployment.api(0)), ADMIN)["api_key"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let last = deployment.api_ports.len() - 1;
-    let url = serde_json::json!({ "url": "http://127.0.0.1:9/hook" });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let (status, process, registered) = loop {
-        let answer = http.post_json(&format!("{}/v1/webhooks", deployment.api(last)), &key, &url);
-        if answer.0 != 401 || Instant::now() > deadline {
-            break answer;
+/// In a cluster, each tenant is served by one process, whichever process is asked: its answers
+/// (data, webhooks) come from that owner, and the tenant list gathers every process's tenants.
+fn assert_tenants_are_routed_to_their_owner(http: &Http, deployment: &Deployment, tenants: &BTreeSet<String>) {
+    let processes = deployment.api_ports.len();
+    let mut owners = BTreeSet::new();
+    for tenant in tenants {
+        let key = http.post(&format!("{}/v1/admin/tenants/{tenant}/api-keys", deployment.api(0)), ADMIN)["api_key"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // Wait until every process knows the new key.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let answers = loop {
+            let answers = (0..processes)
+                .map(|process| http.get_from(&format!("{}/v1/settlements", deployment.api(process)), &key))
+                .collect::<Vec<_>>();
+            if answers.iter().all(|(status, _, _)| *status == 200) || Instant::now() > deadline {
+                break answers;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let owner = answers[0].1.clone().expect("the answering process is named");
+        for (process, (status, answered_by, body)) in answers.iter().enumerate() {
+            assert_eq!(*status, 200, "process {process}: {body}");
+            assert_eq!(answered_by.as_ref(), Some(&owner), "{tenant} asked through process {process}");
+            assert_eq!(body["items"], answers[0].2["items"], "{tenant} through process {process}");
         }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!((status, process.as_deref()), (201, Some("0")), "registered by process 0: {registered}");
-    let webhook_id = registered["webhook_id"].as_str().unwrap();
-    for process in 0..=last {
-        let listed = http.json(&format!("{}/v1/webhooks", deployment.api(process)), &key);
-        let ids = listed["items"].as_array().unwrap().iter().map(|item| item["webhook_id"].clone()).collect::<Vec<_>>();
-        assert_eq!(ids, vec![Value::from(webhook_id)], "webhooks listed through process {process}");
+        owners.insert(owner.clone());
+
+        // The live alert stream, resumed from the start, comes from the owner too.
+        for process in 0..processes {
+            let (event, answered_by) =
+                http.first_alert_event(&format!("{}/v1/alerts/stream", deployment.api(process)), &key, 0);
+            assert_eq!(answered_by.as_ref(), Some(&owner), "stream of {tenant} through process {process}");
+            let event = event.expect("the tenant's kept alert changes are replayed");
+            assert!(event.contains(&format!("\"tenant_id\":\"{tenant}\"")), "{event}");
+        }
+
+        // A webhook registered through any process lives with the owner, listed the same everywhere.
+        let url = serde_json::json!({ "url": "http://127.0.0.1:9/hook" });
+        let last = processes - 1;
+        let (status, answered_by, registered) =
+            http.post_json(&format!("{}/v1/webhooks", deployment.api(last)), &key, &url);
+        assert_eq!((status, answered_by.as_ref()), (201, Some(&owner)), "registered: {registered}");
+        for process in 0..processes {
+            let (_, answered_by, listed) = http.get_from(&format!("{}/v1/webhooks", deployment.api(process)), &key);
+            assert_eq!(answered_by.as_ref(), Some(&owner));
+            assert_eq!(listed["items"][0]["webhook_id"], registered["webhook_id"], "through process {process}");
+        }
+    }
+    assert_eq!(owners.len(), processes, "the workload's tenants are spread over every process: {owners:?}");
+    for process in 0..processes {
+        let listed = http.json(&format!("{}/v1/admin/tenants", deployment.api(process)), ADMIN);
+        let listed = listed["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|tenant| tenant["tenant_id"].as_str().unwrap().to_string())
+            .collect::<BTreeSet<_>>();
+        assert_eq!(&listed, tenants, "every tenant listed through process {process}");
     }
 }
 

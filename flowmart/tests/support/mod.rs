@@ -40,6 +40,40 @@ impl Http {
         })
     }
 
+    /// The status, the `X-FlowMart-Process` that answered, and the JSON body.
+    pub fn get_from(&self, url: &str, bearer: &str) -> (u16, Option<String>, Value) {
+        self.runtime.block_on(async {
+            let response = self.client.get(url).bearer_auth(bearer).send().await.unwrap();
+            let process = response.headers().get("x-flowmart-process").map(|value| value.to_str().unwrap().to_string());
+            (response.status().as_u16(), process, response.json().await.unwrap_or(Value::Null))
+        })
+    }
+
+    /// The first event of the alert stream resumed after change `last_event_id`, and the process
+    /// that answered; `None` when none comes within 5 s.
+    pub fn first_alert_event(&self, url: &str, bearer: &str, last_event_id: u64) -> (Option<String>, Option<String>) {
+        self.runtime.block_on(async {
+            let mut response = self
+                .client
+                .get(url)
+                .bearer_auth(bearer)
+                .header("last-event-id", last_event_id.to_string())
+                .send()
+                .await
+                .unwrap();
+            let process = response.headers().get("x-flowmart-process").map(|value| value.to_str().unwrap().to_string());
+            let mut text = String::new();
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+            while !text.contains("\n\n") {
+                match tokio::time::timeout_at(deadline, response.chunk()).await {
+                    Ok(Ok(Some(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+                    _ => return (None, process),
+                }
+            }
+            (Some(text), process)
+        })
+    }
+
     /// The JSON body, `Null` while nothing answers.
     pub fn json(&self, url: &str, bearer: &str) -> Value {
         self.get(url, bearer).map_or(Value::Null, |(_, body)| body)

@@ -5,7 +5,7 @@
 //! - **fan-in**: each worker sends every batch it seals to the first worker of every process,
 //!   which hands it to its process's collector. Every collector thus sees every worker's output and
 //!   publishes the same complete frontiers: process 0 commits them (Postgres, alert and dead-letter
-//!   topics), every process serves them.
+//!   topics), and each process serves its share of the tenants from them.
 //! - **stop**: a stop asked of any process (SIGTERM) reaches every worker, so the whole cluster
 //!   closes its inputs, finishes what it read and publishes it; no process waits for a peer that
 //!   already left.

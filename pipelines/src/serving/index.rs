@@ -80,7 +80,14 @@ pub struct ServingIndex {
     current: Arc<ArcSwap<Snapshot>>,
     alerts: broadcast::Sender<Arc<AlertEvent>>,
     as_of: watch::Receiver<Time>,
-    history: Arc<Mutex<VecDeque<Arc<AlertEvent>>>>,
+    history: Arc<Mutex<History>>,
+}
+
+/// Recent alert changes, for subscribers that resume.
+struct History {
+    /// Every change numbered above this that the index serves is in `events`.
+    floor: u64,
+    events: VecDeque<Arc<AlertEvent>>,
 }
 
 /// The alert changes a resuming subscriber missed, or why they cannot be given.
@@ -108,6 +115,7 @@ impl ServingIndex {
         resolved_alert_retention_ms: Time,
     ) -> (ServingIndex, IndexWriter) {
         let (as_of_sender, as_of) = watch::channel(snapshot.as_of);
+        let published = snapshot.alerts_published;
         let current = Arc::new(ArcSwap::from_pointee(snapshot));
         let (alerts, _) = broadcast::channel(16_384);
         let mut kept = recent
@@ -117,14 +125,16 @@ impl ServingIndex {
         while kept.len() > ALERT_HISTORY {
             kept.pop_front();
         }
-        let history = Arc::new(Mutex::new(kept));
+        let floor = kept.front().map_or(published, |oldest| oldest.sequence - 1);
+        let history = Arc::new(Mutex::new(History { floor, events: kept }));
         let index = ServingIndex {
             current: Arc::clone(&current),
             alerts: alerts.clone(),
             as_of,
             history: Arc::clone(&history),
         };
-        let writer = IndexWriter { current, alerts, as_of: as_of_sender, history, resolved_alert_retention_ms };
+        let writer =
+            IndexWriter { current, alerts, as_of: as_of_sender, history, resolved_alert_retention_ms, serves: None };
         (index, writer)
     }
 
@@ -151,16 +161,11 @@ impl ServingIndex {
     /// tenants). Subscribe first, then ask: a change may then come both ways, never neither.
     pub fn alerts_after(&self, after: u64) -> Missed {
         let history = self.history.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match history.front() {
-            Some(oldest) if oldest.sequence > after + 1 => Missed::Gone,
-            None if self.alerts_published() > after => Missed::Gone,
-            _ => Missed::Changes(history.iter().filter(|event| event.sequence > after).cloned().collect()),
+        if after < history.floor {
+            Missed::Gone
+        } else {
+            Missed::Changes(history.events.iter().filter(|event| event.sequence > after).cloned().collect())
         }
-    }
-
-    /// How many alert changes the results hold (the number of the last one).
-    fn alerts_published(&self) -> u64 {
-        self.current.load().alerts_published
     }
 }
 
@@ -169,11 +174,34 @@ pub struct IndexWriter {
     current: Arc<ArcSwap<Snapshot>>,
     alerts: broadcast::Sender<Arc<AlertEvent>>,
     as_of: watch::Sender<Time>,
-    history: Arc<Mutex<VecDeque<Arc<AlertEvent>>>>,
+    history: Arc<Mutex<History>>,
     resolved_alert_retention_ms: Time,
+    /// Which tenants this index serves; `None`: all.
+    serves: Option<TenantFilter>,
 }
 
+/// Whether an index serves a tenant.
+pub type TenantFilter = Box<dyn Fn(&str) -> bool + Send>;
+
 impl IndexWriter {
+    /// Keeps only the tenants `serves` accepts (in a cluster, those this process answers for):
+    /// drops the others from the index as it starts, and skips their changes from then on. Alert
+    /// changes keep their numbers.
+    pub fn serving_only(mut self, serves: TenantFilter) -> IndexWriter {
+        let mut snapshot = Snapshot::clone(&self.current.load());
+        snapshot.tenants = snapshot.tenants.into_iter().filter(|(tenant_id, _)| serves(tenant_id)).collect();
+        self.current.store(Arc::new(snapshot));
+        let mut history = self.history.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        history.events.retain(|event| serves(&event.alert.tenant_id));
+        drop(history);
+        self.serves = Some(serves);
+        self
+    }
+
+    fn serves(&self, tenant_id: &str) -> bool {
+        self.serves.as_ref().is_none_or(|serves| serves(tenant_id))
+    }
+
     fn tenant<'a>(tenants: &'a mut OrdMap<Id, Arc<TenantView>>, tenant_id: &Id) -> &'a mut TenantView {
         Arc::make_mut(tenants.entry(tenant_id.clone()).or_default())
     }
@@ -187,7 +215,7 @@ impl Sink for IndexWriter {
     fn apply(&mut self, batch: &ChangeBatch) -> Result<(), SinkError> {
         let previous = self.current.load();
         let mut tenants = previous.tenants.clone();
-        for (position, levels) in &batch.stock {
+        for (position, levels) in batch.stock.iter().filter(|(position, _)| self.serves(&position.tenant_id)) {
             let tenant = Self::tenant(&mut tenants, &position.tenant_id);
             let key = (position.warehouse_id.clone(), position.sku.clone());
             match levels {
@@ -195,7 +223,7 @@ impl Sink for IndexWriter {
                 None => tenant.stock.remove(&key),
             };
         }
-        for (key, totals) in &batch.settlements {
+        for (key, totals) in batch.settlements.iter().filter(|(key, _)| self.serves(&key.tenant_id)) {
             let tenant = Self::tenant(&mut tenants, &key.tenant_id);
             let key = (key.settlement_date, key.currency);
             match totals {
@@ -203,7 +231,7 @@ impl Sink for IndexWriter {
                 None => tenant.settlements.remove(&key),
             };
         }
-        for alert in &batch.alerts {
+        for alert in batch.alerts.iter().filter(|alert| self.serves(&alert.tenant_id)) {
             Self::tenant(&mut tenants, &alert.tenant_id).apply_alert(alert);
         }
         let horizon = batch.upper.saturating_sub(self.resolved_alert_retention_ms);
@@ -231,12 +259,14 @@ impl Sink for IndexWriter {
         self.current.store(Arc::new(Snapshot { as_of: batch.upper, tenants, progress, alerts_published }));
         self.as_of.send_replace(batch.upper);
         let mut history = self.history.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        for (sequence, alert) in batch.numbered_alerts() {
+        for (sequence, alert) in batch.numbered_alerts().filter(|(_, alert)| self.serves(&alert.tenant_id)) {
             let event = Arc::new(AlertEvent { sequence, alert: alert.clone() });
-            if history.len() == ALERT_HISTORY {
-                history.pop_front();
+            if history.events.len() == ALERT_HISTORY
+                && let Some(evicted) = history.events.pop_front()
+            {
+                history.floor = evicted.sequence;
             }
-            history.push_back(Arc::clone(&event));
+            history.events.push_back(Arc::clone(&event));
             // No subscriber is not an error: live delivery is best effort, the index is the record.
             let _ = self.alerts.send(event);
         }

@@ -9,5 +9,5 @@
 mod index;
 mod tenant_view;
 
-pub use index::{AlertEvent, IndexWriter, Missed, ServingIndex, Snapshot};
+pub use index::{AlertEvent, IndexWriter, Missed, ServingIndex, Snapshot, TenantFilter};
 pub use tenant_view::{AlertState, AlertView, TenantView};
