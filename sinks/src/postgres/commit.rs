@@ -11,6 +11,8 @@ use sqlx::PgConnection;
 
 /// How many recent alert changes the outbox keeps (as many as the serving index keeps).
 const ALERTS_KEPT: u64 = 65_536;
+/// From this many staged rows on, the staging table is analyzed before it is merged.
+const LARGE_BATCH: usize = 1_000;
 
 /// The change an alert ends the batch with, the first one the batch has of it, and when it
 /// resolved if it did.
@@ -33,8 +35,8 @@ pub(super) async fn commit(
 
     let (stock_upserts, stock_deletes): (Vec<_>, Vec<_>) = batch.stock.iter().partition(|(_, levels)| levels.is_some());
     if !stock_upserts.is_empty() {
-        // Large change sets: COPY into a temporary staging table, then one upsert per table
-        // from it (measured faster here than binding UNNEST arrays; see BENCHMARKS.md).
+        // Large change sets: COPY into a temporary staging table, then one MERGE per table from
+        // it (measured faster here than binding UNNEST arrays; see BENCHMARKS.md).
         sqlx::query(
             "CREATE TEMPORARY TABLE IF NOT EXISTS staged_stock (
                tenant_id text, warehouse_id text, sku text,
@@ -54,22 +56,32 @@ pub(super) async fn commit(
         let mut copy = (*transaction).copy_in_raw("COPY staged_stock FROM STDIN").await?;
         copy.send(text.as_bytes()).await?;
         copy.finish().await?;
+        if stock_upserts.len() >= LARGE_BATCH {
+            // Row counts for the planner: a large batch joins best by hashing, a small one by
+            // probing the primary key.
+            sqlx::query("ANALYZE staged_stock").execute(&mut *transaction).await?;
+        }
+        // MERGE joins the batch with the table once; measured faster here than
+        // INSERT … ON CONFLICT, which probes the index row by row (BENCHMARKS.md).
         rows += sqlx::query(
-            "INSERT INTO stock_levels (tenant_id, warehouse_id, sku, on_hand, reserved, on_order, available, projected)
-             SELECT tenant_id, warehouse_id, sku, on_hand, reserved, on_order, on_hand - reserved, on_hand - reserved + on_order
-             FROM staged_stock
-             ON CONFLICT (tenant_id, warehouse_id, sku) DO UPDATE SET
-               on_hand = EXCLUDED.on_hand, reserved = EXCLUDED.reserved, on_order = EXCLUDED.on_order,
-               available = EXCLUDED.available, projected = EXCLUDED.projected",
+            "MERGE INTO stock_levels AS t USING staged_stock AS s
+               ON t.tenant_id = s.tenant_id AND t.warehouse_id = s.warehouse_id AND t.sku = s.sku
+             WHEN MATCHED THEN UPDATE SET
+               on_hand = s.on_hand, reserved = s.reserved, on_order = s.on_order,
+               available = s.on_hand - s.reserved, projected = s.on_hand - s.reserved + s.on_order
+             WHEN NOT MATCHED THEN INSERT (tenant_id, warehouse_id, sku, on_hand, reserved, on_order, available, projected)
+               VALUES (s.tenant_id, s.warehouse_id, s.sku, s.on_hand, s.reserved, s.on_order,
+                       s.on_hand - s.reserved, s.on_hand - s.reserved + s.on_order)",
         )
         .execute(&mut *transaction)
         .await?
         .rows_affected() as usize;
         sqlx::query(
-            "INSERT INTO recovery_stock_records (tenant_id, warehouse_id, sku, records)
-             SELECT tenant_id, warehouse_id, sku, records FROM staged_stock
-             ON CONFLICT (tenant_id, warehouse_id, sku) DO UPDATE SET records = EXCLUDED.records
-             WHERE recovery_stock_records.records <> EXCLUDED.records",
+            "MERGE INTO recovery_stock_records AS t USING staged_stock AS s
+               ON t.tenant_id = s.tenant_id AND t.warehouse_id = s.warehouse_id AND t.sku = s.sku
+             WHEN MATCHED AND t.records <> s.records THEN UPDATE SET records = s.records
+             WHEN NOT MATCHED THEN INSERT (tenant_id, warehouse_id, sku, records)
+               VALUES (s.tenant_id, s.warehouse_id, s.sku, s.records)",
         )
         .execute(&mut *transaction)
         .await?;
