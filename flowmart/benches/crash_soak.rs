@@ -25,6 +25,6 @@ fn main() {
     let seed = flag("--seed", 7);
     let processes = flag("--processes", 1) as usize;
     let started = Instant::now();
-    let summary = crash::crash_and_recover(crash::Faults { kills, postgres_outage: None, seed, processes });
-    println!("crash soak passed in {:.0} s: {summary}", started.elapsed().as_secs_f64());
+    let outcome = crash::crash_and_recover(crash::Faults { kills, postgres_outage: None, seed, processes });
+    println!("crash soak passed in {:.0} s: {}", started.elapsed().as_secs_f64(), outcome.summary);
 }

@@ -2,8 +2,8 @@
 //! localhost, against real Tansu and a Postgres server of the test's own, consumes a seeded
 //! workload while one of its processes is killed with SIGKILL (the other notices and stops with a
 //! clear message) and the cluster is restarted. At the end the tables, every process's API and the
-//! alert topic equal the reference model — which is what a single process gives for the same
-//! workload (`tests/crash_recovery.rs`) — each alert change published exactly once.
+//! alert topic equal the reference model, each alert change published exactly once (the crash
+//! harness asserts it) — and equal what a single process gives for the same seeded workload.
 
 mod crash;
 
@@ -11,12 +11,17 @@ use crash::{Faults, crash_and_recover};
 
 #[test]
 fn a_two_process_cluster_gives_the_single_process_results() {
-    let summary = crash_and_recover(Faults { kills: 0, postgres_outage: None, seed: 21, processes: 2 });
-    eprintln!("{summary}");
+    let single = crash_and_recover(Faults { kills: 0, postgres_outage: None, seed: 21, processes: 1 });
+    let cluster = crash_and_recover(Faults { kills: 0, postgres_outage: None, seed: 21, processes: 2 });
+    eprintln!("single process: {}\ncluster: {}", single.summary, cluster.summary);
+    assert!(single.results.answers.len() > 1, "a multi-tenant workload");
+    assert_eq!(cluster.results, single.results, "tables and API answers of the cluster and of one process");
 }
 
 #[test]
 fn a_two_process_cluster_losing_a_process_recovers_the_single_process_results() {
-    let summary = crash_and_recover(Faults { kills: 3, postgres_outage: None, seed: 22, processes: 2 });
-    eprintln!("{summary}");
+    let single = crash_and_recover(Faults { kills: 0, postgres_outage: None, seed: 22, processes: 1 });
+    let cluster = crash_and_recover(Faults { kills: 3, postgres_outage: None, seed: 22, processes: 2 });
+    eprintln!("single process: {}\ncluster: {}", single.summary, cluster.summary);
+    assert_eq!(cluster.results, single.results, "tables and API answers after losing processes");
 }

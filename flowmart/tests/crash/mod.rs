@@ -127,8 +127,26 @@ impl Moments {
     }
 }
 
-/// Runs the whole scenario and asserts what it promises; returns a one-line summary.
-pub fn crash_and_recover(faults: Faults) -> String {
+/// What a run ends with, as outside code sees it: the contract's tables and every tenant's API
+/// answers, without what depends on when records happened to be read (alert ids and times, and so
+/// the order of equally urgent alerts).
+#[derive(Debug, PartialEq)]
+pub struct Results {
+    pub tables: BTreeMap<&'static str, BTreeSet<Vec<String>>>,
+    pub answers: BTreeMap<String, Vec<Value>>,
+}
+
+/// How a scenario went.
+pub struct Outcome {
+    /// One line: kills, records, alert changes, what the last run read.
+    pub summary: String,
+    /// What it ended with (compared across runs by tests/cluster.rs; the others print the summary).
+    #[allow(dead_code)]
+    pub results: Results,
+}
+
+/// Runs the whole scenario and asserts what it promises.
+pub fn crash_and_recover(faults: Faults) -> Outcome {
     let tansu = Tansu::start();
     let registry = RegistryStub::start();
     let postgres = PrivatePostgres::start();
@@ -379,6 +397,8 @@ pub fn crash_and_recover(faults: Faults) -> String {
         .collect::<BTreeSet<_>>();
     assert_eq!(distinct.len(), refused, "every bad record set aside");
 
+    let results = results(&http, &api, &database, &tenants);
+
     // SIGTERM to the last process: the whole last run finishes and exits 0.
     let pid = running.last().expect("a process").0.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
@@ -386,10 +406,59 @@ pub fn crash_and_recover(faults: Faults) -> String {
         let status = exits_within(running, Duration::from_secs(60));
         assert_eq!(status.code(), Some(0), "process {process} after SIGTERM: {status}");
     }
-    format!(
+    let summary = format!(
         "{} kills, {} records, {} alert changes, last run read {resumed} records ({} were stored)",
         faults.kills, total, committed, stored_before_last_run
-    )
+    );
+    Outcome { summary, results }
+}
+
+/// The tables and every tenant's answers (through process 0, which routes where it must).
+fn results(http: &Http, api: &str, database: &str, tenants: &BTreeSet<String>) -> Results {
+    let tables = [
+        ("stock_levels", "SELECT tenant_id, warehouse_id, sku, on_hand, reserved, on_order, available, projected FROM stock_levels"),
+        ("settlement_totals", "SELECT tenant_id, currency, date::text, captured, refunded, chargebacks, fees, payouts, net, authorized FROM settlement_totals"),
+        ("open reorder_alerts", "SELECT tenant_id, warehouse_id, sku, projected, reorder_point, suggested_quantity FROM reorder_alerts WHERE status = 'OPEN'"),
+    ]
+    .into_iter()
+    .map(|(table, sql)| (table, query(database, sql).into_iter().collect()))
+    .collect();
+    let answers = tenants
+        .iter()
+        .map(|tenant| {
+            let key = http.post(&format!("{api}/v1/admin/tenants/{tenant}/api-keys"), ADMIN)["api_key"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let answers = ["/v1/stock", "/v1/settlements", "/v1/reorder-alerts?status=open"]
+                .iter()
+                .map(|route| {
+                    // A new key reaches the other processes within a second.
+                    let deadline = Instant::now() + Duration::from_secs(10);
+                    let mut items = loop {
+                        match http.get(&format!("{api}{route}"), &key) {
+                            Some((200, body)) => break body["items"].clone(),
+                            Some((401, _)) if Instant::now() < deadline => {
+                                std::thread::sleep(Duration::from_millis(50))
+                            }
+                            answer => panic!("{route} of {tenant}: {answer:?}"),
+                        }
+                    };
+                    let items = items.as_array_mut().expect("a list");
+                    for item in items.iter_mut() {
+                        let item = item.as_object_mut().unwrap();
+                        item.remove("alert_id");
+                        item.remove("opened_at");
+                    }
+                    // Alerts equally urgent are listed oldest first: without their times, in any order.
+                    items.sort_by_key(Value::to_string);
+                    Value::from(items.clone())
+                })
+                .collect();
+            (tenant.clone(), answers)
+        })
+        .collect();
+    Results { tables, answers }
 }
 
 /// In a cluster, each tenant is served by one process, whichever process is asked: its answers
