@@ -34,3 +34,25 @@ fn keys_survive_a_restart_and_a_revoked_key_stays_revoked() {
     let secrets = database.rows("SELECT count(*)::text FROM api_keys WHERE encode(key_digest, 'escape') LIKE 'fmk_%'");
     assert_eq!(secrets, [["0"]], "no secret is stored, only digests");
 }
+
+#[test]
+fn another_process_sees_keys_issued_and_revoked_elsewhere_once_it_reloads() {
+    let database = TestDatabase::create();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let store = Store::open(&database.url()).await.expect("the api's tables");
+        // Two processes of a cluster, one key table.
+        let (here, there) = (ApiKeys::stored(&store).await.unwrap(), ApiKeys::stored(&store).await.unwrap());
+        let issued = here.issue("acme-wholesale").await.unwrap();
+        assert_eq!(there.tenant_of(&issued.api_key), None, "not read yet");
+        there.reload().await.unwrap();
+        assert_eq!(there.tenant_of(&issued.api_key).as_deref(), Some("acme-wholesale"));
+
+        assert!(here.revoke("acme-wholesale", &issued.key_id).await.unwrap());
+        // A reload on the revoking process never brings the key back.
+        here.reload().await.unwrap();
+        assert_eq!(here.tenant_of(&issued.api_key), None);
+        there.reload().await.unwrap();
+        assert_eq!(there.tenant_of(&issued.api_key), None, "revoked everywhere after a reload");
+    });
+}

@@ -68,6 +68,9 @@ pub enum KeyError {
 pub struct ApiKeys {
     by_digest: RwLock<HashMap<KeyDigest, (Id, KeyInfo)>>,
     table: Option<KeyTable>,
+    /// Held by each change and each reload, so a reload read before a change never undoes it
+    /// (a revoked key coming back until the next reload).
+    changing: tokio::sync::Mutex<()>,
 }
 
 impl ApiKeys {
@@ -78,7 +81,7 @@ impl ApiKeys {
 
     /// The key store in `store`'s database, every live key loaded.
     pub async fn stored(store: &Store) -> Result<Self, StoreError> {
-        let keys = ApiKeys { by_digest: RwLock::default(), table: Some(KeyTable::new(store)) };
+        let keys = ApiKeys { table: Some(KeyTable::new(store)), ..ApiKeys::default() };
         keys.reload().await?;
         Ok(keys)
     }
@@ -87,6 +90,7 @@ impl ApiKeys {
     /// issued or revoked through another process's API take effect here at the next reload.
     pub async fn reload(&self) -> Result<(), StoreError> {
         let Some(table) = &self.table else { return Ok(()) };
+        let _changing = self.changing.lock().await;
         let live = table.live().await?;
         *self.write() = live
             .into_iter()
@@ -106,6 +110,7 @@ impl ApiKeys {
         let created_at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |since| since.as_millis() as i64);
+        let _changing = self.changing.lock().await;
         if let Some(table) = &self.table {
             let stored = StoredKey {
                 key_id: key_id.clone(),
@@ -122,6 +127,7 @@ impl ApiKeys {
 
     /// Revokes `tenant_id`'s key `key_id` at once; whether it was live.
     pub async fn revoke(&self, tenant_id: &str, key_id: &str) -> Result<bool, KeyError> {
+        let _changing = self.changing.lock().await;
         if let Some(table) = &self.table {
             table.revoke(tenant_id, key_id).await?;
         }
