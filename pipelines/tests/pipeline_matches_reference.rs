@@ -139,3 +139,41 @@ fn every_process_of_a_two_process_cluster_serves_what_the_reference_model_comput
         assert_snapshot_equals_model_and_dead_letters(snapshot, dead_letters.load(std::sync::atomic::Ordering::SeqCst));
     }
 }
+
+#[test]
+fn processes_with_different_settings_refuse_to_run_together_and_say_why() {
+    let addresses = vec![format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port())];
+    let processes = (0..2)
+        .map(|process| {
+            let addresses = addresses.clone();
+            std::thread::spawn(move || {
+                let mut retention = flowmart_operators::dataflow::Retention::default();
+                if process == 1 {
+                    retention.orders_ms = Some(1);
+                }
+                let runtime = RuntimeConfig {
+                    workers: 1,
+                    retention,
+                    cluster: Some(ClusterConfig { process, addresses, recovery_state: false }),
+                    ..RuntimeConfig::default()
+                };
+                let (_, writer) = ServingIndex::new(u64::MAX);
+                Pipeline::start(runtime, Arc::new(Generator::new(generator_config())), vec![Box::new(writer)])
+                    .expect("starts")
+            })
+        })
+        .collect::<Vec<_>>();
+    for (process, pipeline) in processes.into_iter().map(|process| process.join().unwrap()).enumerate() {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let failure = loop {
+            if let Some(failure) = pipeline.status().failure() {
+                break failure;
+            }
+            assert!(Instant::now() < deadline, "process {process} did not refuse");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(failure.contains("other settings") && failure.contains("retention"), "{failure}");
+        assert_eq!(pipeline.status().records(), 0, "process {process} read nothing");
+        pipeline.stop().expect("stops cleanly");
+    }
+}

@@ -13,7 +13,7 @@
 //! A process that dies cannot say so: its peers' timely network threads fail with "timely
 //! communication error". [`watch_for_lost_peers`] turns that into a clear failure of the pipeline.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::mpsc::SyncSender;
@@ -63,6 +63,42 @@ pub(super) fn timely_config(threads: usize, cluster: Option<&ClusterConfig>) -> 
         },
         _ if threads == 1 => timely::Config::thread(),
         _ => timely::Config::process(threads),
+    }
+}
+
+/// Checks that every worker of the cluster runs with the same `settings` (what shapes the
+/// dataflow and its partitioning): processes built from different settings would build different
+/// dataflows and wait for each other forever. Every worker calls it first, before any other
+/// dataflow; all of them learn every worker's settings, so on a mismatch all stop, each naming it.
+pub(super) fn agree_on_settings(worker: &mut Worker, threads: usize, settings: &str) -> Result<(), String> {
+    let peers = worker.peers();
+    let received = Rc::new(RefCell::new(Vec::<(usize, String)>::with_capacity(peers)));
+    let mut input = worker.dataflow::<u64, _, _>(|scope| {
+        let (handle, stream) = scope.new_input::<Vec<(usize, usize, String)>>();
+        let into = Rc::clone(&received);
+        let exchange = Exchange::new(|(target, _, _): &(usize, usize, String)| *target as u64);
+        stream.sink(exchange, "Settings", move |(input, _frontier)| {
+            input.for_each(|_, settings| {
+                into.borrow_mut().extend(settings.drain(..).map(|(_, from, settings)| (from, settings)));
+            });
+        });
+        handle
+    });
+    for target in 0..peers {
+        input.send((target, worker.index(), settings.to_string()));
+    }
+    drop(input);
+    while received.borrow().len() < peers {
+        worker.step_or_park(Some(std::time::Duration::from_millis(10)));
+    }
+    let received = received.borrow();
+    match received.iter().find(|(_, theirs)| theirs != settings) {
+        None => Ok(()),
+        Some((from, theirs)) => Err(format!(
+            "process {} runs with other settings than this one ({theirs} there, {settings} here): give every \
+             process the same pipeline file and settings",
+            from / threads
+        )),
     }
 }
 

@@ -18,7 +18,7 @@ use timely::worker::Worker;
 
 use super::capture::{Captured, capture, take_before};
 use super::clock::PipelineClock;
-use super::cluster::ClusterLink;
+use super::cluster::{self, ClusterLink};
 use super::status::PipelineStatus;
 use super::{Resume, RuntimeConfig, retry_delay};
 use crate::ingest::ingest;
@@ -36,6 +36,22 @@ pub(super) struct Context {
     /// Whether the workers span several processes (then batches reach the collectors through
     /// [`ClusterLink`]).
     pub(super) clustered: bool,
+}
+
+impl Context {
+    /// The settings every process of a cluster must share, named as in the pipeline file.
+    fn settings(&self) -> String {
+        let config = &self.config;
+        let topics = crate::InputTopic::ALL.map(|topic| config.topics.name(topic)).join(",");
+        let kept = |ms: Option<Time>| ms.map_or_else(|| "forever".to_string(), |ms| format!("{ms} ms"));
+        format!(
+            "runtime.workers={}, postgres.database_url {}, retention of event ids {} and of orders {}, topics {topics}",
+            config.workers,
+            if self.stores_recovery_state { "set" } else { "unset" },
+            kept(config.retention.event_ids_ms),
+            kept(config.retention.orders_ms),
+        )
+    }
 }
 
 /// A worker's output for the times in `[previous upper, upper)`: complete for this worker.
@@ -113,6 +129,13 @@ const QUIET_PUBLISH_INTERVAL: Duration = Duration::from_millis(20);
 pub(super) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<WorkerBatch>) {
     let (index, peers) = (worker.index(), worker.peers());
     let config = &context.config;
+    if context.clustered
+        && let Err(problem) = cluster::agree_on_settings(worker, config.workers, &context.settings())
+    {
+        context.status.fail(problem);
+        context.shutdown.store(true, Ordering::SeqCst);
+        return;
+    }
     let probe = ProbeHandle::new();
     // Activating the dataflow's root from another thread unparks this worker: the source's waker.
     let wake = worker.sync_activator_for(vec![worker.next_dataflow_index()]);
