@@ -1,7 +1,9 @@
 //! Many processes, one timely cluster (`CommunicationConfig::Cluster`): workers of every process
-//! share one dataflow, so operator state is partitioned by key over the whole cluster. Two small
+//! share one dataflow, so operator state is partitioned by key over the whole cluster. Small
 //! dataflows beside it, over timely's own channels, keep the processes in step:
 //!
+//! - **settings**, first: every worker learns every other's settings, so processes that would
+//!   build different dataflows stop at once, saying so, instead of waiting for each other forever.
 //! - **fan-in**: each worker sends every batch it seals to the first worker of every process,
 //!   which hands it to its process's collector. Every collector thus sees every worker's output and
 //!   publishes the same complete frontiers: process 0 commits them (Postgres, alert and dead-letter
