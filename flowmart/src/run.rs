@@ -23,7 +23,7 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
     let tokio = api_runtime()?;
     let runtime_config = config.runtime();
     let resolved_alert_retention = config.retention.resolved_alerts_ms();
-    // In a cluster, process 0 writes the results; every process computes and serves them.
+    // In a cluster, process 0 writes the results; each process serves the tenants it owns.
     let cluster = &config.cluster;
     let writes_results = cluster.process_index == 0;
     let peers = cluster.peers().map_err(|problem| anyhow::anyhow!("cluster.peers: {problem}"))?;
@@ -64,18 +64,25 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
         },
         Arc::new(WriterSchemas::new(Box::new(Registry::new(&config.kafka.schema_registry_url)))),
     );
-    let sink_config =
-        KafkaSinkConfig { brokers: config.kafka.brokers.clone(), properties: config.kafka.producer.clone() };
-    let dead_letters =
-        DeadLetterSink::new(&sink_config, &config.topics.dlq, inputs.clone()).context("the dead-letter producer")?;
-    let (registry_url, alerts_topic, alerts_config) =
-        (config.kafka.schema_registry_url.clone(), config.topics.reorder_alerts.clone(), sink_config.clone());
-    let alerts = tokio.block_on(with_backoff("the schema registry", &config.kafka.schema_registry_url, move || {
-        AlertSink::new(&alerts_config, &alerts_topic, &registry_url, unconfirmed_alerts.clone())
-    }));
-    let Some(alerts) = alerts else {
-        eprintln!("stopped before starting");
-        return Ok(());
+    // The dead-letter and alert producers: only the process that writes the results needs them.
+    let producers = if writes_results {
+        let sink_config =
+            KafkaSinkConfig { brokers: config.kafka.brokers.clone(), properties: config.kafka.producer.clone() };
+        let dead_letters = DeadLetterSink::new(&sink_config, &config.topics.dlq, inputs.clone())
+            .context("the dead-letter producer")?;
+        let (registry_url, alerts_topic) =
+            (config.kafka.schema_registry_url.clone(), config.topics.reorder_alerts.clone());
+        let alerts =
+            tokio.block_on(with_backoff("the schema registry", &config.kafka.schema_registry_url, move || {
+                AlertSink::new(&sink_config, &alerts_topic, &registry_url, unconfirmed_alerts.clone())
+            }));
+        let Some(alerts) = alerts else {
+            eprintln!("stopped before starting");
+            return Ok(());
+        };
+        Some((dead_letters, alerts))
+    } else {
+        None
     };
 
     let (index, index_writer) = ServingIndex::starting_from(snapshot, recent_alerts, resolved_alert_retention);
@@ -97,13 +104,16 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {listen} (api.listen / FLOWMART_LISTEN / --listen)"))?;
     // Dead letters go out before the commit (at least once: a crash in between sends them again);
     // results are stored before they are announced: Postgres, then the index, then alerts.
-    let sinks: Vec<Box<dyn Sink>> = if writes_results {
-        let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(dead_letters)];
-        sinks.extend(postgres.map(|postgres| Box::new(postgres) as Box<dyn Sink>));
-        sinks.extend([Box::new(index_writer) as Box<dyn Sink>, Box::new(alerts)]);
-        sinks
-    } else {
-        vec![Box::new(index_writer)]
+    let sinks: Vec<Box<dyn Sink>> = match producers {
+        Some((dead_letters, alerts)) => {
+            let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(dead_letters)];
+            sinks.extend(postgres.map(|postgres| Box::new(postgres) as Box<dyn Sink>));
+            sinks.extend([Box::new(index_writer) as Box<dyn Sink>, Box::new(alerts)]);
+            sinks
+        }
+        // The other processes of a cluster read their recovered state from Postgres, but only
+        // process 0 writes it.
+        None => vec![Box::new(index_writer)],
     };
     if cluster.processes > 1 {
         println!(

@@ -50,7 +50,7 @@ pub struct ClusterSettings {
     /// alone.
     pub processes: usize,
     /// This process's index, from 0 (`FLOWMART_PROCESS_INDEX`, `--process-index`). Default 0.
-    /// Process 0 writes the results (Postgres, alert and dead-letter topics, webhooks).
+    /// Process 0 writes the results (Postgres, alert and dead-letter topics).
     pub process_index: usize,
     /// The peers file (`FLOWMART_PEERS`, `--peers`), required with more than one process: line
     /// `i` is process `i`'s timely address and API URL, e.g. `10.0.0.7:2101 http://10.0.0.7:8080`;
