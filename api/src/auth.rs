@@ -1,14 +1,15 @@
 //! Who is asking: the tenant of a bearer key, or the admin.
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use flowmart_schemas::Id;
 
 use crate::{ApiError, ApiState};
 
-fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+/// The bearer token of a request's `Authorization` header, if it has one.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
@@ -20,7 +21,7 @@ impl FromRequestParts<ApiState> for Tenant {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
-        let key = bearer(parts).ok_or(ApiError::Unauthorized("missing bearer api key"))?;
+        let key = bearer(&parts.headers).ok_or(ApiError::Unauthorized("missing bearer api key"))?;
         let tenant = state.keys.tenant_of(key).ok_or(ApiError::Unauthorized("unknown api key"))?;
         state.limits.check(&tenant).map_err(ApiError::TooManyRequests)?;
         Ok(Tenant(tenant))
@@ -34,7 +35,7 @@ impl FromRequestParts<ApiState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
-        let token = bearer(parts).ok_or(ApiError::Unauthorized("missing bearer admin token"))?;
+        let token = bearer(&parts.headers).ok_or(ApiError::Unauthorized("missing bearer admin token"))?;
         if state.admin_token.matches(token) { Ok(Admin) } else { Err(ApiError::Unauthorized("wrong admin token")) }
     }
 }

@@ -133,13 +133,6 @@ impl ClusterRoutes {
     }
 }
 
-/// The tenant a request's bearer key belongs to, if it carries a live one.
-fn tenant_of(request: &Request, keys: &ApiKeys) -> Option<flowmart_schemas::Id> {
-    let value = request.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, key) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| keys.tenant_of(key.trim()))?
-}
-
 /// Middleware: answers here what this process serves, routes a tenant's request to the tenant's
 /// owner, gathers the tenant list from every process; labels every answer with its process.
 pub(crate) async fn route(
@@ -150,7 +143,10 @@ pub(crate) async fn route(
     let path = request.uri().path();
     let forwarded = request.headers().contains_key(FORWARDED_HEADER);
     let tenant_route = path.starts_with("/v1/") && !path.starts_with("/v1/admin/");
-    let owner = tenant_route.then(|| tenant_of(&request, &keys)).flatten().map(|tenant| cluster.owner_of(&tenant));
+    let owner = tenant_route
+        .then(|| crate::auth::bearer(request.headers()).and_then(|key| keys.tenant_of(key)))
+        .flatten()
+        .map(|tenant| cluster.owner_of(&tenant));
     let mut response = match owner {
         Some(owner) if owner != cluster.process && !forwarded => {
             metrics::counter!("flowmart_api_routed_total", "to" => owner.to_string()).increment(1);

@@ -15,7 +15,7 @@ use flowmart_pipelines::sources::generator::GeneratorConfig;
 use flowmart_pipelines::sources::kafka::{frame, split_frame};
 use flowmart_schemas::{AvroRecord, ReorderAlert, ReorderAlertStatus, decode};
 use flowmart_testkit::{RegistryStub, Tansu, TestDatabase, consume, free_port, model_of, produce, produce_workload};
-use support::{Http, Running, create_flowmart_topics};
+use support::{Http, Running, covered, create_flowmart_topics};
 
 mod support;
 
@@ -77,20 +77,10 @@ fn flowmart_run_serves_the_model_and_publishes_dead_letters_and_alerts() {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let progress = http.json(&format!("{api}/v1/admin/progress"), ADMIN);
-        let covered: u64 = progress["sources"]
-            .as_object()
-            .map(|sources| {
-                sources
-                    .values()
-                    .flat_map(|partitions| partitions.as_object().unwrap().values())
-                    .map(|next| next.as_u64().unwrap())
-                    .sum()
-            })
-            .unwrap_or(0);
-        if covered as usize == total {
+        if covered(&progress) as usize == total {
             break;
         }
-        assert!(Instant::now() < deadline, "progress stuck at {covered} of {total}: {progress}");
+        assert!(Instant::now() < deadline, "progress stuck at {} of {total}: {progress}", covered(&progress));
         std::thread::sleep(Duration::from_millis(50));
     }
 
@@ -143,12 +133,12 @@ fn flowmart_run_serves_the_model_and_publishes_dead_letters_and_alerts() {
         .collect::<Vec<_>>();
     expected_stored.sort();
     assert_eq!(stored, expected_stored, "stock_levels");
-    let covered: i64 = database
+    let stored_next_offsets: i64 = database
         .rows("SELECT next_offset::text FROM pipeline_progress")
         .iter()
         .map(|row| row[0].parse::<i64>().unwrap())
         .sum();
-    assert_eq!(covered as usize, total, "pipeline_progress covers every record");
+    assert_eq!(stored_next_offsets as usize, total, "pipeline_progress covers every record");
 
     // Every bad record is on the DLQ, once, with the contract's headers.
     let dead = consume(&tansu.brokers(), "flowmart.dlq", refused + garbage.len(), Duration::from_secs(60));

@@ -11,7 +11,7 @@ use flowmart_pipelines::sources::generator::{Generator, GeneratorConfig};
 use flowmart_pipelines::{SourceProgress, Topics};
 use flowmart_schemas::{InputRecord, Validate};
 use flowmart_sinks::postgres::{PostgresSink, migrate};
-use flowmart_testkit::{TestDatabase, model_of};
+use flowmart_testkit::{TestDatabase, model_of, settlement_rows};
 
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
@@ -99,28 +99,7 @@ fn the_tables_equal_the_model_with_the_offsets_they_cover() {
     let settlements = database.rows(
         "SELECT tenant_id, currency, date::text, captured::text, refunded::text, chargebacks::text, fees::text, payouts::text, net::text, authorized::text FROM settlement_totals ORDER BY 1, 2, 3",
     );
-    let expected_settlements = model
-        .settlements()
-        .iter()
-        .map(|(key, totals)| {
-            [key.tenant_id.to_string(), key.currency.to_string(), key.settlement_date.to_string()]
-                .into_iter()
-                .chain(
-                    [
-                        totals.captured,
-                        totals.refunded,
-                        totals.chargebacks,
-                        totals.fees,
-                        totals.payouts,
-                        totals.net(),
-                        totals.authorized,
-                    ]
-                    .map(|n| n.to_string()),
-                )
-                .collect::<Vec<_>>()
-        })
-        .collect::<Vec<_>>();
-    assert_eq!(settlements, sorted(expected_settlements));
+    assert_eq!(settlements, settlement_rows(&model));
 
     let open = database.rows(
         "SELECT tenant_id, warehouse_id, sku, projected::text, reorder_point::text, suggested_quantity::text FROM reorder_alerts WHERE status = 'OPEN' ORDER BY 1, 2, 3",

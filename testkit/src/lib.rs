@@ -15,7 +15,7 @@ pub use database::TestDatabase;
 pub use kafka::{
     Consumed, OutgoingRecord, Produced, committed_offsets, consume, create_topics, produce, produce_workload,
 };
-pub use model::{assert_snapshot_equals_model, model_of};
+pub use model::{assert_snapshot_equals_model, model_of, settlement_rows};
 pub use private_postgres::PrivatePostgres;
 pub use registry::RegistryStub;
 pub use tansu::Tansu;

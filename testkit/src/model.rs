@@ -16,6 +16,30 @@ pub fn model_of(records: impl IntoIterator<Item = InputRecord>) -> ReferenceMode
     model
 }
 
+/// The model's settlement totals as the rows of `settlement_totals` would read (every column as
+/// text, in the table's order), sorted.
+pub fn settlement_rows(model: &ReferenceModel) -> Vec<Vec<String>> {
+    let mut rows = model
+        .settlements()
+        .iter()
+        .map(|(key, totals)| {
+            let key = [key.tenant_id.to_string(), key.currency.to_string(), key.settlement_date.to_string()];
+            let values = [
+                totals.captured,
+                totals.refunded,
+                totals.chargebacks,
+                totals.fees,
+                totals.payouts,
+                totals.net(),
+                totals.authorized,
+            ];
+            key.into_iter().chain(values.iter().map(i64::to_string)).collect::<Vec<_>>()
+        })
+        .collect::<Vec<_>>();
+    rows.sort();
+    rows
+}
+
 /// Asserts that a serving snapshot holds exactly the model's stock, settlements and open alerts
 /// (open alerts compared by position and numbers: their ids depend on when they opened).
 pub fn assert_snapshot_equals_model(snapshot: &Snapshot, model: &ReferenceModel) {

@@ -15,13 +15,13 @@ use flowmart_pipelines::Topics;
 use flowmart_pipelines::sources::generator::{GeneratorConfig, PartitionWorkload};
 use flowmart_pipelines::sources::kafka::{WorkloadProducer, split_frame};
 use flowmart_schemas::{AvroRecord, InputRecord, ReorderAlert, ReorderAlertStatus, decode};
-use flowmart_testkit::{PrivatePostgres, RegistryStub, Tansu, consume, free_port, model_of};
+use flowmart_testkit::{PrivatePostgres, RegistryStub, Tansu, consume, free_port, model_of, settlement_rows};
 use serde_json::Value;
 
 #[path = "../support/mod.rs"]
 mod support;
 
-use support::{Http, Running, create_flowmart_topics};
+use support::{Http, Running, covered, create_flowmart_topics};
 
 const ADMIN: &str = "crash-admin-token";
 const SEQUENCE_HEADER: &str = "flowmart.alert.sequence";
@@ -255,24 +255,7 @@ pub fn crash_and_recover(faults: Faults) -> Outcome {
     )
     .into_iter()
     .collect::<BTreeSet<_>>();
-    let expected_settlements = model
-        .settlements()
-        .iter()
-        .map(|(key, totals)| {
-            let mut row = vec![key.tenant_id.to_string(), key.currency.to_string(), key.settlement_date.to_string()];
-            let values = [
-                totals.captured,
-                totals.refunded,
-                totals.chargebacks,
-                totals.fees,
-                totals.payouts,
-                totals.net(),
-                totals.authorized,
-            ];
-            row.extend(values.iter().map(i64::to_string));
-            row
-        })
-        .collect::<BTreeSet<_>>();
+    let expected_settlements = settlement_rows(&model).into_iter().collect::<BTreeSet<_>>();
     assert_eq!(stored_settlements, expected_settlements, "settlement_totals");
     let expected_open = model
         .open_alerts()
@@ -586,20 +569,6 @@ fn wait_for(http: &Http, api: &str, done: impl Fn(&Value) -> bool, timeout: Dura
         assert!(Instant::now() < deadline, "{api} did not get there in {timeout:?}; last progress: {answer:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// How many records the progress report covers.
-fn covered(progress: &Value) -> u64 {
-    progress["sources"]
-        .as_object()
-        .map(|sources| {
-            sources
-                .values()
-                .flat_map(|partitions| partitions.as_object().unwrap().values())
-                .map(|next| next.as_u64().unwrap())
-                .sum()
-        })
-        .unwrap_or(0)
 }
 
 /// The offsets the stored results cover, once no session of a killed run is left: a commit it

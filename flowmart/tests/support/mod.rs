@@ -98,6 +98,20 @@ impl Http {
     }
 }
 
+/// How many records a `/v1/admin/progress` answer covers (the sum of every next offset).
+pub fn covered(progress: &Value) -> u64 {
+    progress["sources"]
+        .as_object()
+        .map(|sources| {
+            sources
+                .values()
+                .flat_map(|partitions| partitions.as_object().unwrap().values())
+                .map(|next| next.as_u64().unwrap())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 /// Creates the input topics (3 partitions each), the alerts topic (2) and the DLQ (1).
 pub fn create_flowmart_topics(brokers: &str) {
     let topics = Topics::default();

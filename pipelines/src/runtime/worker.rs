@@ -235,10 +235,8 @@ pub(super) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
             if let Some((_, sealed)) = batch.progress.last() {
                 reader.checkpoint(sealed);
             }
-            match &mut link {
-                Some(link) => link.publish(batch),
-                None if !send(&sender, batch, &context.shutdown) => return,
-                None => {}
+            if !hand_over(&mut link, &sender, batch, &context.shutdown) {
+                return;
             }
             published_upper = upper;
             last_publish = Instant::now();
@@ -252,11 +250,23 @@ pub(super) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
         worker.step_or_park(Some(idle_tick));
     }
     let batch = seal(index, last_time + 1, &outputs, &mut pending);
-    match &mut link {
-        Some(link) => link.publish(batch),
-        None => {
-            send(&sender, batch, &AtomicBool::new(false));
+    hand_over(&mut link, &sender, batch, &AtomicBool::new(false));
+}
+
+/// Hands a sealed batch on: in a cluster to every process's collector (through the link), else
+/// to this process's. False when this process's collector is gone or shutdown was asked.
+fn hand_over(
+    link: &mut Option<ClusterLink>,
+    sender: &SyncSender<WorkerBatch>,
+    batch: WorkerBatch,
+    shutdown: &AtomicBool,
+) -> bool {
+    match link {
+        Some(link) => {
+            link.publish(batch);
+            true
         }
+        None => send(sender, batch, shutdown),
     }
 }
 
