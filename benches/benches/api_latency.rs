@@ -3,19 +3,26 @@
 //! run at a fixed offered rate, and freshness (record read → visible to the API) while the
 //! generator produces a fixed event rate.
 //!
+//! The load comes from [`OpenLoop`] (evenly spaced requests, latency counted from each request's
+//! scheduled instant). The server runs on the API's own runtime and the pipeline with its default
+//! CPU sharing (`runtime.nice`); `CPU_SHARE=0` runs both as equals, for comparison.
+//!
 //! `cargo bench -p flowmart-benches --bench api_latency` (`RATE` requests/s, default 10,000;
 //! `EVENTS` events/s, default 50,000; `SECONDS` counted, default 10, after `WARMUP` seconds of the
-//! same load, default 2). Prints e.g.
-//! `point query p50 0.21 ms p99 0.80 ms; trivial p50 0.15 ms p99 0.52 ms; ratio p99 1.54`
-//! `freshness p50 12 ms p99 31 ms over 812 batches`.
+//! same load, default 2; `CPU_SHARE`, default 1). Prints e.g.
+//! `point query p50 0.08 ms p99 0.58 ms; trivial p50 0.07 ms p99 0.59 ms; ratio p99 0.99`
+//! `load generator: start lag p50 0.050 ms p99 0.164 ms (part of every latency above), 59 connections`
+//! `this process kept 1.45 of the machine's 2 cores busy (pipeline, API and load generator)`
+//! `freshness p50 2 ms p99 9 ms over 11228 batches`.
 
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::routing::get;
 use flowmart_api::webhooks::Webhooks;
 use flowmart_api::{AdminToken, ApiKeys, ApiState, RateLimits};
+use flowmart_benches::open_loop::{OpenLoop, Target, percentile};
 use flowmart_pipelines::runtime::{Pipeline, RuntimeConfig};
 use flowmart_pipelines::serving::{IndexWriter, ServingIndex};
 use flowmart_pipelines::sources::generator::{Generator, GeneratorConfig};
@@ -47,12 +54,30 @@ impl Sink for TimedIndex {
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+/// CPU time (s) this process has spent so far (`/proc/self/stat`, utime + stime in clock
+/// ticks of 1/100 s), and when: each run says how much of the machine the process took.
+struct CpuTime {
+    at: std::time::Instant,
+    seconds: f64,
+}
+
+impl CpuTime {
+    fn now() -> CpuTime {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let fields = stat[stat.rfind(')').unwrap() + 2..].split_whitespace();
+        let ticks: f64 = fields.skip(11).take(2).map(|n| n.parse::<f64>().unwrap()).sum();
+        CpuTime { at: std::time::Instant::now(), seconds: ticks / 100.0 }
+    }
+
+    /// Cores this process kept busy on average since `earlier`.
+    fn cores_since(&self, earlier: &CpuTime) -> f64 {
+        (self.seconds - earlier.seconds) / (self.at - earlier.at).as_secs_f64()
+    }
 }
 
 fn main() {
     let (rate, events, seconds) = (env("RATE", 10_000), env("EVENTS", 50_000), env("SECONDS", 10));
+    let cpu_share = env("CPU_SHARE", 1) == 1;
     let generator = GeneratorConfig {
         tenants: 8,
         partitions: 8,
@@ -64,13 +89,21 @@ fn main() {
     let (index, writer) = ServingIndex::new(u64::MAX);
     let freshness_ms = Arc::new(Mutex::new(Vec::new()));
     let pipeline = Pipeline::start(
-        RuntimeConfig { workers: 1, ..RuntimeConfig::default() },
+        RuntimeConfig {
+            workers: 1,
+            nice: if cpu_share { RuntimeConfig::default().nice } else { 0 },
+            ..RuntimeConfig::default()
+        },
         Arc::new(Generator::new(generator)),
         vec![Box::new(TimedIndex { writer, freshness_ms: Arc::clone(&freshness_ms) })],
     )
     .expect("the pipeline starts");
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = if cpu_share {
+        flowmart_api::runtime().unwrap()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    };
     let unlimited = NonZeroU32::new(u32::MAX).unwrap();
     let keys = Arc::new(ApiKeys::new());
     let key = runtime.block_on(keys.issue(&tenant)).unwrap().api_key;
@@ -86,7 +119,7 @@ fn main() {
     };
     let app = flowmart_api::router(state).route("/trivial", get(|| async { "ok" }));
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = listener.local_addr().unwrap();
     runtime.spawn(async move { axum::serve(listener, app).await });
 
     // Wait for a position to query.
@@ -97,63 +130,51 @@ fn main() {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let point = format!("{base}/v1/stock/{}/{}", position.0, position.1);
-    let trivial = format!("{base}/trivial");
+    let point = format!("/v1/stock/{}/{}", position.0, position.1);
     freshness_ms.lock().unwrap().clear();
 
     // Open loop: a request every 1/rate s, alternating point query and trivial handler. The first
     // `WARMUP` seconds are not counted: the client's connection pool grows to the concurrency the
-    // rate needs, as any load tool's warm-up lets it (without one, the first second's new
-    // connections set the p99 in some runs).
+    // rate needs, as any load tool's warm-up lets it.
     let warmup = env("WARMUP", 2);
-    let (point_ms, trivial_ms) = runtime.block_on(async {
-        let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
-        let interval = Duration::from_secs_f64(1.0 / rate as f64);
-        let started = tokio::time::Instant::now();
-        let counted_from = rate * warmup;
-        let total = counted_from + rate * seconds;
-        let mut handles = Vec::with_capacity(total as usize);
-        for n in 0..total {
-            tokio::time::sleep_until(started + interval * n as u32).await;
-            let (client, url, key) =
-                (client.clone(), if n % 2 == 0 { point.clone() } else { trivial.clone() }, key.clone());
-            handles.push(tokio::spawn(async move {
-                let sent = Instant::now();
-                let response = client.get(&url).bearer_auth(&key).send().await.expect("answered");
-                assert!(response.status().is_success(), "{}", response.status());
-                response.bytes().await.unwrap();
-                (n % 2 == 0, sent.elapsed().as_secs_f64() * 1000.0)
-            }));
-        }
-        let (mut point_ms, mut trivial_ms) = (Vec::new(), Vec::new());
-        for (n, handle) in handles.into_iter().enumerate() {
-            let (is_point, ms) = handle.await.unwrap();
-            if (n as u64) < counted_from {
-                continue;
-            }
-            if is_point { point_ms.push(ms) } else { trivial_ms.push(ms) }
-        }
-        (point_ms, trivial_ms)
-    });
+    let load = OpenLoop {
+        rate,
+        warmup: Duration::from_secs(warmup),
+        measured: Duration::from_secs(seconds),
+        latency_sensitive: cpu_share,
+    };
+    let before = CpuTime::now();
+    let latencies = load.run(
+        server,
+        &[Target { path: point, bearer: Some(key.clone()) }, Target { path: "/trivial".into(), bearer: Some(key) }],
+    );
+    let cores = CpuTime::now().cores_since(&before);
     let consumed = pipeline.status().records();
     pipeline.stop().unwrap();
 
-    let sorted = |mut values: Vec<f64>| {
-        values.sort_by(f64::total_cmp);
-        values
-    };
-    let (point_ms, trivial_ms) = (sorted(point_ms), sorted(trivial_ms));
-    let freshness = sorted(freshness_ms.lock().unwrap().iter().map(|ms| *ms as f64).collect());
+    let (point_ms, trivial_ms) = (&latencies.per_target[0], &latencies.per_target[1]);
+    let mut freshness: Vec<f64> = freshness_ms.lock().unwrap().iter().map(|ms| *ms as f64).collect();
+    freshness.sort_by(f64::total_cmp);
     println!(
         "offered {rate} req/s for {warmup} s (warm-up) + {seconds} s while ingesting {events} events/s ({consumed} records read in all)"
     );
     println!(
         "point query p50 {:.2} ms p99 {:.2} ms; trivial p50 {:.2} ms p99 {:.2} ms; ratio p99 {:.2}",
-        percentile(&point_ms, 0.5),
-        percentile(&point_ms, 0.99),
-        percentile(&trivial_ms, 0.5),
-        percentile(&trivial_ms, 0.99),
-        percentile(&point_ms, 0.99) / percentile(&trivial_ms, 0.99)
+        percentile(point_ms, 0.5),
+        percentile(point_ms, 0.99),
+        percentile(trivial_ms, 0.5),
+        percentile(trivial_ms, 0.99),
+        percentile(point_ms, 0.99) / percentile(trivial_ms, 0.99)
+    );
+    println!(
+        "load generator: start lag p50 {:.3} ms p99 {:.3} ms (part of every latency above), {} connections",
+        percentile(&latencies.start_lag, 0.5),
+        percentile(&latencies.start_lag, 0.99),
+        latencies.connections
+    );
+    println!(
+        "this process kept {cores:.2} of the machine's {} cores busy (pipeline, API and load generator)",
+        std::thread::available_parallelism().map_or(1, usize::from),
     );
     println!(
         "freshness p50 {:.0} ms p99 {:.0} ms over {} batches",

@@ -136,7 +136,7 @@ pub(crate) async fn shutdown_signal() {
     interrupt.await;
 }
 
-/// A tokio runtime for the API (the timely workers have their own threads).
+/// The API's tokio runtime ([`flowmart_api::runtime`]).
 pub(crate) fn api_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("cannot start tokio")
+    flowmart_api::runtime().context("cannot start tokio")
 }

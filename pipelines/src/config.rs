@@ -213,6 +213,9 @@ pub struct RuntimeSettings {
     pub max_lag_ms: u64,
     /// Park time of an idle worker (ms). Default 10.
     pub idle_tick_ms: u64,
+    /// Added to the `nice` of the pipeline's threads (0..=19), so the API's threads preempt them;
+    /// 0: equals. Default 10.
+    pub nice: i32,
 }
 
 impl Default for RuntimeSettings {
@@ -223,6 +226,7 @@ impl Default for RuntimeSettings {
             poll_batch: runtime.poll_batch,
             max_lag_ms: runtime.max_lag_ms,
             idle_tick_ms: runtime.idle_tick_ms,
+            nice: runtime.nice,
         }
     }
 }
@@ -293,6 +297,7 @@ impl PipelineConfig {
             poll_batch: self.runtime.poll_batch,
             max_lag_ms: self.runtime.max_lag_ms,
             idle_tick_ms: self.runtime.idle_tick_ms,
+            nice: self.runtime.nice,
         }
     }
 }
@@ -452,6 +457,7 @@ impl PipelineConfig {
         }
         check(self.runtime.poll_batch > 0, "runtime.poll_batch", "must be at least 1");
         check(self.runtime.idle_tick_ms > 0, "runtime.idle_tick_ms", "must be at least 1");
+        check((0..=19).contains(&self.runtime.nice), "runtime.nice", "must be between 0 and 19");
         let topics = [
             ("topics.inventory", &self.topics.inventory),
             ("topics.orders", &self.topics.orders),
@@ -535,12 +541,12 @@ mod tests {
         }
 
         let bad = file(
-            "[kafka]\nbrokers = \"\"\nschema_registry_url = \"registry:8081\"\n[runtime]\nworkers = 0\n[topics]\ndlq = \"has space\"\n",
+            "[kafka]\nbrokers = \"\"\nschema_registry_url = \"registry:8081\"\n[runtime]\nworkers = 0\nnice = 20\n[topics]\ndlq = \"has space\"\n",
         );
         let problems =
             load(Some(&bad.0), &[]).unwrap_err().into_iter().map(|problem| problem.to_string()).collect::<Vec<_>>();
-        assert_eq!(problems.len(), 4, "{problems:?}");
-        for key in ["kafka.brokers", "kafka.schema_registry_url", "runtime.workers", "topics.dlq"] {
+        assert_eq!(problems.len(), 5, "{problems:?}");
+        for key in ["kafka.brokers", "kafka.schema_registry_url", "runtime.workers", "runtime.nice", "topics.dlq"] {
             assert!(problems.iter().any(|problem| problem.contains(key)), "{key} in {problems:?}");
         }
 

@@ -6,6 +6,7 @@ mod capture;
 mod clock;
 mod cluster;
 mod collector;
+pub mod cpu_share;
 mod status;
 mod worker;
 
@@ -43,6 +44,10 @@ pub struct RuntimeConfig {
     /// How long an idle worker parks before advancing time again (ms): the finest `as_of` step
     /// when nothing arrives. Default 10.
     pub idle_tick_ms: u64,
+    /// How much lower than the process the pipeline's threads (workers, collector) run: added to
+    /// their `nice` (0..=19). Above 0 they yield the CPU to the query API's threads whenever those
+    /// wake ([`cpu_share`]); 0 makes them equals. Default 10.
+    pub nice: i32,
 }
 
 impl Default for RuntimeConfig {
@@ -55,6 +60,7 @@ impl Default for RuntimeConfig {
             poll_batch: 4096,
             max_lag_ms: 2000,
             idle_tick_ms: 10,
+            nice: 10,
         }
     }
 }
@@ -137,9 +143,13 @@ impl Pipeline {
             || config.cluster.as_ref().is_some_and(|cluster| cluster.recovery_state);
         let collector = {
             let (status, shutdown, resume) = (Arc::clone(&status), Arc::clone(&shutdown), Arc::clone(&resume));
+            let nice = config.nice;
             std::thread::Builder::new()
                 .name("flowmart-collector".into())
-                .spawn(move || collector::run(all_workers, receiver, sinks, &status, &shutdown, &resume))
+                .spawn(move || {
+                    cpu_share::run_in_background(nice);
+                    collector::run(all_workers, receiver, sinks, &status, &shutdown, &resume)
+                })
                 .map_err(|error| RuntimeError::Timely(error.to_string()))?
         };
         let timely_config = cluster::timely_config(config.workers, config.cluster.as_ref());
@@ -153,6 +163,7 @@ impl Pipeline {
             clustered: processes > 1,
         });
         let workers = timely::execute(timely_config, move |timely_worker| {
+            cpu_share::run_in_background(context.config.nice);
             worker::run(timely_worker, &context, sender.clone());
         })
         .map_err(RuntimeError::Timely)?;
