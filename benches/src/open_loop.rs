@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use flowmart_pipelines::runtime::cpu_share::run_latency_sensitive;
 use http_body_util::{BodyExt, Empty};
-use hyper::Request;
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{AUTHORIZATION, HOST};
+use hyper::header::{AUTHORIZATION, HOST, HeaderValue};
+use hyper::{Request, Uri};
 use hyper_util::rt::TokioIo;
 use rustix::fd::OwnedFd;
 use rustix::time::{
@@ -92,7 +92,19 @@ impl OpenLoop {
         let interval = Duration::from_secs_f64(1.0 / self.rate as f64);
         let counted_from = (self.warmup.as_secs_f64() * self.rate as f64) as u64;
         let total = counted_from + (self.measured.as_secs_f64() * self.rate as f64) as u64;
-        let host = server.to_string();
+        // Each target's request line and headers, built once: the client's own work per request
+        // competes with the server for the same cores.
+        let host = HeaderValue::from_str(&server.to_string()).expect("an address is a valid Host");
+        let templates: Vec<(Uri, Option<HeaderValue>)> = targets
+            .iter()
+            .map(|target| {
+                let uri = target.path.parse::<Uri>().expect("a valid path");
+                let bearer = target.bearer.as_ref().map(|token| {
+                    HeaderValue::from_str(&format!("Bearer {token}")).expect("a token is a valid header value")
+                });
+                (uri, bearer)
+            })
+            .collect();
         let idle: Rc<RefCell<Vec<SendRequest<Empty<Bytes>>>>> = Rc::default();
         let (mut connections, mut answers, mut start_lag) = (0, Vec::new(), Vec::new());
         let start = Instant::now() + FIRST_REQUEST_AFTER;
@@ -101,8 +113,11 @@ impl OpenLoop {
         while next < total {
             timer.tick().await;
             let now = Instant::now();
-            while next < total && start + interval * next as u32 <= now {
+            while next < total {
                 let (n, due) = (next, start + interval * next as u32);
+                if due > now {
+                    break;
+                }
                 next += 1;
                 if n >= counted_from {
                     start_lag.push(due.elapsed().as_secs_f64() * 1000.0);
@@ -115,10 +130,10 @@ impl OpenLoop {
                         connect(server).await
                     }
                 };
-                let target = &targets[(n % targets.len() as u64) as usize];
-                let mut request = Request::get(target.path.as_str()).header(HOST, host.as_str());
-                if let Some(token) = &target.bearer {
-                    request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+                let (uri, bearer) = &templates[(n % templates.len() as u64) as usize];
+                let mut request = Request::get(uri.clone()).header(HOST, host.clone());
+                if let Some(bearer) = bearer {
+                    request = request.header(AUTHORIZATION, bearer.clone());
                 }
                 let request = request.body(Empty::new()).expect("a valid request");
                 let idle = Rc::clone(&idle);
