@@ -1,7 +1,8 @@
 //! The query API under load while the pipeline ingests: point-query latency (`GET
 //! /v1/stock/{warehouse_id}/{sku}`) against a trivial handler on the same server, interleaved in one
 //! run at a fixed offered rate, and freshness (record read → visible to the API) while the
-//! generator produces a fixed event rate.
+//! generator produces a fixed event rate. Then the control: the same load on the same server with
+//! the pipeline stopped, so what the API's tail owes to the pipeline is the ratio of the two.
 //!
 //! The load comes from [`OpenLoop`] (evenly spaced requests, latency counted from each request's
 //! scheduled instant). The server runs on the API's own runtime and the pipeline with its default
@@ -9,11 +10,14 @@
 //!
 //! `cargo bench -p flowmart-benches --bench api_latency` (`RATE` requests/s, default 10,000;
 //! `EVENTS` events/s, default 50,000; `SECONDS` counted, default 10, after `WARMUP` seconds of the
-//! same load, default 2; `CPU_SHARE`, default 1). Prints e.g.
-//! `point query p50 0.08 ms p99 0.58 ms; trivial p50 0.07 ms p99 0.59 ms; ratio p99 0.99`
-//! `load generator: start lag p50 0.050 ms p99 0.164 ms (part of every latency above), 59 connections`
-//! `this process kept 1.45 of the machine's 2 cores busy (pipeline, API and load generator)`
-//! `freshness p50 2 ms p99 9 ms over 11228 batches`.
+//! same load, default 2, in each phase; `CPU_SHARE`, default 1). Prints e.g.
+//! `ingesting: point query p50 0.06 ms p99 0.28 ms; trivial p50 0.06 ms p99 0.27 ms; ratio p99 1.03`
+//! `  load generator: start lag p50 0.037 ms p99 0.075 ms, 0.12% of requests started over 1 ms late (…); 48 connections`
+//! `  this process kept 1.03 of the machine's 2 cores busy`
+//! `pipeline stopped: point query p50 0.07 ms p99 0.26 ms; trivial p50 0.06 ms p99 0.24 ms; ratio p99 1.05`
+//! `…`
+//! `p99 ingesting / stopped: point query 1.11, trivial 1.12`
+//! `freshness p50 2 ms p99 5 ms over 11689 batches`.
 
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
@@ -22,7 +26,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::routing::get;
 use flowmart_api::webhooks::Webhooks;
 use flowmart_api::{AdminToken, ApiKeys, ApiState, RateLimits};
-use flowmart_benches::open_loop::{OpenLoop, Target, percentile};
+use flowmart_benches::open_loop::{Latencies, OpenLoop, Target, percentile};
 use flowmart_pipelines::runtime::{Pipeline, RuntimeConfig};
 use flowmart_pipelines::serving::{IndexWriter, ServingIndex};
 use flowmart_pipelines::sources::generator::{Generator, GeneratorConfig};
@@ -143,43 +147,61 @@ fn main() {
         measured: Duration::from_secs(seconds),
         latency_sensitive: cpu_share,
     };
+    let targets =
+        [Target { path: point, bearer: Some(key.clone()) }, Target { path: "/trivial".into(), bearer: Some(key) }];
     let before = CpuTime::now();
-    let latencies = load.run(
-        server,
-        &[Target { path: point, bearer: Some(key.clone()) }, Target { path: "/trivial".into(), bearer: Some(key) }],
-    );
+    let ingesting = load.run(server, &targets);
     let cores = CpuTime::now().cores_since(&before);
     let consumed = pipeline.status().records();
     pipeline.stop().unwrap();
+    // The control: the same load on the same server with the pipeline stopped. What the API's
+    // tail owes to the pipeline is the difference; what is left is the machine's.
+    let before = CpuTime::now();
+    let stopped = load.run(server, &targets);
+    let control_cores = CpuTime::now().cores_since(&before);
 
-    let (point_ms, trivial_ms) = (&latencies.per_target[0], &latencies.per_target[1]);
+    println!(
+        "offered {rate} req/s for {warmup} s (warm-up) + {seconds} s while ingesting {events} events/s ({consumed} records read in all), then the same with the pipeline stopped"
+    );
+    report("ingesting", &ingesting, cores);
+    report("pipeline stopped", &stopped, control_cores);
+    println!(
+        "p99 ingesting / stopped: point query {:.2}, trivial {:.2}",
+        percentile(&ingesting.per_target[0], 0.99) / percentile(&stopped.per_target[0], 0.99),
+        percentile(&ingesting.per_target[1], 0.99) / percentile(&stopped.per_target[1], 0.99),
+    );
     let mut freshness: Vec<f64> = freshness_ms.lock().unwrap().iter().map(|ms| *ms as f64).collect();
     freshness.sort_by(f64::total_cmp);
     println!(
-        "offered {rate} req/s for {warmup} s (warm-up) + {seconds} s while ingesting {events} events/s ({consumed} records read in all)"
+        "freshness p50 {:.0} ms p99 {:.0} ms over {} batches",
+        percentile(&freshness, 0.5),
+        percentile(&freshness, 0.99),
+        freshness.len()
     );
+}
+
+/// Prints one load phase: both targets' latencies, the load generator's own lag, and the cores
+/// the process kept busy.
+fn report(phase: &str, latencies: &Latencies, cores: f64) {
+    let (point_ms, trivial_ms) = (&latencies.per_target[0], &latencies.per_target[1]);
     println!(
-        "point query p50 {:.2} ms p99 {:.2} ms; trivial p50 {:.2} ms p99 {:.2} ms; ratio p99 {:.2}",
+        "{phase}: point query p50 {:.2} ms p99 {:.2} ms; trivial p50 {:.2} ms p99 {:.2} ms; ratio p99 {:.2}",
         percentile(point_ms, 0.5),
         percentile(point_ms, 0.99),
         percentile(trivial_ms, 0.5),
         percentile(trivial_ms, 0.99),
         percentile(point_ms, 0.99) / percentile(trivial_ms, 0.99)
     );
+    let late = latencies.start_lag.iter().filter(|lag| **lag > 1.0).count();
     println!(
-        "load generator: start lag p50 {:.3} ms p99 {:.3} ms (part of every latency above), {} connections",
+        "  load generator: start lag p50 {:.3} ms p99 {:.3} ms, {:.2}% of requests started over 1 ms late (part of every latency above); {} connections",
         percentile(&latencies.start_lag, 0.5),
         percentile(&latencies.start_lag, 0.99),
+        100.0 * late as f64 / latencies.start_lag.len() as f64,
         latencies.connections
     );
     println!(
-        "this process kept {cores:.2} of the machine's {} cores busy (pipeline, API and load generator)",
+        "  this process kept {cores:.2} of the machine's {} cores busy",
         std::thread::available_parallelism().map_or(1, usize::from),
-    );
-    println!(
-        "freshness p50 {:.0} ms p99 {:.0} ms over {} batches",
-        percentile(&freshness, 0.5),
-        percentile(&freshness, 0.99),
-        freshness.len()
     );
 }

@@ -9,6 +9,11 @@
 //! runtime's reactor) wakes it for each scheduled instant: tokio's own timer ticks in whole
 //! milliseconds and would send the requests in bursts, and a separate pacer thread would add a
 //! thread wake-up to every request. Linux only, as is the timerfd.
+//!
+//! The client keeps its own cost off the measurement: a request waits for no other request's
+//! connection to open, and answered requests are reaped as they finish, so after the warm-up its
+//! memory stays put (a client that kept every request's task until the end page-faulted
+//! thousands of times a second, and on a virtual machine a fresh page can stall the vCPU).
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -28,6 +33,7 @@ use rustix::time::{
 };
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
+use tokio::task::{JoinError, JoinSet};
 
 /// One kind of request the load alternates between: a path on the server, with a bearer token.
 #[derive(Clone, Debug)]
@@ -106,13 +112,27 @@ impl OpenLoop {
             })
             .collect();
         let idle: Rc<RefCell<Vec<SendRequest<Empty<Bytes>>>>> = Rc::default();
-        let (mut connections, mut answers, mut start_lag) = (0, Vec::new(), Vec::new());
+        let counted = (total - counted_from) as usize;
+        let mut per_target = vec![Vec::with_capacity(counted / targets.len() + 1); targets.len()];
+        let (mut start_lag, mut connections) = (Vec::with_capacity(counted), 0);
+        // Answered requests are taken from the set as they finish, so the client's memory stays
+        // as it was after the warm-up: growing it would page-fault on every few requests.
+        let mut in_flight = JoinSet::new();
+        let mut record = |answer: Result<(u64, f64), JoinError>| {
+            let (n, latency_ms) = answer.expect("a request task");
+            if n >= counted_from {
+                per_target[(n % targets.len() as u64) as usize].push(latency_ms);
+            }
+        };
         let start = Instant::now() + FIRST_REQUEST_AFTER;
         let timer = Ticker::every(interval);
         let mut next = 0;
         while next < total {
             timer.tick().await;
             let now = Instant::now();
+            while let Some(answer) = in_flight.try_join_next() {
+                record(answer);
+            }
             while next < total {
                 let (n, due) = (next, start + interval * next as u32);
                 if due > now {
@@ -122,14 +142,10 @@ impl OpenLoop {
                 if n >= counted_from {
                     start_lag.push(due.elapsed().as_secs_f64() * 1000.0);
                 }
+                // A new connection is opened by the request's own task: waiting for it here would
+                // hold back every later request (a SYN dropped by a full accept queue waits a second).
                 let pooled = idle.borrow_mut().pop();
-                let mut sender = match pooled {
-                    Some(sender) => sender,
-                    None => {
-                        connections += 1;
-                        connect(server).await
-                    }
-                };
+                connections += usize::from(pooled.is_none());
                 let (uri, bearer) = &templates[(n % templates.len() as u64) as usize];
                 let mut request = Request::get(uri.clone()).header(HOST, host.clone());
                 if let Some(bearer) = bearer {
@@ -137,7 +153,11 @@ impl OpenLoop {
                 }
                 let request = request.body(Empty::new()).expect("a valid request");
                 let idle = Rc::clone(&idle);
-                answers.push(tokio::task::spawn_local(async move {
+                in_flight.spawn_local(async move {
+                    let mut sender = match pooled {
+                        Some(sender) => sender,
+                        None => connect(server).await,
+                    };
                     sender.ready().await.expect("the connection stays open");
                     let response = sender.send_request(request).await.expect("answered");
                     let status = response.status();
@@ -146,15 +166,11 @@ impl OpenLoop {
                     let latency_ms = due.elapsed().as_secs_f64() * 1000.0;
                     idle.borrow_mut().push(sender);
                     (n, latency_ms)
-                }));
+                });
             }
         }
-        let mut per_target = vec![Vec::new(); targets.len()];
-        for answer in answers {
-            let (n, latency_ms) = answer.await.expect("a request task");
-            if n >= counted_from {
-                per_target[(n % targets.len() as u64) as usize].push(latency_ms);
-            }
+        while let Some(answer) = in_flight.join_next().await {
+            record(answer);
         }
         per_target.iter_mut().chain([&mut start_lag]).for_each(|values| values.sort_by(f64::total_cmp));
         Latencies { per_target, start_lag, connections }
