@@ -14,6 +14,11 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// The tenant a request's key names, as the cluster's routing looked it up (a request extension,
+/// so [`Tenant`] does not look the key up again).
+#[derive(Clone)]
+pub(crate) struct KeyedTenant(pub(crate) Id);
+
 /// The tenant whose key the request carries; every tenant route answers for it alone.
 pub(crate) struct Tenant(pub(crate) Id);
 
@@ -21,8 +26,13 @@ impl FromRequestParts<ApiState> for Tenant {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
-        let key = bearer(&parts.headers).ok_or(ApiError::Unauthorized("missing bearer api key"))?;
-        let tenant = state.keys.tenant_of(key).ok_or(ApiError::Unauthorized("unknown api key"))?;
+        let tenant = match parts.extensions.get::<KeyedTenant>() {
+            Some(KeyedTenant(tenant)) => tenant.clone(),
+            None => {
+                let key = bearer(&parts.headers).ok_or(ApiError::Unauthorized("missing bearer api key"))?;
+                state.keys.tenant_of(key).ok_or(ApiError::Unauthorized("unknown api key"))?
+            }
+        };
         state.limits.check(&tenant).map_err(ApiError::TooManyRequests)?;
         Ok(Tenant(tenant))
     }

@@ -18,6 +18,7 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::auth::KeyedTenant;
 use crate::{ApiError, ApiKeys};
 
 /// Names the process that answered.
@@ -137,16 +138,15 @@ impl ClusterRoutes {
 /// owner, gathers the tenant list from every process; labels every answer with its process.
 pub(crate) async fn route(
     State((cluster, keys)): State<(Arc<ClusterRoutes>, Arc<ApiKeys>)>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let path = request.uri().path();
     let forwarded = request.headers().contains_key(FORWARDED_HEADER);
     let tenant_route = path.starts_with("/v1/") && !path.starts_with("/v1/admin/");
-    let owner = tenant_route
-        .then(|| crate::auth::bearer(request.headers()).and_then(|key| keys.tenant_of(key)))
-        .flatten()
-        .map(|tenant| cluster.owner_of(&tenant));
+    let tenant =
+        tenant_route.then(|| crate::auth::bearer(request.headers()).and_then(|key| keys.tenant_of(key))).flatten();
+    let owner = tenant.as_ref().map(|tenant| cluster.owner_of(tenant));
     let mut response = match owner {
         Some(owner) if owner != cluster.process && !forwarded => {
             metrics::counter!("flowmart_api_routed_total", "to" => owner.to_string()).increment(1);
@@ -155,7 +155,12 @@ pub(crate) async fn route(
         _ if path == "/v1/admin/tenants" && request.method() == Method::GET && !forwarded => {
             cluster.gather_tenants(request, next).await.unwrap_or_else(IntoResponse::into_response)
         }
-        _ => next.run(request).await,
+        _ => {
+            if let Some(tenant) = tenant {
+                request.extensions_mut().insert(KeyedTenant(tenant));
+            }
+            next.run(request).await
+        }
     };
     if !response.headers().contains_key(PROCESS_HEADER) {
         response.headers_mut().insert(HeaderName::from_static(PROCESS_HEADER), HeaderValue::from(cluster.process));
