@@ -155,7 +155,7 @@ fn main() {
     let consumed = pipeline.status().records();
     pipeline.stop().unwrap();
     // The control: the same load on the same server with the pipeline stopped. What the API's
-    // tail owes to the pipeline is the difference; what is left is the machine's.
+    // tail owes to the pipeline is the ratio of the two; what is left is the machine's.
     let before = CpuTime::now();
     let stopped = load.run(server, &targets);
     let control_cores = CpuTime::now().cores_since(&before);

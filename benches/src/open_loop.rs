@@ -113,7 +113,9 @@ impl OpenLoop {
             .collect();
         let idle: Rc<RefCell<Vec<SendRequest<Empty<Bytes>>>>> = Rc::default();
         let counted = (total - counted_from) as usize;
-        let mut per_target = vec![Vec::with_capacity(counted / targets.len() + 1); targets.len()];
+        // One vector each (`vec![v; n]` would clone `v`, and a clone does not keep its capacity).
+        let mut per_target: Vec<Vec<f64>> =
+            (0..targets.len()).map(|_| Vec::with_capacity(counted / targets.len() + 1)).collect();
         let (mut start_lag, mut connections) = (Vec::with_capacity(counted), 0);
         // Answered requests are taken from the set as they finish, so the client's memory stays
         // as it was after the warm-up: growing it would page-fault on every few requests.
