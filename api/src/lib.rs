@@ -28,11 +28,11 @@ pub use state::ApiState;
 
 /// The tokio runtime the API serves on: two threads (the timely workers have their own), each
 /// marked latency-sensitive as it starts, so it preempts the pipeline's threads when a request
-/// wakes it ([`flowmart_pipelines::runtime::cpu_share`]).
+/// wakes it ([`flowmart_runtime::cpu_share`]).
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .on_thread_start(flowmart_pipelines::runtime::cpu_share::run_latency_sensitive)
+        .on_thread_start(flowmart_runtime::cpu_share::run_latency_sensitive)
         .enable_all()
         .build()
 }

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
-use flowmart_pipelines::Topics;
-use flowmart_pipelines::serving::ServingIndex;
+use flowmart_runtime::Topics;
+use flowmart_serving::ServingIndex;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::cluster::ClusterRoutes;

@@ -10,10 +10,10 @@ fn keys_survive_a_restart_and_a_revoked_key_stays_revoked() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         // The sink's migrations and the API's, in either order and again, on one database.
-        flowmart_sinks::postgres::migrate(&database.url()).await.expect("sink migrations");
+        flowmart_postgres::migrate(&database.url()).await.expect("sink migrations");
         let store = Store::open(&database.url()).await.expect("the api's tables");
         let first = ApiKeys::stored(&store).await.expect("the key table");
-        flowmart_sinks::postgres::migrate(&database.url()).await.expect("sink migrations again");
+        flowmart_postgres::migrate(&database.url()).await.expect("sink migrations again");
 
         let kept = first.issue("acme-wholesale").await.unwrap();
         let revoked = first.issue("acme-wholesale").await.unwrap();

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use flowmart_api::Store;
 use flowmart_api::webhooks::Webhooks;
-use flowmart_pipelines::serving::{ServingIndex, Snapshot};
-use flowmart_pipelines::{ChangeBatch, Sink, SourceProgress};
+use flowmart_serving::{ServingIndex, Snapshot};
+use flowmart_runtime::{ChangeBatch, Sink, SourceProgress};
 use flowmart_schemas::{Id, ReorderAlert, ReorderAlertStatus};
 use flowmart_testkit::TestDatabase;
 
@@ -30,7 +30,7 @@ fn change(tenant: &str, sku: &str) -> ReorderAlert {
 fn restarted_index(
     published: u64,
     recent: Vec<(u64, ReorderAlert)>,
-) -> (ServingIndex, flowmart_pipelines::serving::IndexWriter) {
+) -> (ServingIndex, flowmart_serving::IndexWriter) {
     let restored = Snapshot::restored(5, SourceProgress::default(), published, [], [], []);
     ServingIndex::starting_from(restored, recent, u64::MAX)
 }

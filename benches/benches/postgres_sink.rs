@@ -7,11 +7,11 @@
 
 use std::time::Instant;
 
-use flowmart_operators::dataflow::Retention;
-use flowmart_operators::stock_positions::StockLevels;
-use flowmart_pipelines::{ChangeBatch, Sink, Topics};
+use flowmart_schemas::Retention;
+use flowmart_schemas::StockLevels;
+use flowmart_runtime::{ChangeBatch, Sink, Topics};
 use flowmart_schemas::PositionKey;
-use flowmart_sinks::postgres::PostgresSink;
+use flowmart_postgres::PostgresSink;
 use flowmart_testkit::TestDatabase;
 use sqlx::{Connection, PgConnection};
 

@@ -8,13 +8,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flowmart_operators::dataflow::Retention;
-use flowmart_operators::stock_positions::StockLevels;
-use flowmart_pipelines::runtime::{Pipeline, RuntimeConfig};
-use flowmart_pipelines::sources::generator::{Generator, GeneratorConfig};
-use flowmart_pipelines::{ChangeBatch, Sink, Topics};
+use flowmart_schemas::Retention;
+use flowmart_schemas::StockLevels;
+use flowmart_runtime::{Pipeline, RuntimeConfig};
+use flowmart_generator::{Generator, GeneratorConfig};
+use flowmart_runtime::{ChangeBatch, Sink, Topics};
 use flowmart_schemas::PositionKey;
-use flowmart_sinks::postgres::PostgresSink;
+use flowmart_postgres::PostgresSink;
 use flowmart_testkit::TestDatabase;
 
 /// Pipeline time of the stored results.

@@ -11,7 +11,7 @@ use flowmart_operators::dataflow::{self, InputSessions, Retention};
 use flowmart_operators::recovery::Recovered;
 use flowmart_operators::reference::ReferenceModel;
 use flowmart_operators::{SourceOffset, Time};
-use flowmart_pipelines::sources::generator::{Generator, GeneratorConfig};
+use flowmart_generator::{Generator, GeneratorConfig};
 use flowmart_schemas::{InputRecord, Validate};
 use timely::dataflow::ProbeHandle;
 

@@ -5,14 +5,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use flowmart_api::webhooks::Webhooks;
-use flowmart_api::{ApiKeys, RateLimits};
-use flowmart_pipelines::config::{ApiSettings, RetentionSettings};
-use flowmart_pipelines::runtime::{Pipeline, RuntimeConfig};
-use flowmart_pipelines::serving::ServingIndex;
-use flowmart_pipelines::sources::generator::{Generator, GeneratorConfig};
+use flowmart_api::{ApiKeys, ApiState, RateLimits};
+use flowmart_generator::{Generator, GeneratorConfig};
+use flowmart_runtime::{Pipeline, RuntimeConfig};
+use flowmart_serving::ServingIndex;
 
 use crate::cli::DemoArgs;
-use crate::serve::{Service, admin_token, api_runtime, install_metrics, serve_until_stopped};
+use crate::config::{ApiSettings, RetentionSettings};
+use crate::serve::{admin_token, api_runtime, install_metrics, serve_until_stopped};
 
 pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
     let metrics = install_metrics(None)?;
@@ -65,6 +65,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
     let api = ApiSettings::default();
     let limits = Arc::new(RateLimits::new(api.rate_limit_per_second, api.rate_limit_burst));
     let webhooks = Arc::new(Webhooks::new(index.clone()));
-    let service = Service { index, keys, admin_token, topics, metrics, limits, webhooks, cluster: None };
-    serve_until_stopped(&tokio, listener, service, pipeline)
+    let state =
+        ApiState { index, keys, admin_token: Arc::new(admin_token), topics, metrics, limits, webhooks, cluster: None };
+    serve_until_stopped(&tokio, listener, state, pipeline)
 }

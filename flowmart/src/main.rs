@@ -1,7 +1,9 @@
-//! `flowmart`: parses the command line and wires the parts; the work happens in the library
-//! crates (`pipelines`, `api`).
+//! `flowmart`: the composition root. It owns the settings (file, environment, flags), parses the
+//! command line and wires the parts; the work happens in the library crates (the runtime, the
+//! connectors, the API).
 
 mod cli;
+mod config;
 mod demo;
 mod produce;
 mod progress;
@@ -13,7 +15,7 @@ use std::process::ExitCode;
 /// `flowmart migrate`: the sink's tables and the API's key table.
 fn migrate(database_url: &str) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(flowmart_sinks::postgres::migrate(database_url))?;
+    runtime.block_on(flowmart_postgres::migrate(database_url))?;
     runtime.block_on(flowmart_api::Store::open(database_url))?;
     println!("the database is up to date");
     Ok(())
@@ -36,11 +38,11 @@ fn main() -> ExitCode {
     }
     let result = match command {
         cli::Command::Demo(args) => demo::run(args),
-        cli::Command::Run(args) => match flowmart_pipelines::config::load(args.config.as_deref(), &args.flags()) {
+        cli::Command::Run(args) => match crate::config::load(args.config.as_deref(), &args.flags()) {
             Ok(config) => run::run(config),
             Err(problems) => return cli::report(&problems),
         },
-        cli::Command::Validate(args) => match flowmart_pipelines::config::load(Some(&args.file), &[]) {
+        cli::Command::Validate(args) => match crate::config::load(Some(&args.file), &[]) {
             Ok(_) => {
                 println!("{} is valid", args.file.display());
                 Ok(())

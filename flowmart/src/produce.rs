@@ -3,10 +3,10 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use flowmart_pipelines::InputTopic;
-use flowmart_pipelines::Topics;
-use flowmart_pipelines::sources::generator::{Generator, GeneratorConfig};
-use flowmart_pipelines::sources::kafka::{WorkloadProducer, create_topics};
+use flowmart_runtime::InputTopic;
+use flowmart_runtime::Topics;
+use flowmart_generator::{Generator, GeneratorConfig};
+use flowmart_kafka::{WorkloadProducer, create_topics};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::ProduceArgs;

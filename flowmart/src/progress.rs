@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use flowmart_pipelines::runtime::PipelineStatus;
-use flowmart_pipelines::serving::ServingIndex;
+use flowmart_runtime::PipelineStatus;
+use flowmart_serving::ServingIndex;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Redraws one status line (or, when stderr is not a terminal, logs one every few seconds).

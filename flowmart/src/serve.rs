@@ -5,12 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use flowmart_api::cluster::ClusterRoutes;
-use flowmart_api::webhooks::Webhooks;
-use flowmart_api::{AdminToken, ApiKeys, ApiState, RateLimits};
-use flowmart_pipelines::Topics;
-use flowmart_pipelines::runtime::Pipeline;
-use flowmart_pipelines::serving::ServingIndex;
+use flowmart_api::{AdminToken, ApiState};
+use flowmart_runtime::Pipeline;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::progress::ProgressLine;
@@ -42,39 +38,16 @@ pub(crate) fn admin_token() -> anyhow::Result<(AdminToken, Option<String>)> {
     }
 }
 
-/// Everything the API needs to serve.
-pub(crate) struct Service {
-    pub(crate) index: ServingIndex,
-    pub(crate) keys: Arc<ApiKeys>,
-    pub(crate) admin_token: AdminToken,
-    pub(crate) topics: Topics,
-    pub(crate) metrics: PrometheusHandle,
-    pub(crate) limits: Arc<RateLimits>,
-    pub(crate) webhooks: Arc<Webhooks>,
-    /// In a cluster: which process answers which route.
-    pub(crate) cluster: Option<Arc<ClusterRoutes>>,
-}
-
 /// Serves the API on `listener` and keeps the progress line fresh until Ctrl-C, SIGTERM or the
 /// pipeline failing; then stops taking requests and stops the pipeline (which publishes what it
 /// read). Returns the pipeline's failure, if it failed.
 pub(crate) fn serve_until_stopped(
     tokio: &tokio::runtime::Runtime,
     listener: tokio::net::TcpListener,
-    service: Service,
+    state: ApiState,
     pipeline: Pipeline,
 ) -> anyhow::Result<()> {
-    let Service { index, keys, admin_token, topics, metrics, limits, webhooks, cluster } = service;
-    let state = ApiState {
-        index: index.clone(),
-        keys,
-        admin_token: Arc::new(admin_token),
-        topics,
-        metrics: metrics.clone(),
-        limits: Arc::clone(&limits),
-        webhooks,
-        cluster,
-    };
+    let (index, metrics, limits) = (state.index.clone(), state.metrics.clone(), Arc::clone(&state.limits));
     tokio.block_on(async {
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(flowmart_api::serve(listener, state, async move {

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
 use flowmart_operators::reference::ReferenceModel;
-use flowmart_pipelines::Topics;
-use flowmart_pipelines::sources::generator::GeneratorConfig;
-use flowmart_pipelines::sources::kafka::{frame, split_frame};
+use flowmart_runtime::Topics;
+use flowmart_generator::GeneratorConfig;
+use flowmart_kafka::{frame, split_frame};
 use flowmart_schemas::{AvroRecord, ReorderAlert, ReorderAlertStatus, decode};
 use flowmart_testkit::{RegistryStub, Tansu, TestDatabase, consume, free_port, model_of, produce, produce_workload};
 use support::{Http, Running, covered, create_flowmart_topics};
@@ -271,7 +271,7 @@ fn flowmart_produce_writes_the_workload_as_registered_avro() {
         assert_eq!(record.key.as_deref(), Some(event.tenant_id.as_bytes()), "keyed by tenant");
         assert!(record.partition < 4);
     }
-    let per_topic = flowmart_pipelines::InputTopic::ALL
+    let per_topic = flowmart_runtime::InputTopic::ALL
         .map(|topic| consume(&tansu.brokers(), topics.name(topic), 1, Duration::from_secs(30)).len());
     assert!(per_topic.iter().all(|records| *records > 0), "every topic gets records: {per_topic:?}");
     assert_eq!(per_topic.iter().sum::<usize>(), 6000);

@@ -2,17 +2,17 @@
 
 use differential_dataflow::input::{Input, InputSession};
 use flowmart_schemas::{
-    Id, InputRecord, InventoryEvent, OrderEvent, PaymentEvent, PolicyUpdate, PositionKey, ReorderAlert, ReorderPolicy,
+    Form, InputRecord, InventoryEvent, OrderEvent, Output, Outputs, PaymentEvent, PolicyUpdate, Retention,
 };
 use timely::dataflow::Scope;
 
 use crate::dedupe::DedupeByEventId;
-use crate::order_upsert::{OrderKey, OrderState, OrderUpsert};
+use crate::order_upsert::OrderUpsert;
 use crate::policy_upsert::PolicyUpsert;
-use crate::recovery::Recovered;
+use crate::recovery::StoredCollections;
 use crate::reorder_alerts::ReorderAlerts;
-use crate::settlement_totals::{SettlementKey, SettlementTotals, settlement_totals};
-use crate::stock_positions::{StockLevels, order_lines, stock_positions};
+use crate::settlement_totals::settlement_totals;
+use crate::stock_positions::{order_lines, stock_positions};
 use crate::{Collection, Diff, SourceOffset, Sourced, Time};
 
 /// The validated input events, one insert-only collection per topic.
@@ -83,57 +83,35 @@ impl InputSessions {
     }
 }
 
-/// How long per-key state that would otherwise grow without bound is kept (pipeline time).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Retention {
-    /// Event ids remembered for dedupe; `None` keeps every id.
-    pub event_ids_ms: Option<Time>,
-    /// Orders kept after their last change; `None` keeps every order.
-    pub orders_ms: Option<Time>,
+/// Every output as a collection in one scope: what [`build`] returns.
+pub struct Collections<'scope>(std::marker::PhantomData<&'scope ()>);
+
+impl<'scope> Form for Collections<'scope> {
+    type Of<O: Output> = Collection<'scope, O::Data>;
 }
 
-impl Default for Retention {
-    /// Event ids for 7 days (far beyond any producer retry), orders for 90 days after their
-    /// last change (beyond a wholesale order's life, returns included).
-    fn default() -> Self {
-        const DAY_MS: Time = 24 * 60 * 60 * 1000;
-        Retention { event_ids_ms: Some(7 * DAY_MS), orders_ms: Some(90 * DAY_MS) }
-    }
-}
-
-/// What the pipeline maintains (`CONTRACT.md` §3), and the upserted state a sink stores so
-/// that a restarted pipeline can recover.
-pub struct Outputs<'scope> {
-    /// Stock levels per position.
-    pub stock: Collection<'scope, (PositionKey, StockLevels)>,
-    /// Settlement totals per (tenant, currency, date).
-    pub settlements: Collection<'scope, (SettlementKey, SettlementTotals)>,
-    /// The insert-only log of reorder alert changes.
-    pub alerts: Collection<'scope, ReorderAlert>,
-    /// The current state of every order the upsert knows.
-    pub orders: Collection<'scope, (OrderKey, OrderState)>,
-    /// The current reorder policy per position.
-    pub policies: Collection<'scope, (PositionKey, ReorderPolicy)>,
-    /// The event id of each inventory event counted, at the time it was.
-    pub inventory_ids: Collection<'scope, Id>,
-    /// The event id of each payment counted, at the time it was.
-    pub payment_ids: Collection<'scope, Id>,
-}
-
-/// Builds the FlowMart dataflow in the inputs' scope, starting from `recovered` state.
-pub fn build<'scope>(inputs: Inputs<'scope>, recovered: Recovered<'scope>, retention: Retention) -> Outputs<'scope> {
+/// Builds the FlowMart dataflow in the inputs' scope, starting from `recovered` state: what the
+/// pipeline maintains (`CONTRACT.md` §3), and the upserted state a sink stores so that a
+/// restarted pipeline can recover.
+pub fn build<'scope>(
+    inputs: Inputs<'scope>,
+    recovered: Outputs<StoredCollections<'scope>>,
+    retention: Retention,
+) -> Outputs<Collections<'scope>> {
     let Inputs { inventory, orders, payments, policies } = inputs;
     let inventory = inventory.dedupe_by_event_id(recovered.inventory_ids, retention.event_ids_ms);
     let payments = payments.dedupe_by_event_id(recovered.payment_ids, retention.event_ids_ms);
     // The upsert outputs recovered orders again, and the stored levels already count them.
+    let stored_stock = recovered.stock.explode(|(position, levels)| Some((position, levels)));
     let stock_before_orders =
-        recovered.stock.concat(order_lines(recovered.orders.clone().map(|(key, (state, _))| (key, state))).negate());
+        stored_stock.concat(order_lines(recovered.orders.clone().map(|(key, (state, _))| (key, state))).negate());
     let orders = orders.upsert_orders(recovered.orders, retention.orders_ms);
     let policies = policies.upsert_policies(recovered.policies);
     let inventory_ids = inventory.clone().map(|record| record.event.event_id);
     let payment_ids = payments.clone().map(|record| record.event.event_id);
     let stock = stock_positions(inventory, orders.clone(), stock_before_orders);
-    let alerts = stock.clone().reorder_alerts(policies.clone(), recovered.open_alerts);
-    let settlements = settlement_totals(payments, recovered.settlements);
+    let alerts = stock.clone().reorder_alerts(policies.clone(), recovered.alerts);
+    let stored_settlements = recovered.settlements.explode(|(key, totals)| Some((key, totals)));
+    let settlements = settlement_totals(payments, stored_settlements);
     Outputs { stock, settlements, alerts, orders, policies, inventory_ids, payment_ids }
 }

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 use differential_dataflow::{AsCollection, ExchangeData, Hashable};
-use flowmart_schemas::{Id, InventoryEvent, OrderEvent, PaymentEvent};
+use flowmart_schemas::{Id, InventoryEvent, OrderEvent, PaymentEvent, SeenEventId};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
@@ -34,9 +34,6 @@ impl HasEventId for PaymentEvent {
         &self.event_id
     }
 }
-
-/// An event id as recovered: the id and the pipeline time its record was counted (output).
-pub type SeenEventId = (Id, Time);
 
 /// What one time of the operator's input holds.
 enum Update<E> {

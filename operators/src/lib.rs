@@ -2,7 +2,8 @@
 //!
 //! Each operator lives in its own file, as an extension method or function from input
 //! collections to output collections; its doc states what goes in, what comes out, the state it
-//! keeps and what bounds that state. [`dataflow::build`] wires them into the FlowMart dataflow,
+//! keeps and what bounds that state. [`dataflow::build`] wires them into the FlowMart dataflow's
+//! [`Outputs`](flowmart_schemas::Outputs) (declared once, in `schemas`),
 //! and [`reference`] is the plain-Rust model of the contract that tests and benchmarks compare
 //! the dataflow with.
 //!
@@ -26,11 +27,7 @@ mod upsert;
 
 pub use sourced::{SourceOffset, Sourced};
 
-/// Pipeline time: milliseconds since the Unix epoch at which the runtime ingested a record.
-pub type Time = u64;
-
-/// Differential dataflow's multiplicity for plain collections.
-pub type Diff = isize;
+pub use flowmart_schemas::{Diff, Time};
 
 /// A collection of `D` at pipeline times with plain multiplicities.
 pub type Collection<'scope, D, R = Diff> = differential_dataflow::VecCollection<'scope, Time, D, R>;

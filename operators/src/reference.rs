@@ -10,13 +10,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use flowmart_schemas::{
     Currency, Id, InputRecord, InvalidRecord, InventoryKind, OrderEvent, OrderStatus, PaymentKind, PositionKey,
-    ReorderAlert, ReorderAlertStatus, ReorderPolicy, Validate,
+    ReorderAlert, ReorderAlertStatus, ReorderCheck, ReorderPolicy, SettlementDate, SettlementKey, SettlementTotals,
+    StockLevels, Validate,
 };
 
 use crate::Time;
-use crate::reorder_alerts::{ReorderCheck, alert_id};
-use crate::settlement_totals::{SettlementDate, SettlementKey, SettlementTotals};
-use crate::stock_positions::StockLevels;
+use crate::reorder_alerts::alert_id;
 
 /// The contract's state, folded record by record.
 #[derive(Default)]

@@ -2,7 +2,7 @@
 //! OPENED / UPDATED / RESOLVED changes.
 
 use differential_dataflow::{AsCollection, Hashable};
-use flowmart_schemas::{Id, PositionKey, ReorderAlert, ReorderAlertStatus, ReorderPolicy};
+use flowmart_schemas::{Id, OpenAlert, PositionKey, ReorderAlert, ReorderAlertStatus, ReorderCheck, ReorderPolicy, StockLevels};
 use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
@@ -10,7 +10,6 @@ use timely::dataflow::operators::generic::Operator;
 use uuid::Uuid;
 
 use crate::stash::{TimeOrderedStash, joint_frontier};
-use crate::stock_positions::StockLevels;
 use crate::{Collection, Diff, StateMap, Time};
 
 /// The namespace of FlowMart alert ids (UUID v5 over the position and the opening time).
@@ -21,42 +20,6 @@ const ALERT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6c1f_3f0e_8d0b_4a57_9a51_4d2b
 pub fn alert_id(position: &PositionKey, opened_at: Time) -> Id {
     let name = format!("{}\u{0}{}\u{0}{}\u{0}{opened_at}", position.tenant_id, position.warehouse_id, position.sku);
     Id::from(Uuid::new_v5(&ALERT_ID_NAMESPACE, name.as_bytes()).hyphenated().to_string())
-}
-
-/// A position with a policy, measured against it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct ReorderCheck {
-    /// The position's projected stock (zero for a position no event has touched).
-    pub projected: i64,
-    /// The policy's reorder point.
-    pub reorder_point: i64,
-    /// What the policy suggests ordering at this projected level.
-    pub suggested_quantity: i64,
-}
-
-impl ReorderCheck {
-    /// Measures `projected` against `policy`.
-    pub fn of(policy: &ReorderPolicy, projected: i64) -> ReorderCheck {
-        ReorderCheck {
-            projected,
-            reorder_point: policy.reorder_point,
-            suggested_quantity: policy.suggested_quantity(projected),
-        }
-    }
-
-    /// An alert is open while `projected <= reorder_point`.
-    pub fn needs_reorder(&self) -> bool {
-        self.projected <= self.reorder_point
-    }
-}
-
-/// An alert that is open: its id and the check last published for it.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct OpenAlert {
-    /// The alert's id.
-    pub alert_id: Id,
-    /// The check in its last OPENED or UPDATED change.
-    pub last: ReorderCheck,
 }
 
 /// The alert change for `position` given its open alert (if any) and its check now (`None`

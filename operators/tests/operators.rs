@@ -61,8 +61,8 @@ fn nothing<'s, D: differential_dataflow::Data, T: differential_dataflow::Data>(
 /// An empty collection of levels in the scope of `beside`.
 fn nothing_at_all<'s, D: differential_dataflow::Data>(
     beside: &Collection<'s, D>,
-) -> Collection<'s, PositionKey, flowmart_operators::stock_positions::StockLevels> {
-    beside.clone().explode(|_| None::<(PositionKey, flowmart_operators::stock_positions::StockLevels)>)
+) -> Collection<'s, PositionKey, flowmart_schemas::StockLevels> {
+    beside.clone().explode(|_| None::<(PositionKey, flowmart_schemas::StockLevels)>)
 }
 
 fn sourced<E>(partition: u32, offset: u64, event: E) -> Sourced<E> {

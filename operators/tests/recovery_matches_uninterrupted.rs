@@ -7,16 +7,16 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use flowmart_operators::Time;
-use flowmart_operators::dataflow::Retention;
+use flowmart_schemas::Time;
+use flowmart_schemas::Retention;
 use flowmart_operators::recovery::RecoveredState;
-use flowmart_operators::reorder_alerts::{OpenAlert, ReorderCheck};
+use flowmart_schemas::{OpenAlert, ReorderCheck};
 use flowmart_schemas::{PositionKey, ReorderAlertStatus};
 use proptest::prelude::*;
 use support::{Arrival, Captured, accumulate, alert_log, arrivals, run_dataflow_from};
 
 /// What a sink holds after applying every output update before `as_of` (the state
-/// `flowmart_sinks::postgres` stores and reads back): current values, when each order last
+/// `flowmart_postgres` stores and reads back): current values, when each order last
 /// changed, alerts still open, and the event ids counted with when they were.
 fn stored_state(as_of: Time, captured: &Captured) -> RecoveredState {
     // Each order's latest addition (the upsert adds one per change; a forgotten order's old

@@ -1,31 +1,49 @@
-//! The records of the FlowMart contract (`CONTRACT.md` §1–§2): their Avro schemas, Rust types,
-//! Avro decoding with writer/reader schema resolution, and validation of every contract rule.
+//! The records of the FlowMart contract (`CONTRACT.md` §1–§3): their Avro schemas, Rust types,
+//! Avro decoding with writer/reader schema resolution, validation of every contract rule, and the
+//! pipeline's outputs — declared once in [`Outputs`] — with their value types.
 //!
-//! Nothing here does I/O. The Kafka wire format and the Schema Registry live in `pipelines`;
-//! this crate turns an Avro body plus its writer schema into a typed, validated record.
+//! Nothing here does I/O. The Kafka wire format and the Schema Registry live in the Kafka
+//! connector; this crate turns an Avro body plus its writer schema into a typed, validated record.
 
 #![warn(missing_docs)]
 
 mod alert;
+mod alert_view;
 mod avro;
 mod currency;
 mod input_record;
 mod inventory;
 mod order;
+mod order_state;
+mod outputs;
 mod payment;
 mod policy;
 mod position;
+mod reorder_check;
+mod retention;
+mod settlement;
+mod stock_levels;
 mod validate;
 
 pub use alert::{ReorderAlert, ReorderAlertStatus};
+pub use alert_view::{AlertState, AlertView};
 pub use avro::{AvroRecord, DecodeError, EncodeError, decode, encode};
 pub use currency::Currency;
 pub use input_record::InputRecord;
 pub use inventory::{InventoryEvent, InventoryKind};
 pub use order::{OrderEvent, OrderLine, OrderStatus};
+pub use order_state::{OrderKey, OrderState, RecoveredOrder};
+pub use outputs::{
+    Alerts, ForEachOutput, Form, InventoryIds, ListForm, MakeOutput, NetChanges, Orders, Output, Outputs, PaymentIds,
+    Policies, SeenEventId, Settlements, Stock, StoredState, Updates, for_each_output,
+};
 pub use payment::{PaymentEvent, PaymentKind};
 pub use policy::{PolicyUpdate, ReorderPolicy};
 pub use position::PositionKey;
+pub use reorder_check::{OpenAlert, ReorderCheck};
+pub use retention::Retention;
+pub use settlement::{SettlementDate, SettlementKey, SettlementTotals};
+pub use stock_levels::StockLevels;
 pub use validate::{InvalidRecord, Validate};
 
 /// Identifiers (tenant, warehouse, sku, event, order …): short strings, stored inline when they fit.
@@ -33,3 +51,9 @@ pub type Id = compact_str::CompactString;
 
 /// Milliseconds since the Unix epoch, UTC (Avro `timestamp-millis`).
 pub type TimestampMillis = i64;
+
+/// Pipeline time: milliseconds since the Unix epoch at which the runtime ingested a record.
+pub type Time = u64;
+
+/// Differential dataflow's multiplicity for plain collections.
+pub type Diff = isize;

@@ -1,8 +1,8 @@
 use std::time::Duration;
 
-use flowmart_pipelines::Topics;
-use flowmart_pipelines::sources::generator::{GeneratorConfig, PartitionWorkload};
-use flowmart_pipelines::sources::kafka::WorkloadProducer;
+use flowmart_runtime::Topics;
+use flowmart_generator::{GeneratorConfig, PartitionWorkload};
+use flowmart_kafka::WorkloadProducer;
 use flowmart_schemas::InputRecord;
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -12,7 +12,7 @@ use crate::RegistryStub;
 /// Creates `topics` as (name, partitions).
 pub fn create_topics(brokers: &str, topics: &[(&str, i32)]) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(flowmart_pipelines::sources::kafka::create_topics(brokers, topics)).expect("topics created");
+    runtime.block_on(flowmart_kafka::create_topics(brokers, topics)).expect("topics created");
 }
 
 /// A record to produce: topic, partition, key, value.

@@ -1,8 +1,9 @@
 use std::collections::BTreeMap;
 
 use flowmart_operators::reference::ReferenceModel;
-use flowmart_operators::settlement_totals::SettlementKey;
-use flowmart_pipelines::serving::{AlertState, Snapshot};
+use flowmart_schemas::SettlementKey;
+use flowmart_schemas::AlertState;
+use flowmart_serving::Snapshot;
 use flowmart_schemas::{InputRecord, PositionKey};
 
 /// The reference model after `records`, in the order they are read; alerts evaluated at the end.

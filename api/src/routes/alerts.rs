@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use flowmart_pipelines::serving::{AlertState, AlertView};
+use flowmart_schemas::{AlertState, AlertView};
 use flowmart_schemas::Id;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use flowmart_pipelines::serving::Snapshot;
+use flowmart_serving::Snapshot;
 use serde::Deserialize;
 
 use crate::{ApiError, ApiState};

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use flowmart_operators::settlement_totals::SettlementDate;
+use flowmart_schemas::SettlementDate;
 use flowmart_schemas::Currency;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use flowmart_operators::stock_positions::StockLevels;
+use flowmart_schemas::StockLevels;
 use flowmart_schemas::Id;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

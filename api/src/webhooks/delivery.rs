@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use flowmart_pipelines::serving::{AlertEvent, Missed, ServingIndex};
+use flowmart_serving::{AlertEvent, Missed, ServingIndex};
 use flowmart_schemas::Id;
 use tokio::sync::broadcast::error::RecvError;
 

@@ -21,7 +21,7 @@ mod stored;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 
-use flowmart_pipelines::serving::ServingIndex;
+use flowmart_serving::ServingIndex;
 use flowmart_schemas::Id;
 use serde::Serialize;
 use utoipa::ToSchema;

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
 use flowmart_operators::reference::ReferenceModel;
-use flowmart_pipelines::Topics;
-use flowmart_pipelines::sources::generator::{GeneratorConfig, PartitionWorkload};
-use flowmart_pipelines::sources::kafka::{WorkloadProducer, split_frame};
+use flowmart_runtime::Topics;
+use flowmart_generator::{GeneratorConfig, PartitionWorkload};
+use flowmart_kafka::{WorkloadProducer, split_frame};
 use flowmart_schemas::{AvroRecord, InputRecord, ReorderAlert, ReorderAlertStatus, decode};
 use flowmart_testkit::{PrivatePostgres, RegistryStub, Tansu, consume, free_port, model_of, settlement_rows};
 use serde_json::Value;

@@ -5,7 +5,7 @@
 
 use std::process::Child;
 
-use flowmart_pipelines::Topics;
+use flowmart_runtime::Topics;
 use flowmart_testkit::create_topics;
 use serde_json::Value;
 

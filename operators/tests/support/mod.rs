@@ -6,11 +6,11 @@
 use std::sync::{Arc, Mutex};
 
 use flowmart_operators::dataflow::{self, InputSessions, Retention};
-use flowmart_operators::order_upsert::{OrderKey, OrderState};
+use flowmart_schemas::{OrderKey, OrderState};
 use flowmart_operators::recovery::{Recovered, RecoveredState};
 use flowmart_operators::reference::ReferenceModel;
-use flowmart_operators::settlement_totals::{SettlementKey, SettlementTotals};
-use flowmart_operators::stock_positions::StockLevels;
+use flowmart_schemas::{SettlementKey, SettlementTotals};
+use flowmart_schemas::StockLevels;
 use flowmart_operators::{Diff, SourceOffset, Time};
 use flowmart_schemas::{
     Id, InputRecord, InventoryEvent, InventoryKind, OrderEvent, OrderLine, OrderStatus, PaymentEvent, PaymentKind,

@@ -1,0 +1,169 @@
+//! The Postgres sink against the real Postgres server: migrations, and tables that equal the
+//! reference model together with the offsets they cover.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flowmart_schemas::Retention;
+use flowmart_runtime::{Pipeline, RuntimeConfig};
+use flowmart_generator::{Generator, GeneratorConfig};
+use flowmart_runtime::{SourceProgress, Topics};
+use flowmart_schemas::{InputRecord, Validate};
+use flowmart_postgres::{PostgresSink, migrate};
+use flowmart_testkit::{TestDatabase, model_of, settlement_rows};
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
+}
+
+#[test]
+fn migrations_apply_to_an_empty_database_and_again_without_change() {
+    let database = TestDatabase::create();
+    block_on(migrate(&database.url())).expect("first run");
+    block_on(migrate(&database.url())).expect("second run changes nothing");
+    let tables = database
+        .rows("SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1");
+    let tables = tables.into_iter().map(|row| row[0].clone()).collect::<Vec<_>>();
+    for table in ["pipeline_frontier", "pipeline_progress", "reorder_alerts", "settlement_totals", "stock_levels"] {
+        assert!(tables.contains(&table.to_string()), "{table} in {tables:?}");
+    }
+}
+
+#[test]
+fn the_tables_equal_the_model_with_the_offsets_they_cover() {
+    let database = TestDatabase::create();
+    let config = GeneratorConfig {
+        seed: 9,
+        tenants: 3,
+        partitions: 3,
+        skus_per_tenant: 30,
+        records_per_second: None,
+        max_records: Some(8_000),
+        fault_ratio: 0.01,
+        ..GeneratorConfig::default()
+    };
+    let generator = Generator::new(config);
+    let mut expected_progress = SourceProgress::default();
+    let records = generator
+        .records()
+        .map(|record| {
+            expected_progress.consumed(record.topic, record.partition, record.offset);
+            record.decoded.expect("generated")
+        })
+        .collect::<Vec<_>>();
+    let model = model_of(records.clone());
+    let topics = Topics::default();
+    let (sink, recovered) = PostgresSink::open(&database.url(), topics.clone(), Retention::default(), u64::MAX)
+        .expect("connects and migrates");
+    assert_eq!(recovered.resume.state.as_of, 0, "a new database holds nothing to recover");
+    let pipeline = Pipeline::start(
+        RuntimeConfig { workers: 2, ..RuntimeConfig::default() },
+        Arc::new(generator),
+        vec![Box::new(sink)],
+    )
+    .unwrap();
+
+    let expected_rows = expected_progress
+        .iter()
+        .map(|(topic, partition, next)| vec![topics.name(topic).to_string(), partition.to_string(), next.to_string()])
+        .collect::<Vec<_>>();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while database
+        .rows("SELECT topic, partition::text, next_offset::text FROM pipeline_progress ORDER BY topic, partition")
+        != sorted(expected_rows.clone())
+    {
+        assert!(Instant::now() < deadline, "postgres did not catch up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    pipeline.stop().unwrap();
+
+    let stock = database.rows(
+        "SELECT tenant_id, warehouse_id, sku, on_hand::text, reserved::text, on_order::text, available::text, projected::text FROM stock_levels ORDER BY 1, 2, 3",
+    );
+    let expected_stock = model
+        .stock()
+        .iter()
+        .map(|(position, levels)| {
+            [position.tenant_id.to_string(), position.warehouse_id.to_string(), position.sku.to_string()]
+                .into_iter()
+                .chain(
+                    [levels.on_hand, levels.reserved, levels.on_order, levels.available(), levels.projected()]
+                        .map(|n| n.to_string()),
+                )
+                .collect::<Vec<_>>()
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(stock, sorted(expected_stock));
+
+    let settlements = database.rows(
+        "SELECT tenant_id, currency, date::text, captured::text, refunded::text, chargebacks::text, fees::text, payouts::text, net::text, authorized::text FROM settlement_totals ORDER BY 1, 2, 3",
+    );
+    assert_eq!(settlements, settlement_rows(&model));
+
+    let open = database.rows(
+        "SELECT tenant_id, warehouse_id, sku, projected::text, reorder_point::text, suggested_quantity::text FROM reorder_alerts WHERE status = 'OPEN' ORDER BY 1, 2, 3",
+    );
+    let expected_open = model
+        .open_alerts()
+        .iter()
+        .map(|(position, (_, check))| {
+            vec![
+                position.tenant_id.to_string(),
+                position.warehouse_id.to_string(),
+                position.sku.to_string(),
+                check.projected.to_string(),
+                check.reorder_point.to_string(),
+                check.suggested_quantity.to_string(),
+            ]
+        })
+        .collect::<Vec<_>>();
+    assert!(!expected_open.is_empty());
+    assert_eq!(open, sorted(expected_open));
+    let resolved = database.rows("SELECT count(*)::text FROM reorder_alerts WHERE status = 'RESOLVED' AND resolved_at IS NOT NULL AND resolved_at >= opened_at");
+    let all_resolved = database.rows("SELECT count(*)::text FROM reorder_alerts WHERE status = 'RESOLVED'");
+    assert_eq!(resolved, all_resolved, "every resolved alert has a resolution time after its opening");
+    let frontier = database.rows("SELECT as_of::text FROM pipeline_frontier");
+    let as_of = frontier[0][0].parse::<u64>().unwrap();
+    assert!(as_of > 0);
+
+    // Opened again, the sink reads back the state to resume from: the model's, with the counts
+    // the tables leave out, the offsets covered, and every id the dedupe counted.
+    let (_, recovered) =
+        PostgresSink::open(&database.url(), topics, Retention::default(), u64::MAX).expect("opens again");
+    let state = &recovered.resume.state;
+    assert_eq!(state.as_of, as_of);
+    assert_eq!(recovered.resume.progress, expected_progress, "the offsets the results cover");
+    assert_eq!(state.stock.iter().cloned().collect::<BTreeMap<_, _>>(), model.stock(), "stock, records included");
+    assert_eq!(state.settlements.iter().cloned().collect::<BTreeMap<_, _>>(), model.settlements(), "payments included");
+    let recovered_open =
+        state.open_alerts.iter().map(|(position, open)| (position.clone(), open.last)).collect::<BTreeMap<_, _>>();
+    let model_open =
+        model.open_alerts().iter().map(|(position, (_, check))| (position.clone(), *check)).collect::<BTreeMap<_, _>>();
+    assert_eq!(recovered_open, model_open, "open alerts with their last check");
+    let (mut inventory_ids, mut payment_ids) = (BTreeSet::new(), BTreeSet::new());
+    for record in records.iter().filter(|record| record.validate().is_ok()) {
+        match record {
+            InputRecord::Inventory(event) => inventory_ids.insert(event.event_id.clone()),
+            InputRecord::Payment(event) => payment_ids.insert(event.event_id.clone()),
+            InputRecord::Order(_) | InputRecord::Policy(_) => false,
+        };
+    }
+    let ids = |seen: &[(flowmart_schemas::Id, u64)]| seen.iter().map(|(id, _)| id.clone()).collect::<BTreeSet<_>>();
+    assert_eq!(ids(&state.inventory_ids), inventory_ids, "every inventory event id counted");
+    assert_eq!(ids(&state.payment_ids), payment_ids, "every payment id counted");
+    assert_eq!(state.inventory_ids.len(), inventory_ids.len(), "each once");
+    assert!(!state.orders.is_empty() && !state.policies.is_empty(), "orders and policies stored");
+    let stored_alert_changes =
+        database.rows("SELECT alert_changes::text FROM pipeline_frontier")[0][0].parse::<u64>().unwrap();
+    assert_eq!(recovered.resume.alerts_before, stored_alert_changes);
+    let kept = recovered.recent_alerts.iter().map(|(sequence, _)| *sequence).collect::<Vec<_>>();
+    assert_eq!(kept, (1..=stored_alert_changes).collect::<Vec<_>>(), "every alert change kept for resuming");
+    assert!(!recovered.unconfirmed_alerts.is_empty() && recovered.unconfirmed_alerts.len() <= kept.len());
+    assert!(recovered.snapshot.tenants.len() > 1, "the index starts with every tenant");
+}
+
+fn sorted(mut rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    rows.sort();
+    rows
+}

@@ -1,0 +1,336 @@
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use flowmart_runtime::{ChangeBatch, Sink, SinkError, SourceProgress};
+use flowmart_schemas::{
+    AlertView, Id, Outputs, PositionKey, ReorderAlert, SettlementKey, SettlementTotals, StockLevels, Time,
+};
+use imbl::OrdMap;
+use tokio::sync::{broadcast, watch};
+
+use crate::TenantView;
+
+/// The index as of one frontier.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// Pipeline time the snapshot is complete up to: every input record read before it counts.
+    pub as_of: Time,
+    /// Every tenant seen, by id.
+    pub tenants: OrdMap<Id, Arc<TenantView>>,
+    /// The next offset per input partition that the snapshot covers.
+    pub progress: SourceProgress,
+    /// How many alert changes the results hold (the number of the last one).
+    pub alerts_published: u64,
+}
+
+impl Snapshot {
+    /// A snapshot of stored results: stock levels, settlement totals and alerts (with their
+    /// tenant), complete up to `as_of`, covering `progress`, after `alerts_published` changes.
+    pub fn restored(
+        as_of: Time,
+        progress: SourceProgress,
+        alerts_published: u64,
+        stock: impl IntoIterator<Item = (PositionKey, StockLevels)>,
+        settlements: impl IntoIterator<Item = (SettlementKey, SettlementTotals)>,
+        alerts: impl IntoIterator<Item = (Id, AlertView)>,
+    ) -> Snapshot {
+        let mut tenants = OrdMap::new();
+        for (position, levels) in stock {
+            IndexWriter::tenant(&mut tenants, &position.tenant_id)
+                .stock
+                .insert((position.warehouse_id, position.sku), levels);
+        }
+        for (key, totals) in settlements {
+            IndexWriter::tenant(&mut tenants, &key.tenant_id)
+                .settlements
+                .insert((key.settlement_date, key.currency), totals);
+        }
+        for (tenant_id, alert) in alerts {
+            IndexWriter::tenant(&mut tenants, &tenant_id).restore_alert(alert);
+        }
+        Snapshot { as_of, tenants, progress, alerts_published }
+    }
+
+    /// The tenant's view, if the tenant has been seen.
+    pub fn tenant(&self, tenant_id: &str) -> Option<&TenantView> {
+        self.tenants.get(tenant_id).map(Arc::as_ref)
+    }
+}
+
+/// One alert change as live subscribers receive it, numbered in publication order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertEvent {
+    /// The change's number ([`ChangeBatch::numbered_alerts`]): increases by one per change, and
+    /// goes on across restarts of a pipeline that recovers from stored results.
+    pub sequence: u64,
+    /// The change.
+    pub alert: ReorderAlert,
+}
+
+/// How many recent alert changes the index keeps for subscribers that resume.
+const ALERT_HISTORY: usize = 65_536;
+
+/// The read side of the serving index: cheap to clone, never blocks (except
+/// [`fresh`](ServingIndex::fresh), which waits when asked to).
+#[derive(Clone)]
+pub struct ServingIndex {
+    current: Arc<ArcSwap<Snapshot>>,
+    alerts: broadcast::Sender<Arc<AlertEvent>>,
+    as_of: watch::Receiver<Time>,
+    history: Arc<Mutex<History>>,
+}
+
+/// Recent alert changes, for subscribers that resume.
+struct History {
+    /// Every change numbered above this that the index serves is in `events`.
+    floor: u64,
+    events: VecDeque<Arc<AlertEvent>>,
+}
+
+/// The alert changes a resuming subscriber missed, or why they cannot be given.
+#[derive(Debug)]
+pub enum Missed {
+    /// Every change after the one asked for, in order (perhaps none).
+    Changes(Vec<Arc<AlertEvent>>),
+    /// Changes after the one asked for are no longer kept: the subscriber must re-read the list.
+    Gone,
+}
+
+impl ServingIndex {
+    /// An empty index and its single writer, which keeps resolved alerts for
+    /// `resolved_alert_retention_ms` of pipeline time.
+    pub fn new(resolved_alert_retention_ms: Time) -> (ServingIndex, IndexWriter) {
+        ServingIndex::starting_from(Snapshot::default(), [], resolved_alert_retention_ms)
+    }
+
+    /// An index holding `snapshot` (e.g. [`Snapshot::restored`]) until its writer applies the
+    /// batches after it, and keeping `recent` (numbered alert changes, in order, the last up to
+    /// the snapshot's) for subscribers that resume.
+    pub fn starting_from(
+        snapshot: Snapshot,
+        recent: impl IntoIterator<Item = (u64, ReorderAlert)>,
+        resolved_alert_retention_ms: Time,
+    ) -> (ServingIndex, IndexWriter) {
+        let (as_of_sender, as_of) = watch::channel(snapshot.as_of);
+        let published = snapshot.alerts_published;
+        let current = Arc::new(ArcSwap::from_pointee(snapshot));
+        let (alerts, _) = broadcast::channel(16_384);
+        let mut kept = recent
+            .into_iter()
+            .map(|(sequence, alert)| Arc::new(AlertEvent { sequence, alert }))
+            .collect::<VecDeque<_>>();
+        while kept.len() > ALERT_HISTORY {
+            kept.pop_front();
+        }
+        let floor = kept.front().map_or(published, |oldest| oldest.sequence - 1);
+        let history = Arc::new(Mutex::new(History { floor, events: kept }));
+        let index = ServingIndex {
+            current: Arc::clone(&current),
+            alerts: alerts.clone(),
+            as_of,
+            history: Arc::clone(&history),
+        };
+        let writer =
+            IndexWriter { current, alerts, as_of: as_of_sender, history, resolved_alert_retention_ms, serves: None };
+        (index, writer)
+    }
+
+    /// The current snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// A snapshot complete up to at least `min_as_of`, waiting up to `patience` for one; `None`
+    /// when none came in time.
+    pub async fn fresh(&self, min_as_of: Time, patience: Duration) -> Option<Arc<Snapshot>> {
+        let mut as_of = self.as_of.clone();
+        let reached = tokio::time::timeout(patience, as_of.wait_for(|as_of| *as_of >= min_as_of)).await;
+        matches!(reached, Ok(Ok(_))).then(|| self.snapshot()).filter(|snapshot| snapshot.as_of >= min_as_of)
+    }
+
+    /// Every alert change published from now on, all tenants (subscribers filter). A subscriber
+    /// that falls more than 16,384 changes behind is told how many it missed.
+    pub fn subscribe_alerts(&self) -> broadcast::Receiver<Arc<AlertEvent>> {
+        self.alerts.subscribe()
+    }
+
+    /// The changes published after change number `after`, from the last 65,536 kept (all
+    /// tenants). Subscribe first, then ask: a change may then come both ways, never neither.
+    pub fn alerts_after(&self, after: u64) -> Missed {
+        let history = self.history.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if after < history.floor {
+            Missed::Gone
+        } else {
+            Missed::Changes(history.events.iter().filter(|event| event.sequence > after).cloned().collect())
+        }
+    }
+}
+
+/// The write side of the serving index: a [`Sink`] that turns each batch into a new snapshot.
+pub struct IndexWriter {
+    current: Arc<ArcSwap<Snapshot>>,
+    alerts: broadcast::Sender<Arc<AlertEvent>>,
+    as_of: watch::Sender<Time>,
+    history: Arc<Mutex<History>>,
+    resolved_alert_retention_ms: Time,
+    /// Which tenants this index serves; `None`: all.
+    serves: Option<TenantFilter>,
+}
+
+/// Whether an index serves a tenant.
+pub type TenantFilter = Box<dyn Fn(&str) -> bool + Send>;
+
+impl IndexWriter {
+    /// Keeps only the tenants `serves` accepts (in a cluster, those this process answers for):
+    /// drops the others from the index as it starts, and skips their changes from then on. Alert
+    /// changes keep their numbers.
+    pub fn serving_only(mut self, serves: TenantFilter) -> IndexWriter {
+        let mut snapshot = Snapshot::clone(&self.current.load());
+        snapshot.tenants = snapshot.tenants.into_iter().filter(|(tenant_id, _)| serves(tenant_id)).collect();
+        self.current.store(Arc::new(snapshot));
+        let mut history = self.history.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        history.events.retain(|event| serves(&event.alert.tenant_id));
+        drop(history);
+        self.serves = Some(serves);
+        self
+    }
+
+    fn serves(&self, tenant_id: &str) -> bool {
+        self.serves.as_ref().is_none_or(|serves| serves(tenant_id))
+    }
+
+    fn tenant<'a>(tenants: &'a mut OrdMap<Id, Arc<TenantView>>, tenant_id: &Id) -> &'a mut TenantView {
+        Arc::make_mut(tenants.entry(tenant_id.clone()).or_default())
+    }
+}
+
+impl Sink for IndexWriter {
+    fn name(&self) -> &'static str {
+        "serving-index"
+    }
+
+    fn apply(&mut self, batch: &ChangeBatch) -> Result<(), SinkError> {
+        // Every output named, so a new one is a compile error here until the index decides on it.
+        let Outputs { stock, settlements, alerts, orders: _, policies: _, inventory_ids: _, payment_ids: _ } =
+            &batch.changes;
+        let previous = self.current.load();
+        let mut tenants = previous.tenants.clone();
+        for (position, levels) in stock.iter().filter(|(position, _)| self.serves(&position.tenant_id)) {
+            let tenant = Self::tenant(&mut tenants, &position.tenant_id);
+            let key = (position.warehouse_id.clone(), position.sku.clone());
+            match levels {
+                Some(levels) => tenant.stock.insert(key, *levels),
+                None => tenant.stock.remove(&key),
+            };
+        }
+        for (key, totals) in settlements.iter().filter(|(key, _)| self.serves(&key.tenant_id)) {
+            let tenant = Self::tenant(&mut tenants, &key.tenant_id);
+            let key = (key.settlement_date, key.currency);
+            match totals {
+                Some(totals) => tenant.settlements.insert(key, *totals),
+                None => tenant.settlements.remove(&key),
+            };
+        }
+        for alert in alerts.iter().filter(|alert| self.serves(&alert.tenant_id)) {
+            Self::tenant(&mut tenants, &alert.tenant_id).apply_alert(alert);
+        }
+        let horizon = batch.upper.saturating_sub(self.resolved_alert_retention_ms);
+        if !alerts.is_empty() || batch.upper / 60_000 != batch.lower / 60_000 {
+            // Expire on change, and at least once a minute.
+            let expiring = tenants
+                .iter()
+                .filter(|(_, tenant)| tenant.has_resolved_before(horizon))
+                .map(|(tenant_id, _)| tenant_id.clone())
+                .collect::<Vec<_>>();
+            for tenant_id in expiring {
+                Self::tenant(&mut tenants, &tenant_id).expire_resolved(horizon);
+            }
+        }
+        let mut progress = previous.progress.clone();
+        progress.merge(&batch.progress);
+        if let Some(oldest) = batch.oldest_record {
+            // Record in → visible to the API: the batch's oldest record, now queryable.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_millis() as Time);
+            metrics::histogram!("flowmart_freshness_seconds").record(now.saturating_sub(oldest) as f64 / 1000.0);
+        }
+        let alerts_published = batch.alerts_before + alerts.len() as u64;
+        self.current.store(Arc::new(Snapshot { as_of: batch.upper, tenants, progress, alerts_published }));
+        self.as_of.send_replace(batch.upper);
+        let mut history = self.history.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (sequence, alert) in batch.numbered_alerts().filter(|(_, alert)| self.serves(&alert.tenant_id)) {
+            let event = Arc::new(AlertEvent { sequence, alert: alert.clone() });
+            if history.events.len() == ALERT_HISTORY
+                && let Some(evicted) = history.events.pop_front()
+            {
+                history.floor = evicted.sequence;
+            }
+            history.events.push_back(Arc::clone(&event));
+            // No subscriber is not an error: live delivery is best effort, the index is the record.
+            let _ = self.alerts.send(event);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use flowmart_schemas::{ReorderAlert, ReorderAlertStatus};
+
+    use flowmart_runtime::{ChangeBatch, Sink, SourceProgress};
+
+    use crate::{Missed, ServingIndex, Snapshot};
+
+    fn change(sku: &str) -> ReorderAlert {
+        ReorderAlert {
+            alert_id: format!("alert-{sku}").into(),
+            tenant_id: "acme".into(),
+            warehouse_id: "berlin".into(),
+            sku: sku.into(),
+            status: ReorderAlertStatus::Opened,
+            projected: 1,
+            reorder_point: 5,
+            suggested_quantity: 10,
+            changed_at: 7,
+        }
+    }
+
+    fn sequences(missed: Missed) -> Option<Vec<u64>> {
+        match missed {
+            Missed::Changes(changes) => Some(changes.iter().map(|event| event.sequence).collect()),
+            Missed::Gone => None,
+        }
+    }
+
+    #[test]
+    fn resuming_subscribers_get_what_is_kept_after_their_last_change_or_are_told_it_is_gone() {
+        // A recovered index: 100 changes happened before this process; none of them is kept.
+        let restored = Snapshot::restored(5, SourceProgress::default(), 100, [], [], []);
+        let (index, mut writer) = ServingIndex::starting_from(restored, [], u64::MAX);
+        assert_eq!(sequences(index.alerts_after(100)), Some(vec![]), "up to date");
+        assert_eq!(sequences(index.alerts_after(40)), None, "41..=100 are not kept");
+        let mut batch = ChangeBatch { lower: 5, upper: 9, alerts_before: 100, ..ChangeBatch::default() };
+        batch.changes.alerts = vec![change("a"), change("b"), change("c")];
+        writer.apply(&batch).unwrap();
+        assert_eq!(sequences(index.alerts_after(100)), Some(vec![101, 102, 103]));
+        assert_eq!(sequences(index.alerts_after(102)), Some(vec![103]));
+        assert_eq!(sequences(index.alerts_after(99)), None, "100 is not kept");
+        assert_eq!(index.snapshot().alerts_published, 103);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_fresh_snapshot_is_waited_for_and_given_up_on_in_time() {
+        let (index, mut writer) = ServingIndex::new(u64::MAX);
+        let waiting = {
+            let index = index.clone();
+            tokio::spawn(async move { index.fresh(20, std::time::Duration::from_secs(5)).await })
+        };
+        tokio::task::yield_now().await;
+        writer.apply(&ChangeBatch { lower: 0, upper: 25, ..ChangeBatch::default() }).unwrap();
+        assert_eq!(waiting.await.unwrap().map(|snapshot| snapshot.as_of), Some(25));
+        assert!(index.fresh(1_000, std::time::Duration::from_millis(50)).await.is_none());
+    }
+}

@@ -1,0 +1,16 @@
+//! The serving index: the pipeline's results as immutable snapshots that the query API reads
+//! without ever waiting on a dataflow worker.
+//!
+//! One writer (the runtime's collector thread, through [`IndexWriter`], a
+//! [`Sink`](flowmart_runtime::Sink))
+//! builds each new [`Snapshot`] from the previous one — persistent maps share everything that did
+//! not change — and swaps it in atomically. Readers load the current snapshot (a lock-free atomic
+//! load) and see every tenant exactly as of one frontier, `as_of`.
+
+#![warn(missing_docs)]
+
+mod index;
+mod tenant_view;
+
+pub use index::{AlertEvent, IndexWriter, Missed, ServingIndex, Snapshot, TenantFilter};
+pub use tenant_view::TenantView;

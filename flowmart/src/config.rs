@@ -1,0 +1,586 @@
+//! The pipeline file: one typed configuration for `flowmart run`, layered
+//! file < environment < flags (`CONTRACT.md` §6), every unknown key refused (all of them named at
+//! once, not just the first), every default written next to its field. `flowmart/flowmart.toml`
+//! is the annotated example. The binary owns these settings; each part it wires takes its own
+//! section (the runtime's `[runtime]` is [`RuntimeConfig`] itself).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use flowmart_kafka::StartFrom;
+use flowmart_runtime::{ClusterConfig, RuntimeConfig, Topics};
+use flowmart_schemas::Retention;
+use serde::{Deserialize, Serialize};
+
+/// Everything `flowmart run` needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PipelineConfig {
+    /// Where records come from.
+    pub kafka: KafkaSettings,
+    /// The topic names.
+    #[serde(default)]
+    pub topics: TopicSettings,
+    /// Timely workers and flow control.
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+    /// State retention.
+    #[serde(default)]
+    pub retention: RetentionSettings,
+    /// The query API.
+    #[serde(default)]
+    pub api: ApiSettings,
+    /// Where results are stored.
+    #[serde(default)]
+    pub postgres: PostgresSettings,
+    /// The timely cluster this process is part of.
+    #[serde(default)]
+    pub cluster: ClusterSettings,
+}
+
+/// `[cluster]`: run as one of several processes forming one timely cluster (README "Scale out").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClusterSettings {
+    /// Processes in the cluster (`FLOWMART_PROCESSES`, `--processes`). Default 1: this process
+    /// alone.
+    pub processes: usize,
+    /// This process's index, from 0 (`FLOWMART_PROCESS_INDEX`, `--process-index`). Default 0.
+    /// Process 0 writes the results (Postgres, alert and dead-letter topics).
+    pub process_index: usize,
+    /// The peers file (`FLOWMART_PEERS`, `--peers`), required with more than one process: line
+    /// `i` is process `i`'s timely address and API URL, e.g. `10.0.0.7:2101 http://10.0.0.7:8080`;
+    /// blank lines and `#` comments are skipped. Every process gets the same file.
+    pub peers: Option<PathBuf>,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        ClusterSettings { processes: 1, process_index: 0, peers: None }
+    }
+}
+
+/// One process of a cluster, as the peers file gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// Where its timely workers listen (`host:port`).
+    pub timely: String,
+    /// Where its API answers (`http://host:port`).
+    pub api: String,
+}
+
+impl ClusterSettings {
+    /// Every process of the cluster, in order (one, unnamed, when this process runs alone).
+    pub fn peers(&self) -> Result<Vec<Peer>, String> {
+        let Some(path) = &self.peers else {
+            return if self.processes > 1 {
+                Err("is required when cluster.processes is more than 1".into())
+            } else {
+                Ok(Vec::new())
+            };
+        };
+        let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        let mut peers = Vec::new();
+        for (number, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or_default().trim();
+            if line.is_empty() {
+                continue;
+            }
+            let fields = line.split_whitespace().collect::<Vec<_>>();
+            let well_formed = matches!(fields.as_slice(), [timely, api]
+                if timely.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+                    && (api.starts_with("http://") || api.starts_with("https://")));
+            if !well_formed {
+                return Err(format!(
+                    "{} line {}: expected `<host:port> <http://api-host:port>`, got {line:?}",
+                    path.display(),
+                    number + 1
+                ));
+            }
+            peers.push(Peer { timely: fields[0].to_string(), api: fields[1].trim_end_matches('/').to_string() });
+        }
+        if peers.len() != self.processes {
+            return Err(format!(
+                "{} names {} processes, cluster.processes is {}",
+                path.display(),
+                peers.len(),
+                self.processes
+            ));
+        }
+        Ok(peers)
+    }
+
+    /// The runtime's view: `None` for a process alone.
+    fn runtime(&self, recovery_state: bool) -> Option<ClusterConfig> {
+        let peers = self.peers().ok().filter(|peers| peers.len() > 1)?;
+        let addresses = peers.into_iter().map(|peer| peer.timely).collect();
+        Some(ClusterConfig { process: self.process_index, addresses, recovery_state })
+    }
+}
+
+/// `[postgres]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PostgresSettings {
+    /// `postgres://…` URL of the results database (`DATABASE_URL`, `--database-url`). Default:
+    /// none, results are only served.
+    pub database_url: Option<String>,
+}
+
+/// `[kafka]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KafkaSettings {
+    /// `bootstrap.servers` (required; `FLOWMART_BROKERS`, `--brokers`).
+    pub brokers: String,
+    /// Schema Registry URL (required; `FLOWMART_SCHEMA_REGISTRY_URL`, `--schema-registry`).
+    pub schema_registry_url: String,
+    /// Consumer group offsets are committed to, for lag tools. Default `flowmart`.
+    #[serde(default = "default_group_id")]
+    pub group_id: String,
+    /// Where partitions without stored progress start (`FLOWMART_START`, `--start`). Default
+    /// `earliest`.
+    #[serde(default)]
+    pub start: StartFrom,
+    /// Further librdkafka consumer properties. Default none.
+    #[serde(default)]
+    pub consumer: BTreeMap<String, String>,
+    /// Further librdkafka producer properties (DLQ and alerts). Default none.
+    #[serde(default)]
+    pub producer: BTreeMap<String, String>,
+}
+
+fn default_group_id() -> String {
+    "flowmart".into()
+}
+
+/// `[topics]`: defaults from `CONTRACT.md` §1.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TopicSettings {
+    /// Default `flowmart.inventory`.
+    pub inventory: String,
+    /// Default `flowmart.orders`.
+    pub orders: String,
+    /// Default `flowmart.payments`.
+    pub payments: String,
+    /// Default `flowmart.reorder-policies`.
+    pub reorder_policies: String,
+    /// Default `flowmart.reorder-alerts`.
+    pub reorder_alerts: String,
+    /// Default `flowmart.dlq`.
+    pub dlq: String,
+}
+
+impl Default for TopicSettings {
+    fn default() -> Self {
+        let inputs = Topics::default();
+        TopicSettings {
+            inventory: inputs.inventory,
+            orders: inputs.orders,
+            payments: inputs.payments,
+            reorder_policies: inputs.reorder_policies,
+            reorder_alerts: "flowmart.reorder-alerts".into(),
+            dlq: "flowmart.dlq".into(),
+        }
+    }
+}
+
+impl TopicSettings {
+    /// The input topics.
+    pub fn inputs(&self) -> Topics {
+        Topics {
+            inventory: self.inventory.clone(),
+            orders: self.orders.clone(),
+            payments: self.payments.clone(),
+            reorder_policies: self.reorder_policies.clone(),
+        }
+    }
+}
+
+/// `[retention]`: how long per-key state is kept (days of pipeline time; 0 keeps forever).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RetentionSettings {
+    /// Event ids remembered for dedupe. Default 7.
+    pub event_id_days: u64,
+    /// Orders kept after their last change. Default 90.
+    pub order_days: u64,
+    /// Resolved alerts listed by the API. Default 1.
+    pub resolved_alert_days: u64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings { event_id_days: 7, order_days: 90, resolved_alert_days: 1 }
+    }
+}
+
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
+impl RetentionSettings {
+    /// The operators' retention.
+    pub fn operators(&self) -> Retention {
+        let days = |days: u64| (days > 0).then(|| days * DAY_MS);
+        Retention { event_ids_ms: days(self.event_id_days), orders_ms: days(self.order_days) }
+    }
+
+    /// How long resolved alerts stay listed (ms).
+    pub fn resolved_alerts_ms(&self) -> u64 {
+        if self.resolved_alert_days == 0 { u64::MAX } else { self.resolved_alert_days * DAY_MS }
+    }
+}
+
+/// `[api]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ApiSettings {
+    /// Listen address (`FLOWMART_LISTEN`, `--listen`). Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Requests per second each tenant may make (then 429 with Retry-After). Default 200.
+    pub rate_limit_per_second: NonZeroU32,
+    /// Requests a tenant may make at once above the rate. Default 400.
+    pub rate_limit_burst: NonZeroU32,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            rate_limit_per_second: NonZeroU32::new(200).expect("non-zero"),
+            rate_limit_burst: NonZeroU32::new(400).expect("non-zero"),
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// The runtime's configuration: `[runtime]`, with what the other sections say of it.
+    pub fn runtime(&self) -> RuntimeConfig {
+        RuntimeConfig {
+            cluster: self.cluster.runtime(self.postgres.database_url.is_some()),
+            retention: self.retention.operators(),
+            topics: self.topics.inputs(),
+            ..self.runtime.clone()
+        }
+    }
+}
+
+/// One thing wrong with the configuration: where it came from and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// The setting: `FILE: section.key`, an environment variable, or a flag.
+    pub setting: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.setting, self.problem)
+    }
+}
+
+/// The environment variables of `CONTRACT.md` §6 and the keys they set.
+const NAMED_VARIABLES: [(&str, &str); 9] = [
+    ("DATABASE_URL", "postgres.database_url"),
+    ("FLOWMART_BROKERS", "kafka.brokers"),
+    ("FLOWMART_SCHEMA_REGISTRY_URL", "kafka.schema_registry_url"),
+    ("FLOWMART_LISTEN", "api.listen"),
+    ("FLOWMART_WORKERS", "runtime.workers"),
+    ("FLOWMART_START", "kafka.start"),
+    ("FLOWMART_PROCESSES", "cluster.processes"),
+    ("FLOWMART_PROCESS_INDEX", "cluster.process_index"),
+    ("FLOWMART_PEERS", "cluster.peers"),
+];
+
+/// The flags of `flowmart run` and the keys they set.
+const FLAGS: [(&str, &str); 9] = [
+    ("--database-url", "postgres.database_url"),
+    ("--brokers", "kafka.brokers"),
+    ("--schema-registry", "kafka.schema_registry_url"),
+    ("--listen", "api.listen"),
+    ("--workers", "runtime.workers"),
+    ("--start", "kafka.start"),
+    ("--processes", "cluster.processes"),
+    ("--process-index", "cluster.process_index"),
+    ("--peers", "cluster.peers"),
+];
+
+/// Loads the configuration: `file` (if any), then the environment, then `flags` (`(key, value)`
+/// pairs such as `("kafka.brokers", "…")`, their values read as environment values are).
+/// Returns every problem found, each naming its setting.
+pub fn load(file: Option<&Path>, flags: &[(&'static str, String)]) -> Result<PipelineConfig, Vec<ConfigProblem>> {
+    let mut figment = Figment::new();
+    if let Some(file) = file {
+        if !file.is_file() {
+            return Err(vec![ConfigProblem { setting: file.display().to_string(), problem: "no such file".into() }]);
+        }
+        figment = figment.merge(Toml::file_exact(file));
+    }
+    figment = figment.merge(Env::prefixed("FLOWMART__").split("__")).merge(Env::raw().filter_map(|variable| {
+        NAMED_VARIABLES.iter().find(|(name, _)| variable == *name).map(|(_, key)| (*key).into())
+    }));
+    for (key, value) in flags {
+        let value: figment::value::Value = value.parse().unwrap_or_else(|never| match never {});
+        figment = figment.merge(Serialized::default(key, value));
+    }
+    let unknown = unknown_keys(&figment, file);
+    if !unknown.is_empty() {
+        return Err(unknown);
+    }
+    let config: PipelineConfig = figment.extract().map_err(|error| {
+        error
+            .into_iter()
+            .map(|error| {
+                let key = error.path.join(".");
+                let setting = match &error.metadata {
+                    Some(metadata) if metadata.name.contains("environment") => {
+                        let variable = NAMED_VARIABLES
+                            .iter()
+                            .find(|(_, named)| *named == key)
+                            .map(|(name, _)| (*name).to_string());
+                        variable.unwrap_or_else(|| {
+                            metadata.interpolate(&error.profile.clone().unwrap_or_default(), &error.path)
+                        })
+                    }
+                    Some(metadata) => match &metadata.source {
+                        Some(figment::Source::File(path)) => format!("{}: {key}", path.display()),
+                        _ => FLAGS
+                            .iter()
+                            .find(|(_, flagged)| *flagged == key)
+                            .map_or_else(|| key.clone(), |(flag, _)| (*flag).to_string()),
+                    },
+                    None => file.map_or_else(|| key.clone(), |file| format!("{}: {key}", file.display())),
+                };
+                ConfigProblem { setting: setting.trim_end_matches(": ").to_string(), problem: error.kind.to_string() }
+            })
+            .collect::<Vec<_>>()
+    })?;
+    let problems = config.problems(file);
+    if problems.is_empty() { Ok(config) } else { Err(problems) }
+}
+
+/// Every key the merged configuration sets that [`PipelineConfig`] does not have, each named with
+/// where it was set.
+fn unknown_keys(figment: &Figment, file: Option<&Path>) -> Vec<ConfigProblem> {
+    let Ok(merged) = figment.extract::<figment::value::Value>() else { return Vec::new() };
+    let mut unknown = Vec::new();
+    // Type errors are reported by the typed extraction that follows; this pass looks for keys only.
+    let _: Result<PipelineConfig, _> = serde_ignored::deserialize(&merged, |path| unknown.push(path.to_string()));
+    unknown
+        .into_iter()
+        .map(|key| {
+            let setting = match figment.find_metadata(&key) {
+                Some(metadata) if metadata.name.contains("environment") => {
+                    let keys = key.split('.').collect::<Vec<_>>();
+                    metadata.interpolate(&figment::Profile::Default, &keys)
+                }
+                _ => file.map_or_else(|| key.clone(), |file| format!("{}: {key}", file.display())),
+            };
+            ConfigProblem { setting, problem: format!("unknown key {key:?}") }
+        })
+        .collect()
+}
+
+impl PipelineConfig {
+    /// Checks what types cannot: every rule on values.
+    fn problems(&self, file: Option<&Path>) -> Vec<ConfigProblem> {
+        let at = |key: &str| file.map_or_else(|| key.to_string(), |file| format!("{}: {key}", file.display()));
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, key: &str, problem: &str| {
+            if !ok {
+                problems.push(ConfigProblem { setting: at(key), problem: problem.into() });
+            }
+        };
+        check(!self.kafka.brokers.trim().is_empty(), "kafka.brokers", "must name at least one broker host:port");
+        check(
+            self.kafka.schema_registry_url.starts_with("http://")
+                || self.kafka.schema_registry_url.starts_with("https://"),
+            "kafka.schema_registry_url",
+            "must be an http:// or https:// URL",
+        );
+        check(!self.kafka.group_id.is_empty(), "kafka.group_id", "must not be empty");
+        check(
+            self.postgres
+                .database_url
+                .as_deref()
+                .is_none_or(|url| url.starts_with("postgres://") || url.starts_with("postgresql://")),
+            "postgres.database_url",
+            "must be a postgres:// URL",
+        );
+        check((1..=1024).contains(&self.runtime.workers), "runtime.workers", "must be from 1 to 1024");
+        check((1..=1024).contains(&self.cluster.processes), "cluster.processes", "must be from 1 to 1024");
+        check(
+            self.cluster.process_index < self.cluster.processes,
+            "cluster.process_index",
+            "must be less than cluster.processes",
+        );
+        if let Err(problem) = self.cluster.peers() {
+            check(false, "cluster.peers", &problem);
+        }
+        check(self.runtime.poll_batch > 0, "runtime.poll_batch", "must be at least 1");
+        check(self.runtime.idle_tick_ms > 0, "runtime.idle_tick_ms", "must be at least 1");
+        check((0..=19).contains(&self.runtime.nice), "runtime.nice", "must be between 0 and 19");
+        let topics = [
+            ("topics.inventory", &self.topics.inventory),
+            ("topics.orders", &self.topics.orders),
+            ("topics.payments", &self.topics.payments),
+            ("topics.reorder_policies", &self.topics.reorder_policies),
+            ("topics.reorder_alerts", &self.topics.reorder_alerts),
+            ("topics.dlq", &self.topics.dlq),
+        ];
+        for (key, name) in topics {
+            let valid = !name.is_empty()
+                && name.len() <= 249
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+            check(valid, key, "must be a Kafka topic name (1-249 of a-z A-Z 0-9 . _ -)");
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    /// A pipeline file in the temp dir, removed on drop.
+    struct TempFile(std::path::PathBuf);
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn file(text: &str) -> TempFile {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let next = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("flowmart-config-{}-{next}.toml", std::process::id()));
+        std::fs::File::create(&path).and_then(|mut file| file.write_all(text.as_bytes())).unwrap();
+        TempFile(path)
+    }
+
+    const MINIMAL: &str = "[kafka]\nbrokers = \"kafka:9092\"\nschema_registry_url = \"http://registry:8081\"\n";
+
+    #[test]
+    fn the_example_pipeline_file_is_valid() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("flowmart.toml");
+        let config = load(Some(&example), &[]).expect("flowmart/flowmart.toml is valid");
+        assert_eq!(config.topics, TopicSettings::default());
+    }
+
+    #[test]
+    fn a_minimal_file_takes_every_default() {
+        let minimal = file(MINIMAL);
+        let config = load(Some(&minimal.0), &[]).unwrap();
+        assert_eq!(config.kafka.group_id, "flowmart");
+        assert_eq!(config.kafka.start, StartFrom::Earliest);
+        assert_eq!(config.api.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(config.retention.operators(), Retention::default());
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let minimal = file(MINIMAL);
+        let flags = [("kafka.brokers", "other:9092".to_string()), ("kafka.start", "2026-01-05T00:00:00Z".to_string())];
+        let config = load(Some(&minimal.0), &flags).unwrap();
+        assert_eq!(config.kafka.brokers, "other:9092");
+        assert_eq!(config.kafka.start, StartFrom::Timestamp(1_767_571_200_000));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named_with_their_file() {
+        let bad = file(&format!("{MINIMAL}colour = \"blue\"\n[runtime]\nworkerz = 2\n[topics]\ninventry = \"x\"\n"));
+        let problems = load(Some(&bad.0), &[]).unwrap_err();
+        assert_eq!(problems.len(), 3, "every unknown key at once: {problems:?}");
+        for key in ["kafka.colour", "runtime.workerz", "topics.inventry"] {
+            let problem = problems
+                .iter()
+                .find(|problem| problem.to_string().contains(key))
+                .unwrap_or_else(|| panic!("{key}: {problems:?}"));
+            assert!(problem.setting.contains(&bad.0.display().to_string()), "{problem}");
+        }
+
+        let bad = file(
+            "[kafka]\nbrokers = \"\"\nschema_registry_url = \"registry:8081\"\n[runtime]\nworkers = 0\nnice = 20\n[topics]\ndlq = \"has space\"\n",
+        );
+        let problems =
+            load(Some(&bad.0), &[]).unwrap_err().into_iter().map(|problem| problem.to_string()).collect::<Vec<_>>();
+        assert_eq!(problems.len(), 5, "{problems:?}");
+        for key in ["kafka.brokers", "kafka.schema_registry_url", "runtime.workers", "runtime.nice", "topics.dlq"] {
+            assert!(problems.iter().any(|problem| problem.contains(key)), "{key} in {problems:?}");
+        }
+
+        let bad = file("[kafka]\nbrokers = \"k:9092\"\nschema_registry_url = \"http://r\"\nstart = \"yesterday\"\n");
+        let problems = load(Some(&bad.0), &[]).unwrap_err();
+        assert!(
+            problems[0].to_string().contains("kafka.start") && problems[0].to_string().contains("RFC 3339"),
+            "{}",
+            problems[0]
+        );
+    }
+
+    #[test]
+    fn a_bad_flag_is_named_as_the_flag() {
+        let minimal = file(MINIMAL);
+        let problems = load(Some(&minimal.0), &[("runtime.workers", "many".to_string())]).unwrap_err();
+        assert!(problems[0].to_string().starts_with("--workers: "), "{}", problems[0]);
+        let config = load(Some(&minimal.0), &[("runtime.workers", "3".to_string())]).unwrap();
+        assert_eq!(config.runtime.workers, 3);
+    }
+
+    #[test]
+    fn a_cluster_is_read_from_flags_and_the_peers_file_and_every_mistake_is_named() {
+        let minimal = file(MINIMAL);
+        let peers =
+            file("# the cluster\n127.0.0.1:2101 http://127.0.0.1:8080\n\n127.0.0.1:2102 http://127.0.0.1:8081/\n");
+        let flags = |processes: &str, index: &str, peers: &std::path::Path| {
+            vec![
+                ("cluster.processes", processes.to_string()),
+                ("cluster.process_index", index.to_string()),
+                ("cluster.peers", peers.display().to_string()),
+            ]
+        };
+        let config = load(Some(&minimal.0), &flags("2", "1", &peers.0)).unwrap();
+        let runtime = config.runtime().cluster.expect("a cluster");
+        assert_eq!(
+            (runtime.process, runtime.addresses.as_slice()),
+            (1, &["127.0.0.1:2101".to_string(), "127.0.0.1:2102".into()][..])
+        );
+        assert_eq!(config.cluster.peers().unwrap()[1].api, "http://127.0.0.1:8081");
+        assert!(load(Some(&minimal.0), &[]).unwrap().runtime().cluster.is_none(), "alone by default");
+
+        let problems = |flags: Vec<(&'static str, String)>| {
+            load(Some(&minimal.0), &flags)
+                .unwrap_err()
+                .into_iter()
+                .map(|problem| problem.to_string())
+                .collect::<Vec<_>>()
+        };
+        let wrong = problems(flags("3", "1", &peers.0));
+        assert!(
+            wrong.iter().any(|problem| problem.contains("cluster.peers") && problem.contains("names 2 processes")),
+            "{wrong:?}"
+        );
+        let wrong = problems(flags("2", "2", &peers.0));
+        assert!(wrong.iter().any(|problem| problem.contains("cluster.process_index")), "{wrong:?}");
+        let malformed = file("127.0.0.1 http://127.0.0.1:8080\n127.0.0.1:2102 http://127.0.0.1:8081\n");
+        let wrong = problems(flags("2", "0", &malformed.0));
+        assert!(wrong.iter().any(|problem| problem.contains("line 1")), "{wrong:?}");
+        let wrong = problems(vec![("cluster.processes", "2".to_string())]);
+        assert!(
+            wrong.iter().any(|problem| problem.contains("cluster.peers") && problem.contains("required")),
+            "{wrong:?}"
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let problems = load(Some(Path::new("/no/such/flowmart.toml")), &[]).unwrap_err();
+        assert_eq!(problems[0].to_string(), "/no/such/flowmart.toml: no such file");
+    }
+}

@@ -1,0 +1,66 @@
+//! What the API of `run` serves with: the index, keys and webhooks (stored in the database when
+//! there is one), and in a cluster the routes to each tenant's owner.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use flowmart_api::cluster::ClusterRoutes;
+use flowmart_api::webhooks::Webhooks;
+use flowmart_api::{ApiKeys, ApiState, RateLimits, Store};
+use flowmart_serving::ServingIndex;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::config::PipelineConfig;
+use crate::serve::admin_token;
+
+/// The API's state, and the admin token if it was generated (to print once). Tenant keys and
+/// webhooks live in the database when there is one (they survive restarts). In a cluster, each
+/// process delivers the webhooks of the tenants it serves, and reads the keys again each second,
+/// so keys issued through any process work everywhere.
+pub(super) fn api_state(
+    tokio: &tokio::runtime::Runtime,
+    config: &PipelineConfig,
+    index: ServingIndex,
+    routes: Option<Arc<ClusterRoutes>>,
+    metrics: PrometheusHandle,
+) -> anyhow::Result<(ApiState, Option<String>)> {
+    let (admin_token, generated_token) = admin_token()?;
+    let (keys, webhooks) = match &config.postgres.database_url {
+        Some(url) => {
+            let store = tokio.block_on(Store::open(url)).context("cannot open the api's tables")?;
+            let keys = Arc::new(tokio.block_on(ApiKeys::stored(&store)).context("cannot read the api keys")?);
+            let serves = |tenant_id: &str| routes.as_ref().is_none_or(|routes| routes.serves(tenant_id));
+            let webhooks = tokio
+                .block_on(Webhooks::stored_for(index.clone(), &store, serves))
+                .context("cannot read the webhooks")?;
+            if config.cluster.processes > 1 {
+                tokio.spawn(reload_keys(Arc::clone(&keys)));
+            }
+            (keys, webhooks)
+        }
+        None => (Arc::new(ApiKeys::new()), Webhooks::new(index.clone())),
+    };
+    let state = ApiState {
+        index,
+        keys,
+        admin_token: Arc::new(admin_token),
+        topics: config.topics.inputs(),
+        metrics,
+        limits: Arc::new(RateLimits::new(config.api.rate_limit_per_second, config.api.rate_limit_burst)),
+        webhooks: Arc::new(webhooks),
+        cluster: routes,
+    };
+    Ok((state, generated_token))
+}
+
+/// Reads the live keys again every second, for as long as the process runs.
+async fn reload_keys(keys: Arc<ApiKeys>) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        ticker.tick().await;
+        if let Err(error) = keys.reload().await {
+            tracing::warn!(%error, "cannot read the api keys again; keeping the ones read before");
+        }
+    }
+}

@@ -1,4 +1,0 @@
-//! The [`Source`](crate::Source) implementations, one folder each.
-
-pub mod generator;
-pub mod kafka;

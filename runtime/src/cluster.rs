@@ -1,0 +1,208 @@
+//! Many processes, one timely cluster (`CommunicationConfig::Cluster`): workers of every process
+//! share one dataflow, so operator state is partitioned by key over the whole cluster. Small
+//! dataflows beside it, over timely's own channels, keep the processes in step:
+//!
+//! - **settings**, first: every worker learns every other's settings, so processes that would
+//!   build different dataflows stop at once, saying so, instead of waiting for each other forever.
+//! - **fan-in**: each worker sends every batch it seals to the first worker of every process,
+//!   which hands it to its process's collector. Every collector thus sees every worker's output and
+//!   publishes the same complete frontiers: process 0 commits them (Postgres, alert and dead-letter
+//!   topics), and each process serves its share of the tenants from them.
+//! - **stop**: a stop asked of any process (SIGTERM) reaches every worker, so the whole cluster
+//!   closes its inputs, finishes what it read and publishes it; no process waits for a peer that
+//!   already left.
+//!
+//! A process that dies cannot say so: its peers' timely network threads fail with "timely
+//! communication error". [`watch_for_lost_peers`] turns that into a clear failure of the pipeline.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::mpsc::SyncSender;
+
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::InputHandle;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::Input;
+use timely::dataflow::operators::generic::Operator;
+use timely::worker::Worker;
+
+use crate::handoff::{WorkerBatch, send};
+use crate::status::PipelineStatus;
+
+/// This process's place in a cluster of processes that run the same pipeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// This process's index in `addresses`.
+    pub process: usize,
+    /// Every process's timely address (`host:port`), in process order; the same list everywhere.
+    pub addresses: Vec<String>,
+    /// Whether the process that writes the results stores what recovery needs (it has a
+    /// database). Every worker must then capture it, and every process must build the same
+    /// dataflow whatever its own sinks are.
+    pub recovery_state: bool,
+}
+
+impl ClusterConfig {
+    /// How many processes the cluster has.
+    pub fn processes(&self) -> usize {
+        self.addresses.len()
+    }
+}
+
+/// The timely configuration for `threads` workers per process.
+pub(crate) fn timely_config(threads: usize, cluster: Option<&ClusterConfig>) -> timely::Config {
+    match cluster {
+        Some(cluster) if cluster.processes() > 1 => timely::Config {
+            communication: timely::CommunicationConfig::Cluster {
+                threads,
+                process: cluster.process,
+                addresses: cluster.addresses.clone(),
+                report: false,
+                zerocopy: false,
+            },
+            worker: timely::WorkerConfig::default(),
+        },
+        _ if threads == 1 => timely::Config::thread(),
+        _ => timely::Config::process(threads),
+    }
+}
+
+/// Checks that every worker of the cluster runs with the same `settings` (what shapes the
+/// dataflow and its partitioning): processes built from different settings would build different
+/// dataflows and wait for each other forever. Every worker calls it first, before any other
+/// dataflow; all of them learn every worker's settings, so on a mismatch all stop, each naming it.
+pub(crate) fn agree_on_settings(worker: &mut Worker, threads: usize, settings: &str) -> Result<(), String> {
+    let peers = worker.peers();
+    let received = Rc::new(RefCell::new(Vec::<(usize, String)>::with_capacity(peers)));
+    let mut input = worker.dataflow::<u64, _, _>(|scope| {
+        let (handle, stream) = scope.new_input::<Vec<(usize, usize, String)>>();
+        let into = Rc::clone(&received);
+        let exchange = Exchange::new(|(target, _, _): &(usize, usize, String)| *target as u64);
+        stream.sink(exchange, "Settings", move |(input, _frontier)| {
+            input.for_each(|_, settings| {
+                into.borrow_mut().extend(settings.drain(..).map(|(_, from, settings)| (from, settings)));
+            });
+        });
+        handle
+    });
+    for target in 0..peers {
+        input.send((target, worker.index(), settings.to_string()));
+    }
+    drop(input);
+    while received.borrow().len() < peers {
+        worker.step_or_park(Some(std::time::Duration::from_millis(10)));
+    }
+    let received = received.borrow();
+    match received.iter().find(|(_, theirs)| theirs != settings) {
+        None => Ok(()),
+        Some((from, theirs)) => Err(format!(
+            "process {} runs with other settings than this one ({theirs} there, {settings} here): give every \
+             process the same pipeline file and settings",
+            from / threads
+        )),
+    }
+}
+
+/// One worker's ends of the fan-in and stop dataflows.
+pub(crate) struct ClusterLink {
+    /// `(target worker, batch)`: a worker's sealed batches, one copy per process.
+    batches: InputHandle<u64, CapacityContainerBuilder<Vec<(usize, WorkerBatch)>>>,
+    /// `target worker`: one message per worker of the cluster when a stop is asked.
+    stop: InputHandle<u64, CapacityContainerBuilder<Vec<usize>>>,
+    stop_seen: Rc<Cell<bool>>,
+    stop_sent: bool,
+    threads: usize,
+    peers: usize,
+}
+
+impl ClusterLink {
+    /// Builds the two dataflows on `worker` (every worker must, in the same order); the first
+    /// worker of each process hands what reaches it to `collector`.
+    pub(crate) fn new(worker: &mut Worker, threads: usize, collector: SyncSender<WorkerBatch>) -> ClusterLink {
+        let peers = worker.peers();
+        let stop_seen = Rc::new(Cell::new(false));
+        let batches = worker.dataflow::<u64, _, _>(|scope| {
+            let (handle, stream) = scope.new_input::<Vec<(usize, WorkerBatch)>>();
+            let exchange = Exchange::new(|(target, _): &(usize, WorkerBatch)| *target as u64);
+            stream.sink(exchange, "FanIn", move |(input, _frontier)| {
+                input.for_each(|_, batches| {
+                    for (_, batch) in batches.drain(..) {
+                        // The collector outlives the workers; it is gone only if it panicked.
+                        let _ = send(&collector, batch, &std::sync::atomic::AtomicBool::new(false));
+                    }
+                });
+            });
+            handle
+        });
+        let stop = worker.dataflow::<u64, _, _>(|scope| {
+            let (handle, stream) = scope.new_input::<Vec<usize>>();
+            let seen = Rc::clone(&stop_seen);
+            stream.sink(Exchange::new(|target: &usize| *target as u64), "Stop", move |(input, _frontier)| {
+                input.for_each(|_, targets| {
+                    targets.clear();
+                    seen.set(true);
+                });
+            });
+            handle
+        });
+        ClusterLink { batches, stop, stop_seen, stop_sent: false, threads, peers }
+    }
+
+    /// Sends `batch` to the first worker of every process.
+    pub(crate) fn publish(&mut self, batch: WorkerBatch) {
+        let processes = self.peers / self.threads;
+        for process in 1..processes {
+            self.batches.send((process * self.threads, batch.clone()));
+        }
+        let upper = batch.upper;
+        self.batches.send((0, batch));
+        // Closing the epoch sends the batches on; uppers only grow.
+        self.batches.advance_to(upper);
+    }
+
+    /// Asks every worker of the cluster to stop (the first call sends, later calls do nothing).
+    pub(crate) fn ask_to_stop(&mut self) {
+        if !self.stop_sent {
+            self.stop_sent = true;
+            for target in 0..self.peers {
+                self.stop.send(target);
+            }
+            // Closing the epoch is what sends buffered messages on (a flush alone does not).
+            self.stop.advance_to(1);
+        }
+    }
+
+    /// Whether some worker of the cluster asked to stop.
+    pub(crate) fn stop_asked(&self) -> bool {
+        self.stop_seen.get()
+    }
+}
+
+/// Makes a lost connection to another process of the cluster fail the pipeline (with a message
+/// naming what happened and what to do) instead of leaving the workers waiting for it forever.
+///
+/// Timely's network threads panic with "timely communication error" when a peer's connection
+/// breaks; the panic hook sees it before the thread dies.
+pub(crate) fn watch_for_lost_peers(status: Arc<PipelineStatus>) {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("timely communication error") {
+            // Said once, by whoever watches the status (`flowmart run` prints it and exits).
+            status.lose_peer(format!(
+                "lost the connection to another process of the cluster ({message}); this process stops too. \
+                 Restart every process of the cluster: it resumes from what Postgres holds"
+            ));
+        } else if !status.peer_lost() {
+            // Once a peer is lost, the workers' own failures ("MergeQueue poisoned") follow from
+            // it: the message above says what happened.
+            previous(info);
+        }
+    }));
+}

@@ -1,0 +1,39 @@
+//! FlowMart's runtime: timely workers that read a [`Source`], run the FlowMart dataflow, and hand
+//! each completed frontier's consolidated changes to [`Sink`]s, in order.
+//!
+//! ```text
+//!  Source ──▶ worker: validate ─▶ dataflow ─▶ capture ─┐        (one per timely worker)
+//!               └──── dead letters ───────────────────┤  handoff
+//!                                                     ▼
+//!                          collector: complete frontiers, consolidated ─▶ Sinks, in order
+//! ```
+//!
+//! Sources and sinks live in the connectors (`connectors/`): the built-in generator, Kafka,
+//! Postgres, and the serving index the query API reads.
+
+#![warn(missing_docs)]
+
+mod capture;
+mod change_batch;
+mod clock;
+mod cluster;
+mod collector;
+pub mod cpu_share;
+mod dead_letter;
+mod handoff;
+mod ingest;
+mod pipeline;
+mod progress;
+mod sink;
+mod source;
+mod status;
+mod worker;
+
+pub use change_batch::ChangeBatch;
+pub use cluster::ClusterConfig;
+pub use dead_letter::DeadLetter;
+pub use pipeline::{Pipeline, Resume, RuntimeConfig, RuntimeError};
+pub use progress::SourceProgress;
+pub use sink::{Sink, SinkError};
+pub use source::{InputTopic, PollStatus, Rejection, Source, SourceError, SourceReader, SourceRecord, Topics, Waker};
+pub use status::PipelineStatus;

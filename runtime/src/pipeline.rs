@@ -1,0 +1,212 @@
+//! A running pipeline: its configuration, where it resumes from, starting and stopping it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use flowmart_schemas::{Outputs, Retention, StoredState, Time};
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::{self, ClusterConfig};
+use crate::status::PipelineStatus;
+use crate::{Sink, Source, SourceProgress, Topics, collector, cpu_share, worker};
+
+/// How the runtime runs: the pipeline file's `[runtime]` section (every key optional, defaults
+/// below), and what the binary derives from its other sections.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RuntimeConfig {
+    /// Timely worker threads (of this process). Default: the machine's cores.
+    pub workers: usize,
+    /// The other processes this one forms a timely cluster with; `None` (default): this process
+    /// alone. Every process of a cluster runs the same pipeline with the same `workers`. (From
+    /// the `[cluster]` section.)
+    #[serde(skip)]
+    pub cluster: Option<ClusterConfig>,
+    /// Retention of per-key state that would otherwise grow without bound. (From `[retention]`.)
+    #[serde(skip)]
+    pub retention: Retention,
+    /// The input topic names, for progress and metrics. (From `[topics]`.)
+    #[serde(skip)]
+    pub topics: Topics,
+    /// Most records a worker takes from its source per step. Default 4,096.
+    pub poll_batch: usize,
+    /// A worker stops reading while its output lags its input by more than this (ms), so memory
+    /// stays bounded when downstream falls behind. Default 2,000.
+    pub max_lag_ms: u64,
+    /// How long an idle worker parks before advancing time again (ms): the finest `as_of` step
+    /// when nothing arrives. Default 10.
+    pub idle_tick_ms: u64,
+    /// How much lower than the process the pipeline's threads (workers, collector) run: added to
+    /// their `nice` (0..=19). Above 0 they yield the CPU to the query API's threads whenever those
+    /// wake ([`cpu_share`]); 0 makes them equals. Default 10.
+    pub nice: i32,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            workers: std::thread::available_parallelism().map_or(1, usize::from),
+            cluster: None,
+            retention: Retention::default(),
+            topics: Topics::default(),
+            poll_batch: 4096,
+            max_lag_ms: 2000,
+            idle_tick_ms: 10,
+            nice: 10,
+        }
+    }
+}
+
+/// Where a pipeline starts: from nothing ([`Resume::default`]), or from what a sink stored.
+#[derive(Clone, Debug, Default)]
+pub struct Resume {
+    /// The stored results cover every pipeline time before this (0: nothing was stored). The
+    /// state enters the operators at `as_of - 1`.
+    pub as_of: Time,
+    /// The operators' state, complete up to `as_of`.
+    pub state: Outputs<StoredState>,
+    /// The next offset per input partition that the state covers. The source must start there
+    /// (the runtime does not seek it); batches report progress on top of it.
+    pub progress: SourceProgress,
+    /// How many alert changes the stored results hold: numbering goes on from there.
+    pub alerts_before: u64,
+}
+
+/// Why the runtime could not start or stopped badly.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// `workers` was zero.
+    #[error("workers must be at least 1")]
+    NoWorkers,
+    /// Timely could not start its workers.
+    #[error("timely could not start its workers: {0}")]
+    Timely(String),
+    /// A worker or the collector panicked.
+    #[error("{0} panicked")]
+    Panicked(&'static str),
+    /// Another process of the cluster went away; the workers were left running (they cannot
+    /// finish without it) and go when this process exits.
+    #[error("the cluster lost a process; this process must exit and the cluster be restarted")]
+    PeerLost,
+}
+
+/// A running pipeline. Dropping it stops it as [`stop`](Pipeline::stop) does.
+pub struct Pipeline {
+    status: Arc<PipelineStatus>,
+    shutdown: Arc<AtomicBool>,
+    workers: Option<timely::communication::WorkerGuards<()>>,
+    collector: Option<JoinHandle<()>>,
+}
+
+impl Pipeline {
+    /// Starts `config.workers` timely workers reading `source`, and the collector feeding `sinks`
+    /// (in the order given) with every complete frontier.
+    ///
+    /// In a cluster ([`RuntimeConfig::cluster`]) this waits until every process is up; the
+    /// workers of all processes then read the source's partitions together, and every process's
+    /// collector publishes every worker's output: `sinks` of each process see the whole result.
+    pub fn start(
+        config: RuntimeConfig,
+        source: Arc<dyn Source>,
+        sinks: Vec<Box<dyn Sink>>,
+    ) -> Result<Pipeline, RuntimeError> {
+        Pipeline::resume(config, source, sinks, Resume::default())
+    }
+
+    /// Starts as [`start`](Pipeline::start) does, from `resume`: the workers load its state
+    /// first, and the sinks receive what changes after it.
+    pub fn resume(
+        config: RuntimeConfig,
+        source: Arc<dyn Source>,
+        sinks: Vec<Box<dyn Sink>>,
+        resume: Resume,
+    ) -> Result<Pipeline, RuntimeError> {
+        if config.workers == 0 {
+            return Err(RuntimeError::NoWorkers);
+        }
+        let status = Arc::new(PipelineStatus::default());
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let processes = config.cluster.as_ref().map_or(1, ClusterConfig::processes);
+        let all_workers = config.workers * processes;
+        if processes > 1 {
+            cluster::watch_for_lost_peers(Arc::clone(&status));
+        }
+        // A few batches per worker in flight at most: a slow sink holds the workers back.
+        let (sender, receiver) = sync_channel(4 * all_workers);
+        let resume = Arc::new(resume);
+        let stores_recovery_state = sinks.iter().any(|sink| sink.stores_recovery_state())
+            || config.cluster.as_ref().is_some_and(|cluster| cluster.recovery_state);
+        let collector = {
+            let (status, shutdown, resume) = (Arc::clone(&status), Arc::clone(&shutdown), Arc::clone(&resume));
+            let nice = config.nice;
+            std::thread::Builder::new()
+                .name("flowmart-collector".into())
+                .spawn(move || {
+                    cpu_share::run_in_background(nice);
+                    collector::run(all_workers, receiver, sinks, &status, &shutdown, &resume)
+                })
+                .map_err(|error| RuntimeError::Timely(error.to_string()))?
+        };
+        let timely_config = cluster::timely_config(config.workers, config.cluster.as_ref());
+        let context = Arc::new(worker::Context {
+            config,
+            source,
+            status: Arc::clone(&status),
+            shutdown: Arc::clone(&shutdown),
+            resume,
+            stores_recovery_state,
+            clustered: processes > 1,
+        });
+        let workers = timely::execute(timely_config, move |timely_worker| {
+            cpu_share::run_in_background(context.config.nice);
+            worker::run(timely_worker, &context, sender.clone());
+        })
+        .map_err(RuntimeError::Timely)?;
+        Ok(Pipeline { status, shutdown, workers: Some(workers), collector: Some(collector) })
+    }
+
+    /// Counters and the frontier, for progress lines and readiness.
+    pub fn status(&self) -> &Arc<PipelineStatus> {
+        &self.status
+    }
+
+    /// Stops reading, lets the workers finish what they read, publishes it, and returns.
+    pub fn stop(mut self) -> Result<(), RuntimeError> {
+        self.stop_and_join()
+    }
+
+    fn stop_and_join(&mut self) -> Result<(), RuntimeError> {
+        self.shutdown.store(true, Ordering::SeqCst);
+        if self.status.peer_lost() {
+            // Joining would wait forever for the lost process's part of the dataflow.
+            std::mem::forget(self.workers.take());
+            return Err(RuntimeError::PeerLost);
+        }
+        let workers_ok =
+            self.workers.take().is_none_or(|workers| workers.join().into_iter().all(|result| result.is_ok()));
+        let collector_ok = self.collector.take().is_none_or(|collector| collector.join().is_ok());
+        match (workers_ok, collector_ok) {
+            (true, true) => Ok(()),
+            (false, _) => Err(RuntimeError::Panicked("a timely worker")),
+            (_, false) => Err(RuntimeError::Panicked("the collector")),
+        }
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        match self.stop_and_join() {
+            // Already reported through the status, as the reason the pipeline failed.
+            Ok(()) | Err(RuntimeError::PeerLost) => {}
+            Err(error) => tracing::error!(%error, "the pipeline stopped badly"),
+        }
+    }
+}
+
+/// How long the collector waits before retrying a sink that failed, doubling up to a cap.
+pub(crate) fn retry_delay(attempt: u32) -> Duration {
+    Duration::from_millis(100u64.saturating_mul(1 << attempt.min(6))).min(Duration::from_secs(5))
+}

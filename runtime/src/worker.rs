@@ -1,0 +1,292 @@
+//! One timely worker: read, validate, feed the dataflow, seal and hand over its output.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::time::{Duration, Instant};
+
+use flowmart_operators::dataflow::{self, Collections, InputSessions};
+use flowmart_operators::recovery::stored_collections;
+use flowmart_schemas::{ForEachOutput, MakeOutput, Output, Outputs, Time, Updates};
+use timely::dataflow::ProbeHandle;
+use timely::worker::Worker;
+
+use crate::capture::{Captured, Capturing, capture, take_before};
+use crate::clock::PipelineClock;
+use crate::cluster::{self, ClusterLink};
+use crate::handoff::{WorkerBatch, send};
+use crate::pipeline::{Resume, RuntimeConfig};
+use crate::status::PipelineStatus;
+use crate::ingest::ingest;
+use crate::{DeadLetter, InputTopic, PollStatus, Source, SourceProgress, SourceRecord};
+
+/// What every worker shares.
+pub(crate) struct Context {
+    pub(crate) config: RuntimeConfig,
+    pub(crate) source: Arc<dyn Source>,
+    pub(crate) status: Arc<PipelineStatus>,
+    pub(crate) shutdown: Arc<AtomicBool>,
+    pub(crate) resume: Arc<Resume>,
+    /// Whether a sink stores recovery state (else its outputs are not captured at all).
+    pub(crate) stores_recovery_state: bool,
+    /// Whether the workers span several processes (then batches reach the collectors through
+    /// [`ClusterLink`]).
+    pub(crate) clustered: bool,
+}
+
+impl Context {
+    /// The settings every process of a cluster must share, named as in the pipeline file.
+    fn settings(&self) -> String {
+        let config = &self.config;
+        let topics = crate::InputTopic::ALL.map(|topic| config.topics.name(topic)).join(",");
+        let kept = |ms: Option<Time>| ms.map_or_else(|| "forever".to_string(), |ms| format!("{ms} ms"));
+        format!(
+            "runtime.workers={}, postgres.database_url {}, retention of event ids {} and of orders {}, topics {topics}",
+            config.workers,
+            if self.stores_recovery_state { "set" } else { "unset" },
+            kept(config.retention.event_ids_ms),
+            kept(config.retention.orders_ms),
+        )
+    }
+}
+
+/// Captures every output of the dataflow (those kept only for recovery only when `recovery`):
+/// `probe` passes a time once all its updates are in the buffers.
+fn capture_outputs(built: Outputs<Collections<'_>>, probe: &ProbeHandle<Time>, recovery: bool) -> Outputs<Capturing> {
+    struct Capture<'a, 'scope> {
+        built: &'a Outputs<Collections<'scope>>,
+        probe: &'a ProbeHandle<Time>,
+        recovery: bool,
+    }
+    impl MakeOutput<Capturing> for Capture<'_, '_> {
+        fn make<O: Output>(&mut self) -> Captured<O::Data> {
+            if O::FOR_RECOVERY && !self.recovery {
+                // Never filled: the collection is left unconsumed.
+                return Captured::default();
+            }
+            capture(O::of(self.built).clone(), self.probe)
+        }
+    }
+    Outputs::make(&mut Capture { built: &built, probe, recovery })
+}
+
+/// Whether nothing is captured.
+fn nothing_captured(captured: &Outputs<Capturing>) -> bool {
+    struct Empty<'a>(&'a Outputs<Capturing>, bool);
+    impl ForEachOutput for Empty<'_> {
+        fn each<O: Output>(&mut self) {
+            self.1 &= O::of(self.0).borrow().is_empty();
+        }
+    }
+    let mut empty = Empty(captured, true);
+    flowmart_schemas::for_each_output(&mut empty);
+    empty.1
+}
+
+/// Takes every captured update at a time before `upper`.
+fn take_captured(captured: &Outputs<Capturing>, upper: Time) -> Outputs<Updates> {
+    struct Take<'a>(&'a Outputs<Capturing>, Time);
+    impl MakeOutput<Updates> for Take<'_> {
+        fn make<O: Output>(&mut self) -> Vec<(O::Data, Time, flowmart_schemas::Diff)> {
+            take_before(O::of(self.0), self.1)
+        }
+    }
+    Outputs::make(&mut Take(captured, upper))
+}
+
+/// What a worker has fed and not yet sealed.
+#[derive(Default)]
+struct Pending {
+    progress: VecDeque<(Time, SourceProgress)>,
+    dead_letters: Vec<(Time, DeadLetter)>,
+}
+
+/// A worker publishes at least this often while its frontier moves, even with nothing changed,
+/// so `as_of` keeps up with time.
+const QUIET_PUBLISH_INTERVAL: Duration = Duration::from_millis(20);
+
+pub(crate) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<WorkerBatch>) {
+    let (index, peers) = (worker.index(), worker.peers());
+    let config = &context.config;
+    if context.clustered
+        && let Err(problem) = cluster::agree_on_settings(worker, config.workers, &context.settings())
+    {
+        context.status.fail(problem);
+        context.shutdown.store(true, Ordering::SeqCst);
+        return;
+    }
+    let probe = ProbeHandle::new();
+    // Activating the dataflow's root from another thread unparks this worker: the source's waker.
+    let wake = worker.sync_activator_for(vec![worker.next_dataflow_index()]);
+    let resume = &context.resume;
+    let (mut inputs, outputs) = worker.dataflow::<Time, _, _>(|scope| {
+        let (sessions, collections) = InputSessions::new(scope);
+        let stored = stored_collections(scope, &resume.state, resume.as_of, index, peers);
+        let built = dataflow::build(collections, stored, config.retention);
+        (sessions, capture_outputs(built, &probe, context.stores_recovery_state))
+    });
+    // In a cluster every worker builds the link's dataflows too, after the pipeline's.
+    let mut link = context.clustered.then(|| ClusterLink::new(worker, config.workers, sender.clone()));
+    // Records go in after every time the recovered state covers.
+    inputs.advance_to(resume.as_of);
+    inputs.flush();
+    if resume.as_of > 0 {
+        let started = Instant::now();
+        while probe.less_than(&resume.as_of) {
+            worker.step();
+        }
+        // What the recovered state itself produced: the sinks already hold it.
+        drop(take_captured(&outputs, resume.as_of));
+        tracing::info!(worker = index, seconds = started.elapsed().as_secs_f64(), "recovered state loaded");
+    }
+
+    let mut reader = match context.source.reader(index, peers) {
+        Ok(reader) => reader,
+        Err(error) => {
+            tracing::error!(worker = index, %error, "cannot open the source; stopping the pipeline");
+            context.status.fail(format!("cannot open the source: {error}"));
+            context.shutdown.store(true, Ordering::SeqCst);
+            if let Some(link) = &mut link {
+                link.ask_to_stop();
+            }
+            return;
+        }
+    };
+    reader.set_waker(Box::new(move || {
+        // Only fails once the worker is gone, when there is nobody to wake.
+        let _ = wake.activate();
+    }));
+    let mut clock = PipelineClock::new();
+    let mut polled = Vec::with_capacity(config.poll_batch);
+    let mut progress = SourceProgress::default();
+    let mut pending = Pending::default();
+    let mut exhausted = false;
+    let mut published_upper = resume.as_of;
+    let mut last_publish = Instant::now();
+    let idle_tick = Duration::from_millis(config.idle_tick_ms);
+
+    loop {
+        let mut stopping = context.shutdown.load(Ordering::Relaxed);
+        if let Some(link) = &mut link {
+            if stopping {
+                link.ask_to_stop();
+            } else if link.stop_asked() {
+                // Another process is stopping: so does this one, with everything it read.
+                context.status.stop_asked_by_cluster();
+                stopping = true;
+            }
+        }
+        let now = clock.now().max(inputs.time());
+        inputs.advance_to(now);
+        let upper = probe.with_frontier(|frontier| frontier.first().copied()).unwrap_or(now);
+        let mut park = idle_tick;
+        if !stopping && !exhausted && now.saturating_sub(upper) <= config.max_lag_ms {
+            match reader.poll(config.poll_batch, &mut polled) {
+                PollStatus::Ready => park = Duration::ZERO,
+                PollStatus::IdleUntil(due) => park = due.saturating_duration_since(Instant::now()).min(idle_tick),
+                PollStatus::Exhausted => exhausted = true,
+            }
+            if !polled.is_empty() {
+                feed(now, polled.drain(..), &mut inputs, &mut progress, &mut pending, &context.status, config);
+                pending.progress.push_back((now, progress.clone()));
+            }
+        }
+        inputs.flush();
+        if stopping {
+            break;
+        }
+        worker.step_or_park(Some(park));
+
+        let upper = probe.with_frontier(|frontier| frontier.first().copied()).unwrap_or(inputs.time());
+        if upper > published_upper && (last_publish.elapsed() >= QUIET_PUBLISH_INTERVAL || !nothing_captured(&outputs)) {
+            let batch = seal(index, upper, &outputs, &mut pending);
+            if let Some((_, sealed)) = batch.progress.last() {
+                reader.checkpoint(sealed);
+            }
+            if !hand_over(&mut link, &sender, batch, &context.shutdown) {
+                return;
+            }
+            published_upper = upper;
+            last_publish = Instant::now();
+        }
+    }
+
+    // Shutting down: close the inputs, let the dataflow finish what it read, publish it all.
+    let last_time = inputs.time();
+    drop(inputs);
+    while probe.with_frontier(|frontier| !frontier.is_empty()) {
+        worker.step_or_park(Some(idle_tick));
+    }
+    let batch = seal(index, last_time + 1, &outputs, &mut pending);
+    hand_over(&mut link, &sender, batch, &AtomicBool::new(false));
+}
+
+/// Hands a sealed batch on: in a cluster to every process's collector (through the link), else
+/// to this process's. False when this process's collector is gone or shutdown was asked.
+fn hand_over(
+    link: &mut Option<ClusterLink>,
+    sender: &SyncSender<WorkerBatch>,
+    batch: WorkerBatch,
+    shutdown: &AtomicBool,
+) -> bool {
+    match link {
+        Some(link) => {
+            link.publish(batch);
+            true
+        }
+        None => send(sender, batch, shutdown),
+    }
+}
+
+/// Validates polled records and feeds the valid ones to the dataflow at `time`.
+fn feed(
+    time: Time,
+    records: impl Iterator<Item = SourceRecord>,
+    inputs: &mut InputSessions,
+    progress: &mut SourceProgress,
+    pending: &mut Pending,
+    status: &PipelineStatus,
+    config: &RuntimeConfig,
+) {
+    let mut consumed = BTreeMap::<(InputTopic, u32), u64>::new();
+    let mut rejected = 0;
+    for record in records {
+        progress.consumed(record.topic, record.partition, record.offset);
+        *consumed.entry((record.topic, record.partition)).or_default() += 1;
+        match ingest(record) {
+            Ok((offset, input)) => inputs.insert(offset, input),
+            Err(dead_letter) => {
+                let topic = config.topics.name(dead_letter.topic).to_string();
+                metrics::counter!("flowmart_dead_letters_total", "topic" => topic, "kind" => dead_letter.kind.clone())
+                    .increment(1);
+                tracing::debug!(kind = %dead_letter.kind, message = %dead_letter.message, partition = dead_letter.partition, offset = dead_letter.offset, "record set aside");
+                pending.dead_letters.push((time, dead_letter));
+                rejected += 1;
+            }
+        }
+    }
+    let mut total = 0;
+    for ((topic, partition), count) in consumed {
+        let topic = config.topics.name(topic).to_string();
+        metrics::counter!("flowmart_records_consumed_total", "topic" => topic, "partition" => partition.to_string())
+            .increment(count);
+        total += count;
+    }
+    status.add_records(total, rejected);
+}
+
+/// Everything this worker has for times before `upper`.
+fn seal(worker: usize, upper: Time, outputs: &Outputs<Capturing>, pending: &mut Pending) -> WorkerBatch {
+    let ready = pending.progress.iter().take_while(|(time, _)| *time < upper).count();
+    let (dead_letters, later) =
+        std::mem::take(&mut pending.dead_letters).into_iter().partition(|(time, _)| *time < upper);
+    pending.dead_letters = later;
+    WorkerBatch {
+        worker,
+        upper,
+        updates: take_captured(outputs, upper),
+        dead_letters,
+        progress: pending.progress.drain(..ready).collect(),
+    }
+}

@@ -1,0 +1,179 @@
+//! The whole runtime — generator source, timely workers, collector, serving index — against the
+//! reference model folded over the same seeded records.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flowmart_operators::reference::ReferenceModel;
+use flowmart_runtime::{ClusterConfig, Pipeline, RuntimeConfig};
+use flowmart_serving::{ServingIndex, Snapshot};
+use flowmart_generator::{Generator, GeneratorConfig, PartitionWorkload};
+use flowmart_runtime::{ChangeBatch, InputTopic, Sink, SinkError, SourceProgress};
+use flowmart_testkit::{assert_snapshot_equals_model, free_port};
+
+fn generator_config() -> GeneratorConfig {
+    GeneratorConfig {
+        seed: 7,
+        tenants: 5,
+        partitions: 6,
+        skus_per_tenant: 60,
+        records_per_second: None,
+        max_records: Some(30_000),
+        fault_ratio: 0.01,
+        ..GeneratorConfig::default()
+    }
+}
+
+/// The model after every generated record, and the progress the pipeline must reach.
+fn expected(config: &GeneratorConfig) -> (ReferenceModel, SourceProgress, usize) {
+    let mut model = ReferenceModel::new();
+    let mut progress = SourceProgress::default();
+    let mut invalid = 0;
+    for partition in 0..config.partitions {
+        let mut workload = PartitionWorkload::new(config, partition);
+        while let Some(record) = workload.next() {
+            progress.consumed(record.topic, record.partition, record.offset);
+            invalid += usize::from(model.apply(record.decoded.expect("generated")).is_err());
+        }
+    }
+    model.end_time(0);
+    (model, progress, invalid)
+}
+
+/// Counts the dead letters the runtime hands to sinks.
+struct DeadLetterCount(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Sink for DeadLetterCount {
+    fn name(&self) -> &'static str {
+        "dead-letter-count"
+    }
+    fn apply(&mut self, batch: &ChangeBatch) -> Result<(), SinkError> {
+        self.0.fetch_add(batch.dead_letters.len(), std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+fn run_until_caught_up(workers: usize) -> (Arc<Snapshot>, usize) {
+    let config = generator_config();
+    let (_, expected_progress, _) = expected(&config);
+    let (index, writer) = ServingIndex::new(u64::MAX);
+    let dead_letters = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let pipeline = Pipeline::start(
+        RuntimeConfig { workers, ..RuntimeConfig::default() },
+        Arc::new(Generator::new(config)),
+        vec![Box::new(writer), Box::new(DeadLetterCount(Arc::clone(&dead_letters)))],
+    )
+    .expect("pipeline starts");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while index.snapshot().progress != expected_progress {
+        assert!(Instant::now() < deadline, "the pipeline did not catch up: {:?}", index.snapshot().progress);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let snapshot = index.snapshot();
+    pipeline.stop().expect("pipeline stops cleanly");
+    (snapshot, dead_letters.load(std::sync::atomic::Ordering::SeqCst))
+}
+
+fn assert_snapshot_equals_model_and_dead_letters(snapshot: &Snapshot, dead_letters: usize) {
+    let (model, _, invalid) = expected(&generator_config());
+    assert!(invalid > 0, "the workload has rule breakers");
+    assert_eq!(dead_letters, invalid, "every rule breaker is set aside, once");
+    assert_snapshot_equals_model(snapshot, &model);
+    assert!(snapshot.progress.iter().any(|(topic, _, _)| topic == InputTopic::ReorderPolicies));
+}
+
+#[test]
+fn one_worker_serves_what_the_reference_model_computes() {
+    let (snapshot, dead_letters) = run_until_caught_up(1);
+    assert_snapshot_equals_model_and_dead_letters(&snapshot, dead_letters);
+}
+
+#[test]
+fn four_workers_serve_what_the_reference_model_computes() {
+    let (snapshot, dead_letters) = run_until_caught_up(4);
+    assert_snapshot_equals_model_and_dead_letters(&snapshot, dead_letters);
+}
+
+#[test]
+fn every_process_of_a_two_process_cluster_serves_what_the_reference_model_computes() {
+    let config = generator_config();
+    let (_, expected_progress, _) = expected(&config);
+    let addresses = vec![format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port())];
+    // Each process of the cluster starts (and waits for the other) on its own thread.
+    let processes = (0..2)
+        .map(|process| {
+            let (addresses, config) = (addresses.clone(), config.clone());
+            std::thread::spawn(move || {
+                let (index, writer) = ServingIndex::new(u64::MAX);
+                let dead_letters = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                let runtime = RuntimeConfig {
+                    workers: 2,
+                    cluster: Some(ClusterConfig { process, addresses, recovery_state: false }),
+                    ..RuntimeConfig::default()
+                };
+                let sinks: Vec<Box<dyn Sink>> =
+                    vec![Box::new(writer), Box::new(DeadLetterCount(Arc::clone(&dead_letters)))];
+                let pipeline = Pipeline::start(runtime, Arc::new(Generator::new(config)), sinks).expect("starts");
+                (pipeline, index, dead_letters)
+            })
+        })
+        .collect::<Vec<_>>();
+    let processes = processes.into_iter().map(|process| process.join().expect("started")).collect::<Vec<_>>();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for (process, (_, index, _)) in processes.iter().enumerate() {
+        while index.snapshot().progress != expected_progress {
+            let progress = index.snapshot().progress.clone();
+            assert!(Instant::now() < deadline, "process {process} did not catch up: {progress:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    // Every process's collector saw every worker's output: each serves the whole result.
+    let snapshots = processes.iter().map(|(_, index, _)| index.snapshot()).collect::<Vec<_>>();
+    // Stopping one process stops the cluster; both finish cleanly.
+    let mut processes = processes.into_iter();
+    let (first, _, first_dead) = processes.next().expect("process 0");
+    let (second, _, second_dead) = processes.next().expect("process 1");
+    first.stop().expect("process 0 stops cleanly");
+    second.stop().expect("process 1 stops cleanly");
+    for (snapshot, dead_letters) in snapshots.iter().zip([first_dead, second_dead]) {
+        assert_snapshot_equals_model_and_dead_letters(snapshot, dead_letters.load(std::sync::atomic::Ordering::SeqCst));
+    }
+}
+
+#[test]
+fn processes_with_different_settings_refuse_to_run_together_and_say_why() {
+    let addresses = vec![format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port())];
+    let processes = (0..2)
+        .map(|process| {
+            let addresses = addresses.clone();
+            std::thread::spawn(move || {
+                let mut retention = flowmart_schemas::Retention::default();
+                if process == 1 {
+                    retention.orders_ms = Some(1);
+                }
+                let runtime = RuntimeConfig {
+                    workers: 1,
+                    retention,
+                    cluster: Some(ClusterConfig { process, addresses, recovery_state: false }),
+                    ..RuntimeConfig::default()
+                };
+                let (_, writer) = ServingIndex::new(u64::MAX);
+                Pipeline::start(runtime, Arc::new(Generator::new(generator_config())), vec![Box::new(writer)])
+                    .expect("starts")
+            })
+        })
+        .collect::<Vec<_>>();
+    for (process, pipeline) in processes.into_iter().map(|process| process.join().unwrap()).enumerate() {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let failure = loop {
+            if let Some(failure) = pipeline.status().failure() {
+                break failure;
+            }
+            assert!(Instant::now() < deadline, "process {process} did not refuse");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(failure.contains("other settings") && failure.contains("retention"), "{failure}");
+        assert_eq!(pipeline.status().records(), 0, "process {process} read nothing");
+        pipeline.stop().expect("stops cleanly");
+    }
+}

@@ -1,0 +1,161 @@
+//! Settlement totals per (tenant, currency, settlement date): the settlements output's keys and
+//! values.
+
+use std::fmt;
+
+use differential_dataflow::difference::{Abelian, IsZero, Monoid, Multiply, Semigroup};
+use serde::{Deserialize, Serialize};
+
+use crate::{Currency, Id, PaymentKind, TimestampMillis};
+
+/// A UTC calendar date, as days since 1970-01-01.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SettlementDate(pub i32);
+
+const UNIX_EPOCH_JULIAN_DAY: i32 = 2_440_588;
+const MILLIS_PER_DAY: i64 = 86_400_000;
+
+impl SettlementDate {
+    /// The UTC date of a timestamp.
+    pub fn of(timestamp: TimestampMillis) -> SettlementDate {
+        SettlementDate(timestamp.div_euclid(MILLIS_PER_DAY) as i32)
+    }
+
+    /// Parses `YYYY-MM-DD`; `None` for anything else or a date that does not exist.
+    pub fn parse(text: &str) -> Option<SettlementDate> {
+        let mut parts = text.splitn(3, '-');
+        let (year, month, day) = (parts.next()?, parts.next()?, parts.next()?);
+        if year.len() != 4 || month.len() != 2 || day.len() != 2 {
+            return None;
+        }
+        let month = time::Month::try_from(month.parse::<u8>().ok()?).ok()?;
+        let date = time::Date::from_calendar_date(year.parse().ok()?, month, day.parse().ok()?).ok()?;
+        Some(SettlementDate(date.to_julian_day() - UNIX_EPOCH_JULIAN_DAY))
+    }
+}
+
+impl fmt::Display for SettlementDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match time::Date::from_julian_day(self.0.saturating_add(UNIX_EPOCH_JULIAN_DAY)) {
+            Ok(date) => write!(f, "{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day()),
+            Err(_) => write!(f, "day {} since 1970-01-01", self.0),
+        }
+    }
+}
+
+/// What settlement totals are kept for: a tenant's currency on one UTC date.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SettlementKey {
+    /// The merchant.
+    pub tenant_id: Id,
+    /// The currency of the amounts.
+    pub currency: Currency,
+    /// The UTC date of the payments' `occurred_at`.
+    pub settlement_date: SettlementDate,
+}
+
+/// Sums of `amount_minor` by payment kind; also the difference type the operator accumulates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SettlementTotals {
+    /// CAPTURED.
+    pub captured: i64,
+    /// REFUNDED.
+    pub refunded: i64,
+    /// CHARGEBACK.
+    pub chargebacks: i64,
+    /// FEE.
+    pub fees: i64,
+    /// PAYOUT.
+    pub payouts: i64,
+    /// AUTHORIZED: pending, not in `net`.
+    pub authorized: i64,
+    /// How many payments count here (the totals exist while this is positive).
+    pub payments: i64,
+}
+
+impl SettlementTotals {
+    /// `captured - refunded - chargebacks - fees`.
+    pub fn net(&self) -> i64 {
+        self.captured - self.refunded - self.chargebacks - self.fees
+    }
+
+    /// The contribution of one payment.
+    pub fn of_payment(kind: PaymentKind, amount_minor: i64) -> SettlementTotals {
+        let mut totals = SettlementTotals { payments: 1, ..SettlementTotals::default() };
+        let sum = match kind {
+            PaymentKind::Captured => &mut totals.captured,
+            PaymentKind::Refunded => &mut totals.refunded,
+            PaymentKind::Chargeback => &mut totals.chargebacks,
+            PaymentKind::Fee => &mut totals.fees,
+            PaymentKind::Payout => &mut totals.payouts,
+            PaymentKind::Authorized => &mut totals.authorized,
+        };
+        *sum = amount_minor;
+        totals
+    }
+
+    fn fields_mut(&mut self) -> [&mut i64; 7] {
+        [
+            &mut self.captured,
+            &mut self.refunded,
+            &mut self.chargebacks,
+            &mut self.fees,
+            &mut self.payouts,
+            &mut self.authorized,
+            &mut self.payments,
+        ]
+    }
+}
+
+impl IsZero for SettlementTotals {
+    fn is_zero(&self) -> bool {
+        *self == SettlementTotals::default()
+    }
+}
+
+impl Semigroup for SettlementTotals {
+    fn plus_equals(&mut self, rhs: &Self) {
+        let mut rhs = *rhs;
+        for (sum, add) in self.fields_mut().into_iter().zip(rhs.fields_mut()) {
+            *sum += *add;
+        }
+    }
+}
+
+impl Monoid for SettlementTotals {
+    fn zero() -> Self {
+        SettlementTotals::default()
+    }
+}
+
+impl Abelian for SettlementTotals {
+    fn negate(&mut self) {
+        self.fields_mut().into_iter().for_each(|sum| *sum = -*sum);
+    }
+}
+
+impl Multiply<isize> for SettlementTotals {
+    type Output = SettlementTotals;
+    fn multiply(mut self, rhs: &isize) -> SettlementTotals {
+        let factor = *rhs as i64;
+        self.fields_mut().into_iter().for_each(|sum| *sum *= factor);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SettlementDate;
+
+    #[test]
+    fn settlement_dates_are_utc_calendar_days() {
+        assert_eq!(SettlementDate::of(0).to_string(), "1970-01-01");
+        assert_eq!(SettlementDate::of(-1).to_string(), "1969-12-31");
+        assert_eq!(SettlementDate::of(1_764_028_799_999).to_string(), "2025-11-24");
+        assert_eq!(SettlementDate::of(1_764_028_800_000).to_string(), "2025-11-25");
+        assert_eq!(SettlementDate::parse("2025-11-25"), Some(SettlementDate::of(1_764_028_800_000)));
+        for bad in ["2025-02-30", "2025-13-01", "25-11-25", "2025-1-05", "2025-11-25x", ""] {
+            assert_eq!(SettlementDate::parse(bad), None, "{bad:?}");
+        }
+    }
+}
