@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use flowmart_api::webhooks::Webhooks;
 use flowmart_api::{AdminToken, ApiKeys, ApiState, RateLimits};
+use flowmart_generator::{Generator, GeneratorConfig, PartitionWorkload};
 use flowmart_operators::reference::ReferenceModel;
 use flowmart_runtime::{Pipeline, RuntimeConfig};
-use flowmart_serving::ServingIndex;
-use flowmart_generator::{Generator, GeneratorConfig, PartitionWorkload};
 use flowmart_runtime::{SourceProgress, Topics};
+use flowmart_serving::ServingIndex;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -7,30 +7,13 @@ use std::time::{Duration, Instant};
 
 use flowmart_api::Store;
 use flowmart_api::webhooks::Webhooks;
-use flowmart_serving::{ServingIndex, Snapshot};
 use flowmart_runtime::{ChangeBatch, Sink, SourceProgress};
-use flowmart_schemas::{Id, ReorderAlert, ReorderAlertStatus};
-use flowmart_testkit::TestDatabase;
-
-fn change(tenant: &str, sku: &str) -> ReorderAlert {
-    ReorderAlert {
-        alert_id: format!("alert-{sku}").into(),
-        tenant_id: tenant.into(),
-        warehouse_id: "berlin".into(),
-        sku: sku.into(),
-        status: ReorderAlertStatus::Opened,
-        projected: 1,
-        reorder_point: 5,
-        suggested_quantity: 10,
-        changed_at: 7,
-    }
-}
+use flowmart_schemas::{Id, ReorderAlert};
+use flowmart_serving::{ServingIndex, Snapshot};
+use flowmart_testkit::{TestDatabase, alert_batch, reorder_alert};
 
 /// An index as a restarted API has it: `published` changes happened, `recent` of them kept.
-fn restarted_index(
-    published: u64,
-    recent: Vec<(u64, ReorderAlert)>,
-) -> (ServingIndex, flowmart_serving::IndexWriter) {
+fn restarted_index(published: u64, recent: Vec<(u64, ReorderAlert)>) -> (ServingIndex, flowmart_serving::IndexWriter) {
     let restored = Snapshot::restored(5, SourceProgress::default(), published, [], [], []);
     ServingIndex::starting_from(restored, recent, u64::MAX)
 }
@@ -71,12 +54,9 @@ fn a_restarted_api_keeps_its_webhooks_and_delivers_on_from_where_it_stopped() {
     let (index, mut writer) = restarted_index(0, Vec::new());
     let webhooks = runtime.block_on(Webhooks::stored(index, &store)).unwrap();
     let (registered, _secret) = runtime.block_on(webhooks.register(&tenant, &url)).unwrap();
-    let batch = ChangeBatch {
-        lower: 5,
-        upper: 6,
-        alerts: vec![change("acme-wholesale", "a"), change("globex-distribution", "b"), change("acme-wholesale", "c")],
-        ..ChangeBatch::default()
-    };
+    let alerts = ["acme-wholesale", "globex-distribution", "acme-wholesale"];
+    let alerts = alerts.into_iter().zip(["a", "b", "c"]).map(|(tenant, sku)| reorder_alert(tenant, sku)).collect();
+    let batch = ChangeBatch { lower: 5, upper: 6, ..alert_batch(0, alerts) };
     writer.apply(&batch).unwrap();
     wait_until("the first deliveries", || delivered() == ["1", "3"]);
     let progress = || database.rows("SELECT delivered_up_to::text FROM webhooks")[0][0].clone();
@@ -89,13 +69,7 @@ fn a_restarted_api_keeps_its_webhooks_and_delivers_on_from_where_it_stopped() {
     let listed = webhooks.list(&tenant);
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].webhook_id, registered.webhook_id);
-    let batch = ChangeBatch {
-        lower: 6,
-        upper: 7,
-        alerts: vec![change("acme-wholesale", "d")],
-        alerts_before: 3,
-        ..ChangeBatch::default()
-    };
+    let batch = ChangeBatch { lower: 6, upper: 7, ..alert_batch(3, vec![reorder_alert("acme-wholesale", "d")]) };
     writer.apply(&batch).unwrap();
     wait_until("the delivery after the restart", || delivered() == ["1", "3", "4"]);
     wait_until("progress stored", || progress() == "4");
@@ -103,9 +77,9 @@ fn a_restarted_api_keeps_its_webhooks_and_delivers_on_from_where_it_stopped() {
 
     // Down while changes 5..=7 happened, kept by the database: they are sent on restart.
     let kept = vec![
-        (5, change("acme-wholesale", "e")),
-        (6, change("globex-distribution", "f")),
-        (7, change("acme-wholesale", "g")),
+        (5, reorder_alert("acme-wholesale", "e")),
+        (6, reorder_alert("globex-distribution", "f")),
+        (7, reorder_alert("acme-wholesale", "g")),
     ];
     let (index, _writer) = restarted_index(7, kept);
     let webhooks = runtime.block_on(Webhooks::stored(index, &store)).unwrap();

@@ -27,10 +27,10 @@ use axum::routing::get;
 use flowmart_api::webhooks::Webhooks;
 use flowmart_api::{AdminToken, ApiKeys, ApiState, RateLimits};
 use flowmart_benches::open_loop::{Latencies, OpenLoop, Target, percentile};
-use flowmart_runtime::{Pipeline, RuntimeConfig};
-use flowmart_serving::{IndexWriter, ServingIndex};
 use flowmart_generator::{Generator, GeneratorConfig};
 use flowmart_runtime::{ChangeBatch, Sink, SinkError, Topics};
+use flowmart_runtime::{Pipeline, RuntimeConfig};
+use flowmart_serving::{IndexWriter, ServingIndex};
 use metrics_exporter_prometheus::PrometheusBuilder;
 
 fn env(name: &str, default: u64) -> u64 {

@@ -10,11 +10,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flowmart_runtime::{Pipeline, RuntimeConfig};
-use flowmart_serving::ServingIndex;
 use flowmart_generator::GeneratorConfig;
 use flowmart_kafka::{KafkaSource, KafkaSourceConfig, Registry, StartFrom, WriterSchemas};
 use flowmart_runtime::{InputTopic, SourceProgress, Topics};
+use flowmart_runtime::{Pipeline, RuntimeConfig};
+use flowmart_serving::ServingIndex;
 use flowmart_testkit::{RegistryStub, Tansu, create_topics, produce_workload};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;

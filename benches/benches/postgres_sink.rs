@@ -7,12 +7,12 @@
 
 use std::time::Instant;
 
-use flowmart_schemas::Retention;
-use flowmart_schemas::StockLevels;
+use flowmart_postgres::PostgresSink;
 use flowmart_runtime::{ChangeBatch, Sink, Topics};
 use flowmart_schemas::PositionKey;
-use flowmart_postgres::PostgresSink;
-use flowmart_testkit::TestDatabase;
+use flowmart_schemas::Retention;
+use flowmart_schemas::StockLevels;
+use flowmart_testkit::{TestDatabase, stock_batch};
 use sqlx::{Connection, PgConnection};
 
 fn batch(rows: usize, round: i64) -> ChangeBatch {
@@ -33,7 +33,7 @@ fn batch(rows: usize, round: i64) -> ChangeBatch {
             (position, Some(levels))
         })
         .collect();
-    ChangeBatch { lower: 0, upper: 1 + round as u64, stock, ..ChangeBatch::default() }
+    stock_batch(0, 1 + round as u64, stock)
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -63,7 +63,7 @@ fn main() {
 
         // Raw COPY of the same rows into an empty table of the same shape.
         let mut csv = String::with_capacity(rows * 64);
-        for (position, levels) in &changes.stock {
+        for (position, levels) in &changes.changes.stock {
             let levels = levels.expect("upserts");
             csv.push_str(&format!(
                 "{},{},{},{},{},{},{},{}\n",

@@ -8,14 +8,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use flowmart_generator::{Generator, GeneratorConfig};
+use flowmart_postgres::PostgresSink;
+use flowmart_runtime::{Pipeline, RuntimeConfig};
+use flowmart_runtime::{Sink, Topics};
+use flowmart_schemas::PositionKey;
 use flowmart_schemas::Retention;
 use flowmart_schemas::StockLevels;
-use flowmart_runtime::{Pipeline, RuntimeConfig};
-use flowmart_generator::{Generator, GeneratorConfig};
-use flowmart_runtime::{ChangeBatch, Sink, Topics};
-use flowmart_schemas::PositionKey;
-use flowmart_postgres::PostgresSink;
-use flowmart_testkit::TestDatabase;
+use flowmart_testkit::{TestDatabase, stock_batch};
 
 /// Pipeline time of the stored results.
 const AS_OF: u64 = 1_764_000_000_000;
@@ -41,7 +41,7 @@ fn main() {
             })
             .collect();
         let upper = AS_OF - 10 + round as u64;
-        sink.apply(&ChangeBatch { lower: upper - 1, upper, stock, ..ChangeBatch::default() }).expect("stored");
+        sink.apply(&stock_batch(upper - 1, upper, stock)).expect("stored");
         eprintln!("stored {} positions", (start + BATCH).min(positions));
     }
     drop(sink);
@@ -52,7 +52,7 @@ fn main() {
         PostgresSink::open(&database.url(), Topics::default(), Retention::default(), u64::MAX).expect("reopens");
     let read = started.elapsed();
     assert_eq!(recovered.resume.state.stock.len(), positions, "every position read back");
-    let as_of = recovered.resume.state.as_of;
+    let as_of = recovered.resume.as_of;
     let nothing_new = Generator::new(GeneratorConfig { max_records: Some(0), ..GeneratorConfig::default() });
     let pipeline = Pipeline::resume(
         RuntimeConfig { workers: 2, ..RuntimeConfig::default() },

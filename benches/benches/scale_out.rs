@@ -22,14 +22,14 @@ use std::time::{Duration, Instant};
 use flowmart_api::cluster::ClusterRoutes;
 use flowmart_api::webhooks::Webhooks;
 use flowmart_api::{AdminToken, ApiKeys, ApiState, RateLimits};
-use flowmart_schemas::StockLevels;
-use flowmart_runtime::{ClusterConfig, Pipeline, RuntimeConfig};
-use flowmart_serving::ServingIndex;
 use flowmart_generator::{Generator, GeneratorConfig, PartitionWorkload};
 use flowmart_kafka::{KafkaSource, KafkaSourceConfig, Registry, StartFrom, WriterSchemas};
-use flowmart_runtime::{ChangeBatch, InputTopic, Sink, Source, SourceProgress, Topics};
+use flowmart_runtime::{ClusterConfig, Pipeline, RuntimeConfig};
+use flowmart_runtime::{InputTopic, Sink, Source, SourceProgress, Topics};
 use flowmart_schemas::PositionKey;
-use flowmart_testkit::{RegistryStub, Tansu, create_topics, free_port, produce_workload};
+use flowmart_schemas::StockLevels;
+use flowmart_serving::ServingIndex;
+use flowmart_testkit::{RegistryStub, Tansu, create_topics, free_port, produce_workload, stock_batch};
 use metrics_exporter_prometheus::PrometheusBuilder;
 
 const PARTITIONS: i32 = 8;
@@ -136,7 +136,7 @@ fn routed_against_local(requests: usize) {
     let (index, mut writer) = ServingIndex::new(u64::MAX);
     let levels = StockLevels { on_hand: 40, reserved: 5, on_order: 10, records: 3 };
     let stock = vec![(PositionKey::new(tenant.as_str(), "berlin", "SKU-1"), Some(levels))];
-    writer.apply(&ChangeBatch { lower: 0, upper: 1, stock, ..ChangeBatch::default() }).unwrap();
+    writer.apply(&stock_batch(0, 1, stock)).unwrap();
     // Both processes know the key (in a deployment both read it from the key table).
     let keys = Arc::new(ApiKeys::new());
     let key = runtime.block_on(keys.issue(&tenant)).unwrap().api_key;

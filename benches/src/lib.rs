@@ -7,12 +7,12 @@ pub mod open_loop;
 
 use std::sync::Arc;
 
-use flowmart_operators::dataflow::{self, InputSessions, Retention};
-use flowmart_operators::recovery::Recovered;
+use flowmart_generator::{Generator, GeneratorConfig};
+use flowmart_operators::dataflow::{self, InputSessions};
+use flowmart_operators::recovery::stored_collections;
 use flowmart_operators::reference::ReferenceModel;
 use flowmart_operators::{SourceOffset, Time};
-use flowmart_generator::{Generator, GeneratorConfig};
-use flowmart_schemas::{InputRecord, Validate};
+use flowmart_schemas::{InputRecord, Outputs, Retention, Validate};
 use timely::dataflow::ProbeHandle;
 
 /// Records a worker takes from its source per pipeline time (the runtime's default poll batch).
@@ -51,8 +51,7 @@ pub fn run_dataflow(workload: Arc<Vec<(SourceOffset, InputRecord)>>) -> usize {
         let counter = std::rc::Rc::clone(&alert_changes);
         let mut inputs = worker.dataflow::<Time, _, _>(|scope| {
             let (sessions, collections) = InputSessions::new(scope);
-            // Nothing recovered: its inputs close unused.
-            let (_, nothing_recovered) = Recovered::new(scope);
+            let nothing_recovered = stored_collections(scope, &Outputs::default(), 0, 0, 1);
             let outputs = dataflow::build(collections, nothing_recovered, Retention::default());
             outputs.stock.probe_with(&probe);
             outputs.settlements.probe_with(&probe);

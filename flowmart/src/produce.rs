@@ -3,10 +3,10 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use flowmart_runtime::InputTopic;
-use flowmart_runtime::Topics;
 use flowmart_generator::{Generator, GeneratorConfig};
 use flowmart_kafka::{WorkloadProducer, create_topics};
+use flowmart_runtime::InputTopic;
+use flowmart_runtime::Topics;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::ProduceArgs;

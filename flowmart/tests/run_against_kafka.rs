@@ -9,10 +9,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
-use flowmart_operators::reference::ReferenceModel;
-use flowmart_runtime::Topics;
 use flowmart_generator::GeneratorConfig;
 use flowmart_kafka::{frame, split_frame};
+use flowmart_operators::reference::ReferenceModel;
+use flowmart_runtime::Topics;
 use flowmart_schemas::{AvroRecord, ReorderAlert, ReorderAlertStatus, decode};
 use flowmart_testkit::{RegistryStub, Tansu, TestDatabase, consume, free_port, model_of, produce, produce_workload};
 use support::{Http, Running, covered, create_flowmart_topics};

@@ -2,7 +2,9 @@
 //! OPENED / UPDATED / RESOLVED changes.
 
 use differential_dataflow::{AsCollection, Hashable};
-use flowmart_schemas::{Id, OpenAlert, PositionKey, ReorderAlert, ReorderAlertStatus, ReorderCheck, ReorderPolicy, StockLevels};
+use flowmart_schemas::{
+    Id, OpenAlert, PositionKey, ReorderAlert, ReorderAlertStatus, ReorderCheck, ReorderPolicy, StockLevels,
+};
 use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;

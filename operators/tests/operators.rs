@@ -8,15 +8,16 @@ use std::sync::{Arc, Mutex};
 
 use differential_dataflow::input::{Input, InputSession};
 use flowmart_operators::dedupe::DedupeByEventId;
-use flowmart_operators::order_upsert::{OrderState, OrderUpsert};
+use flowmart_operators::order_upsert::OrderUpsert;
 use flowmart_operators::policy_upsert::PolicyUpsert;
 use flowmart_operators::reorder_alerts::{ReorderAlerts, alert_id};
 use flowmart_operators::stock_positions::stock_positions;
 use flowmart_operators::{Collection, Diff, SourceOffset, Sourced, Time};
 use flowmart_schemas::{
-    InputRecord, InventoryEvent, InventoryKind, OrderEvent, PolicyUpdate, PositionKey, ReorderAlert,
+    InputRecord, InventoryEvent, InventoryKind, OrderEvent, OrderState, PolicyUpdate, PositionKey, ReorderAlert,
     ReorderAlertStatus, ReorderPolicy,
 };
+use flowmart_testkit::inventory_event;
 use proptest::prelude::*;
 use support::{accumulate, arrivals};
 
@@ -69,19 +70,6 @@ fn sourced<E>(partition: u32, offset: u64, event: E) -> Sourced<E> {
     Sourced { offset: SourceOffset { partition, offset }, event }
 }
 
-fn received(event_id: &str, quantity: i64) -> InventoryEvent {
-    InventoryEvent {
-        event_id: event_id.into(),
-        tenant_id: "acme".into(),
-        warehouse_id: "berlin".into(),
-        sku: "SKU-1".into(),
-        kind: InventoryKind::Received,
-        quantity,
-        occurred_at: 0,
-        purchase_order_id: None,
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
@@ -132,9 +120,9 @@ proptest! {
 #[test]
 fn a_retry_after_the_dedupe_retention_counts_again() {
     let input = vec![
-        (sourced(0, 0, received("e-1", 5)), 10),
-        (sourced(0, 1, received("e-1", 5)), 109),
-        (sourced(0, 2, received("e-1", 5)), 110),
+        (sourced(0, 0, inventory_event("e-1", 5)), 10),
+        (sourced(0, 1, inventory_event("e-1", 5)), 109),
+        (sourced(0, 2, inventory_event("e-1", 5)), 110),
     ];
     let output = run_operator(input, |events| events.clone().dedupe_by_event_id(nothing(&events), Some(100)));
     let times = output.iter().map(|(_, time, diff)| (*time, *diff)).collect::<Vec<_>>();
@@ -226,12 +214,12 @@ fn a_policy_on_an_untouched_position_opens_an_alert_at_projected_zero() {
 #[test]
 fn one_alert_per_crossing_updated_while_open_and_resolved_above_the_reorder_point() {
     let alerts = alert_changes(vec![
-        (Ok(received("e-1", 40)), 1),
+        (Ok(inventory_event("e-1", 40)), 1),
         (Err(Some(policy(10))), 2),
-        (Ok(InventoryEvent { kind: InventoryKind::Damaged, ..received("e-2", 35) }), 3),
-        (Ok(InventoryEvent { kind: InventoryKind::Damaged, ..received("e-3", 3) }), 4),
-        (Ok(received("e-4", 30)), 5),
-        (Ok(InventoryEvent { kind: InventoryKind::Damaged, ..received("e-5", 30) }), 6),
+        (Ok(InventoryEvent { kind: InventoryKind::Damaged, ..inventory_event("e-2", 35) }), 3),
+        (Ok(InventoryEvent { kind: InventoryKind::Damaged, ..inventory_event("e-3", 3) }), 4),
+        (Ok(inventory_event("e-4", 30)), 5),
+        (Ok(InventoryEvent { kind: InventoryKind::Damaged, ..inventory_event("e-5", 30) }), 6),
     ]);
     assert_eq!(
         summary(&alerts),
@@ -252,10 +240,10 @@ fn deleting_the_policy_resolves_the_alert_and_a_dip_within_one_time_raises_nothi
     let alerts = alert_changes(vec![
         (Err(Some(policy(10))), 1),
         (Err(None), 2),
-        (Ok(received("e-1", 40)), 3),
+        (Ok(inventory_event("e-1", 40)), 3),
         (Err(Some(policy(10))), 3),
-        (Ok(InventoryEvent { kind: InventoryKind::Damaged, ..received("e-2", 35) }), 4),
-        (Ok(received("e-3", 35)), 4),
+        (Ok(InventoryEvent { kind: InventoryKind::Damaged, ..inventory_event("e-2", 35) }), 4),
+        (Ok(inventory_event("e-3", 35)), 4),
     ]);
     assert_eq!(
         summary(&alerts),

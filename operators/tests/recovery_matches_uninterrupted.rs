@@ -7,18 +7,14 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use flowmart_schemas::Time;
-use flowmart_schemas::Retention;
-use flowmart_operators::recovery::RecoveredState;
-use flowmart_schemas::{OpenAlert, ReorderCheck};
-use flowmart_schemas::{PositionKey, ReorderAlertStatus};
+use flowmart_schemas::{OpenAlert, Outputs, PositionKey, ReorderAlertStatus, ReorderCheck, Retention, Time};
 use proptest::prelude::*;
-use support::{Arrival, Captured, accumulate, alert_log, arrivals, run_dataflow_from};
+use support::{Arrival, Captured, Stored, accumulate, alert_log, arrivals, run_dataflow_from};
 
 /// What a sink holds after applying every output update before `as_of` (the state
 /// `flowmart_postgres` stores and reads back): current values, when each order last
 /// changed, alerts still open, and the event ids counted with when they were.
-fn stored_state(as_of: Time, captured: &Captured) -> RecoveredState {
+fn stored_state(as_of: Time, captured: &Captured) -> Stored {
     // Each order's latest addition (the upsert adds one per change; a forgotten order's old
     // value is never retracted).
     let mut orders = BTreeMap::new();
@@ -44,16 +40,16 @@ fn stored_state(as_of: Time, captured: &Captured) -> RecoveredState {
             }
         }
     }
-    RecoveredState {
-        as_of,
+    let state = Outputs {
         stock: current(&captured.stock),
         settlements: current(&captured.settlements),
+        alerts: open.into_iter().collect(),
         orders: orders.into_iter().collect(),
         policies: current(&captured.policies),
-        open_alerts: open.into_iter().collect(),
         inventory_ids: captured.inventory_ids.iter().map(|(id, time, _)| (id.clone(), *time)).collect(),
         payment_ids: captured.payment_ids.iter().map(|(id, time, _)| (id.clone(), *time)).collect(),
-    }
+    };
+    Stored { as_of, state }
 }
 
 /// The collection the updates add up to.
@@ -79,8 +75,8 @@ fn resumed_equals_uninterrupted(
     stop: Time,
 ) -> Result<(), TestCaseError> {
     let (before, after): (Vec<_>, Vec<_>) = arrivals.iter().cloned().partition(|arrival| arrival.time < stop);
-    let uninterrupted = run_dataflow_from(workers, retention, &RecoveredState::default(), arrivals);
-    let first_run = run_dataflow_from(workers, retention, &RecoveredState::default(), &before);
+    let uninterrupted = run_dataflow_from(workers, retention, &Stored::default(), arrivals);
+    let first_run = run_dataflow_from(workers, retention, &Stored::default(), &before);
     let state = stored_state(stop, &first_run);
     let resumed = run_dataflow_from(workers, retention, &state, &after);
 

@@ -16,9 +16,9 @@ use crate::capture::{Captured, Capturing, capture, take_before};
 use crate::clock::PipelineClock;
 use crate::cluster::{self, ClusterLink};
 use crate::handoff::{WorkerBatch, send};
+use crate::ingest::ingest;
 use crate::pipeline::{Resume, RuntimeConfig};
 use crate::status::PipelineStatus;
-use crate::ingest::ingest;
 use crate::{DeadLetter, InputTopic, PollStatus, Source, SourceProgress, SourceRecord};
 
 /// What every worker shares.
@@ -199,7 +199,8 @@ pub(crate) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
         worker.step_or_park(Some(park));
 
         let upper = probe.with_frontier(|frontier| frontier.first().copied()).unwrap_or(inputs.time());
-        if upper > published_upper && (last_publish.elapsed() >= QUIET_PUBLISH_INTERVAL || !nothing_captured(&outputs)) {
+        if upper > published_upper && (last_publish.elapsed() >= QUIET_PUBLISH_INTERVAL || !nothing_captured(&outputs))
+        {
             let batch = seal(index, upper, &outputs, &mut pending);
             if let Some((_, sealed)) = batch.progress.last() {
                 reader.checkpoint(sealed);

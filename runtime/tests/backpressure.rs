@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use flowmart_runtime::{Pipeline, RuntimeConfig};
 use flowmart_generator::{Generator, GeneratorConfig};
 use flowmart_runtime::{ChangeBatch, Sink, SinkError};
+use flowmart_runtime::{Pipeline, RuntimeConfig};
 
 /// A sink that takes nothing while `stalled` holds.
 struct StalledSink(Arc<AtomicBool>);

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use flowmart_generator::{Generator, GeneratorConfig, PartitionWorkload};
 use flowmart_operators::reference::ReferenceModel;
+use flowmart_runtime::{ChangeBatch, InputTopic, Sink, SinkError, SourceProgress};
 use flowmart_runtime::{ClusterConfig, Pipeline, RuntimeConfig};
 use flowmart_serving::{ServingIndex, Snapshot};
-use flowmart_generator::{Generator, GeneratorConfig, PartitionWorkload};
-use flowmart_runtime::{ChangeBatch, InputTopic, Sink, SinkError, SourceProgress};
 use flowmart_testkit::{assert_snapshot_equals_model, free_port};
 
 fn generator_config() -> GeneratorConfig {

@@ -509,10 +509,7 @@ mod tests {
         }
         let mut names = Names(Vec::new());
         for_each_output(&mut names);
-        assert_eq!(
-            names.0,
-            ["stock", "settlements", "alerts", "orders", "policies", "inventory_ids", "payment_ids"]
-        );
+        assert_eq!(names.0, ["stock", "settlements", "alerts", "orders", "policies", "inventory_ids", "payment_ids"]);
     }
 
     #[test]

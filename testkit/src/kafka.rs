@@ -1,8 +1,8 @@
 use std::time::Duration;
 
-use flowmart_runtime::Topics;
 use flowmart_generator::{GeneratorConfig, PartitionWorkload};
 use flowmart_kafka::WorkloadProducer;
+use flowmart_runtime::Topics;
 use flowmart_schemas::InputRecord;
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};

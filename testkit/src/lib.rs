@@ -1,10 +1,12 @@
 //! Test support: real parts on free loopback ports — a Tansu broker per test, a Schema
 //! Registry stub serving the Confluent routes, a database of its own per test — plus producing the generator's workload as
-//! Confluent-framed Avro, and comparing a serving snapshot with the reference model.
+//! Confluent-framed Avro, comparing a serving snapshot with the reference model, and the records
+//! and batches tests build by hand.
 
 #![warn(missing_docs)]
 
 mod database;
+mod fixtures;
 mod kafka;
 mod model;
 mod private_postgres;
@@ -12,6 +14,7 @@ mod registry;
 mod tansu;
 
 pub use database::TestDatabase;
+pub use fixtures::{OCCURRED_AT, alert_batch, inventory_event, reorder_alert, stock_batch};
 pub use kafka::{
     Consumed, OutgoingRecord, Produced, committed_offsets, consume, create_topics, produce, produce_workload,
 };

@@ -1,10 +1,10 @@
 use std::collections::BTreeMap;
 
 use flowmart_operators::reference::ReferenceModel;
-use flowmart_schemas::SettlementKey;
 use flowmart_schemas::AlertState;
-use flowmart_serving::Snapshot;
+use flowmart_schemas::SettlementKey;
 use flowmart_schemas::{InputRecord, PositionKey};
+use flowmart_serving::Snapshot;
 
 /// The reference model after `records`, in the order they are read; alerts evaluated at the end.
 pub fn model_of(records: impl IntoIterator<Item = InputRecord>) -> ReferenceModel {

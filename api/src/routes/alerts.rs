@@ -3,8 +3,8 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use flowmart_schemas::{AlertState, AlertView};
 use flowmart_schemas::Id;
+use flowmart_schemas::{AlertState, AlertView};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 

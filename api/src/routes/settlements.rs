@@ -3,8 +3,8 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use flowmart_schemas::SettlementDate;
 use flowmart_schemas::Currency;
+use flowmart_schemas::SettlementDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 

@@ -3,8 +3,8 @@
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use flowmart_schemas::StockLevels;
 use flowmart_schemas::Id;
+use flowmart_schemas::StockLevels;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use flowmart_serving::{AlertEvent, Missed, ServingIndex};
 use flowmart_schemas::Id;
+use flowmart_serving::{AlertEvent, Missed, ServingIndex};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{Delivery, SIGNATURE_HEADER, now_ms, sign};

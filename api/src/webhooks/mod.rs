@@ -21,8 +21,8 @@ mod stored;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 
-use flowmart_serving::ServingIndex;
 use flowmart_schemas::Id;
+use flowmart_serving::ServingIndex;
 use serde::Serialize;
 use utoipa::ToSchema;
 

@@ -4,22 +4,20 @@ use std::time::Duration;
 
 use apache_avro::Schema;
 use flowmart_kafka::split_frame;
+use flowmart_kafka::{AlertSink, DeadLetterSink, KafkaSinkConfig, SEQUENCE_HEADER};
 use flowmart_runtime::{ChangeBatch, DeadLetter, InputTopic, Sink, Topics};
 use flowmart_schemas::{AvroRecord, ReorderAlert, ReorderAlertStatus, decode};
-use flowmart_kafka::{AlertSink, DeadLetterSink, KafkaSinkConfig, SEQUENCE_HEADER};
-use flowmart_testkit::{RegistryStub, Tansu, consume, create_topics};
+use flowmart_testkit::{RegistryStub, Tansu, alert_batch, consume, create_topics, reorder_alert};
 
 fn alert(sku: &str, status: ReorderAlertStatus, projected: i64) -> ReorderAlert {
+    let alert = reorder_alert("acme-wholesale", sku);
     ReorderAlert {
-        alert_id: format!("alert-{sku}").into(),
-        tenant_id: "acme-wholesale".into(),
         warehouse_id: "rotterdam".into(),
-        sku: sku.into(),
         status,
         projected,
         reorder_point: 10,
         suggested_quantity: 40,
-        changed_at: 1_767_571_200_000,
+        ..alert
     }
 }
 
@@ -74,8 +72,7 @@ fn alert_changes_are_published_as_registered_avro_keyed_by_tenant() {
         alert("SKU-1", ReorderAlertStatus::Updated, 2),
         alert("SKU-2", ReorderAlertStatus::Resolved, 30),
     ];
-    sink.apply(&ChangeBatch { alerts: changes.clone(), alerts_before: 7, ..ChangeBatch::default() })
-        .expect("delivered");
+    sink.apply(&alert_batch(7, changes.clone())).expect("delivered");
     sink.apply(&ChangeBatch { alerts_before: 10, ..ChangeBatch::default() }).expect("an empty batch is a no-op");
     let consumed = consume(&tansu.brokers(), "flowmart.reorder-alerts", 3, Duration::from_secs(30));
     assert_eq!(consumed.len(), 3, "each change once");
@@ -118,15 +115,13 @@ fn a_restarted_alert_sink_publishes_only_the_unconfirmed_changes_missing_from_th
     let committed = (0..6).map(|n| alert(&format!("SKU-{n}"), ReorderAlertStatus::Opened, n)).collect::<Vec<_>>();
     // The first run publishes changes 1..=4 of the six its last batch committed, then dies.
     let mut first = AlertSink::new(&config, "flowmart.reorder-alerts", registry.url(), Vec::new()).unwrap();
-    first.apply(&ChangeBatch { alerts: committed[..4].to_vec(), ..ChangeBatch::default() }).expect("delivered");
+    first.apply(&alert_batch(0, committed[..4].to_vec())).expect("delivered");
     drop(first);
     // The restart holds all six in the outbox: it sends 5 and 6, then its own batch.
     let outbox = (1..).zip(committed.iter().cloned()).collect::<Vec<_>>();
     let mut restarted = AlertSink::new(&config, "flowmart.reorder-alerts", registry.url(), outbox).unwrap();
     let next = alert("SKU-9", ReorderAlertStatus::Opened, 1);
-    restarted
-        .apply(&ChangeBatch { alerts: vec![next], alerts_before: 6, ..ChangeBatch::default() })
-        .expect("delivered");
+    restarted.apply(&alert_batch(6, vec![next])).expect("delivered");
     let consumed = consume(&tansu.brokers(), "flowmart.reorder-alerts", 7, Duration::from_secs(30));
     assert_eq!(sequences(&consumed), (1..=7).collect::<Vec<_>>(), "every change once, none missing");
 }

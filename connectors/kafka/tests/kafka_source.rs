@@ -8,13 +8,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use apache_avro::Schema;
 use apache_avro::types::Value;
-use flowmart_operators::reference::ReferenceModel;
-use flowmart_runtime::{Pipeline, RuntimeConfig};
-use flowmart_serving::{ServingIndex, Snapshot};
 use flowmart_generator::GeneratorConfig;
 use flowmart_kafka::{KafkaSource, KafkaSourceConfig, Registry, StartFrom, WriterSchemas, frame};
+use flowmart_operators::reference::ReferenceModel;
 use flowmart_runtime::{ChangeBatch, DeadLetter, InputTopic, Sink, SinkError, SourceProgress, Topics};
+use flowmart_runtime::{Pipeline, RuntimeConfig};
 use flowmart_schemas::{AvroRecord, InputRecord, InventoryEvent, InventoryKind, encode};
+use flowmart_serving::{ServingIndex, Snapshot};
 use flowmart_testkit::{
     RegistryStub, Tansu, assert_snapshot_equals_model, create_topics, model_of, produce, produce_workload,
 };
@@ -274,13 +274,9 @@ fn latest_skips_what_was_there_and_partitions_that_appear_while_running_are_read
     // Partitions that appear while running (here: a topic created late, with two) are found at
     // the next metadata refresh (10 s) and read from their beginning, not from "latest".
     create_topics(&tansu.brokers(), &[(topics.payments.as_str(), 2)]);
-    let payments = flowmart_kafka::WorkloadProducer::connect_to(
-        &tansu.brokers(),
-        registry.url(),
-        topics,
-        &[InputTopic::Payments],
-    )
-    .unwrap();
+    let payments =
+        flowmart_kafka::WorkloadProducer::connect_to(&tansu.brokers(), registry.url(), topics, &[InputTopic::Payments])
+            .unwrap();
     for partition in 0..2 {
         payments.send(&payment("appearing-tenant", &format!("pay-{partition}"), partition)).unwrap();
     }

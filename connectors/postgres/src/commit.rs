@@ -4,7 +4,9 @@ use flowmart_runtime::{ChangeBatch, InputTopic, Topics};
 use flowmart_schemas::{Outputs, Retention};
 use sqlx::PgConnection;
 
-use crate::tables::{alert_outbox, event_ids, orders, policies, progress, reorder_alerts, settlement_totals, stock_levels};
+use crate::tables::{
+    alert_outbox, event_ids, orders, policies, progress, reorder_alerts, settlement_totals, stock_levels,
+};
 
 /// Writes the batch's results, what recovery needs, progress and frontier in one transaction;
 /// returns result rows written.

@@ -5,7 +5,9 @@ use flowmart_runtime::{InputTopic, Resume, Topics};
 use flowmart_schemas::{AlertView, Id, Outputs, ReorderAlert, Retention, Time};
 use sqlx::PgConnection;
 
-use crate::tables::{alert_outbox, event_ids, orders, policies, progress, reorder_alerts, settlement_totals, stock_levels};
+use crate::tables::{
+    alert_outbox, event_ids, orders, policies, progress, reorder_alerts, settlement_totals, stock_levels,
+};
 
 /// Everything a restarted pipeline takes from the database.
 #[derive(Clone, Debug, Default)]

@@ -24,7 +24,8 @@ pub(super) fn producers(
     config: &PipelineConfig,
     unconfirmed: Vec<(u64, ReorderAlert)>,
 ) -> anyhow::Result<Option<Producers>> {
-    let sink_config = KafkaSinkConfig { brokers: config.kafka.brokers.clone(), properties: config.kafka.producer.clone() };
+    let sink_config =
+        KafkaSinkConfig { brokers: config.kafka.brokers.clone(), properties: config.kafka.producer.clone() };
     let dead_letters = DeadLetterSink::new(&sink_config, &config.topics.dlq, config.topics.inputs())
         .context("the dead-letter producer")?;
     let (registry_url, alerts_topic) = (config.kafka.schema_registry_url.clone(), config.topics.reorder_alerts.clone());

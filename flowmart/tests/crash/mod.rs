@@ -10,10 +10,10 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
-use flowmart_operators::reference::ReferenceModel;
-use flowmart_runtime::Topics;
 use flowmart_generator::{GeneratorConfig, PartitionWorkload};
 use flowmart_kafka::{WorkloadProducer, split_frame};
+use flowmart_operators::reference::ReferenceModel;
+use flowmart_runtime::Topics;
 use flowmart_schemas::{AvroRecord, InputRecord, ReorderAlert, ReorderAlertStatus, decode};
 use flowmart_testkit::{PrivatePostgres, RegistryStub, Tansu, consume, free_port, model_of, settlement_rows};
 use serde_json::Value;

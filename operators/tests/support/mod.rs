@@ -5,16 +5,13 @@
 
 use std::sync::{Arc, Mutex};
 
-use flowmart_operators::dataflow::{self, InputSessions, Retention};
-use flowmart_schemas::{OrderKey, OrderState};
-use flowmart_operators::recovery::{Recovered, RecoveredState};
+use flowmart_operators::dataflow::{self, Collections, InputSessions};
+use flowmart_operators::recovery::stored_collections;
 use flowmart_operators::reference::ReferenceModel;
-use flowmart_schemas::{SettlementKey, SettlementTotals};
-use flowmart_schemas::StockLevels;
 use flowmart_operators::{Diff, SourceOffset, Time};
 use flowmart_schemas::{
-    Id, InputRecord, InventoryEvent, InventoryKind, OrderEvent, OrderLine, OrderStatus, PaymentEvent, PaymentKind,
-    PolicyUpdate, PositionKey, ReorderAlert, ReorderPolicy,
+    ForEachOutput, InputRecord, InventoryEvent, InventoryKind, OrderEvent, OrderLine, OrderStatus, Output, Outputs,
+    PaymentEvent, PaymentKind, PolicyUpdate, PositionKey, ReorderAlert, ReorderPolicy, Retention, StoredState, Updates,
 };
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -28,60 +25,40 @@ pub struct Arrival {
 }
 
 /// Everything the dataflow produced, as (data, time, diff) updates.
-#[derive(Default)]
-pub struct Captured {
-    pub stock: Vec<((PositionKey, StockLevels), Time, Diff)>,
-    pub settlements: Vec<((SettlementKey, SettlementTotals), Time, Diff)>,
-    pub alerts: Vec<(ReorderAlert, Time, Diff)>,
-    pub orders: Vec<((OrderKey, OrderState), Time, Diff)>,
-    pub policies: Vec<((PositionKey, ReorderPolicy), Time, Diff)>,
-    pub inventory_ids: Vec<(Id, Time, Diff)>,
-    pub payment_ids: Vec<(Id, Time, Diff)>,
+pub type Captured = Outputs<Updates>;
+
+/// What a sink stored: the operators' state, complete up to `as_of` (0: nothing stored).
+#[derive(Clone, Debug, Default)]
+pub struct Stored {
+    pub as_of: Time,
+    pub state: Outputs<StoredState>,
 }
 
 /// Runs the dataflow on `workers` threads. Worker `w` ingests the records of partitions
 /// `p ≡ w (mod workers)`, in the order given (so callers control the arrival order), advancing
 /// its inputs as times go by.
 pub fn run_dataflow(workers: usize, arrivals: &[Arrival]) -> Captured {
-    run_dataflow_from(workers, Retention::default(), &RecoveredState::default(), arrivals)
+    run_dataflow_from(workers, Retention::default(), &Stored::default(), arrivals)
 }
 
-/// As [`run_dataflow`], with `retention`, starting from `recovered` state (the arrivals must
-/// come at or after `recovered.as_of`).
-pub fn run_dataflow_from(
-    workers: usize,
-    retention: Retention,
-    recovered: &RecoveredState,
-    arrivals: &[Arrival],
-) -> Captured {
+/// As [`run_dataflow`], with `retention`, starting from `stored` state (the arrivals must come at
+/// or after `stored.as_of`).
+pub fn run_dataflow_from(workers: usize, retention: Retention, stored: &Stored, arrivals: &[Arrival]) -> Captured {
     let captured = Arc::new(Mutex::new(Captured::default()));
     let arrivals = Arc::new(arrivals.to_vec());
-    let recovered = Arc::new(recovered.clone());
+    let stored = Arc::new(stored.clone());
     let sink = Arc::clone(&captured);
     timely::execute(timely::Config::process(workers), move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
         let sink = Arc::clone(&sink);
-        let (mut inputs, recovered_inputs) = worker.dataflow::<Time, _, _>(|scope| {
+        let mut inputs = worker.dataflow::<Time, _, _>(|scope| {
             let (sessions, collections) = InputSessions::new(scope);
-            let (recovered_inputs, recovered_collections) = Recovered::new(scope);
-            let outputs = dataflow::build(collections, recovered_collections, retention);
-            let stock_sink = Arc::clone(&sink);
-            outputs.stock.inspect(move |update| stock_sink.lock().unwrap().stock.push(update.clone()));
-            let settlement_sink = Arc::clone(&sink);
-            outputs.settlements.inspect(move |update| settlement_sink.lock().unwrap().settlements.push(update.clone()));
-            let alert_sink = Arc::clone(&sink);
-            outputs.alerts.inspect(move |update| alert_sink.lock().unwrap().alerts.push(update.clone()));
-            let order_sink = Arc::clone(&sink);
-            outputs.orders.inspect(move |update| order_sink.lock().unwrap().orders.push(update.clone()));
-            let policy_sink = Arc::clone(&sink);
-            outputs.policies.inspect(move |update| policy_sink.lock().unwrap().policies.push(update.clone()));
-            let id_sink = Arc::clone(&sink);
-            outputs.inventory_ids.inspect(move |update| id_sink.lock().unwrap().inventory_ids.push(update.clone()));
-            let id_sink = Arc::clone(&sink);
-            outputs.payment_ids.inspect(move |update| id_sink.lock().unwrap().payment_ids.push(update.clone()));
-            (sessions, recovered_inputs)
+            let recovered = stored_collections(scope, &stored.state, stored.as_of, index, peers);
+            let outputs = dataflow::build(collections, recovered, retention);
+            flowmart_schemas::for_each_output(&mut Inspect { outputs: &outputs, sink: &sink });
+            sessions
         });
-        recovered_inputs.load(&recovered, index, peers);
+        inputs.advance_to(stored.as_of);
         let mine = arrivals.iter().filter(|arrival| arrival.offset.partition as usize % peers == index);
         for arrival in mine {
             if inputs.time() < arrival.time {
@@ -91,7 +68,20 @@ pub fn run_dataflow_from(
         }
     })
     .expect("timely runs");
-    Arc::try_unwrap(captured).ok().expect("workers are done").into_inner().unwrap()
+    Arc::into_inner(captured).expect("workers are done").into_inner().unwrap()
+}
+
+/// Copies every update of every output into `sink`.
+struct Inspect<'a, 'scope> {
+    outputs: &'a Outputs<Collections<'scope>>,
+    sink: &'a Arc<Mutex<Captured>>,
+}
+
+impl ForEachOutput for Inspect<'_, '_> {
+    fn each<O: Output>(&mut self) {
+        let sink = Arc::clone(self.sink);
+        O::of(self.outputs).clone().inspect(move |update| O::of_mut(&mut *sink.lock().unwrap()).push(update.clone()));
+    }
 }
 
 /// Folds the arrivals into the reference model in the order the pipeline reads them (time, then

@@ -4,8 +4,8 @@ use flowmart_schemas::{
     AvroRecord, InputRecord, InventoryEvent, OrderEvent, PaymentEvent, PolicyUpdate, ReorderPolicy, decode,
 };
 
-use crate::wire::split_frame;
 use super::writer_schemas::{LookupError, WriterSchemas};
+use crate::wire::split_frame;
 use flowmart_runtime::{InputTopic, Rejection};
 
 /// Decodes one record. `Err` means the registry could not be asked: the caller retries the same
@@ -65,8 +65,8 @@ mod tests {
     use flowmart_schemas::{InventoryKind, PositionKey, encode};
 
     use super::*;
-    use crate::wire::frame;
     use crate::source::writer_schemas::SchemaLookup;
+    use crate::wire::frame;
 
     struct Fixed(HashMap<u32, String>, bool);
 

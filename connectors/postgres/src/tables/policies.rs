@@ -11,7 +11,8 @@ pub(crate) async fn write(
     changes: &[(PositionKey, Option<ReorderPolicy>)],
 ) -> Result<(), sqlx::Error> {
     let set = changes.iter().filter_map(|(_, policy)| policy.as_ref()).collect::<Vec<_>>();
-    let deleted = changes.iter().filter(|(_, policy)| policy.is_none()).map(|(position, _)| position).collect::<Vec<_>>();
+    let deleted =
+        changes.iter().filter(|(_, policy)| policy.is_none()).map(|(position, _)| position).collect::<Vec<_>>();
     if !set.is_empty() {
         let number = |field: fn(&ReorderPolicy) -> i64| set.iter().map(|policy| field(policy)).collect::<Vec<_>>();
         sqlx::query(

@@ -24,7 +24,8 @@ async fn upsert(
     if upserts.is_empty() {
         return Ok(0);
     }
-    let column = |field: fn(&SettlementTotals) -> i64| upserts.iter().map(|(_, totals)| field(totals)).collect::<Vec<_>>();
+    let column =
+        |field: fn(&SettlementTotals) -> i64| upserts.iter().map(|(_, totals)| field(totals)).collect::<Vec<_>>();
     let keys = upserts.iter().map(|(key, _)| *key).collect::<Vec<_>>();
     let dates = keys.iter().map(|key| key.settlement_date.to_string()).collect::<Vec<_>>();
     let currencies = keys.iter().map(|key| key.currency.to_string()).collect::<Vec<_>>();
