@@ -26,7 +26,9 @@ pub use order::{OrderEvent, OrderLine, OrderStatus};
 pub use payment::{PaymentEvent, PaymentKind};
 pub use policy::{PolicyUpdate, ReorderPolicy};
 pub use position::PositionKey;
-pub use validate::{InvalidRecord, Validate};
+pub use validate::{
+    FieldPath, IdProblem, InvalidRecord, MAX_ABS_VALUE, MAX_ID_BYTES, OCCURRED_AT_END, OCCURRED_AT_MIN, Validate,
+};
 
 /// Identifiers (tenant, warehouse, sku, event, order …): short strings, stored inline when they fit.
 pub type Id = compact_str::CompactString;
