@@ -10,6 +10,8 @@ mod progress;
 mod run;
 mod serve;
 
+use std::ffi::OsStr;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 /// `flowmart migrate`: the sink's tables and the API's key table.
@@ -21,6 +23,13 @@ fn migrate(database_url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether log lines may carry ANSI colour codes: only when they go to a terminal, and not when
+/// `NO_COLOR` is set to anything but the empty string (<https://no-color.org>). Log files,
+/// `docker logs`, journald and pipes get plain text.
+fn log_colours(stderr_is_terminal: bool, no_color: Option<&OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(OsStr::is_empty)
+}
+
 fn main() -> ExitCode {
     let command = match cli::parse() {
         Ok(command) => command,
@@ -30,11 +39,12 @@ fn main() -> ExitCode {
         tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,flowmart=info")),
     );
-    // FLOWMART_LOG_FORMAT=json: one JSON object per line, for log shippers.
+    // FLOWMART_LOG_FORMAT=json: one JSON object per line, for log shippers, never coloured.
     if std::env::var("FLOWMART_LOG_FORMAT").is_ok_and(|format| format == "json") {
-        logs.json().init();
+        logs.json().with_ansi(false).init();
     } else {
-        logs.init();
+        let colours = log_colours(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR").as_deref());
+        logs.with_ansi(colours).init();
     }
     let result = match command {
         cli::Command::Demo(args) => demo::run(args),
@@ -58,5 +68,20 @@ fn main() -> ExitCode {
             eprintln!("flowmart: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_are_coloured_only_on_a_terminal_without_no_color() {
+        assert!(log_colours(true, None));
+        assert!(log_colours(true, Some(OsStr::new(""))), "an empty NO_COLOR is not set");
+        assert!(!log_colours(true, Some(OsStr::new("1"))));
+        assert!(!log_colours(true, Some(OsStr::new("0"))), "any non-empty value turns colours off");
+        assert!(!log_colours(false, None), "a pipe or a file gets no escape codes");
+        assert!(!log_colours(false, Some(OsStr::new(""))));
     }
 }

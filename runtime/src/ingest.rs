@@ -46,7 +46,7 @@ mod tests {
             sku: "s".into(),
             kind: InventoryKind::Damaged,
             quantity,
-            occurred_at: 0,
+            occurred_at: 1_767_571_200_000,
             purchase_order_id: None,
         })
     }

@@ -44,7 +44,9 @@ pub use reorder_check::{OpenAlert, ReorderCheck};
 pub use retention::Retention;
 pub use settlement::{SettlementDate, SettlementKey, SettlementTotals};
 pub use stock_levels::StockLevels;
-pub use validate::{InvalidRecord, Validate};
+pub use validate::{
+    FieldPath, IdProblem, InvalidRecord, MAX_ABS_VALUE, MAX_ID_BYTES, OCCURRED_AT_END, OCCURRED_AT_MIN, Validate,
+};
 
 /// Identifiers (tenant, warehouse, sku, event, order …): short strings, stored inline when they fit.
 pub type Id = compact_str::CompactString;

@@ -654,6 +654,30 @@ mod tests {
     }
 
     #[test]
+    fn good_records_keep_every_value_range_and_rule_breakers_keep_their_kinds() {
+        use std::collections::{BTreeMap, BTreeSet};
+        // The kinds `rule_breaker` makes on purpose: nothing else the generator makes is refused,
+        // so none of it is out of range (no `invalid_id`, `timestamp_out_of_range` or
+        // `value_out_of_range`).
+        let deliberate = BTreeSet::from([
+            "empty_field",
+            "invalid_currency",
+            "no_order_lines",
+            "non_positive_quantity",
+            "non_positive_reorder_quantity",
+        ]);
+        let mut kinds = BTreeMap::<&str, usize>::new();
+        for partition in 0..config().partitions {
+            for record in records(&config(), partition) {
+                if let Err(invalid) = record.decoded.expect("generated").validate() {
+                    *kinds.entry(invalid.kind()).or_default() += 1;
+                }
+            }
+        }
+        assert_eq!(kinds.keys().copied().collect::<BTreeSet<_>>(), deliberate, "{kinds:?}");
+    }
+
+    #[test]
     fn a_tenant_stays_on_its_partition_and_offsets_count_per_topic() {
         let config = config();
         for partition in 0..config.partitions {
