@@ -355,6 +355,30 @@ def check_peers(documents: list[dict], values: dict) -> str:
     return f"line i names pod i: {lines[0]} …"
 
 
+def check_values_documented() -> str:
+    """Every value in values.yaml has a comment right above it, or is a section of such values."""
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    undocumented, covered_below = [], None  # the indentation under which a documented value's lines go
+    for number, line in enumerate(lines):
+        key = re.match(r"^( *)([A-Za-z0-9_.-]+):", line)
+        if not key:
+            continue
+        indent = len(key.group(1))
+        if covered_below is not None and indent > covered_below:
+            continue  # inside a documented value (an example map such as resources)
+        covered_below = None
+        above = lines[number - 1].strip() if number else ""
+        if above.startswith("#"):
+            covered_below = indent
+            continue
+        following = next((n for n in lines[number + 1 :] if n.strip() and not n.strip().startswith("#")), "")
+        is_section = line.rstrip().endswith(":") and len(following) - len(following.lstrip()) > indent
+        if not is_section:
+            undocumented.append(f"line {number + 1}: {key.group(2)}")
+    expect(not undocumented, f"values without a comment: {undocumented}")
+    return "every value has its comment"
+
+
 def check_refusals() -> str:
     """Values that must not render, refused with the chart's own message (its fail and required)."""
     refused = {
@@ -741,6 +765,7 @@ def main() -> int:
         report.check(f"chart, {label}: ServiceMonitor", check_service_monitor, documents, merged)
         report.check(f"chart, {label}: peers file", check_peers, documents, merged)
         report.check(f"chart, {label}: pipeline file", check_pipeline_file, documents, options.flowmart)
+    report.check("chart: values.yaml documented", check_values_documented)
     report.check("chart: refuses bad values", check_refusals)
     report.check("deploy/kubernetes/flowmart-cluster.yaml", check_plain_manifest)
     report.check("Dockerfile", check_dockerfile)
