@@ -502,8 +502,11 @@ def check_dockerignore() -> str:
 
 
 def toml_members() -> list[str]:
-    """The workspace's crates."""
-    return tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["members"]
+    """The directories of the workspace's crates (members may be globs, as Cargo allows)."""
+    patterns = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["members"]
+    members = sorted({str(path.relative_to(ROOT)) for pattern in patterns for path in ROOT.glob(pattern)})
+    expect(members, "Cargo.toml names its members")
+    return members
 
 
 # ---------------------------------------------------------------------------------------------
