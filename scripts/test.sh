@@ -40,3 +40,5 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "tests (cargo test --workspace)"
 cargo test --workspace --locked
+
+step "deploy files (scripts/check-deploy.sh)"; bash scripts/check-deploy.sh
