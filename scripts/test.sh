@@ -41,4 +41,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "tests (cargo test --workspace)"
 cargo test --workspace --locked
 
-step "deploy files (scripts/check-deploy.sh)"; bash scripts/check-deploy.sh
+step "deploy files: chart, compose and health checks (scripts/check-deploy.sh)"
+bash scripts/check-deploy.sh
+

@@ -52,7 +52,7 @@ pub(crate) enum Command {
 /// Settings of `flowmart run` (each also in the pipeline file and the environment).
 #[derive(Args, Debug)]
 pub(crate) struct RunArgs {
-    /// The pipeline file (TOML); see pipelines/flowmart.toml.
+    /// The pipeline file (TOML); see flowmart/flowmart.toml.
     #[arg(long, env = "FLOWMART_CONFIG")]
     pub(crate) config: Option<PathBuf>,
     /// Kafka bootstrap servers [kafka.brokers, FLOWMART_BROKERS].

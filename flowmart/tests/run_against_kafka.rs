@@ -213,7 +213,7 @@ fn validate_names_every_bad_key_and_exits_78() {
     for key in ["kafka.brokers", "kafka.schema_registry_url", "runtime.workers"] {
         assert!(lines.iter().any(|line| line.contains(key) && line.contains("bad.toml")), "{key} in {stderr}");
     }
-    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/flowmart.toml");
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("flowmart.toml");
     let output =
         Command::new(env!("CARGO_BIN_EXE_flowmart")).args(["validate", example.to_str().unwrap()]).output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));

@@ -43,7 +43,7 @@ pub enum PostgresError {
     Recover(#[from] RecoverError),
 }
 
-/// The schema's migrations (`sinks/migrations/`), embedded. Other parts keep their own tables in
+/// The schema's migrations (`connectors/postgres/migrations/`), embedded. Other parts keep their own tables in
 /// the same database (the API's keys, numbered from 1001), so entries this migrator does not know
 /// are ignored.
 pub static MIGRATIONS: sqlx::migrate::Migrator = {

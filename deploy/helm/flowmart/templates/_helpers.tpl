@@ -105,7 +105,7 @@ nest one level ([kafka.consumer]), as the pipeline file's do. */}}
 {{- $_ := set $file "cluster" (dict "processes" (int .Values.cluster.processes) "peers" "/etc/flowmart/peers.txt") -}}
 {{- end -}}
 {{- $file = mergeOverwrite $file (deepCopy .Values.pipeline) -}}
-# The pipeline file of `flowmart run` (pipelines/flowmart.toml documents every key), rendered
+# The pipeline file of `flowmart run` (flowmart/flowmart.toml documents every key), rendered
 # from the chart's values. The environment adds the secrets, the listen address and, in a
 # cluster, each pod's process index.
 {{- range $section, $settings := $file }}
