@@ -1,6 +1,11 @@
+//! Errors: what a handler answers when it cannot answer as asked, and how the OpenAPI document
+//! describes them.
+
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::{IntoResponses, ToSchema};
 
 /// What the API answers when it cannot answer as asked: a status and a JSON `{"error": …}`.
 #[derive(Debug, thiserror::Error)]
@@ -71,4 +76,47 @@ impl From<axum::extract::rejection::PathRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
         ApiError::BadRequest(rejection.body_text())
     }
+}
+
+/// Every error's body: `{"error": "<what went wrong>"}` (the OpenAPI schema of [`ApiError`]'s).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ErrorBody {
+    /// What went wrong, for a person.
+    error: String,
+}
+
+/// The errors every tenant read route may answer (OpenAPI only: handlers answer [`ApiError`]).
+#[derive(IntoResponses)]
+#[expect(dead_code, reason = "describes responses for the OpenAPI document; never constructed")]
+pub(crate) enum TenantReadErrors {
+    /// 400.
+    #[response(status = 400, description = "a bad parameter")]
+    BadRequest(ErrorBody),
+    /// 401.
+    #[response(status = 401, description = "no or a wrong key")]
+    Unauthorized(ErrorBody),
+    /// 429.
+    #[response(status = 429, description = "over the tenant's rate limit (see Retry-After)")]
+    TooManyRequests(ErrorBody),
+    /// 503.
+    #[response(status = 503, description = "not as fresh as min_as_of within 5 s")]
+    Unavailable(ErrorBody),
+}
+
+/// The error every route that takes a tenant's key may answer (OpenAPI only).
+#[derive(IntoResponses)]
+#[expect(dead_code, reason = "describes responses for the OpenAPI document; never constructed")]
+pub(crate) enum TenantKeyErrors {
+    /// 401.
+    #[response(status = 401, description = "no or a wrong key")]
+    Unauthorized(ErrorBody),
+}
+
+/// The error every admin route may answer (OpenAPI only).
+#[derive(IntoResponses)]
+#[expect(dead_code, reason = "describes responses for the OpenAPI document; never constructed")]
+pub(crate) enum AdminErrors {
+    /// 401.
+    #[response(status = 401, description = "no or a wrong admin token")]
+    Unauthorized(ErrorBody),
 }

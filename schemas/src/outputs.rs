@@ -101,6 +101,18 @@ impl ListForm for StoredState {
 }
 
 /// Every output of the pipeline (`CONTRACT.md` §3), each held as `F` says.
+///
+/// Whoever builds or takes apart outputs names every one, so an output left out is a compile error
+/// — which is how a new output's every stage is found:
+///
+/// ```compile_fail
+/// use flowmart_schemas::{NetChanges, Outputs};
+///
+/// fn commit(changes: &Outputs<NetChanges>) {
+///     // `payment_ids` is not handled: error[E0027], pattern does not mention field `payment_ids`.
+///     let Outputs { stock, settlements, alerts, orders, policies, inventory_ids } = changes;
+/// }
+/// ```
 pub struct Outputs<F: Form> {
     /// Stock levels per position.
     pub stock: F::Of<Stock>,

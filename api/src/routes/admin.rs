@@ -10,9 +10,8 @@ use flowmart_schemas::Id;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::openapi::ErrorBody;
-
 use crate::auth::Admin;
+use crate::error::{AdminErrors, ErrorBody};
 use crate::{ApiError, ApiState, KeyError, KeyInfo};
 
 /// A key just issued: the only time its secret is shown.
@@ -39,7 +38,7 @@ fn valid_tenant_id(tenant_id: &str) -> bool {
 /// Issues a new key for a tenant (only its digest is stored).
 #[utoipa::path(post, path = "/v1/admin/tenants/{tenant_id}/api-keys", params(("tenant_id" = String, Path)),
     security(("admin_token" = [])),
-    responses((status = 201, body = NewKey), (status = 400, description = "a bad tenant id", body = ErrorBody), (status = 401, description = "no or a wrong admin token", body = ErrorBody)))]
+    responses((status = 201, body = NewKey), (status = 400, description = "a bad tenant id", body = ErrorBody), AdminErrors))]
 pub(super) async fn issue_key(
     _: Admin,
     State(state): State<ApiState>,
@@ -54,7 +53,7 @@ pub(super) async fn issue_key(
 
 /// `GET /v1/admin/tenants/{tenant_id}/api-keys`: the tenant's live keys (ids, never secrets).
 #[utoipa::path(get, path = "/v1/admin/tenants/{tenant_id}/api-keys", params(("tenant_id" = String, Path)),
-    security(("admin_token" = [])), responses((status = 200, body = KeyList), (status = 401, description = "no or a wrong admin token", body = ErrorBody)))]
+    security(("admin_token" = [])), responses((status = 200, body = KeyList), AdminErrors))]
 pub(super) async fn list_keys(
     _: Admin,
     State(state): State<ApiState>,
@@ -70,7 +69,7 @@ pub(super) async fn list_keys(
 /// 404 if the tenant has no such live key.
 #[utoipa::path(delete, path = "/v1/admin/tenants/{tenant_id}/api-keys/{key_id}",
     params(("tenant_id" = String, Path), ("key_id" = String, Path)), security(("admin_token" = [])),
-    responses((status = 204, description = "revoked"), (status = 404, description = "no such live key", body = ErrorBody), (status = 401, description = "no or a wrong admin token", body = ErrorBody)))]
+    responses((status = 204, description = "revoked"), (status = 404, description = "no such live key", body = ErrorBody), AdminErrors))]
 pub(super) async fn revoke_key(
     _: Admin,
     State(state): State<ApiState>,
@@ -118,7 +117,7 @@ pub(super) struct TenantList {
 
 /// Every tenant the pipeline has seen.
 #[utoipa::path(get, path = "/v1/admin/tenants", security(("admin_token" = [])),
-    responses((status = 200, body = TenantList), (status = 401, description = "no or a wrong admin token", body = ErrorBody)))]
+    responses((status = 200, body = TenantList), AdminErrors))]
 pub(super) async fn tenants(_: Admin, State(state): State<ApiState>) -> Json<TenantList> {
     let snapshot = state.index.snapshot();
     let tenants = snapshot
@@ -144,7 +143,7 @@ pub(super) struct Progress {
 
 /// The next offset consumed per input partition, and the time the results are complete up to.
 #[utoipa::path(get, path = "/v1/admin/progress", security(("admin_token" = [])),
-    responses((status = 200, body = Progress), (status = 401, description = "no or a wrong admin token", body = ErrorBody)))]
+    responses((status = 200, body = Progress), AdminErrors))]
 pub(super) async fn progress(_: Admin, State(state): State<ApiState>) -> Json<Progress> {
     let snapshot = state.index.snapshot();
     let mut sources = BTreeMap::<String, BTreeMap<String, u64>>::new();

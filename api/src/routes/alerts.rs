@@ -8,9 +8,9 @@ use flowmart_schemas::{AlertState, AlertView};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::openapi::ErrorBody;
 use super::{fresh, page};
 use crate::auth::Tenant;
+use crate::error::TenantReadErrors;
 use crate::{ApiError, ApiState};
 
 /// Which alerts to list.
@@ -102,7 +102,7 @@ fn urgency(alert: &AlertView) -> Urgency {
 
 /// The tenant's reorder alerts: open ones most urgent (furthest below the reorder point) first.
 #[utoipa::path(get, path = "/v1/reorder-alerts", params(AlertFilter), security(("tenant_key" = [])),
-    responses((status = 200, body = AlertList), (status = 400, description = "a bad parameter", body = ErrorBody), (status = 401, description = "no or a wrong key", body = ErrorBody), (status = 429, description = "over the tenant's rate limit (see Retry-After)", body = ErrorBody), (status = 503, description = "not as fresh as min_as_of within 5 s", body = ErrorBody)))]
+    responses((status = 200, body = AlertList), TenantReadErrors))]
 pub(super) async fn list(
     Tenant(tenant_id): Tenant,
     State(state): State<ApiState>,

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
+use crate::error::ErrorBody;
 use crate::{ApiError, ApiState};
 
 /// Alive: the process answers.
@@ -15,7 +16,7 @@ pub(super) async fn live() -> Json<serde_json::Value> {
 
 /// Ready: the pipeline has published results at least once.
 #[utoipa::path(get, path = "/readyz", responses((status = 200, description = "`{\"status\": \"ready\", \"as_of\"}`"),
-    (status = 503, description = "no results yet", body = super::openapi::ErrorBody)))]
+    (status = 503, description = "no results yet", body = ErrorBody)))]
 pub(super) async fn ready(State(state): State<ApiState>) -> Result<Json<serde_json::Value>, ApiError> {
     match state.index.snapshot().as_of {
         0 => Err(ApiError::Unavailable("the pipeline has not published results yet")),

@@ -2,18 +2,11 @@
 //! response types (utoipa), so it cannot drift from the code.
 
 use axum::Json;
-use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
 use super::{admin, alerts, health, settlements, stock, stream, webhooks};
-
-/// Every error: `{"error": "<what went wrong>"}`.
-#[derive(Serialize, ToSchema)]
-pub(super) struct ErrorBody {
-    /// What went wrong, for a person.
-    error: String,
-}
+use crate::error::ErrorBody;
 
 #[derive(OpenApi)]
 #[openapi(

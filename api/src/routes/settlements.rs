@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::fresh;
-use super::openapi::ErrorBody;
 use crate::auth::Tenant;
+use crate::error::TenantReadErrors;
 use crate::{ApiError, ApiState};
 
 /// Filters of the settlement totals.
@@ -59,7 +59,7 @@ fn date(name: &str, text: Option<&str>) -> Result<Option<SettlementDate>, ApiErr
 
 /// The tenant's settlement totals per day and currency.
 #[utoipa::path(get, path = "/v1/settlements", params(SettlementFilter), security(("tenant_key" = [])),
-    responses((status = 200, body = SettlementList), (status = 400, description = "a bad parameter", body = ErrorBody), (status = 401, description = "no or a wrong key", body = ErrorBody), (status = 429, description = "over the tenant's rate limit (see Retry-After)", body = ErrorBody), (status = 503, description = "not as fresh as min_as_of within 5 s", body = ErrorBody)))]
+    responses((status = 200, body = SettlementList), TenantReadErrors))]
 pub(super) async fn list(
     Tenant(tenant_id): Tenant,
     State(state): State<ApiState>,

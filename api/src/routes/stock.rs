@@ -11,9 +11,9 @@ use utoipa::{IntoParams, ToSchema};
 use std::ops::Bound;
 
 use super::fresh::{self, Freshness};
-use super::openapi::ErrorBody;
 use super::page;
 use crate::auth::Tenant;
+use crate::error::{ErrorBody, TenantReadErrors};
 use crate::{ApiError, ApiState};
 
 /// Filters of the stock list.
@@ -72,7 +72,7 @@ pub(super) struct StockList {
 
 /// The tenant's stock levels.
 #[utoipa::path(get, path = "/v1/stock", params(StockFilter), security(("tenant_key" = [])),
-    responses((status = 200, body = StockList), (status = 400, description = "a bad parameter", body = ErrorBody), (status = 401, description = "no or a wrong key", body = ErrorBody), (status = 429, description = "over the tenant's rate limit (see Retry-After)", body = ErrorBody), (status = 503, description = "not as fresh as min_as_of within 5 s", body = ErrorBody)))]
+    responses((status = 200, body = StockList), TenantReadErrors))]
 pub(super) async fn list(
     Tenant(tenant_id): Tenant,
     State(state): State<ApiState>,
@@ -115,7 +115,7 @@ pub(super) struct StockPoint {
 /// One position's stock level.
 #[utoipa::path(get, path = "/v1/stock/{warehouse_id}/{sku}", security(("tenant_key" = [])),
     params(("warehouse_id" = String, Path), ("sku" = String, Path), Freshness),
-    responses((status = 200, body = StockPoint), (status = 404, description = "never seen", body = ErrorBody), (status = 400, description = "a bad parameter", body = ErrorBody), (status = 401, description = "no or a wrong key", body = ErrorBody), (status = 429, description = "over the tenant's rate limit (see Retry-After)", body = ErrorBody), (status = 503, description = "not as fresh as min_as_of within 5 s", body = ErrorBody)))]
+    responses((status = 200, body = StockPoint), (status = 404, description = "never seen", body = ErrorBody), TenantReadErrors))]
 pub(super) async fn one(
     Tenant(tenant_id): Tenant,
     State(state): State<ApiState>,

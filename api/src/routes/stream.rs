@@ -17,6 +17,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::{Stream, StreamExt};
 
 use crate::auth::Tenant;
+use crate::error::{ErrorBody, TenantKeyErrors};
 use crate::{ApiError, ApiState};
 
 fn change(event: &AlertEvent) -> Event {
@@ -29,8 +30,8 @@ fn change(event: &AlertEvent) -> Event {
 #[utoipa::path(get, path = "/v1/alerts/stream", security(("tenant_key" = [])),
     params(("Last-Event-ID" = Option<u64>, Header, description = "resume after this change")),
     responses((status = 200, description = "an event stream: `reorder-alert`, `lagged` or `reset` events", content_type = "text/event-stream"),
-        (status = 400, description = "a bad Last-Event-ID", body = super::openapi::ErrorBody),
-        (status = 401, description = "no or a wrong key", body = super::openapi::ErrorBody)))]
+        (status = 400, description = "a bad Last-Event-ID", body = ErrorBody),
+        TenantKeyErrors))]
 pub(super) async fn alerts(
     Tenant(tenant_id): Tenant,
     State(state): State<ApiState>,

@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::openapi::ErrorBody;
 use crate::auth::Tenant;
+use crate::error::{ErrorBody, TenantKeyErrors};
 use crate::webhooks::{Delivery, WebhookError, WebhookInfo};
 use crate::{ApiError, ApiState};
 
@@ -59,7 +59,7 @@ fn json_error(rejection: JsonRejection) -> ApiError {
 /// Registers a webhook: each of the tenant's alert changes from now on is posted to it.
 #[utoipa::path(post, path = "/v1/webhooks", request_body = NewWebhook, security(("tenant_key" = [])),
     responses((status = 201, body = RegisteredWebhook), (status = 400, description = "a bad body or url", body = ErrorBody),
-        (status = 401, description = "no or a wrong key", body = ErrorBody)))]
+        TenantKeyErrors))]
 pub(super) async fn register(
     Tenant(tenant_id): Tenant,
     State(state): State<ApiState>,
@@ -73,7 +73,7 @@ pub(super) async fn register(
 
 /// The tenant's webhooks.
 #[utoipa::path(get, path = "/v1/webhooks", security(("tenant_key" = [])),
-    responses((status = 200, body = WebhookList), (status = 401, description = "no or a wrong key", body = ErrorBody)))]
+    responses((status = 200, body = WebhookList), TenantKeyErrors))]
 pub(super) async fn list(Tenant(tenant_id): Tenant, State(state): State<ApiState>) -> Json<WebhookList> {
     Json(WebhookList { items: state.webhooks.list(&tenant_id) })
 }
@@ -82,7 +82,7 @@ pub(super) async fn list(Tenant(tenant_id): Tenant, State(state): State<ApiState
 #[utoipa::path(delete, path = "/v1/webhooks/{webhook_id}", params(("webhook_id" = String, Path)),
     security(("tenant_key" = [])),
     responses((status = 204, description = "removed"), (status = 404, description = "no such webhook", body = ErrorBody),
-        (status = 401, description = "no or a wrong key", body = ErrorBody)))]
+        TenantKeyErrors))]
 pub(super) async fn remove(
     Tenant(tenant_id): Tenant,
     State(state): State<ApiState>,
@@ -100,7 +100,7 @@ pub(super) async fn remove(
 #[utoipa::path(get, path = "/v1/webhooks/{webhook_id}/deliveries", params(("webhook_id" = String, Path)),
     security(("tenant_key" = [])),
     responses((status = 200, body = DeliveryLog), (status = 404, description = "no such webhook", body = ErrorBody),
-        (status = 401, description = "no or a wrong key", body = ErrorBody)))]
+        TenantKeyErrors))]
 pub(super) async fn deliveries(
     Tenant(tenant_id): Tenant,
     State(state): State<ApiState>,
