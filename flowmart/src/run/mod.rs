@@ -82,26 +82,29 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
     let pipeline =
         Pipeline::resume(config.runtime(), Arc::new(source), sinks, resume).context("cannot start the pipeline")?;
 
-    println!(
-        "FlowMart Streams: {} -> pipeline ({} workers{}) -> API http://{listen}{}",
-        config.kafka.brokers,
-        config.runtime.workers,
-        if cluster.processes > 1 {
-            format!(" x {} processes, this is process {}", cluster.processes, cluster.process_index)
-        } else {
-            String::new()
-        },
-        if writes_results {
-            format!(", {} and {}", config.topics.reorder_alerts, config.topics.dlq)
-        } else {
-            " (process 0 writes the results)".to_string()
-        }
-    );
+    println!("{}", banner(&config));
     let (state, generated_token) = api_state::api_state(&tokio, &config, index, routes, metrics)?;
     if let Some(token) = generated_token {
         println!("  admin token  {token}   (generated; set FLOWMART_ADMIN_TOKEN to choose one)");
     }
     serve_until_stopped(&tokio, listener, state, pipeline)
+}
+
+/// What `run` prints once it runs: where it reads, how many workers, where it writes.
+fn banner(config: &PipelineConfig) -> String {
+    let cluster = &config.cluster;
+    let processes = match cluster.processes {
+        1 => String::new(),
+        processes => format!(" x {processes} processes, this is process {}", cluster.process_index),
+    };
+    let writes = match cluster.process_index {
+        0 => format!(", {} and {}", config.topics.reorder_alerts, config.topics.dlq),
+        _ => " (process 0 writes the results)".to_string(),
+    };
+    format!(
+        "FlowMart Streams: {} -> pipeline ({} workers{processes}) -> API http://{}{writes}",
+        config.kafka.brokers, config.runtime.workers, config.api.listen
+    )
 }
 
 /// Calls the blocking `connect` until it succeeds, reporting each failure in one line and waiting
