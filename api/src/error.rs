@@ -25,6 +25,9 @@ pub enum ApiError {
     /// The service cannot answer yet.
     #[error("{0}")]
     Unavailable(&'static str),
+    /// The pipeline is stalled or failed: why.
+    #[error("{0}")]
+    NotReady(String),
     /// The tenant is over its rate limit; it may retry after the given time.
     #[error("rate limit exceeded; retry in {} ms", .0.as_millis())]
     TooManyRequests(std::time::Duration),
@@ -40,7 +43,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         }

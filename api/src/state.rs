@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use flowmart_runtime::Topics;
+use flowmart_runtime::{PipelineStatus, Topics};
 use flowmart_serving::ServingIndex;
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -27,4 +27,7 @@ pub struct ApiState {
     pub webhooks: Arc<Webhooks>,
     /// In a cluster: which process answers which route; `None` for a process alone.
     pub cluster: Option<Arc<ClusterRoutes>>,
+    /// The pipeline feeding the index, for readiness (`/readyz` answers 503 while it is stalled);
+    /// `None` when nothing runs one here (tests that serve a hand-made index).
+    pub pipeline: Option<Arc<PipelineStatus>>,
 }

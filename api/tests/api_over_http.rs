@@ -58,6 +58,7 @@ impl Service {
             limits: Arc::new(limits),
             webhooks,
             cluster: None,
+            pipeline: Some(Arc::clone(pipeline.status())),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();

@@ -120,6 +120,7 @@ fn main() {
         limits: Arc::new(RateLimits::new(unlimited, unlimited)),
         webhooks: Arc::new(Webhooks::new(index.clone())),
         cluster: None,
+        pipeline: Some(Arc::clone(pipeline.status())),
     };
     let app = flowmart_api::router(state).route("/trivial", get(|| async { "ok" }));
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();

@@ -118,6 +118,7 @@ fn api(
         limits: Arc::new(RateLimits::new(unlimited, unlimited)),
         webhooks: Arc::new(Webhooks::new(index)),
         cluster: Some(routes),
+        pipeline: None,
     };
     listener.set_nonblocking(true).unwrap();
     let _guard = runtime.enter();

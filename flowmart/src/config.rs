@@ -423,6 +423,7 @@ impl PipelineConfig {
         check(self.runtime.poll_batch > 0, "runtime.poll_batch", "must be at least 1");
         check(self.runtime.idle_tick_ms > 0, "runtime.idle_tick_ms", "must be at least 1");
         check((0..=19).contains(&self.runtime.nice), "runtime.nice", "must be between 0 and 19");
+        check(self.runtime.stall_after_ms >= 1000, "runtime.stall_after_ms", "must be at least 1000");
         let topics = [
             ("topics.inventory", &self.topics.inventory),
             ("topics.orders", &self.topics.orders),

@@ -65,7 +65,18 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
     let api = ApiSettings::default();
     let limits = Arc::new(RateLimits::new(api.rate_limit_per_second, api.rate_limit_burst));
     let webhooks = Arc::new(Webhooks::new(index.clone()));
-    let state =
-        ApiState { index, keys, admin_token: Arc::new(admin_token), topics, metrics, limits, webhooks, cluster: None };
+    let pipeline_status = Some(Arc::clone(pipeline.status()));
+    let admin_token = Arc::new(admin_token);
+    let state = ApiState {
+        index,
+        keys,
+        admin_token,
+        topics,
+        metrics,
+        limits,
+        webhooks,
+        cluster: None,
+        pipeline: pipeline_status,
+    };
     serve_until_stopped(&tokio, listener, state, pipeline)
 }

@@ -80,9 +80,9 @@ pub(crate) fn serve_until_stopped(
         let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
     });
     let failure = pipeline.status().failure();
-    if pipeline.status().peer_lost() {
-        // The workers cannot finish without the lost process: what was committed stays, the
-        // rest is read again when the cluster restarts.
+    if pipeline.status().peer_lost() || pipeline.status().panicked_thread() {
+        // The workers cannot finish without the lost process or thread: what was committed
+        // stays, the rest is read again after the restart. The failure is the one line said.
         return Err(anyhow::anyhow!(failure.unwrap_or_default()));
     }
     eprintln!("stopping: finishing what the workers read");

@@ -11,7 +11,7 @@ use flowmart_schemas::{MakeOutput, NetChanges, Output, Outputs, Time, Updates};
 use crate::handoff::WorkerBatch;
 use crate::pipeline::{Resume, retry_delay};
 use crate::status::PipelineStatus;
-use crate::{ChangeBatch, DeadLetter, Sink, SourceProgress};
+use crate::{ChangeBatch, DeadLetter, ErrorClass, Sink, SourceProgress};
 
 /// Updates received from workers and not yet part of a complete frontier.
 #[derive(Default)]
@@ -35,10 +35,14 @@ pub(crate) fn run(
     let mut published: Time = resume.as_of;
     let mut alerts_before = resume.alerts_before;
     for sink in &sinks {
-        // Export the error count of every sink from the start, at zero.
-        metrics::counter!("flowmart_sink_errors_total", "sink" => sink.name()).increment(0);
+        // Export the retry count of every sink from the start, at zero.
+        for class in [ErrorClass::Transient, ErrorClass::Data] {
+            metrics::counter!("flowmart_sink_retries_total", "sink" => sink.name(), "class" => class.as_str())
+                .increment(0);
+        }
     }
     loop {
+        metrics::gauge!("flowmart_seconds_since_last_commit").set(status.since_progress().as_secs_f64());
         let batch = match receiver.recv_timeout(Duration::from_millis(100)) {
             Ok(batch) => batch,
             Err(RecvTimeoutError::Timeout) => continue,
@@ -67,7 +71,7 @@ pub(crate) fn run(
         let change_batch = complete(&mut pending, published, frontier, progress, alerts_before, oldest_record);
         alerts_before += change_batch.changes.alerts.len() as u64;
         for sink in &mut sinks {
-            apply_until_done(sink.as_mut(), &change_batch, shutdown);
+            apply_until_done(sink.as_mut(), &change_batch, status, shutdown);
         }
         published = frontier;
         status.published(frontier);
@@ -75,8 +79,9 @@ pub(crate) fn run(
     }
 }
 
-/// Applies a batch, retrying with backoff until the sink takes it (or shutdown is asked).
-fn apply_until_done(sink: &mut dyn Sink, batch: &ChangeBatch, shutdown: &AtomicBool) {
+/// Applies a batch, retrying with backoff until the sink takes it (or shutdown is asked); a sink
+/// that keeps failing shows in `status` (and so in `/readyz`).
+fn apply_until_done(sink: &mut dyn Sink, batch: &ChangeBatch, status: &PipelineStatus, shutdown: &AtomicBool) {
     let mut attempt = 0;
     loop {
         let started = Instant::now();
@@ -84,11 +89,16 @@ fn apply_until_done(sink: &mut dyn Sink, batch: &ChangeBatch, shutdown: &AtomicB
             Ok(()) => {
                 metrics::histogram!("flowmart_sink_apply_seconds", "sink" => sink.name())
                     .record(started.elapsed().as_secs_f64());
+                if attempt > 0 {
+                    status.sink_recovered();
+                }
                 return;
             }
             Err(error) => {
-                metrics::counter!("flowmart_sink_errors_total", "sink" => sink.name()).increment(1);
+                let class = error.class.as_str();
+                metrics::counter!("flowmart_sink_retries_total", "sink" => sink.name(), "class" => class).increment(1);
                 tracing::warn!(sink = sink.name(), %error, attempt, "sink failed; retrying the same batch");
+                status.sink_failed(sink.name(), error.class, error.message);
                 if shutdown.load(Ordering::Relaxed) {
                     return;
                 }

@@ -27,6 +27,7 @@ mod progress;
 mod sink;
 mod source;
 mod status;
+mod supervision;
 mod worker;
 
 pub use change_batch::ChangeBatch;
@@ -34,6 +35,6 @@ pub use cluster::ClusterConfig;
 pub use dead_letter::DeadLetter;
 pub use pipeline::{Pipeline, Resume, RuntimeConfig, RuntimeError};
 pub use progress::SourceProgress;
-pub use sink::{Sink, SinkError};
+pub use sink::{ErrorClass, Sink, SinkError};
 pub use source::{InputTopic, PollStatus, Rejection, Source, SourceError, SourceReader, SourceRecord, Topics, Waker};
 pub use status::PipelineStatus;

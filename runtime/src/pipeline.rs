@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::{self, ClusterConfig};
 use crate::status::PipelineStatus;
-use crate::{Sink, Source, SourceProgress, Topics, collector, cpu_share, worker};
+use crate::{Sink, Source, SourceProgress, Topics, collector, cpu_share, supervision, worker};
 
 /// How the runtime runs: the pipeline file's `[runtime]` section (every key optional, defaults
 /// below), and what the binary derives from its other sections.
@@ -43,6 +43,9 @@ pub struct RuntimeConfig {
     /// their `nice` (0..=19). Above 0 they yield the CPU to the query API's threads whenever those
     /// wake ([`cpu_share`]); 0 makes them equals. Default 10.
     pub nice: i32,
+    /// The pipeline counts as stalled (`/readyz` answers 503 saying why) once a sink has kept
+    /// failing, or no batch has passed every sink, for this long (ms). Default 30,000.
+    pub stall_after_ms: u64,
 }
 
 impl Default for RuntimeConfig {
@@ -56,6 +59,7 @@ impl Default for RuntimeConfig {
             max_lag_ms: 2000,
             idle_tick_ms: 10,
             nice: 10,
+            stall_after_ms: 30_000,
         }
     }
 }
@@ -84,9 +88,9 @@ pub enum RuntimeError {
     /// Timely could not start its workers.
     #[error("timely could not start its workers: {0}")]
     Timely(String),
-    /// A worker or the collector panicked.
-    #[error("{0} panicked")]
-    Panicked(&'static str),
+    /// A worker or the collector panicked (what, where, and the panic's message).
+    #[error("{0}")]
+    Panicked(String),
     /// Another process of the cluster went away; the workers were left running (they cannot
     /// finish without it) and go when this process exits.
     #[error("the cluster lost a process; this process must exit and the cluster be restarted")]
@@ -127,7 +131,7 @@ impl Pipeline {
         if config.workers == 0 {
             return Err(RuntimeError::NoWorkers);
         }
-        let status = Arc::new(PipelineStatus::default());
+        let status = Arc::new(PipelineStatus::new(Duration::from_millis(config.stall_after_ms)));
         let shutdown = Arc::new(AtomicBool::new(false));
         let processes = config.cluster.as_ref().map_or(1, ClusterConfig::processes);
         let all_workers = config.workers * processes;
@@ -145,6 +149,7 @@ impl Pipeline {
             std::thread::Builder::new()
                 .name("flowmart-collector".into())
                 .spawn(move || {
+                    supervision::supervise(&status, "the collector (or a sink it called)".into());
                     cpu_share::run_in_background(nice);
                     collector::run(all_workers, receiver, sinks, &status, &shutdown, &resume)
                 })
@@ -161,6 +166,7 @@ impl Pipeline {
             clustered: processes > 1,
         });
         let workers = timely::execute(timely_config, move |timely_worker| {
+            supervision::supervise(&context.status, format!("timely worker {}", timely_worker.index()));
             cpu_share::run_in_background(context.config.nice);
             worker::run(timely_worker, &context, sender.clone());
         })
@@ -185,13 +191,20 @@ impl Pipeline {
             std::mem::forget(self.workers.take());
             return Err(RuntimeError::PeerLost);
         }
+        if self.status.panicked_thread() {
+            // The other workers wait for the one that panicked, and the collector for them:
+            // joining would wait forever. The process is to exit.
+            std::mem::forget(self.workers.take());
+            std::mem::forget(self.collector.take());
+            return Err(RuntimeError::Panicked(self.status.failure().unwrap_or_default()));
+        }
         let workers_ok =
             self.workers.take().is_none_or(|workers| workers.join().into_iter().all(|result| result.is_ok()));
         let collector_ok = self.collector.take().is_none_or(|collector| collector.join().is_ok());
         match (workers_ok, collector_ok) {
             (true, true) => Ok(()),
-            (false, _) => Err(RuntimeError::Panicked("a timely worker")),
-            (_, false) => Err(RuntimeError::Panicked("the collector")),
+            (false, _) => Err(RuntimeError::Panicked("a timely worker panicked".into())),
+            (_, false) => Err(RuntimeError::Panicked("the collector panicked".into())),
         }
     }
 }
@@ -200,7 +213,7 @@ impl Drop for Pipeline {
     fn drop(&mut self) {
         match self.stop_and_join() {
             // Already reported through the status, as the reason the pipeline failed.
-            Ok(()) | Err(RuntimeError::PeerLost) => {}
+            Ok(()) | Err(RuntimeError::PeerLost | RuntimeError::Panicked(_)) => {}
             Err(error) => tracing::error!(%error, "the pipeline stopped badly"),
         }
     }

@@ -2,12 +2,36 @@ use crate::ChangeBatch;
 
 /// Why a sink could not take a batch.
 #[derive(Debug, thiserror::Error)]
-#[error("sink {sink} failed: {message}")]
+#[error("sink {sink} failed ({class} error): {message}", class = class.as_str())]
 pub struct SinkError {
     /// The sink's name.
     pub sink: &'static str,
+    /// What kind of failure it is.
+    pub class: ErrorClass,
     /// What went wrong.
     pub message: String,
+}
+
+/// What kind of failure stopped a sink: retried the same either way, told apart in metrics and
+/// health.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The destination could not be reached or asked to try again (connection lost, restart,
+    /// serialization failure, deadlock, timeout): it passes by itself.
+    Transient,
+    /// The destination refused the data (a value it cannot store, a constraint): retrying the
+    /// same batch fails the same way.
+    Data,
+}
+
+impl ErrorClass {
+    /// `transient` or `data`, for metrics and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Transient => "transient",
+            ErrorClass::Data => "data",
+        }
+    }
 }
 
 /// A destination of the pipeline's results: it receives every [`ChangeBatch`], in order.

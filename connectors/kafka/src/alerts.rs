@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use flowmart_runtime::{ChangeBatch, Sink, SinkError};
+use flowmart_runtime::{ChangeBatch, ErrorClass, Sink, SinkError};
 use flowmart_schemas::{AvroRecord, ReorderAlert, encode};
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
@@ -204,7 +204,7 @@ impl Sink for AlertSink {
             }
             Err(message) => {
                 self.unconfirmed = unconfirmed;
-                Err(SinkError { sink: "kafka-alerts", message })
+                Err(SinkError { sink: "kafka-alerts", class: ErrorClass::Transient, message })
             }
         }
     }

@@ -1,4 +1,4 @@
-use flowmart_runtime::{ChangeBatch, Sink, SinkError, Topics};
+use flowmart_runtime::{ChangeBatch, ErrorClass, Sink, SinkError, Topics};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::BaseRecord;
 
@@ -46,6 +46,10 @@ impl Sink for DeadLetterSink {
             }
             record
         });
-        self.producer.send_all(records).map(|_| ()).map_err(|message| SinkError { sink: "kafka-dlq", message })
+        self.producer.send_all(records).map(|_| ()).map_err(|message| SinkError {
+            sink: "kafka-dlq",
+            class: ErrorClass::Transient,
+            message,
+        })
     }
 }

@@ -20,7 +20,7 @@ mod copy_text;
 mod recover;
 mod tables;
 
-use flowmart_runtime::{ChangeBatch, Sink, SinkError, Topics};
+use flowmart_runtime::{ChangeBatch, ErrorClass, Sink, SinkError, Topics};
 use flowmart_schemas::{Retention, Time};
 use sqlx::{Connection, PgConnection};
 
@@ -111,7 +111,6 @@ impl Sink for PostgresSink {
     }
 
     fn apply(&mut self, batch: &ChangeBatch) -> Result<(), SinkError> {
-        let failed = |message: String| SinkError { sink: "postgres", message };
         let started = std::time::Instant::now();
         let result = self.runtime.block_on(async {
             if self.connection.is_none() {
@@ -129,8 +128,24 @@ impl Sink for PostgresSink {
             Err(error) => {
                 // The connection may be broken: take a new one for the retry.
                 self.connection = None;
-                Err(failed(error.to_string()))
+                Err(SinkError { sink: "postgres", class: class_of(&error), message: error.to_string() })
             }
         }
+    }
+}
+
+/// Whether Postgres refused the data itself (SQLSTATE class 22, data exception: a value it cannot
+/// store; class 23, a constraint) or the failure passes by itself (everything else: connection,
+/// restart, serialization failure, deadlock, resources). Only the first fails the same way on
+/// every retry.
+fn class_of(error: &sqlx::Error) -> ErrorClass {
+    match error {
+        sqlx::Error::Database(database)
+            if database.code().is_some_and(|code| code.starts_with("22") || code.starts_with("23")) =>
+        {
+            ErrorClass::Data
+        }
+        sqlx::Error::Encode(_) => ErrorClass::Data,
+        _ => ErrorClass::Transient,
     }
 }

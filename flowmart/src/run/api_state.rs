@@ -8,6 +8,7 @@ use anyhow::Context;
 use flowmart_api::cluster::ClusterRoutes;
 use flowmart_api::webhooks::Webhooks;
 use flowmart_api::{ApiKeys, ApiState, RateLimits, Store};
+use flowmart_runtime::PipelineStatus;
 use flowmart_serving::ServingIndex;
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -24,6 +25,7 @@ pub(super) fn api_state(
     index: ServingIndex,
     routes: Option<Arc<ClusterRoutes>>,
     metrics: PrometheusHandle,
+    pipeline: Arc<PipelineStatus>,
 ) -> anyhow::Result<(ApiState, Option<String>)> {
     let (admin_token, generated_token) = admin_token()?;
     let (keys, webhooks) = match &config.postgres.database_url {
@@ -50,6 +52,7 @@ pub(super) fn api_state(
         limits: Arc::new(RateLimits::new(config.api.rate_limit_per_second, config.api.rate_limit_burst)),
         webhooks: Arc::new(webhooks),
         cluster: routes,
+        pipeline: Some(pipeline),
     };
     Ok((state, generated_token))
 }

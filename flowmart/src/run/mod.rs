@@ -83,7 +83,8 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
         Pipeline::resume(config.runtime(), Arc::new(source), sinks, resume).context("cannot start the pipeline")?;
 
     println!("{}", banner(&config));
-    let (state, generated_token) = api_state::api_state(&tokio, &config, index, routes, metrics)?;
+    let status = Arc::clone(pipeline.status());
+    let (state, generated_token) = api_state::api_state(&tokio, &config, index, routes, metrics, status)?;
     if let Some(token) = generated_token {
         println!("  admin token  {token}   (generated; set FLOWMART_ADMIN_TOKEN to choose one)");
     }

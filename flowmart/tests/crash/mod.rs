@@ -58,7 +58,9 @@ impl Deployment {
         std::fs::write(&peers, lines).expect("a peers file");
         // Tansu holds a fetch for the whole wait when some partitions have nothing new.
         let config = std::env::temp_dir().join(format!("{name}.toml"));
-        std::fs::write(&config, "[kafka.consumer]\n\"fetch.wait.max.ms\" = \"10\"\n").expect("a config file");
+        // Stalled after 2 s (not 30): the outage scenario sees `/readyz` turn within seconds.
+        let settings = "[runtime]\nstall_after_ms = 2000\n[kafka.consumer]\n\"fetch.wait.max.ms\" = \"10\"\n";
+        std::fs::write(&config, settings).expect("a config file");
         Deployment { api_ports, config, peers }
     }
 
@@ -100,6 +102,23 @@ impl Deployment {
             }
         }
         running
+    }
+}
+
+/// `/readyz`: its status and body.
+fn readiness(http: &Http, api: &str) -> (u16, Value) {
+    http.get(&format!("{api}/readyz"), "").expect("the API answers")
+}
+
+/// `/readyz` once it answers `status`, or as it last answered when `timeout` passed.
+fn readiness_until(http: &Http, api: &str, status: u16, timeout: Duration) -> (u16, Value) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let answer = readiness(http, api);
+        if answer.0 == status || Instant::now() > deadline {
+            return answer;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -197,15 +216,23 @@ pub fn crash_and_recover(faults: Faults) -> Outcome {
     let mut running = deployment.start(&http, &tansu.brokers(), registry.url(), &postgres.url());
     if let Some(outage) = faults.postgres_outage {
         wait_for(&http, &api, |progress| covered(progress) > 0, Duration::from_secs(60));
+        assert_eq!(readiness(&http, &api).0, 200, "ready before the outage");
         postgres.stop();
-        // The API keeps serving while the database is away; the results stop moving.
+        // The API keeps serving while the database is away; the results stop moving, and
+        // readiness says so, naming the sink, once the stall time (2 s here) has passed.
         std::thread::sleep(Duration::from_secs(2));
         let (status, before) = http.get(&format!("{api}/v1/admin/progress"), ADMIN).expect("the API answers");
         assert_eq!(status, 200, "the API serves during the outage");
+        let (status, body) = readiness_until(&http, &api, 503, Duration::from_secs(10));
+        assert_eq!(status, 503, "not ready while postgres fails: {body}");
+        let reason = body["error"].as_str().unwrap_or_default();
+        assert!(reason.contains("sink postgres has failed") && reason.contains("transient"), "{reason}");
         std::thread::sleep(outage);
         let (_, after) = http.get(&format!("{api}/v1/admin/progress"), ADMIN).expect("the API answers");
         assert_eq!(before["sources"], after["sources"], "nothing is published while Postgres is down");
         postgres.start_again();
+        let (status, body) = readiness_until(&http, &api, 200, Duration::from_secs(30));
+        assert_eq!(status, 200, "ready again once postgres is back: {body}");
     }
     let produced = producer.join().expect("the producer thread");
     let model = model_of(produced.iter().cloned());
