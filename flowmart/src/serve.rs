@@ -86,8 +86,10 @@ pub(crate) fn serve_until_stopped(
         return Err(anyhow::anyhow!(failure.unwrap_or_default()));
     }
     eprintln!("stopping: finishing what the workers read");
+    let status = Arc::clone(pipeline.status());
     pipeline.stop().context("the pipeline did not stop cleanly")?;
-    match failure {
+    // Failed before the stop, or while finishing (a sink that could not take the last results).
+    match failure.or_else(|| status.failure()) {
         Some(failure) => Err(anyhow::anyhow!(failure)),
         None => Ok(()),
     }

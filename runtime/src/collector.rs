@@ -1,5 +1,12 @@
 //! The collector: merges every worker's sealed output into complete frontiers and applies them
 //! to the sinks, in order, exactly once each.
+//!
+//! The order rule: a batch passes the sinks in the order given, and no sink sees batch `n + 1`
+//! before every sink has taken batch `n`. A sink that fails gets the same batch again (with
+//! backoff) while the pipeline runs; once a stop is asked, a sink that cannot take its batch
+//! stops the collector there — the later sinks never see that batch, nor any sink a later one —
+//! and fails the pipeline, naming what was not delivered. (Skipping it would let later sinks
+//! publish what an earlier one never stored, and let offsets commit past unsent dead letters.)
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +18,7 @@ use flowmart_schemas::{MakeOutput, NetChanges, Output, Outputs, Time, Updates};
 use crate::handoff::WorkerBatch;
 use crate::pipeline::{Resume, retry_delay};
 use crate::status::PipelineStatus;
-use crate::{ChangeBatch, DeadLetter, ErrorClass, Sink, SourceProgress};
+use crate::{ChangeBatch, DeadLetter, ErrorClass, Sink, SinkError, SourceProgress};
 
 /// Updates received from workers and not yet part of a complete frontier.
 #[derive(Default)]
@@ -70,8 +77,15 @@ pub(crate) fn run(
         }
         let change_batch = complete(&mut pending, published, frontier, progress, alerts_before, oldest_record);
         alerts_before += change_batch.changes.alerts.len() as u64;
-        for sink in &mut sinks {
-            apply_until_done(sink.as_mut(), &change_batch, status, shutdown);
+        for (index, sink) in sinks.iter_mut().enumerate() {
+            if let Err(error) = apply_until_done(sink.as_mut(), &change_batch, status, shutdown) {
+                let undelivered = sinks[index..].iter().map(|sink| sink.name()).collect::<Vec<_>>().join(", ");
+                status.fail(format!(
+                    "stopping with results undelivered: {error}; the batch up to pipeline time {frontier} and every \
+                     later one did not reach {undelivered}; a restart reads them again from the stored offsets"
+                ));
+                return;
+            }
         }
         published = frontier;
         status.published(frontier);
@@ -79,9 +93,14 @@ pub(crate) fn run(
     }
 }
 
-/// Applies a batch, retrying with backoff until the sink takes it (or shutdown is asked); a sink
-/// that keeps failing shows in `status` (and so in `/readyz`).
-fn apply_until_done(sink: &mut dyn Sink, batch: &ChangeBatch, status: &PipelineStatus, shutdown: &AtomicBool) {
+/// Applies a batch, retrying with backoff until the sink takes it; a sink that keeps failing shows
+/// in `status` (and so in `/readyz`). Once shutdown is asked, a failure is final: the error.
+fn apply_until_done(
+    sink: &mut dyn Sink,
+    batch: &ChangeBatch,
+    status: &PipelineStatus,
+    shutdown: &AtomicBool,
+) -> Result<(), SinkError> {
     let mut attempt = 0;
     loop {
         let started = Instant::now();
@@ -92,16 +111,16 @@ fn apply_until_done(sink: &mut dyn Sink, batch: &ChangeBatch, status: &PipelineS
                 if attempt > 0 {
                     status.sink_recovered();
                 }
-                return;
+                return Ok(());
             }
             Err(error) => {
                 let class = error.class.as_str();
                 metrics::counter!("flowmart_sink_retries_total", "sink" => sink.name(), "class" => class).increment(1);
                 tracing::warn!(sink = sink.name(), %error, attempt, "sink failed; retrying the same batch");
-                status.sink_failed(sink.name(), error.class, error.message);
                 if shutdown.load(Ordering::Relaxed) {
-                    return;
+                    return Err(error);
                 }
+                status.sink_failed(sink.name(), error.class, error.message);
                 std::thread::sleep(retry_delay(attempt));
                 attempt += 1;
             }

@@ -28,8 +28,14 @@ pub(crate) async fn commit(
     for (topic, seen) in [(InputTopic::Inventory, inventory_ids), (InputTopic::Payments, payment_ids)] {
         event_ids::write(&mut transaction, topics.name(topic), seen, batch.upper, retention.event_ids_ms).await?;
     }
-    let alert_changes = batch.alerts_before + alerts.len() as u64;
-    progress::write(&mut transaction, &batch.progress, topics, batch.upper, alert_changes).await?;
+    // The runtime hands this batch over only once every sink took the one before, the alert sink
+    // included: every change before this batch's is on the alerts topic.
+    let frontier = progress::Frontier {
+        as_of: batch.upper,
+        alert_changes: batch.alerts_before + alerts.len() as u64,
+        alerts_published: Some(batch.alerts_before),
+    };
+    progress::write(&mut transaction, &batch.progress, topics, &frontier).await?;
     transaction.commit().await?;
     Ok(rows)
 }

@@ -17,8 +17,8 @@ pub struct Recovered {
     /// Every open alert and those resolved within the retention, with their tenant: with the
     /// stock and settlements of `resume.state`, what the serving index starts with.
     pub alerts: Vec<(Id, AlertView)>,
-    /// The last committed batch's alert changes, numbered: the alert sink publishes those not
-    /// yet on the alerts topic before anything else.
+    /// The alert changes not known to be on the alerts topic (those above the stored "published
+    /// up to" mark), numbered: the alert sink publishes those not yet there before anything else.
     pub unconfirmed_alerts: Vec<(u64, ReorderAlert)>,
     /// The last alert changes stored (up to 65,536), numbered, in order: what the serving index
     /// starts with, for streams and webhooks to resume from.
@@ -45,9 +45,10 @@ pub(crate) async fn recover(
     retention: Retention,
     resolved_alert_retention_ms: Time,
 ) -> Result<Recovered, RecoverError> {
-    let Some((as_of, alerts_before)) = progress::read_frontier(connection).await? else {
+    let Some(frontier) = progress::read_frontier(connection).await? else {
         return Ok(Recovered::default());
     };
+    let (as_of, alerts_before) = (frontier.as_of, frontier.alert_changes);
     let forgotten_before = |retention: Option<Time>| retention.map_or(i64::MIN, |ms| as_of.saturating_sub(ms) as i64);
     let alerts = reorder_alerts::read(connection, as_of.saturating_sub(resolved_alert_retention_ms)).await?;
     let since_ids = forgotten_before(retention.event_ids_ms);
@@ -61,7 +62,7 @@ pub(crate) async fn recover(
         payment_ids: event_ids::read(connection, topics.name(InputTopic::Payments), since_ids).await?,
     };
     let progress = progress::read(connection, topics).await?;
-    let outbox = alert_outbox::read(connection).await?;
+    let outbox = alert_outbox::read(connection, frontier.alerts_published).await?;
     Ok(Recovered {
         resume: Resume { as_of, state, progress, alerts_before },
         alerts,

@@ -50,14 +50,16 @@ pub(crate) async fn write(
     Ok(())
 }
 
-/// What the outbox holds, numbered and in order: every change kept, and those of the last commit
-/// (which may not have reached the alerts topic).
+/// What the outbox holds, numbered and in order: every change kept, and those that may not have
+/// reached the alerts topic.
 pub(crate) struct Outbox {
     pub(crate) recent: Vec<(u64, ReorderAlert)>,
     pub(crate) unconfirmed: Vec<(u64, ReorderAlert)>,
 }
 
-pub(crate) async fn read(connection: &mut PgConnection) -> Result<Outbox, RecoverError> {
+/// Reads the outbox; the changes above `published` (when known; else those of the last commit, as
+/// a database written before the mark was kept) are the unconfirmed ones.
+pub(crate) async fn read(connection: &mut PgConnection, published: Option<u64>) -> Result<Outbox, RecoverError> {
     let rows = sqlx::query(
         "SELECT sequence, alert_id, tenant_id, warehouse_id, sku, status, projected, reorder_point, suggested_quantity, changed_at, committed_as_of
          FROM alert_outbox ORDER BY sequence",
@@ -86,7 +88,10 @@ pub(crate) async fn read(connection: &mut PgConnection) -> Result<Outbox, Recove
     let last_commit = stored.iter().map(|(committed_as_of, _)| *committed_as_of).max();
     let unconfirmed = stored
         .iter()
-        .filter(|(committed_as_of, _)| Some(*committed_as_of) == last_commit)
+        .filter(|(committed_as_of, (sequence, _))| match published {
+            Some(published) => *sequence > published,
+            None => Some(*committed_as_of) == last_commit,
+        })
         .map(|(_, numbered)| numbered.clone())
         .collect();
     Ok(Outbox { recent: stored.into_iter().map(|(_, numbered)| numbered).collect(), unconfirmed })
