@@ -4,7 +4,7 @@
 //! cover (`as_of - 1`). The operators take it as their state and output what they would have held
 //! then; the runtime publishes only what changes after it.
 
-use differential_dataflow::AsCollection;
+use differential_dataflow::{AsCollection, Hashable};
 use flowmart_schemas::{Form, MakeOutput, Output, Outputs, StoredState};
 use timely::dataflow::Scope;
 use timely::dataflow::operators::ToStream;
@@ -20,6 +20,10 @@ impl<'scope> Form for StoredCollections<'scope> {
 
 /// The share of `state` (stored with results up to `as_of`) that belongs to `worker` of `peers`,
 /// as collections in `scope` at `as_of - 1` (empty when nothing was stored: `as_of` 0).
+///
+/// An item belongs to the worker its hash names — the hash differential dataflow's exchanges use,
+/// the same in every process of a build — so every process splits the state the same way whatever
+/// order it read it in, and each item enters the dataflow exactly once.
 pub fn stored_collections<'scope>(
     scope: Scope<'scope, Time>,
     state: &Outputs<StoredState>,
@@ -37,10 +41,11 @@ pub fn stored_collections<'scope>(
     impl<'scope> MakeOutput<StoredCollections<'scope>> for Share<'_, 'scope> {
         fn make<O: Output>(&mut self) -> Collection<'scope, O::Stored> {
             let updates = match self.time {
-                Some(time) => {
-                    let stored = O::of(self.state).iter().skip(self.worker).step_by(self.peers);
-                    stored.map(|item| (item.clone(), time, 1)).collect()
-                }
+                Some(time) => O::of(self.state)
+                    .iter()
+                    .filter(|item| item.hashed() % self.peers as u64 == self.worker as u64)
+                    .map(|item| (item.clone(), time, 1))
+                    .collect(),
                 None => Vec::new(),
             };
             ToStream::<Vec<_>>::to_stream(updates, self.scope).as_collection()

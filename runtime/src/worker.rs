@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
+use differential_dataflow::Hashable;
 use flowmart_operators::dataflow::{self, Collections, InputSessions};
 use flowmart_operators::recovery::stored_collections;
 use flowmart_schemas::{ForEachOutput, MakeOutput, Output, Outputs, Time, Updates};
@@ -36,17 +37,24 @@ pub(crate) struct Context {
 }
 
 impl Context {
-    /// The settings every process of a cluster must share, named as in the pipeline file.
+    /// The settings every process of a cluster must share, named as in the pipeline file, and
+    /// what it recovered: processes that read different stored states (a write between their
+    /// reads) would resume from different points.
     fn settings(&self) -> String {
         let config = &self.config;
         let topics = crate::InputTopic::ALL.map(|topic| config.topics.name(topic)).join(",");
         let kept = |ms: Option<Time>| ms.map_or_else(|| "forever".to_string(), |ms| format!("{ms} ms"));
+        let resume = &self.resume;
+        let progress = resume.progress.iter().collect::<Vec<_>>().hashed();
         format!(
-            "runtime.workers={}, postgres.database_url {}, retention of event ids {} and of orders {}, topics {topics}",
+            "runtime.workers={}, postgres.database_url {}, retention of event ids {} and of orders {}, topics {topics}, \
+             recovered results as of {} with {} alert changes and source progress {progress:016x}",
             config.workers,
             if self.stores_recovery_state { "set" } else { "unset" },
             kept(config.retention.event_ids_ms),
             kept(config.retention.orders_ms),
+            resume.as_of,
+            resume.alerts_before,
         )
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use flowmart_generator::{Generator, GeneratorConfig, PartitionWorkload};
 use flowmart_operators::reference::ReferenceModel;
 use flowmart_runtime::{ChangeBatch, InputTopic, Sink, SinkError, SourceProgress};
-use flowmart_runtime::{ClusterConfig, Pipeline, RuntimeConfig};
+use flowmart_runtime::{ClusterConfig, Pipeline, Resume, RuntimeConfig};
 use flowmart_serving::{ServingIndex, Snapshot};
 use flowmart_testkit::{assert_snapshot_equals_model, free_port};
 
@@ -140,29 +140,30 @@ fn every_process_of_a_two_process_cluster_serves_what_the_reference_model_comput
     }
 }
 
-#[test]
-fn processes_with_different_settings_refuse_to_run_together_and_say_why() {
+/// Starts a 2-process cluster whose process 1 differs as `differ` says, and returns what each
+/// process failed with (both must refuse, reading nothing).
+fn refusals(differ: impl Fn(&mut RuntimeConfig, &mut Resume) + Clone + Send + 'static) -> Vec<String> {
     let addresses = vec![format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port())];
     let processes = (0..2)
         .map(|process| {
-            let addresses = addresses.clone();
+            let (addresses, differ) = (addresses.clone(), differ.clone());
             std::thread::spawn(move || {
-                let mut retention = flowmart_schemas::Retention::default();
-                if process == 1 {
-                    retention.orders_ms = Some(1);
-                }
-                let runtime = RuntimeConfig {
+                let mut runtime = RuntimeConfig {
                     workers: 1,
-                    retention,
                     cluster: Some(ClusterConfig { process, addresses, recovery_state: false }),
                     ..RuntimeConfig::default()
                 };
+                let mut resume = Resume::default();
+                if process == 1 {
+                    differ(&mut runtime, &mut resume);
+                }
                 let (_, writer) = ServingIndex::new(u64::MAX);
-                Pipeline::start(runtime, Arc::new(Generator::new(generator_config())), vec![Box::new(writer)])
-                    .expect("starts")
+                let generator = Arc::new(Generator::new(generator_config()));
+                Pipeline::resume(runtime, generator, vec![Box::new(writer)], resume).expect("starts")
             })
         })
         .collect::<Vec<_>>();
+    let mut failures = Vec::new();
     for (process, pipeline) in processes.into_iter().map(|process| process.join().unwrap()).enumerate() {
         let deadline = Instant::now() + Duration::from_secs(30);
         let failure = loop {
@@ -172,8 +173,27 @@ fn processes_with_different_settings_refuse_to_run_together_and_say_why() {
             assert!(Instant::now() < deadline, "process {process} did not refuse");
             std::thread::sleep(Duration::from_millis(10));
         };
-        assert!(failure.contains("other settings") && failure.contains("retention"), "{failure}");
         assert_eq!(pipeline.status().records(), 0, "process {process} read nothing");
         pipeline.stop().expect("stops cleanly");
+        failures.push(failure);
+    }
+    failures
+}
+
+#[test]
+fn processes_with_different_settings_refuse_to_run_together_and_say_why() {
+    for failure in refusals(|runtime, _| runtime.retention.orders_ms = Some(1)) {
+        assert!(failure.contains("other settings") && failure.contains("retention"), "{failure}");
+    }
+}
+
+#[test]
+fn processes_that_recovered_different_states_refuse_to_run_together_and_say_why() {
+    // A write between the processes' reads of the database: they would resume from different points.
+    for failure in refusals(|_, resume| {
+        resume.as_of = 5;
+        resume.alerts_before = 3;
+    }) {
+        assert!(failure.contains("recovered results as of 5 with 3 alert changes"), "{failure}");
     }
 }

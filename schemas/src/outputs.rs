@@ -24,6 +24,7 @@
 //! so a new field is an error there until it is handled.
 
 use std::fmt::Debug;
+use std::hash::Hash;
 
 use differential_dataflow::consolidation::consolidate;
 use serde::de::DeserializeOwned;
@@ -49,7 +50,8 @@ pub trait Output: Sized + 'static {
     /// One net change of a batch: per key its new value (or that it is gone); for a log, a change.
     type Change: Clone + PartialEq + Debug + Send + Sync + Serialize + DeserializeOwned + 'static;
     /// What a sink stores for a restarted pipeline to rebuild the output's operator state.
-    type Stored: Clone + Ord + Debug + Send + Sync + Serialize + DeserializeOwned + 'static;
+    /// (Hashed to split it over the workers of every process the same way.)
+    type Stored: Clone + Ord + Hash + Debug + Send + Sync + Serialize + DeserializeOwned + 'static;
 
     /// The net changes of one batch's updates (every time before the batch's upper), in order.
     fn changes(updates: Vec<(Self::Data, Time, Diff)>) -> Vec<Self::Change>;
