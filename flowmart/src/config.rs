@@ -150,6 +150,11 @@ pub struct KafkaSettings {
     /// Further librdkafka producer properties (DLQ and alerts). Default none.
     #[serde(default)]
     pub producer: BTreeMap<String, String>,
+    /// Publish alert changes to the alerts topic even without a database. Default false: without
+    /// one, a restart cannot know what was published, and would publish every change again from
+    /// number 1 (with new alert ids); with it set, that is what happens, after a warning.
+    #[serde(default)]
+    pub alerts_without_database: bool,
 }
 
 fn default_group_id() -> String {

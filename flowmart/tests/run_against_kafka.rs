@@ -277,9 +277,9 @@ fn flowmart_produce_writes_the_workload_as_registered_avro() {
     assert_eq!(per_topic.iter().sum::<usize>(), 6000);
 }
 
-/// Runs `flowmart run` against `brokers` and `registry` for a few seconds, then SIGTERM; returns
-/// the exit code and what it wrote to stderr.
-fn run_briefly(brokers: &str, registry: &str) -> (Option<i32>, String) {
+/// Runs `flowmart run` against `brokers` and `registry` for a few seconds, without a database and
+/// with `environment`, then SIGTERM; returns the exit code and what it wrote to stderr.
+fn run_briefly(brokers: &str, registry: &str, environment: &[(&str, &str)]) -> (Option<i32>, String) {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_flowmart"))
         .args([
@@ -295,8 +295,9 @@ fn run_briefly(brokers: &str, registry: &str) -> (Option<i32>, String) {
         ])
         .env("FLOWMART_ADMIN_TOKEN", ADMIN)
         .env("RUST_LOG", "warn")
-        // No database: this is about the registry and the broker (and no shared database is touched).
+        // No database: no shared database is touched.
         .env_remove("DATABASE_URL")
+        .envs(environment.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -319,9 +320,24 @@ fn run_briefly(brokers: &str, registry: &str) -> (Option<i32>, String) {
 }
 
 #[test]
+fn without_a_database_alert_changes_are_not_published_unless_asked_and_it_says_so() {
+    let closed = format!("127.0.0.1:{}", free_port());
+    let registry = RegistryStub::start();
+    let (code, stderr) = run_briefly(&closed, registry.url(), &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("alert changes are not published to flowmart.reorder-alerts: without a database"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("the schema registry at"), "no alert producer, no registry needed at start: {stderr}");
+}
+
+#[test]
 fn an_unreachable_registry_or_broker_is_reported_and_retried_and_sigterm_still_exits_0() {
     let closed = format!("127.0.0.1:{}", free_port());
-    let (code, stderr) = run_briefly(&closed, &format!("http://{closed}"));
+    // Alerts published anyway, so that the registry is needed at start.
+    let publish_anyway = [("FLOWMART__KAFKA__ALERTS_WITHOUT_DATABASE", "true")];
+    let (code, stderr) = run_briefly(&closed, &format!("http://{closed}"), &publish_anyway);
     assert_eq!(code, Some(0), "{stderr}");
     let retries = stderr
         .lines()
@@ -330,10 +346,14 @@ fn an_unreachable_registry_or_broker_is_reported_and_retried_and_sigterm_still_e
         })
         .count();
     assert!(retries >= 2, "one line per attempt, retried: {stderr}");
+    assert!(
+        stderr.contains("warning: publishing alert changes to flowmart.reorder-alerts without a database"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 
     let registry = RegistryStub::start();
-    let (code, stderr) = run_briefly(&closed, registry.url());
+    let (code, stderr) = run_briefly(&closed, registry.url(), &publish_anyway);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.lines().any(|line| line.contains("kafka unreachable") && line.contains("retry")), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");

@@ -13,12 +13,16 @@ use crate::config::PipelineConfig;
 /// The Kafka producers of the process that writes the results.
 pub(super) struct Producers {
     dead_letters: DeadLetterSink,
-    alerts: AlertSink,
+    /// `None`: alert changes are not published (no database, and not asked to anyway).
+    alerts: Option<AlertSink>,
 }
 
 /// Opens the dead-letter and alert producers; the alert sink first publishes `unconfirmed`
 /// changes missing from its topic. `None` when Ctrl-C or SIGTERM came before the registry could
 /// be reached.
+///
+/// Alerts go out exactly once only with a database (it keeps what was published): without one
+/// they are not published, unless `kafka.alerts_without_database` asks for it.
 pub(super) fn producers(
     tokio: &tokio::runtime::Runtime,
     config: &PipelineConfig,
@@ -28,11 +32,27 @@ pub(super) fn producers(
         KafkaSinkConfig { brokers: config.kafka.brokers.clone(), properties: config.kafka.producer.clone() };
     let dead_letters = DeadLetterSink::new(&sink_config, &config.topics.dlq, config.topics.inputs())
         .context("the dead-letter producer")?;
-    let (registry_url, alerts_topic) = (config.kafka.schema_registry_url.clone(), config.topics.reorder_alerts.clone());
+    let topic = &config.topics.reorder_alerts;
+    match (&config.postgres.database_url, config.kafka.alerts_without_database) {
+        (Some(_), _) => {}
+        (None, false) => {
+            eprintln!(
+                "flowmart: alert changes are not published to {topic}: without a database a restart cannot know \
+                 what was published (set postgres.database_url; or kafka.alerts_without_database = true to publish \
+                 them anyway, again from change 1 after every restart)"
+            );
+            return Ok(Some(Producers { dead_letters, alerts: None }));
+        }
+        (None, true) => eprintln!(
+            "flowmart: warning: publishing alert changes to {topic} without a database: every restart publishes \
+             them again from change 1, with new alert ids (kafka.alerts_without_database = true)"
+        ),
+    }
+    let (registry_url, alerts_topic) = (config.kafka.schema_registry_url.clone(), topic.clone());
     let alerts = tokio.block_on(with_backoff("the schema registry", &config.kafka.schema_registry_url, move || {
         AlertSink::new(&sink_config, &alerts_topic, &registry_url, unconfirmed.clone())
     }));
-    Ok(alerts.map(|alerts| Producers { dead_letters, alerts }))
+    Ok(alerts.map(|alerts| Producers { dead_letters, alerts: Some(alerts) }))
 }
 
 /// The sinks in the order every batch passes them. Dead letters go out before the commit (at
@@ -47,6 +67,7 @@ pub(super) fn in_order(
     let Some(Producers { dead_letters, alerts }) = producers else { return vec![Box::new(index)] };
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(dead_letters)];
     sinks.extend(postgres.map(|postgres| Box::new(postgres) as Box<dyn Sink>));
-    sinks.extend([Box::new(index) as Box<dyn Sink>, Box::new(alerts)]);
+    sinks.push(Box::new(index));
+    sinks.extend(alerts.map(|alerts| Box::new(alerts) as Box<dyn Sink>));
     sinks
 }
