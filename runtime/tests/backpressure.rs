@@ -24,6 +24,15 @@ impl Sink for StalledSink {
     }
 }
 
+/// Releases the sink when dropped: a failing test unwinds instead of waiting on the sink forever.
+struct Release(Arc<AtomicBool>);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
 #[test]
 fn a_stalled_sink_stops_reading_and_its_recovery_resumes_it() {
     let stalled = Arc::new(AtomicBool::new(true));
@@ -32,6 +41,8 @@ fn a_stalled_sink_stops_reading_and_its_recovery_resumes_it() {
     let pipeline =
         Pipeline::start(runtime, Arc::new(Generator::new(config)), vec![Box::new(StalledSink(Arc::clone(&stalled)))])
             .unwrap();
+    // Declared after the pipeline, so dropped (on a failure) before it stops the pipeline.
+    let _release_on_failure = Release(Arc::clone(&stalled));
 
     // Reading stops once the collector's queue is full and the output lags the input.
     std::thread::sleep(Duration::from_secs(3));
