@@ -7,7 +7,7 @@ use std::time::Duration;
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext, PurgeConfig};
 use serde::{Deserialize, Serialize};
 
 /// How to reach Kafka for the sinks.
@@ -54,13 +54,21 @@ impl ProducerContext for DeliveryFailures {
 }
 
 /// A producer whose [`send_all`](SinkProducer::send_all) returns only once every record is
-/// acknowledged, or says how many were not.
+/// acknowledged, or says how many were not — and, either way, with none of its records left in
+/// librdkafka's queues or in flight: what a caller reads back from the topic afterwards is final,
+/// and a record it sends again can never land behind a late first copy.
 pub(super) struct SinkProducer {
     producer: BaseProducer<DeliveryFailures>,
+    /// Longer than any record can live in the producer (`message.timeout.ms` plus a margin).
+    flush_timeout: Duration,
 }
 
-/// How long a batch may take to be acknowledged before it counts as failed.
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a record may wait for its acknowledgement (`message.timeout.ms`) unless the
+/// producer properties say otherwise; librdkafka's own default is 5 minutes.
+const MESSAGE_TIMEOUT_MS: u64 = 20_000;
+
+/// Beyond `message.timeout.ms`, how long a flush waits for the last delivery reports.
+const REPORT_MARGIN: Duration = Duration::from_secs(10);
 
 impl SinkProducer {
     pub(super) fn new(config: &KafkaSinkConfig, client_id: &str) -> Result<Self, KafkaSinkError> {
@@ -69,14 +77,29 @@ impl SinkProducer {
             .set("bootstrap.servers", &config.brokers)
             .set("client.id", client_id)
             .set("enable.idempotence", "true")
-            .set("linger.ms", "5");
+            .set("linger.ms", "5")
+            .set("message.timeout.ms", MESSAGE_TIMEOUT_MS.to_string());
         for (key, value) in &config.properties {
             client.set(key, value);
         }
+        let message_timeout = match client.get("message.timeout.ms").map(str::parse::<u64>) {
+            Some(Ok(ms)) if ms > 0 => Duration::from_millis(ms),
+            _ => return Err(KafkaSinkError::Config("message.timeout.ms must be a positive number of ms".into())),
+        };
         let producer = client
             .create_with_context(DeliveryFailures::default())
             .map_err(|error| KafkaSinkError::Config(error.to_string()))?;
-        Ok(SinkProducer { producer })
+        Ok(SinkProducer { producer, flush_timeout: message_timeout + REPORT_MARGIN })
+    }
+
+    /// Drops what is still queued (never sent) and waits for the delivery report of everything in
+    /// flight: afterwards no record of this producer can still land.
+    fn settle(&self) {
+        self.producer.purge(PurgeConfig::default().queue());
+        if let Err(error) = self.producer.flush(self.flush_timeout) {
+            tracing::warn!(%error, "delivery reports still missing after the message timeout");
+        }
+        self.producer.context().0.store(0, Ordering::Relaxed);
     }
 
     /// Sends every record and waits for all acknowledgements.
@@ -96,15 +119,42 @@ impl SinkProducer {
                         self.producer.poll(Duration::from_millis(5));
                         pending = returned;
                     }
-                    Err((error, _)) => return Err(format!("cannot queue a record: {error}")),
+                    Err((error, _)) => {
+                        self.settle();
+                        return Err(format!("cannot queue a record: {error}"));
+                    }
                 }
             }
             sent += 1;
         }
-        self.producer.flush(FLUSH_TIMEOUT).map_err(|error| format!("records not acknowledged: {error}"))?;
+        // Every record times out within `message.timeout.ms`, so the flush ends with each one
+        // acknowledged or failed; if it does not, nothing of this batch may stay behind.
+        if let Err(error) = self.producer.flush(self.flush_timeout) {
+            self.settle();
+            return Err(format!("records not acknowledged: {error}"));
+        }
         match self.producer.context().0.swap(0, Ordering::Relaxed) {
             0 => Ok(sent),
             failed => Err(format!("{failed} of {sent} records were not delivered")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(properties: &[(&str, &str)]) -> KafkaSinkConfig {
+        let properties = properties.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect();
+        KafkaSinkConfig { brokers: "127.0.0.1:9".into(), properties }
+    }
+
+    #[test]
+    fn a_flush_always_outlasts_every_record_so_nothing_is_left_behind_a_failed_send() {
+        let producer = SinkProducer::new(&config(&[]), "test").unwrap();
+        assert_eq!(producer.flush_timeout, Duration::from_millis(MESSAGE_TIMEOUT_MS) + REPORT_MARGIN);
+        let producer = SinkProducer::new(&config(&[("message.timeout.ms", "600000")]), "test").unwrap();
+        assert_eq!(producer.flush_timeout, Duration::from_secs(600) + REPORT_MARGIN, "a longer timeout is waited out");
+        assert!(SinkProducer::new(&config(&[("message.timeout.ms", "soon")]), "test").is_err());
     }
 }
