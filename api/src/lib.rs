@@ -14,6 +14,7 @@ mod database;
 mod error;
 mod keys;
 mod limits;
+mod metrics_catalogue;
 mod observe;
 mod routes;
 mod state;
@@ -23,6 +24,7 @@ pub use database::{Store, StoreError};
 pub use error::ApiError;
 pub use keys::{AdminToken, ApiKeys, IssuedKey, KeyError, KeyInfo};
 pub use limits::{MAX_BODY_BYTES, RateLimits};
+pub use metrics_catalogue::describe_metrics;
 pub use routes::router;
 pub use state::ApiState;
 

@@ -20,11 +20,18 @@ pub(crate) fn install_metrics(process: Option<usize>) -> anyhow::Result<Promethe
         Some(process) => PrometheusBuilder::new().add_global_label("process", process.to_string()),
         None => PrometheusBuilder::new(),
     };
-    builder
+    let handle = builder
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS)
         .context("metric buckets")?
         .install_recorder()
-        .context("cannot install the metrics recorder")
+        .context("cannot install the metrics recorder")?;
+    // Every metric's `# HELP` and unit, from the part that exports it.
+    flowmart_runtime::describe_metrics();
+    flowmart_kafka::describe_metrics();
+    flowmart_postgres::describe_metrics();
+    flowmart_serving::describe_metrics();
+    flowmart_api::describe_metrics();
+    Ok(handle)
 }
 
 /// The admin token from `FLOWMART_ADMIN_TOKEN`, or a generated one (returned to print once).

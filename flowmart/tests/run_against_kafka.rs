@@ -157,6 +157,15 @@ fn flowmart_run_serves_the_model_and_publishes_dead_letters_and_alerts() {
         metrics.contains("flowmart_dead_letters_total{topic=\"flowmart.payments\",kind=\"bad_wire_format\"} 1"),
         "{metrics}"
     );
+    // Every series says what it is: a `# HELP` for every `# TYPE`, and the catalogue in the README
+    // names every one.
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let typed = metrics.lines().filter_map(|line| line.strip_prefix("# TYPE ")?.split(' ').next()).collect::<Vec<_>>();
+    assert!(typed.len() >= 12, "{metrics}");
+    for name in typed {
+        assert!(metrics.contains(&format!("# HELP {name} ")), "{name} has no HELP: {metrics}");
+        assert!(readme.contains(&format!("`{name}`")), "{name} is not in the README's metrics catalogue");
+    }
 
     // Replaying the alert topic gives the model's open alerts.
     let reader = Schema::parse_str(ReorderAlert::SCHEMA_TEXT).unwrap();

@@ -21,6 +21,7 @@
 
 mod alerts;
 mod dead_letters;
+mod metrics_catalogue;
 mod producer;
 mod source;
 mod wire;
@@ -28,6 +29,7 @@ mod workload_producer;
 
 pub use alerts::{AlertSink, SEQUENCE_HEADER};
 pub use dead_letters::DeadLetterSink;
+pub use metrics_catalogue::describe_metrics;
 pub use producer::{KafkaSinkConfig, KafkaSinkError};
 pub use source::{KafkaSource, KafkaSourceConfig, LookupError, Registry, SchemaLookup, StartFrom, WriterSchemas};
 pub use wire::{FrameError, frame, split_frame};

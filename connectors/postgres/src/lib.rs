@@ -17,12 +17,15 @@
 
 mod commit;
 mod copy_text;
+mod metrics_catalogue;
 mod recover;
 mod tables;
 
 use flowmart_runtime::{ChangeBatch, ErrorClass, Sink, SinkError, Topics};
 use flowmart_schemas::{Retention, Time};
 use sqlx::{Connection, PgConnection};
+
+pub use metrics_catalogue::describe_metrics;
 
 pub use recover::{RecoverError, Recovered};
 

@@ -10,7 +10,9 @@
 #![warn(missing_docs)]
 
 mod index;
+mod metrics_catalogue;
 mod tenant_view;
 
 pub use index::{AlertEvent, IndexWriter, Missed, ServingIndex, Snapshot, TenantFilter};
+pub use metrics_catalogue::describe_metrics;
 pub use tenant_view::TenantView;
