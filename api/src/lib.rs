@@ -11,7 +11,9 @@ mod auth;
 pub mod cluster;
 mod dashboard;
 mod database;
+mod docs;
 mod error;
+mod http;
 mod keys;
 mod limits;
 mod metrics_catalogue;
@@ -22,6 +24,7 @@ pub mod webhooks;
 
 pub use database::{Store, StoreError};
 pub use error::ApiError;
+pub use http::HttpSettings;
 pub use keys::{AdminToken, ApiKeys, IssuedKey, KeyError, KeyInfo};
 pub use limits::{MAX_BODY_BYTES, RateLimits};
 pub use metrics_catalogue::describe_metrics;

@@ -6,7 +6,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::cluster::ClusterRoutes;
 use crate::webhooks::Webhooks;
-use crate::{AdminToken, ApiKeys, RateLimits};
+use crate::{AdminToken, ApiKeys, HttpSettings, RateLimits};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -30,4 +30,6 @@ pub struct ApiState {
     /// The pipeline feeding the index, for readiness (`/readyz` answers 503 while it is stalled);
     /// `None` when nothing runs one here (tests that serve a hand-made index).
     pub pipeline: Option<Arc<PipelineStatus>>,
+    /// CORS origins and the request time limit.
+    pub http: HttpSettings,
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use flowmart_api::webhooks::Webhooks;
-use flowmart_api::{AdminToken, ApiKeys, ApiState, RateLimits};
+use flowmart_api::{AdminToken, ApiKeys, ApiState, HttpSettings, RateLimits};
 use flowmart_generator::{Generator, GeneratorConfig, PartitionWorkload};
 use flowmart_operators::reference::ReferenceModel;
 use flowmart_runtime::{Pipeline, RuntimeConfig};
@@ -41,6 +41,11 @@ impl Service {
 
     /// As [`Service::start`], with `limits`.
     fn start_limited(generator: GeneratorConfig, workers: usize, limits: RateLimits) -> Service {
+        Service::start_with(generator, workers, limits, HttpSettings::default())
+    }
+
+    /// As [`Service::start`], with `limits` and `http` conventions.
+    fn start_with(generator: GeneratorConfig, workers: usize, limits: RateLimits, http: HttpSettings) -> Service {
         let (index, writer) = ServingIndex::new(u64::MAX);
         let webhooks = Arc::new(Webhooks::new(index.clone()));
         let pipeline = Pipeline::start(
@@ -59,6 +64,7 @@ impl Service {
             webhooks,
             cluster: None,
             pipeline: Some(Arc::clone(pipeline.status())),
+            http,
         };
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
@@ -594,6 +600,68 @@ fn a_revoked_key_is_refused_at_once_and_keys_are_listed_without_their_secret() {
     assert_eq!(revoke("acme-wholesale").status(), StatusCode::NOT_FOUND, "already revoked");
     let (status, _) = service.get("/v1/admin/tenants/acme-wholesale/api-keys", Some(&key));
     assert_eq!(status, StatusCode::UNAUTHORIZED, "a tenant key is not the admin token");
+}
+
+#[test]
+fn cors_preflights_are_answered_for_the_configured_origins_only_and_large_answers_are_compressed() {
+    let generous = NonZeroU32::new(100_000).unwrap();
+    let http =
+        HttpSettings { cors_origins: vec!["https://dash.example.com".parse().unwrap()], ..HttpSettings::default() };
+    let service = Service::start_with(generator_config(), 2, RateLimits::new(generous, generous), http);
+    let key = service.issue_key("acme-wholesale");
+    let preflight = |origin: &str| {
+        let request = service
+            .client
+            .request(reqwest::Method::OPTIONS, format!("{}/v1/stock", service.url))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "GET")
+            .header("Access-Control-Request-Headers", "authorization");
+        service._runtime.block_on(async { request.send().await.unwrap() })
+    };
+    let allowed = preflight("https://dash.example.com");
+    assert_eq!(allowed.status(), StatusCode::OK);
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://dash.example.com");
+    assert!(allowed.headers()["access-control-allow-headers"].to_str().unwrap().contains("authorization"));
+    let refused = preflight("https://elsewhere.example.com");
+    assert!(!refused.headers().contains_key("access-control-allow-origin"), "{:?}", refused.headers());
+
+    wait_for_progress(&service, &progress_json(&expected(&generator_config()).1));
+    let get = |path: &str, encoding: &str| {
+        let request =
+            service.client.get(format!("{}{path}", service.url)).bearer_auth(&key).header("Accept-Encoding", encoding);
+        service._runtime.block_on(async { request.send().await.unwrap() })
+    };
+    for encoding in ["gzip", "br"] {
+        let response = get("/v1/stock?limit=5000", encoding);
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-encoding"], encoding);
+    }
+    let plain = get("/v1/stock?limit=5000", "identity");
+    assert!(!plain.headers().contains_key("content-encoding"));
+    let stream = get("/v1/alerts/stream", "gzip");
+    assert!(!stream.headers().contains_key("content-encoding"), "events are never held back by an encoder");
+    drop(stream);
+
+    // Without configured origins, no origin is allowed.
+    let closed = Service::start(generator_config(), 1);
+    let request = closed
+        .client
+        .request(reqwest::Method::OPTIONS, format!("{}/v1/stock", closed.url))
+        .header("Origin", "https://dash.example.com")
+        .header("Access-Control-Request-Method", "GET");
+    let response = closed._runtime.block_on(async { request.send().await.unwrap() });
+    assert!(!response.headers().contains_key("access-control-allow-origin"));
+}
+
+#[test]
+fn the_docs_page_lays_out_the_openapi_document() {
+    let service = Service::start(generator_config(), 1);
+    let request = service.client.get(format!("{}/docs", service.url));
+    let response = service._runtime.block_on(async { request.send().await.unwrap() });
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let page = service._runtime.block_on(response.text()).unwrap();
+    assert!(page.contains("fetch(\"/openapi.json\")"), "the page reads the document");
 }
 
 #[test]

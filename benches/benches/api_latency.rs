@@ -121,6 +121,7 @@ fn main() {
         webhooks: Arc::new(Webhooks::new(index.clone())),
         cluster: None,
         pipeline: Some(Arc::clone(pipeline.status())),
+        http: Default::default(),
     };
     let app = flowmart_api::router(state).route("/trivial", get(|| async { "ok" }));
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();

@@ -119,6 +119,7 @@ fn api(
         webhooks: Arc::new(Webhooks::new(index)),
         cluster: Some(routes),
         pipeline: None,
+        http: Default::default(),
     };
     listener.set_nonblocking(true).unwrap();
     let _guard = runtime.enter();

@@ -248,6 +248,11 @@ pub struct ApiSettings {
     pub rate_limit_per_second: NonZeroU32,
     /// Requests a tenant may make at once above the rate. Default 400.
     pub rate_limit_burst: NonZeroU32,
+    /// Origins a browser app on another site may call the API from (CORS), e.g.
+    /// `["https://dash.example.com"]`. Default none.
+    pub cors_origins: Vec<String>,
+    /// How long a request may take to get its answer (then 503). Default 30,000 ms.
+    pub request_timeout_ms: u64,
 }
 
 impl Default for ApiSettings {
@@ -256,8 +261,26 @@ impl Default for ApiSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             rate_limit_per_second: NonZeroU32::new(200).expect("non-zero"),
             rate_limit_burst: NonZeroU32::new(400).expect("non-zero"),
+            cors_origins: Vec::new(),
+            request_timeout_ms: 30_000,
         }
     }
+}
+
+impl ApiSettings {
+    /// The API's HTTP conventions (the origins are checked by [`load`]).
+    pub fn http(&self) -> flowmart_api::HttpSettings {
+        flowmart_api::HttpSettings {
+            cors_origins: self.cors_origins.iter().filter_map(|origin| origin.parse().ok()).collect(),
+            request_timeout: std::time::Duration::from_millis(self.request_timeout_ms),
+        }
+    }
+}
+
+/// Whether `origin` is what a browser sends as `Origin`: `http(s)://host[:port]`, no path.
+fn is_origin(origin: &str) -> bool {
+    let Some(rest) = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://")) else { return false };
+    !rest.is_empty() && !rest.contains('/') && rest.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
 }
 
 impl PipelineConfig {
@@ -429,6 +452,12 @@ impl PipelineConfig {
         check(self.runtime.idle_tick_ms > 0, "runtime.idle_tick_ms", "must be at least 1");
         check((0..=19).contains(&self.runtime.nice), "runtime.nice", "must be between 0 and 19");
         check(self.runtime.stall_after_ms >= 1000, "runtime.stall_after_ms", "must be at least 1000");
+        check(
+            self.api.cors_origins.iter().all(|origin| is_origin(origin)),
+            "api.cors_origins",
+            "must be origins like \"https://dash.example.com\" (scheme, host, optional port; no path)",
+        );
+        check(self.api.request_timeout_ms >= 100, "api.request_timeout_ms", "must be at least 100");
         let topics = [
             ("topics.inventory", &self.topics.inventory),
             ("topics.orders", &self.topics.orders),

@@ -77,6 +77,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
         webhooks,
         cluster: None,
         pipeline: pipeline_status,
+        http: Default::default(),
     };
     serve_until_stopped(&tokio, listener, state, pipeline)
 }

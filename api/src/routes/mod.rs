@@ -37,6 +37,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(openapi::document))
         .route("/", get(crate::dashboard::page))
+        .route("/docs", get(crate::docs::page))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     let routes = match state.cluster.clone() {
@@ -45,9 +46,11 @@ pub fn router(state: ApiState) -> Router {
         }
         None => routes,
     };
-    routes
+    let http = state.http.clone();
+    let routes = routes
         .layer(axum::extract::DefaultBodyLimit::max(crate::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(crate::limits::refuse_large_bodies))
         .layer(axum::middleware::from_fn(record_latency))
-        .with_state(state)
+        .with_state(state);
+    crate::http::conventions(routes, &http)
 }

@@ -53,6 +53,7 @@ pub(super) fn api_state(
         webhooks: Arc::new(webhooks),
         cluster: routes,
         pipeline: Some(pipeline),
+        http: config.api.http(),
     };
     Ok((state, generated_token))
 }
