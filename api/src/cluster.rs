@@ -18,12 +18,16 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use subtle::ConstantTimeEq;
+
 use crate::auth::KeyedTenant;
-use crate::{ApiError, ApiKeys};
+use crate::{AdminToken, ApiError, ApiKeys};
 
 /// Names the process that answered.
 pub const PROCESS_HEADER: &str = "x-flowmart-process";
 /// Marks a request another process forwarded: it is answered where it lands, never forwarded on.
+/// Its value proves it came from a process of the cluster ([`AdminToken::forwarding_proof`]): a
+/// client cannot set it to skip the routing (and its tenant's rate limit with it).
 const FORWARDED_HEADER: &str = "x-flowmart-forwarded";
 
 /// This process's place in the cluster, for routing.
@@ -32,17 +36,31 @@ pub struct ClusterRoutes {
     /// Every process's API base URL (`http://host:port`), in process order.
     apis: Vec<String>,
     client: reqwest::Client,
+    /// The value of [`FORWARDED_HEADER`] every process of the cluster sends and accepts.
+    proof: HeaderValue,
 }
 
 impl ClusterRoutes {
-    /// Process `process` of the processes whose APIs answer at `apis`.
-    pub fn new(process: usize, apis: Vec<String>) -> ClusterRoutes {
+    /// Process `process` of the processes whose APIs answer at `apis`, all with `admin` as their
+    /// admin token (forwarded requests are proven with it).
+    pub fn new(process: usize, apis: Vec<String>, admin: &AdminToken) -> ClusterRoutes {
         // No overall timeout: a routed alert stream lasts as long as its client listens.
         let client = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(2))
             .build()
             .expect("an HTTP client with default settings");
-        ClusterRoutes { process, apis, client }
+        let proof = HeaderValue::from_str(&admin.forwarding_proof()).expect("hex digits are a header value");
+        ClusterRoutes { process, apis, client, proof }
+    }
+
+    /// Whether `request` was forwarded by a process of this cluster; `Err` when it claims to be
+    /// and is not.
+    fn forwarded(&self, request: &Request) -> Result<bool, ApiError> {
+        match request.headers().get(FORWARDED_HEADER) {
+            None => Ok(false),
+            Some(proof) if bool::from(proof.as_bytes().ct_eq(self.proof.as_bytes())) => Ok(true),
+            Some(_) => Err(ApiError::Forbidden("x-flowmart-forwarded is for the cluster's own processes")),
+        }
     }
 
     /// The process that serves `tenant_id`: FNV-1a of its bytes, modulo the processes — the same
@@ -88,11 +106,11 @@ impl ClusterRoutes {
         let path = uri.path_and_query().map_or("/", |path| path.as_str());
         let mut forwarded = self.client.request(method.clone(), format!("{}{path}", self.apis[owner])).body(body);
         for (name, value) in headers {
-            if name != header::HOST && name != header::CONTENT_LENGTH {
+            if name != header::HOST && name != header::CONTENT_LENGTH && name != FORWARDED_HEADER {
                 forwarded = forwarded.header(name, value);
             }
         }
-        forwarded.header(FORWARDED_HEADER, self.process.to_string()).send().await.map_err(|error| {
+        forwarded.header(FORWARDED_HEADER, self.proof.clone()).send().await.map_err(|error| {
             tracing::warn!(owner, %error, "cannot reach another process of the cluster");
             ApiError::Unavailable("another process of the cluster is unreachable; retry later")
         })
@@ -141,8 +159,11 @@ pub(crate) async fn route(
     mut request: Request,
     next: Next,
 ) -> Response {
+    let forwarded = match cluster.forwarded(&request) {
+        Ok(forwarded) => forwarded,
+        Err(refused) => return refused.into_response(),
+    };
     let path = request.uri().path();
-    let forwarded = request.headers().contains_key(FORWARDED_HEADER);
     let tenant_route = path.starts_with("/v1/") && !path.starts_with("/v1/admin/");
     let tenant =
         tenant_route.then(|| crate::auth::bearer(request.headers()).and_then(|key| keys.tenant_of(key))).flatten();
@@ -171,11 +192,13 @@ pub(crate) async fn route(
 #[cfg(test)]
 mod tests {
     use super::ClusterRoutes;
+    use crate::AdminToken;
 
     #[test]
     fn every_tenant_has_one_owner_the_same_on_every_process_and_owners_are_spread() {
         let apis = || (0..3).map(|process| format!("http://p{process}")).collect::<Vec<_>>();
-        let routes = (0..3).map(|process| ClusterRoutes::new(process, apis())).collect::<Vec<_>>();
+        let admin = AdminToken::new("admin");
+        let routes = (0..3).map(|process| ClusterRoutes::new(process, apis(), &admin)).collect::<Vec<_>>();
         let mut owned = [0; 3];
         for tenant in (0..300).map(|n| format!("tenant-{n}")) {
             let owner = routes[0].owner_of(&tenant);
@@ -186,6 +209,27 @@ mod tests {
         assert!(owned.iter().all(|count| *count > 60), "{owned:?}");
         // Pinned (FNV-1a 64, checked against an independent implementation): a different hash
         // would move tenants between the processes of a cluster across an upgrade.
-        assert_eq!(ClusterRoutes::new(0, vec![String::new(); 7]).owner_of("acme-wholesale"), 2);
+        assert_eq!(ClusterRoutes::new(0, vec![String::new(); 7], &admin).owner_of("acme-wholesale"), 2);
+    }
+
+    #[test]
+    fn only_a_process_of_the_cluster_can_mark_a_request_forwarded() {
+        let routes = ClusterRoutes::new(0, vec![String::new(); 2], &AdminToken::new("admin"));
+        let request = |proof: Option<&str>| {
+            let request = axum::http::Request::builder().uri("/v1/stock");
+            let request = match proof {
+                Some(proof) => request.header(super::FORWARDED_HEADER, proof),
+                None => request,
+            };
+            request.body(axum::body::Body::empty()).unwrap()
+        };
+        assert!(matches!(routes.forwarded(&request(None)), Ok(false)));
+        let proof = AdminToken::new("admin").forwarding_proof();
+        assert!(matches!(routes.forwarded(&request(Some(&proof))), Ok(true)));
+        let other = AdminToken::new("another cluster's").forwarding_proof();
+        for forged in ["1", "0", other.as_str()] {
+            assert!(matches!(routes.forwarded(&request(Some(forged))), Err(crate::ApiError::Forbidden(_))), "{forged}");
+        }
+        assert_ne!(proof, "admin", "the proof is not the token");
     }
 }

@@ -16,6 +16,9 @@ pub enum ApiError {
     /// The request is malformed: a bad parameter, path or body.
     #[error("{0}")]
     BadRequest(String),
+    /// The caller may not do that, whoever it is.
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// Nothing is known under that name.
     #[error("{0}")]
     NotFound(String),
@@ -42,6 +45,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable(_) | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,

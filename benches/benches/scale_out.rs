@@ -132,7 +132,8 @@ fn routed_against_local(requests: usize) {
     let listeners = (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect::<Vec<_>>();
     let apis =
         listeners.iter().map(|listener| format!("http://{}", listener.local_addr().unwrap())).collect::<Vec<_>>();
-    let routes = (0..2).map(|process| Arc::new(ClusterRoutes::new(process, apis.clone()))).collect::<Vec<_>>();
+    let admin = AdminToken::new("bench");
+    let routes = (0..2).map(|process| Arc::new(ClusterRoutes::new(process, apis.clone(), &admin))).collect::<Vec<_>>();
     // A tenant process 0 serves, with one stock position.
     let tenant = (0..).map(|n| format!("tenant-{n}")).find(|tenant| routes[0].serves(tenant)).unwrap();
     let (index, mut writer) = ServingIndex::new(u64::MAX);

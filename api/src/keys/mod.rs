@@ -183,6 +183,15 @@ impl AdminToken {
     pub fn matches(&self, candidate: &str) -> bool {
         self.0.ct_eq(&digest(candidate)).into()
     }
+
+    /// What the processes of a cluster prove a forwarded request with: derived from the token
+    /// (every process has the same), never the token itself.
+    pub(crate) fn forwarding_proof(&self) -> String {
+        let mut proof = Sha256::new();
+        proof.update(b"flowmart cluster forwarding\0");
+        proof.update(self.0);
+        proof.finalize().iter().map(|byte| format!("{byte:02x}")).collect()
+    }
 }
 
 #[cfg(test)]

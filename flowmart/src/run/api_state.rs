@@ -7,15 +7,14 @@ use std::time::Duration;
 use anyhow::Context;
 use flowmart_api::cluster::ClusterRoutes;
 use flowmart_api::webhooks::Webhooks;
-use flowmart_api::{ApiKeys, ApiState, RateLimits, Store};
+use flowmart_api::{AdminToken, ApiKeys, ApiState, RateLimits, Store};
 use flowmart_runtime::PipelineStatus;
 use flowmart_serving::ServingIndex;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::PipelineConfig;
-use crate::serve::admin_token;
 
-/// The API's state, and the admin token if it was generated (to print once). Tenant keys and
+/// The API's state. Tenant keys and
 /// webhooks live in the database when there is one (they survive restarts). In a cluster, each
 /// process delivers the webhooks of the tenants it serves, and reads the keys again each second,
 /// so keys issued through any process work everywhere.
@@ -26,8 +25,8 @@ pub(super) fn api_state(
     routes: Option<Arc<ClusterRoutes>>,
     metrics: PrometheusHandle,
     pipeline: Arc<PipelineStatus>,
-) -> anyhow::Result<(ApiState, Option<String>)> {
-    let (admin_token, generated_token) = admin_token()?;
+    admin_token: AdminToken,
+) -> anyhow::Result<ApiState> {
     let (keys, webhooks) = match &config.postgres.database_url {
         Some(url) => {
             let store = tokio.block_on(Store::open(url)).context("cannot open the api's tables")?;
@@ -55,7 +54,7 @@ pub(super) fn api_state(
         pipeline: Some(pipeline),
         http: config.api.http(),
     };
-    Ok((state, generated_token))
+    Ok(state)
 }
 
 /// Reads the live keys again every second, for as long as the process runs.

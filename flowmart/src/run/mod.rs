@@ -13,7 +13,7 @@ use flowmart_kafka::{KafkaSource, KafkaSourceConfig, Registry, WriterSchemas};
 use flowmart_runtime::Pipeline;
 
 use crate::config::PipelineConfig;
-use crate::serve::{api_runtime, install_metrics, serve_until_stopped, shutdown_signal};
+use crate::serve::{admin_token, api_runtime, install_metrics, serve_until_stopped, shutdown_signal};
 
 pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
     let metrics = install_metrics((config.cluster.processes > 1).then_some(config.cluster.process_index))?;
@@ -42,9 +42,15 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
     };
 
     let (index, index_writer) = recover::index_from(&recovered, config.retention.resolved_alerts_ms());
+    let (admin_token, generated_token) = admin_token()?;
+    if cluster.processes > 1 && generated_token.is_some() {
+        // The processes prove the requests they forward to each other with it.
+        anyhow::bail!("in a cluster every process needs the same admin token: set FLOWMART_ADMIN_TOKEN");
+    }
     // In a cluster each process serves the tenants it owns; the API routes the others' requests.
     let routes = (cluster.processes > 1).then(|| {
-        Arc::new(ClusterRoutes::new(cluster.process_index, peers.iter().map(|peer| peer.api.clone()).collect()))
+        let apis = peers.iter().map(|peer| peer.api.clone()).collect();
+        Arc::new(ClusterRoutes::new(cluster.process_index, apis, &admin_token))
     });
     let index_writer = match &routes {
         Some(routes) => {
@@ -84,7 +90,7 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
 
     println!("{}", banner(&config));
     let status = Arc::clone(pipeline.status());
-    let (state, generated_token) = api_state::api_state(&tokio, &config, index, routes, metrics, status)?;
+    let state = api_state::api_state(&tokio, &config, index, routes, metrics, status, admin_token)?;
     if let Some(token) = generated_token {
         println!("  admin token  {token}   (generated; set FLOWMART_ADMIN_TOKEN to choose one)");
     }
