@@ -362,7 +362,17 @@ pub fn load(file: Option<&Path>, flags: &[(&'static str, String)]) -> Result<Pip
         error
             .into_iter()
             .map(|error| {
-                let key = error.path.join(".");
+                let key = match (&error.kind, error.path.is_empty()) {
+                    // A whole section missing: name it and what it needs (`kafka` is the one
+                    // without defaults).
+                    (figment::error::Kind::MissingField(field), true) if field == "kafka" => {
+                        "kafka.brokers (FLOWMART_BROKERS, --brokers) and kafka.schema_registry_url \
+                         (FLOWMART_SCHEMA_REGISTRY_URL, --schema-registry)"
+                            .to_string()
+                    }
+                    (figment::error::Kind::MissingField(field), true) => field.to_string(),
+                    _ => error.path.join("."),
+                };
                 let setting = match &error.metadata {
                     Some(metadata) if metadata.name.contains("environment") => {
                         let variable = NAMED_VARIABLES
@@ -611,6 +621,13 @@ mod tests {
             wrong.iter().any(|problem| problem.contains("cluster.peers") && problem.contains("required")),
             "{wrong:?}"
         );
+    }
+
+    #[test]
+    fn no_kafka_settings_at_all_name_what_is_needed() {
+        let empty = file("");
+        let problems = load(Some(&empty.0), &[]).unwrap_err();
+        assert!(problems[0].setting.contains("kafka.brokers (FLOWMART_BROKERS, --brokers)"), "{}", problems[0]);
     }
 
     #[test]
