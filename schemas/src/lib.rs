@@ -16,6 +16,7 @@ mod input_topic;
 mod inventory;
 mod order;
 mod order_state;
+mod out_of_range;
 mod outputs;
 mod payment;
 mod policy;
@@ -35,6 +36,7 @@ pub use input_topic::InputTopic;
 pub use inventory::{InventoryEvent, InventoryKind};
 pub use order::{OrderEvent, OrderLine, OrderStatus};
 pub use order_state::{OrderKey, OrderState, RecoveredOrder};
+pub use out_of_range::{Aggregate, AggregateKey, AggregateOutOfRange, RefusedRecord};
 pub use outputs::{
     Alerts, ForEachOutput, Form, InventoryIds, ListForm, MakeOutput, NetChanges, Orders, Output, Outputs, PaymentIds,
     Policies, SeenEventId, Settlements, Stock, StoredState, Updates, for_each_output,
