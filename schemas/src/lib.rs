@@ -39,7 +39,7 @@ pub use order_state::{OrderKey, OrderState, RecoveredOrder};
 pub use out_of_range::{Aggregate, AggregateKey, AggregateOutOfRange, RefusedRecord};
 pub use outputs::{
     Alerts, ForEachOutput, Form, InventoryIds, ListForm, MakeOutput, NetChanges, Orders, Output, Outputs, PaymentIds,
-    Policies, SeenEventId, Settlements, Stock, StoredState, Updates, for_each_output,
+    Policies, Refused, SeenEventId, Settlements, Stock, StoredState, Updates, for_each_output,
 };
 pub use payment::{PaymentEvent, PaymentKind};
 pub use policy::{PolicyUpdate, ReorderPolicy};

@@ -132,13 +132,18 @@ impl fmt::Display for Position<'_> {
 pub struct AggregateOutOfRange {
     /// Which aggregate.
     pub aggregate: Aggregate,
-    /// Whose.
-    pub key: AggregateKey,
+    /// Whose (boxed: the keys are large, and a refusal is rare).
+    pub key: Box<AggregateKey>,
 }
 
 impl AggregateOutOfRange {
     /// The DLQ's `error.kind` for such a record.
     pub const KIND: &'static str = "aggregate_out_of_range";
+
+    /// `aggregate` of `key` would leave the range.
+    pub fn new(aggregate: Aggregate, key: AggregateKey) -> Self {
+        AggregateOutOfRange { aggregate, key: Box::new(key) }
+    }
 }
 
 /// A record the dataflow refused, where it was read and why: what the runtime turns into a dead
@@ -170,13 +175,12 @@ mod tests {
     #[test]
     fn the_message_names_the_aggregate_and_its_key() {
         let position = PositionKey::new("acme", "berlin", "SKU-1");
-        let on_hand =
-            AggregateOutOfRange { aggregate: Aggregate::OnHand, key: AggregateKey::Position(position.clone()) };
+        let on_hand = AggregateOutOfRange::new(Aggregate::OnHand, AggregateKey::Position(position.clone()));
         assert_eq!(on_hand.to_string(), "on_hand of position acme/berlin/SKU-1 would leave the signed 64-bit range");
-        let lines = AggregateOutOfRange {
-            aggregate: Aggregate::Reserved,
-            key: AggregateKey::OrderLines { order: ("acme".into(), "o-1".into()), position },
-        };
+        let lines = AggregateOutOfRange::new(
+            Aggregate::Reserved,
+            AggregateKey::OrderLines { order: ("acme".into(), "o-1".into()), position },
+        );
         assert_eq!(
             lines.to_string(),
             "reserved of the lines of order acme/o-1 at position acme/berlin/SKU-1 would leave the signed 64-bit range"
@@ -186,7 +190,7 @@ mod tests {
             currency: Currency::parse("EUR").unwrap(),
             settlement_date: SettlementDate::of(1_764_028_800_000),
         };
-        let net = AggregateOutOfRange { aggregate: Aggregate::Net, key: AggregateKey::Settlement(settlement) };
+        let net = AggregateOutOfRange::new(Aggregate::Net, AggregateKey::Settlement(settlement));
         assert_eq!(net.to_string(), "net of settlement acme/EUR/2025-11-25 would leave the signed 64-bit range");
     }
 }

@@ -5,8 +5,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use differential_dataflow::difference::{Abelian, IsZero, Monoid, Multiply, Semigroup};
-
 use crate::{Aggregate, Currency, Id, PaymentKind, TimestampMillis};
 
 /// A UTC calendar date, as days since 1970-01-01.
@@ -111,70 +109,6 @@ impl SettlementTotals {
         totals.payments = totals.payments.checked_add(1).ok_or(Aggregate::PaymentCount)?;
         totals.checked_net().ok_or(Aggregate::Net)?;
         Ok(totals)
-    }
-
-    /// The contribution of one payment.
-    pub fn of_payment(kind: PaymentKind, amount_minor: i64) -> SettlementTotals {
-        let mut totals = SettlementTotals { payments: 1, ..SettlementTotals::default() };
-        let sum = match kind {
-            PaymentKind::Captured => &mut totals.captured,
-            PaymentKind::Refunded => &mut totals.refunded,
-            PaymentKind::Chargeback => &mut totals.chargebacks,
-            PaymentKind::Fee => &mut totals.fees,
-            PaymentKind::Payout => &mut totals.payouts,
-            PaymentKind::Authorized => &mut totals.authorized,
-        };
-        *sum = amount_minor;
-        totals
-    }
-
-    fn fields_mut(&mut self) -> [&mut i64; 7] {
-        [
-            &mut self.captured,
-            &mut self.refunded,
-            &mut self.chargebacks,
-            &mut self.fees,
-            &mut self.payouts,
-            &mut self.authorized,
-            &mut self.payments,
-        ]
-    }
-}
-
-// The settlement operator still sums totals as a difference type (until it checks every sum).
-impl IsZero for SettlementTotals {
-    fn is_zero(&self) -> bool {
-        *self == SettlementTotals::default()
-    }
-}
-
-impl Semigroup for SettlementTotals {
-    fn plus_equals(&mut self, rhs: &Self) {
-        let mut rhs = *rhs;
-        for (sum, add) in self.fields_mut().into_iter().zip(rhs.fields_mut()) {
-            *sum += *add;
-        }
-    }
-}
-
-impl Monoid for SettlementTotals {
-    fn zero() -> Self {
-        SettlementTotals::default()
-    }
-}
-
-impl Abelian for SettlementTotals {
-    fn negate(&mut self) {
-        self.fields_mut().into_iter().for_each(|sum| *sum = -*sum);
-    }
-}
-
-impl Multiply<isize> for SettlementTotals {
-    type Output = SettlementTotals;
-    fn multiply(mut self, rhs: &isize) -> SettlementTotals {
-        let factor = *rhs as i64;
-        self.fields_mut().into_iter().for_each(|sum| *sum *= factor);
-        self
     }
 }
 

@@ -2,8 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use differential_dataflow::difference::{Abelian, IsZero, Monoid, Multiply, Semigroup};
-
 use crate::{Aggregate, InventoryEvent, InventoryKind, OrderStatus, ReorderPolicy};
 
 /// The stock at one position: the sums of every effect the contract assigns to inventory events
@@ -113,52 +111,6 @@ impl StockLevels {
             OrderStatus::Cancelled | OrderStatus::Returned => (0, 0),
         };
         StockLevels { on_hand, reserved, on_order: 0, records: 1 }
-    }
-}
-
-// The stock operator still sums levels as a difference type (until it checks every sum).
-impl IsZero for StockLevels {
-    fn is_zero(&self) -> bool {
-        *self == StockLevels::default()
-    }
-}
-
-impl Semigroup for StockLevels {
-    fn plus_equals(&mut self, rhs: &Self) {
-        self.on_hand += rhs.on_hand;
-        self.reserved += rhs.reserved;
-        self.on_order += rhs.on_order;
-        self.records += rhs.records;
-    }
-}
-
-impl Monoid for StockLevels {
-    fn zero() -> Self {
-        StockLevels::default()
-    }
-}
-
-impl Abelian for StockLevels {
-    fn negate(&mut self) {
-        *self = StockLevels {
-            on_hand: -self.on_hand,
-            reserved: -self.reserved,
-            on_order: -self.on_order,
-            records: -self.records,
-        };
-    }
-}
-
-impl Multiply<isize> for StockLevels {
-    type Output = StockLevels;
-    fn multiply(self, rhs: &isize) -> StockLevels {
-        let factor = *rhs as i64;
-        StockLevels {
-            on_hand: self.on_hand * factor,
-            reserved: self.reserved * factor,
-            on_order: self.on_order * factor,
-            records: self.records * factor,
-        }
     }
 }
 
