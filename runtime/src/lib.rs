@@ -2,9 +2,11 @@
 //! each completed frontier's consolidated changes to [`Sink`]s, in order.
 //!
 //! ```text
-//!  Source ──▶ worker: validate ─▶ dataflow ─▶ capture ─┐        (one per timely worker)
-//!               └──── dead letters ───────────────────┤  handoff
-//!                                                     ▼
+//!  Source ──▶ worker: validate ─▶ dataflow ─▶ capture ────────────────────────┐  (one per timely worker)
+//!               │                    └─ refused records ──┐                   │
+//!               ├─ bytes of valid records, until sealed ──┤                   │
+//!               └─ records breaking a rule ───────────────┴▶ dead letters ────┤  handoff
+//!                                                                             ▼
 //!                          collector: complete frontiers, consolidated ─▶ Sinks, in order
 //! ```
 //!
@@ -24,6 +26,7 @@ mod handoff;
 mod ingest;
 mod pipeline;
 mod progress;
+mod refusals;
 mod sink;
 mod source;
 mod status;
