@@ -107,6 +107,8 @@ impl StockLedger {
         }
         let state = OrderState::from(order);
         let added = LineEffects::checked(&key, &state)?;
+        // The current version's sums were in range when it was applied (or stored): this never
+        // refuses, but neither does it assume.
         let retracted = match self.orders.current(&key) {
             Some(current) => LineEffects::checked(&key, current)?,
             None => LineEffects::default(),
