@@ -47,8 +47,8 @@ enum Update {
 /// offset), so which one is refused is the same for any worker count and arrival order. Routed by
 /// settlement key.
 ///
-/// **State:** one [`SettlementTotals`] per key — bounded by tenants × currencies × days, not by
-/// payments.
+/// **State:** one [`SettlementTotals`] per key — about 100 bytes in the hash map, bounded by
+/// tenants × currencies × days, not by payments.
 pub fn settlement_totals<'scope>(
     payments: Collection<'scope, Sourced<PaymentEvent>>,
     recovered: Collection<'scope, (SettlementKey, SettlementTotals)>,

@@ -15,28 +15,25 @@ use crate::{StateMap, Time};
 struct Position {
     levels: StockLevels,
     policy: Option<ReorderPolicy>,
-    /// What the position held before the time it was last touched at: what that time's output
-    /// retracts.
-    before: Option<Before>,
-}
-
-struct Before {
-    time: Time,
-    levels: StockLevels,
-    /// `Some` once the policy changed at `time`: the policy before it.
-    policy: Option<Option<ReorderPolicy>>,
+    /// The time the position was last touched at, and its levels before that time: what that
+    /// time's output retracts.
+    before: Option<(Time, StockLevels)>,
 }
 
 /// Every position, order and policy of one worker's tenants, and what the current time changed.
 ///
 /// **State:** per position with a current record or a policy, its [`StockLevels`] and policy (a
-/// position with neither is dropped); the [`OrderBook`]'s orders; and, while a time is applied,
-/// the keys it touched. Bounded by the live positions and the orders within retention.
+/// position with neither is dropped): about 300 bytes in the hash map (a 72-byte key, a 208-byte
+/// value, rustc 1.95, ids of up to 24 bytes stored inline); the [`OrderBook`]'s orders; and,
+/// while a time is applied, the keys it touched. Bounded by the live positions and the orders
+/// within retention.
 pub(crate) struct StockLedger {
     positions: StateMap<PositionKey, Position>,
     orders: OrderBook,
     /// Positions touched at the current time, each once.
     touched: Vec<PositionKey>,
+    /// Positions whose policy changed at the current time, with their policy before it.
+    policies_before: StateMap<PositionKey, Option<ReorderPolicy>>,
     /// Orders changed at the current time, with their state before it.
     changed_orders: StateMap<OrderKey, Option<OrderState>>,
     time: Time,
@@ -48,6 +45,7 @@ impl StockLedger {
             positions: StateMap::default(),
             orders: OrderBook::new(order_retention),
             touched: Vec::new(),
+            policies_before: StateMap::default(),
             changed_orders: StateMap::default(),
             time: 0,
         }
@@ -140,16 +138,16 @@ impl StockLedger {
     ) {
         for key in self.touched.drain(..) {
             let Some(position) = self.positions.get_mut(&key) else { continue };
-            let Some(before) = position.before.take() else { continue };
-            if before.levels != position.levels {
-                if !before.levels.is_zero() {
-                    stock((key.clone(), before.levels), -1);
+            let Some((_, before)) = position.before.take() else { continue };
+            if before != position.levels {
+                if !before.is_zero() {
+                    stock((key.clone(), before), -1);
                 }
                 if !position.levels.is_zero() {
                     stock((key.clone(), position.levels), 1);
                 }
             }
-            if let Some(policy_before) = before.policy
+            if let Some(policy_before) = self.policies_before.remove(&key)
                 && policy_before != position.policy
             {
                 if let Some(policy) = policy_before {
@@ -203,19 +201,16 @@ impl StockLedger {
             self.positions.insert(key.clone(), Position::default());
         }
         let position = self.positions.get_mut(key).expect("present: inserted above");
-        if position.before.as_ref().is_none_or(|before| before.time != self.time) {
-            position.before = Some(Before { time: self.time, levels: position.levels, policy: None });
+        if position.before.is_none_or(|(time, _)| time != self.time) {
+            position.before = Some((self.time, position.levels));
             self.touched.push(key.clone());
         }
         position
     }
 
     fn set_policy(&mut self, key: PositionKey, policy: Option<ReorderPolicy>) {
-        let position = self.touch(&key);
-        let previous = std::mem::replace(&mut position.policy, policy);
-        if let Some(before) = &mut position.before {
-            before.policy.get_or_insert(previous);
-        }
+        let previous = std::mem::replace(&mut self.touch(&key).policy, policy);
+        self.policies_before.entry(key).or_insert(previous);
     }
 
     fn set_order(&mut self, key: OrderKey, state: OrderState, changed_at: Time) {
