@@ -7,12 +7,10 @@ use flowmart_schemas::{
 use timely::dataflow::Scope;
 
 use crate::dedupe::DedupeByEventId;
-use crate::order_upsert::OrderUpsert;
-use crate::policy_upsert::PolicyUpsert;
 use crate::recovery::StoredCollections;
 use crate::reorder_alerts::ReorderAlerts;
 use crate::settlement_totals::settlement_totals;
-use crate::stock_positions::{order_lines, stock_positions};
+use crate::stock_positions::{StockInputs, stock_positions};
 use crate::{Collection, Diff, SourceOffset, Sourced, Time};
 
 /// The validated input events, one insert-only collection per topic.
@@ -99,19 +97,35 @@ pub fn build<'scope>(
     retention: Retention,
 ) -> Outputs<Collections<'scope>> {
     let Inputs { inventory, orders, payments, policies } = inputs;
-    let inventory = inventory.dedupe_by_event_id(recovered.inventory_ids, retention.event_ids_ms);
-    let payments = payments.dedupe_by_event_id(recovered.payment_ids, retention.event_ids_ms);
-    // The upsert outputs recovered orders again, and the stored levels already count them.
-    let stored_stock = recovered.stock.explode(|(position, levels)| Some((position, levels)));
-    let stock_before_orders =
-        stored_stock.concat(order_lines(recovered.orders.clone().map(|(key, (state, _))| (key, state))).negate());
-    let orders = orders.upsert_orders(recovered.orders, retention.orders_ms);
-    let policies = policies.upsert_policies(recovered.policies);
+    // Every output named, so a new one is a compile error here until it is recovered (or not).
+    let Outputs {
+        stock: recovered_stock,
+        settlements: recovered_settlements,
+        alerts: recovered_alerts,
+        orders: recovered_orders,
+        policies: recovered_policies,
+        inventory_ids: recovered_inventory_ids,
+        payment_ids: recovered_payment_ids,
+        refused: _,
+    } = recovered;
+    let inventory = inventory.dedupe_by_event_id(recovered_inventory_ids, retention.event_ids_ms);
+    let payments = payments.dedupe_by_event_id(recovered_payment_ids, retention.event_ids_ms);
     let inventory_ids = inventory.clone().map(|record| record.event.event_id);
     let payment_ids = payments.clone().map(|record| record.event.event_id);
-    let stock = stock_positions(inventory, orders.clone(), stock_before_orders);
-    let alerts = stock.clone().reorder_alerts(policies.clone(), recovered.alerts);
-    let stored_settlements = recovered.settlements.explode(|(key, totals)| Some((key, totals)));
-    let settlements = settlement_totals(payments, stored_settlements);
-    Outputs { stock, settlements, alerts, orders, policies, inventory_ids, payment_ids }
+    let positions = stock_positions(
+        StockInputs { inventory, orders, policies, recovered_stock, recovered_orders, recovered_policies },
+        retention.orders_ms,
+    );
+    let alerts = positions.stock.clone().reorder_alerts(positions.policies.clone(), recovered_alerts);
+    let settlements = settlement_totals(payments, recovered_settlements);
+    Outputs {
+        stock: positions.stock,
+        settlements: settlements.totals,
+        alerts,
+        orders: positions.orders,
+        policies: positions.policies,
+        inventory_ids,
+        payment_ids,
+        refused: positions.refused.concat(settlements.refused),
+    }
 }

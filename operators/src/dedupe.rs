@@ -92,7 +92,7 @@ where
                                 .stash(capability, updates.drain(..).map(|(seen, time, _)| (Update::Seen(seen), time)));
                         });
                         let frontier = joint_frontier(input_frontier.frontier(), recovered_frontier.frontier());
-                        stash.drain_complete(frontier.borrow(), |capability, time, updates| {
+                        stash.drain_complete(frontier.borrow(), |capabilities, time, updates| {
                             if let Some(retention) = retention {
                                 while let Some((forget_at, _)) = forget_queue.front()
                                     && *forget_at <= time
@@ -121,7 +121,7 @@ where
                                 seen_at.insert(id, counted_at);
                             }
                             records.sort_unstable_by_key(|record| record.offset);
-                            let mut session = output.session(capability);
+                            let mut session = output.session(&capabilities[0]);
                             for record in records {
                                 let id = record.event.event_id();
                                 if seen_at.contains_key(id) {

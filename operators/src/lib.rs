@@ -14,16 +14,15 @@
 
 pub mod dataflow;
 pub mod dedupe;
-pub mod order_upsert;
-pub mod policy_upsert;
+mod order_upsert;
 pub mod recovery;
 pub mod reference;
 pub mod reorder_alerts;
 pub mod settlement_totals;
 mod sourced;
 mod stash;
+mod stock_ledger;
 pub mod stock_positions;
-mod upsert;
 
 pub use sourced::{SourceOffset, Sourced};
 

@@ -1,56 +1,103 @@
 //! Order upsert: only the highest version of each (tenant_id, order_id) counts.
 
-use std::cmp::Reverse;
+use std::collections::VecDeque;
 
-use flowmart_schemas::{OrderEvent, OrderKey, OrderState, RecoveredOrder};
+use flowmart_schemas::{OrderKey, OrderState};
 
-use crate::upsert::{UpsertRules, upsert_ranked};
-use crate::{Collection, SourceOffset, Sourced, Time};
+use crate::{StateMap, Time};
 
-/// An order's rank: the highest version wins; of equal versions, the one ingested first.
-type OrderRank = (i32, Reverse<(Time, SourceOffset)>);
-
-/// Keeps the current version of every order.
-pub trait OrderUpsert<'scope> {
-    /// **In:** an insert-only collection of sourced order events, and recovered orders. **Out:**
-    /// per (tenant_id, order_id), the [`OrderState`] of the event with the highest `version`,
-    /// whatever the arrival order; an equal version arriving later (a retry, or a conflicting
-    /// resend) changes nothing, and of two equal versions at one pipeline time the one read first
-    /// wins. Because a retry carries an equal version, orders need no separate event-id dedupe. A
-    /// recovered order counts as its version ingested before anything else.
-    ///
-    /// **State:** per order, its current version's rank and [`OrderState`]. With a `retention`, an order unchanged for that
-    /// long (pipeline time) is forgotten; its effect on stock stays, and a later version of it
-    /// counts as a new order. `retention` must exceed the longest order lifecycle.
-    fn upsert_orders(
-        self,
-        recovered: Collection<'scope, RecoveredOrder>,
-        retention: Option<Time>,
-    ) -> Collection<'scope, (OrderKey, OrderState)>;
+/// The current version of every order one worker knows, and the rule that picks it: a record
+/// supersedes the current version only with a strictly higher `version`, so of equal versions
+/// the one applied first stays (a retry, or a conflicting resend, changes nothing). The stock
+/// operator applies records in the order the pipeline reads them (by pipeline time, then source
+/// position), so whatever the arrival order the highest version wins, and of two equal versions
+/// the one read first. Because a retry carries an equal version, orders need no separate event-id
+/// dedupe.
+///
+/// A version the stock operator refuses (its effect would take an aggregate out of range) is
+/// never [set](OrderBook::set): the current version stays, and a later record with a higher
+/// version than it — a retry of the refused one included — is judged afresh.
+///
+/// **State:** per order, its current [`OrderState`] and when it last changed — about 140 bytes
+/// and 56 per line (ids of up to 24 bytes stored inline), and one entry of the retention's queue
+/// per change within the retention. With a `retention`,
+/// an order unchanged for that long (pipeline time) is forgotten; its effect on stock stays, and
+/// a later version of it counts as a new order. `retention` must exceed the longest order
+/// lifecycle.
+pub(crate) struct OrderBook {
+    current: StateMap<OrderKey, CurrentOrder>,
+    /// `(forget at, order)` in time order: when each order's retention runs out, unless it
+    /// changed since.
+    forget_queue: VecDeque<(Time, OrderKey)>,
+    retention: Option<Time>,
 }
 
-impl<'scope> OrderUpsert<'scope> for Collection<'scope, Sourced<OrderEvent>> {
-    fn upsert_orders(
-        self,
-        recovered: Collection<'scope, RecoveredOrder>,
-        retention: Option<Time>,
-    ) -> Collection<'scope, (OrderKey, OrderState)> {
-        let seeds = recovered.map(|(key, (state, changed_at))| {
-            let rank: OrderRank = (state.version, Reverse((0, SourceOffset::default())));
-            (key, (rank, state, changed_at))
-        });
-        upsert_ranked(
-            self,
-            seeds,
-            "OrderUpsert",
-            retention,
-            UpsertRules {
-                key: |record: &Sourced<OrderEvent>| (record.event.tenant_id.clone(), record.event.order_id.clone()),
-                rank: |record: &Sourced<OrderEvent>, time| -> OrderRank {
-                    (record.event.version, Reverse((time, record.offset)))
-                },
-                value: |record: Sourced<OrderEvent>| Some(OrderState::from(record.event)),
-            },
-        )
+struct CurrentOrder {
+    state: OrderState,
+    changed_at: Time,
+}
+
+impl OrderBook {
+    pub(crate) fn new(retention: Option<Time>) -> Self {
+        OrderBook { current: StateMap::default(), forget_queue: VecDeque::new(), retention }
+    }
+
+    /// Whether a record of `version` for `order` would replace its current version.
+    pub(crate) fn supersedes(&self, order: &OrderKey, version: i32) -> bool {
+        self.current.get(order).is_none_or(|current| version > current.state.version)
+    }
+
+    /// The current version of `order`, if it is known.
+    pub(crate) fn current(&self, order: &OrderKey) -> Option<&OrderState> {
+        self.current.get(order).map(|current| &current.state)
+    }
+
+    /// Makes `state` the current version of `order`, changed at `changed_at`. Calls must come in
+    /// order of `changed_at` (recovered orders, sorted, before any record).
+    pub(crate) fn set(&mut self, order: OrderKey, state: OrderState, changed_at: Time) {
+        if let Some(retention) = self.retention {
+            self.forget_queue.push_back((changed_at + retention, order.clone()));
+        }
+        self.current.insert(order, CurrentOrder { state, changed_at });
+    }
+
+    /// Forgets every order unchanged for the retention as of `time`: called before anything at
+    /// `time` is applied.
+    pub(crate) fn forget_until(&mut self, time: Time) {
+        let Some(retention) = self.retention else { return };
+        while let Some((forget_at, _)) = self.forget_queue.front()
+            && *forget_at <= time
+        {
+            let (forget_at, order) = self.forget_queue.pop_front().expect("front was just seen");
+            if self.current.get(&order).is_some_and(|current| current.changed_at + retention == forget_at) {
+                self.current.remove(&order);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use flowmart_schemas::OrderStatus;
+
+    use super::*;
+
+    fn state(version: i32) -> OrderState {
+        OrderState { version, status: OrderStatus::Placed, lines: vec![("berlin".into(), "SKU-1".into(), 3)] }
+    }
+
+    #[test]
+    fn only_a_higher_version_supersedes_and_an_order_is_forgotten_after_its_retention() {
+        let order: OrderKey = ("acme".into(), "o-1".into());
+        let mut book = OrderBook::new(Some(10));
+        assert!(book.supersedes(&order, 1));
+        book.set(order.clone(), state(2), 5);
+        assert!(!book.supersedes(&order, 2) && !book.supersedes(&order, 1) && book.supersedes(&order, 3));
+        book.set(order.clone(), state(3), 8);
+        book.forget_until(15);
+        assert_eq!(book.current(&order).map(|state| state.version), Some(3), "changed at 8: kept until 18");
+        book.forget_until(18);
+        assert_eq!(book.current(&order), None);
+        assert!(book.supersedes(&order, 1), "a forgotten order's next version counts as a new order");
     }
 }

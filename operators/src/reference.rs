@@ -5,17 +5,46 @@
 //! Event ids are unique per topic (each producing service owns its ids). It keeps everything
 //! forever (no retention) and evaluates alerts when told a pipeline time has
 //! ended, exactly as the dataflow sees changes per time.
+//!
+//! "Nothing wraps" is restated here in 128-bit arithmetic, where no sum of 64-bit values can
+//! overflow: every aggregate a record would change is computed exactly and the record is refused
+//! (changing nothing) when one falls outside the signed 64-bit range — the first in the order
+//! `flowmart_schemas`' `out_of_range` module documents. A refused record is still an event the
+//! dedupe has seen: like any record, it is counted by event id, so a retry of it (the same event)
+//! changes nothing. An order version refused leaves the current version current: a later record
+//! with a higher version than that — a retry of the refused one included — is judged afresh.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use flowmart_schemas::{
-    Currency, Id, InputRecord, InvalidRecord, InventoryKind, OrderEvent, OrderStatus, PaymentKind, PositionKey,
-    ReorderAlert, ReorderAlertStatus, ReorderCheck, ReorderPolicy, SettlementDate, SettlementKey, SettlementTotals,
-    StockLevels, Validate,
+    Aggregate, AggregateKey, AggregateOutOfRange, Currency, Id, InputRecord, InvalidRecord, InventoryKind, OrderEvent,
+    OrderStatus, PaymentKind, PositionKey, ReorderAlert, ReorderAlertStatus, ReorderCheck, ReorderPolicy,
+    SettlementDate, SettlementKey, SettlementTotals, StockLevels, Validate,
 };
 
 use crate::Time;
 use crate::reorder_alerts::alert_id;
+
+/// Why the model refused a record: what the pipeline dead-letters it for.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// It breaks a rule of the contract.
+    #[error(transparent)]
+    Invalid(#[from] InvalidRecord),
+    /// Its effect would take an aggregate outside the signed 64-bit range.
+    #[error(transparent)]
+    OutOfRange(#[from] AggregateOutOfRange),
+}
+
+impl Refusal {
+    /// The DLQ's `error.kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Refusal::Invalid(invalid) => invalid.kind(),
+            Refusal::OutOfRange(_) => AggregateOutOfRange::KIND,
+        }
+    }
+}
 
 /// The contract's state, folded record by record.
 #[derive(Default)]
@@ -30,23 +59,49 @@ pub struct ReferenceModel {
     changed_since_last_time: BTreeSet<PositionKey>,
 }
 
+/// Stock levels, or a change to them, in 128 bits: on_hand, reserved, on_order, records.
+type Wide = [i128; 4];
+
+/// The names of [`Wide`]'s fields, in the order they are checked.
+const FIELDS: [Aggregate; 4] = [Aggregate::OnHand, Aggregate::Reserved, Aggregate::OnOrder, Aggregate::RecordCount];
+
+fn fits(value: i128) -> bool {
+    i64::try_from(value).is_ok()
+}
+
+/// `suggested_quantity` as the contract states it, exactly.
+fn suggested_quantity(policy: &ReorderPolicy, projected: i128) -> i128 {
+    let mut quantity = i128::from(policy.reorder_quantity);
+    if let Some(max_level) = policy.max_level {
+        quantity = quantity.max(i128::from(max_level) - projected);
+    }
+    match policy.order_multiple {
+        // Rounded up: quantity >= reorder_quantity > 0.
+        Some(multiple) if multiple > 0 => {
+            let multiple = i128::from(multiple);
+            (quantity + multiple - 1) / multiple * multiple
+        }
+        _ => quantity,
+    }
+}
+
 impl ReferenceModel {
     /// An empty model.
     pub fn new() -> Self {
         ReferenceModel::default()
     }
 
-    /// Applies one record, or refuses it (changing nothing) if it breaks a contract rule.
-    /// Records must come in the order the pipeline reads them: by pipeline time, and within a
-    /// time by source offset.
-    pub fn apply(&mut self, record: InputRecord) -> Result<(), InvalidRecord> {
+    /// Applies one record, or refuses it (changing nothing) if it breaks a contract rule or would
+    /// take an aggregate out of range. Records must come in the order the pipeline reads them: by
+    /// pipeline time, and within a time by source position (partition, offset, then topic).
+    pub fn apply(&mut self, record: InputRecord) -> Result<(), Refusal> {
         record.validate()?;
         match record {
             InputRecord::Inventory(event) => {
                 if self.inventory_event_ids.insert(event.event_id.clone()) {
                     let position =
                         PositionKey::new(event.tenant_id.clone(), event.warehouse_id.clone(), event.sku.clone());
-                    let q = event.quantity;
+                    let q = i128::from(event.quantity);
                     let (on_hand, on_order) = match event.kind {
                         InventoryKind::Received => (q, if event.purchase_order_id.is_some() { -q } else { 0 }),
                         InventoryKind::TransferredIn => (q, 0),
@@ -56,17 +111,15 @@ impl ReferenceModel {
                         InventoryKind::PurchaseOrdered => (0, q),
                         InventoryKind::PurchaseCancelled => (0, -q),
                     };
-                    self.add_stock(position, on_hand, 0, on_order, 1);
+                    let levels = self.stock_after(&position, [on_hand, 0, on_order, 1])?;
+                    self.set_stock(position, levels);
                 }
             }
             InputRecord::Order(order) => {
                 let key = (order.tenant_id.clone(), order.order_id.clone());
                 let supersedes = self.orders.get(&key).is_none_or(|current| order.version > current.version);
                 if supersedes {
-                    if let Some(previous) = self.orders.insert(key, order.clone()) {
-                        self.add_order_lines(&previous, -1);
-                    }
-                    self.add_order_lines(&order, 1);
+                    self.apply_order(key, order)?;
                 }
             }
             InputRecord::Payment(payment) => {
@@ -77,22 +130,20 @@ impl ReferenceModel {
                         currency,
                         settlement_date: SettlementDate(payment.occurred_at.div_euclid(86_400_000) as i32),
                     };
-                    let totals = self.settlements.entry(key).or_default();
-                    let amount = payment.amount_minor;
-                    match payment.kind {
-                        PaymentKind::Authorized => totals.authorized += amount,
-                        PaymentKind::Captured => totals.captured += amount,
-                        PaymentKind::Refunded => totals.refunded += amount,
-                        PaymentKind::Chargeback => totals.chargebacks += amount,
-                        PaymentKind::Fee => totals.fees += amount,
-                        PaymentKind::Payout => totals.payouts += amount,
-                    }
-                    totals.payments += 1;
+                    let totals = self.settlement_after(&key, payment.kind, payment.amount_minor)?;
+                    self.settlements.insert(key, totals);
                 }
             }
             InputRecord::Policy(update) => {
                 match update.policy {
-                    Some(policy) => self.policies.insert(update.position.clone(), policy),
+                    Some(policy) => {
+                        let projected = self.projected(&update.position);
+                        if !fits(suggested_quantity(&policy, projected)) {
+                            let key = AggregateKey::Position(update.position);
+                            return Err(AggregateOutOfRange::new(Aggregate::SuggestedQuantity, key).into());
+                        }
+                        self.policies.insert(update.position.clone(), policy)
+                    }
                     None => self.policies.remove(&update.position),
                 };
                 self.changed_since_last_time.insert(update.position);
@@ -101,28 +152,113 @@ impl ReferenceModel {
         Ok(())
     }
 
-    fn add_order_lines(&mut self, order: &OrderEvent, sign: i64) {
-        for line in &order.lines {
-            let position = PositionKey::new(order.tenant_id.clone(), line.warehouse_id.clone(), line.sku.clone());
-            let q = line.quantity * sign;
-            match order.status {
-                OrderStatus::Placed | OrderStatus::Confirmed => self.add_stock(position, 0, q, 0, sign),
-                OrderStatus::Shipped | OrderStatus::Delivered => self.add_stock(position, -q, 0, 0, sign),
-                OrderStatus::Cancelled | OrderStatus::Returned => self.add_stock(position, 0, 0, 0, sign),
+    /// A new current version: its lines' sums must each fit, and so must every position its
+    /// lines or the replaced version's touch after the change; else nothing changes.
+    fn apply_order(&mut self, key: (Id, Id), order: OrderEvent) -> Result<(), AggregateOutOfRange> {
+        let added = order_line_sums(&order);
+        for (position, sums) in &added {
+            if let Some(field) = (0..4).find(|field| !fits(sums[*field])) {
+                let key = AggregateKey::OrderLines { order: key.clone(), position: position.clone() };
+                return Err(AggregateOutOfRange::new(FIELDS[field], key));
             }
         }
+        let retracted = self.orders.get(&key).map(order_line_sums).unwrap_or_default();
+        let only_retracted = retracted.iter().filter(|(position, _)| !added.iter().any(|(new, _)| new == position));
+        let mut after = Vec::new();
+        for (position, _) in added.iter().chain(only_retracted) {
+            let sum_at = |sums: &[(PositionKey, Wide)]| {
+                sums.iter().find(|(at, _)| at == position).map_or([0; 4], |(_, sums)| *sums)
+            };
+            let (new, old) = (sum_at(&added), sum_at(&retracted));
+            let change = [new[0] - old[0], new[1] - old[1], new[2] - old[2], new[3] - old[3]];
+            after.push((position.clone(), self.stock_after(position, change)?));
+        }
+        for (position, levels) in after {
+            self.set_stock(position, levels);
+        }
+        self.orders.insert(key, order);
+        Ok(())
     }
 
-    fn add_stock(&mut self, position: PositionKey, on_hand: i64, reserved: i64, on_order: i64, records: i64) {
-        let levels = self.stock.entry(position.clone()).or_default();
-        levels.on_hand += on_hand;
-        levels.reserved += reserved;
-        levels.on_order += on_order;
-        levels.records += records;
+    /// The levels of `position` after `change`, if every aggregate stays in range.
+    fn stock_after(&self, position: &PositionKey, change: Wide) -> Result<StockLevels, AggregateOutOfRange> {
+        let now = self.stock.get(position).copied().unwrap_or_default();
+        let now = [now.on_hand, now.reserved, now.on_order, now.records].map(i128::from);
+        let [on_hand, reserved, on_order, records] = [0, 1, 2, 3].map(|field| now[field] + change[field]);
+        let available = on_hand - reserved;
+        let projected = available + on_order;
+        let out_of_range = |aggregate| AggregateOutOfRange::new(aggregate, AggregateKey::Position(position.clone()));
+        let checks = [
+            (on_hand, Aggregate::OnHand),
+            (reserved, Aggregate::Reserved),
+            (on_order, Aggregate::OnOrder),
+            (records, Aggregate::RecordCount),
+            (available, Aggregate::Available),
+            (projected, Aggregate::Projected),
+        ];
+        if let Some((_, aggregate)) = checks.iter().find(|(value, _)| !fits(*value)) {
+            return Err(out_of_range(*aggregate));
+        }
+        if let Some(policy) = self.policies.get(position)
+            && !fits(suggested_quantity(policy, projected))
+        {
+            return Err(out_of_range(Aggregate::SuggestedQuantity));
+        }
+        let narrow = |value: i128| value as i64;
+        Ok(StockLevels {
+            on_hand: narrow(on_hand),
+            reserved: narrow(reserved),
+            on_order: narrow(on_order),
+            records: narrow(records),
+        })
+    }
+
+    fn set_stock(&mut self, position: PositionKey, levels: StockLevels) {
         if levels.records == 0 {
             self.stock.remove(&position);
+        } else {
+            self.stock.insert(position.clone(), levels);
         }
         self.changed_since_last_time.insert(position);
+    }
+
+    /// The totals of `key` after one more payment, if every sum and net stay in range.
+    fn settlement_after(
+        &self,
+        key: &SettlementKey,
+        kind: PaymentKind,
+        amount: i64,
+    ) -> Result<SettlementTotals, AggregateOutOfRange> {
+        let mut totals = self.settlements.get(key).copied().unwrap_or_default();
+        let (sum, aggregate) = match kind {
+            PaymentKind::Authorized => (&mut totals.authorized, Aggregate::Authorized),
+            PaymentKind::Captured => (&mut totals.captured, Aggregate::Captured),
+            PaymentKind::Refunded => (&mut totals.refunded, Aggregate::Refunded),
+            PaymentKind::Chargeback => (&mut totals.chargebacks, Aggregate::Chargebacks),
+            PaymentKind::Fee => (&mut totals.fees, Aggregate::Fees),
+            PaymentKind::Payout => (&mut totals.payouts, Aggregate::Payouts),
+        };
+        let out_of_range = |aggregate| AggregateOutOfRange::new(aggregate, AggregateKey::Settlement(key.clone()));
+        let new_sum = i128::from(*sum) + i128::from(amount);
+        if !fits(new_sum) {
+            return Err(out_of_range(aggregate));
+        }
+        *sum = new_sum as i64;
+        totals.payments += 1;
+        let net = [totals.refunded, totals.chargebacks, totals.fees]
+            .into_iter()
+            .fold(i128::from(totals.captured), |net, sum| net - i128::from(sum));
+        if !fits(net) {
+            return Err(out_of_range(Aggregate::Net));
+        }
+        Ok(totals)
+    }
+
+    /// The projected stock of `position`, exactly.
+    fn projected(&self, position: &PositionKey) -> i128 {
+        self.stock
+            .get(position)
+            .map_or(0, |levels| i128::from(levels.on_hand) - i128::from(levels.reserved) + i128::from(levels.on_order))
     }
 
     /// Ends pipeline time `time`: measures every position changed since the last call against
@@ -131,12 +267,13 @@ impl ReferenceModel {
         let mut changes = Vec::new();
         for position in std::mem::take(&mut self.changed_since_last_time) {
             let check = self.policies.get(&position).map(|policy| {
-                let projected =
-                    self.stock.get(&position).map_or(0, |levels| levels.on_hand - levels.reserved + levels.on_order);
+                let projected = self.projected(&position);
+                let narrow =
+                    |value: i128| i64::try_from(value).expect("kept in range: records that would not are refused");
                 ReorderCheck {
-                    projected,
+                    projected: narrow(projected),
                     reorder_point: policy.reorder_point,
-                    suggested_quantity: policy.suggested_quantity(projected),
+                    suggested_quantity: narrow(suggested_quantity(policy, projected)),
                 }
             });
             let needs_reorder = check.filter(|check| check.projected <= check.reorder_point);
@@ -190,4 +327,24 @@ impl ReferenceModel {
     pub fn open_alerts(&self) -> &BTreeMap<PositionKey, (Id, ReorderCheck)> {
         &self.open_alerts
     }
+}
+
+/// Per position an order version's lines are at (in order of first appearance), the exact sums of
+/// their effects: on_hand, reserved, on_order, and how many lines.
+fn order_line_sums(order: &OrderEvent) -> Vec<(PositionKey, Wide)> {
+    let mut sums: Vec<(PositionKey, Wide)> = Vec::new();
+    for line in &order.lines {
+        let position = PositionKey::new(order.tenant_id.clone(), line.warehouse_id.clone(), line.sku.clone());
+        let q = i128::from(line.quantity);
+        let effect = match order.status {
+            OrderStatus::Placed | OrderStatus::Confirmed => [0, q, 0, 1],
+            OrderStatus::Shipped | OrderStatus::Delivered => [-q, 0, 0, 1],
+            OrderStatus::Cancelled | OrderStatus::Returned => [0, 0, 0, 1],
+        };
+        match sums.iter_mut().find(|(at, _)| *at == position) {
+            Some((_, sum)) => (0..4).for_each(|field| sum[field] += effect[field]),
+            None => sums.push((position, effect)),
+        }
+    }
+    sums
 }

@@ -154,7 +154,7 @@ impl<'scope> ReorderAlerts<'scope> for Collection<'scope, (PositionKey, StockLev
                             stash.stash(capability, changes);
                         });
                         let frontier = joint_frontier(stock_frontier.frontier(), setting_frontier.frontier());
-                        stash.drain_complete(frontier.borrow(), |capability, time, changes| {
+                        stash.drain_complete(frontier.borrow(), |capabilities, time, changes| {
                             // Both inputs carry at most one retraction (the old value) and one
                             // addition (the new value) per position and time: apply retractions
                             // first, so what an addition sets is what stays.
@@ -188,7 +188,7 @@ impl<'scope> ReorderAlerts<'scope> for Collection<'scope, (PositionKey, StockLev
                                     touched.push(position);
                                 }
                             }
-                            let mut session = output.session(capability);
+                            let mut session = output.session(&capabilities[0]);
                             for position in touched {
                                 let Some(state) = positions.get_mut(&position) else { continue };
                                 let check =

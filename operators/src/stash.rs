@@ -6,43 +6,54 @@ use timely::progress::frontier::AntichainRef;
 
 use crate::Time;
 
-/// Updates grouped by time, with one capability at or below every time held.
+/// Updates grouped by time, with one capability at or below every time held (per output).
 ///
 /// Stateful operators whose result depends on the order of updates (first wins, latest wins,
 /// open-then-resolve) stash their input here and process each time only once the input frontier
 /// has passed it, so that every update of that time is present and times are handled in order.
 pub(crate) struct TimeOrderedStash<D> {
-    capability: Option<Capability<Time>>,
+    /// How many outputs the operator has: a capability is held for each.
+    outputs: usize,
+    /// One capability per output, all for the same time (`None` while nothing is pending).
+    capabilities: Option<Vec<Capability<Time>>>,
     /// Updates in arrival order; few distinct times are pending at once.
     pending: Vec<(Time, D)>,
 }
 
 impl<D> TimeOrderedStash<D> {
+    /// A stash for an operator with one output.
     pub(crate) fn new() -> Self {
-        TimeOrderedStash { capability: None, pending: Vec::new() }
+        TimeOrderedStash::for_outputs(1)
+    }
+
+    /// A stash for an operator with `outputs` outputs.
+    pub(crate) fn for_outputs(outputs: usize) -> Self {
+        TimeOrderedStash { outputs, capabilities: None, pending: Vec::new() }
     }
 
     /// Stashes `updates` received under `capability`.
     pub(crate) fn stash(&mut self, capability: InputCapability<Time>, updates: impl Iterator<Item = (D, Time)>) {
-        if let Some(received) = capability.retain_least(0)
-            && self.capability.as_ref().is_none_or(|held| received.time() < held.time())
+        if let Some(received) = capability.least()
+            && self.capabilities.as_ref().is_none_or(|held| received < held[0].time())
         {
-            self.capability = Some(received);
+            let received = *received;
+            let retained = (0..self.outputs).map(|output| capability.delayed(&received, output)).collect();
+            self.capabilities = Some(retained);
         }
         self.pending.extend(updates.map(|(update, time)| (time, update)));
     }
 
     /// Hands every stashed time the `frontier` has passed, in increasing order, to `process`
-    /// with a capability for that time; then releases what is no longer needed.
+    /// with a capability for that time (one per output); then releases what is no longer needed.
     pub(crate) fn drain_complete(
         &mut self,
         frontier: AntichainRef<'_, Time>,
-        mut process: impl FnMut(&Capability<Time>, Time, Vec<D>),
+        mut process: impl FnMut(&[Capability<Time>], Time, Vec<D>),
     ) {
-        let Some(held) = &mut self.capability else { return };
+        let Some(held) = &mut self.capabilities else { return };
         if self.pending.is_empty() {
             // Only empty containers arrived: nothing to hold a time for.
-            self.capability = None;
+            self.capabilities = None;
             return;
         }
         if self.pending.iter().all(|(time, _)| frontier.less_equal(time)) {
@@ -58,21 +69,29 @@ impl<D> TimeOrderedStash<D> {
             while let Some((_, update)) = ready.next_if(|(next, _)| *next == time) {
                 updates.push(update);
             }
-            process(&held.delayed(&time), time, updates);
+            let capabilities = held.iter().map(|capability| capability.delayed(&time)).collect::<Vec<_>>();
+            process(&capabilities, time, updates);
         }
         drop(ready);
         match self.pending.iter().map(|(time, _)| *time).min() {
-            Some(next) => held.downgrade(&next),
-            None => self.capability = None,
+            Some(next) => held.iter_mut().for_each(|capability| capability.downgrade(&next)),
+            None => self.capabilities = None,
         }
     }
 }
 
 /// The frontier of two inputs together: a time is complete once both have passed it.
 pub(crate) fn joint_frontier(first: AntichainRef<'_, Time>, second: AntichainRef<'_, Time>) -> Antichain<Time> {
+    joint_frontiers([first, second])
+}
+
+/// The frontier of several inputs together: a time is complete once all have passed it.
+pub(crate) fn joint_frontiers<'a>(frontiers: impl IntoIterator<Item = AntichainRef<'a, Time>>) -> Antichain<Time> {
     let mut joint = Antichain::new();
-    for time in first.iter().chain(second.iter()) {
-        joint.insert(*time);
+    for frontier in frontiers {
+        for time in frontier.iter() {
+            joint.insert(*time);
+        }
     }
     joint
 }

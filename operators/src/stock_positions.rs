@@ -1,40 +1,218 @@
-//! Stock positions: on_hand, reserved and on_order per (tenant, warehouse, sku).
+//! Stock positions: on_hand, reserved and on_order per (tenant, warehouse, sku), from inventory
+//! events, the current version of every order and the reorder policies — with nothing wrapping.
 
-use differential_dataflow::operators::CountTotal;
-use flowmart_schemas::{InventoryEvent, OrderKey, OrderState, PositionKey, StockLevels};
+use differential_dataflow::{AsCollection, Hashable};
+use flowmart_schemas::{
+    Diff, InputTopic, InventoryEvent, OrderEvent, OrderKey, OrderState, PolicyUpdate, PositionKey, RecoveredOrder,
+    RefusedRecord, ReorderPolicy, StockLevels,
+};
+use serde::{Deserialize, Serialize};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 
-use crate::{Collection, Sourced};
+use crate::stash::{TimeOrderedStash, joint_frontiers};
+use crate::stock_ledger::StockLedger;
+use crate::{Collection, SourceOffset, Sourced, Time};
 
-/// **In:** deduplicated inventory events, the current version of every order, and recovered
-/// levels (the levels a recovered pipeline starts from, each position's as its difference).
-/// **Out:** per position touched by any of them, `(position, levels)`; when the levels change at
-/// a time the output retracts the old pair and adds the new one. A position whose every record is
-/// retracted leaves the collection.
-///
-/// **State:** one consolidated [`StockLevels`] per position (the input arrangement, its updates
-/// carried in the difference), compacted as the frontier advances — bounded by the number of
-/// positions, not by the number of events.
-pub fn stock_positions<'scope>(
-    inventory: Collection<'scope, Sourced<InventoryEvent>>,
-    orders: Collection<'scope, (OrderKey, OrderState)>,
-    recovered: Collection<'scope, PositionKey, StockLevels>,
-) -> Collection<'scope, (PositionKey, StockLevels)> {
-    let inventory = inventory.explode(|record| {
-        let event = record.event;
-        let levels = StockLevels::of_inventory(&event);
-        Some((PositionKey { tenant_id: event.tenant_id, warehouse_id: event.warehouse_id, sku: event.sku }, levels))
-    });
-    inventory.concat(order_lines(orders)).concat(recovered).count_total()
+/// What goes into [`stock_positions`]: the records, and the state a restarted pipeline recovered.
+pub struct StockInputs<'scope> {
+    /// Deduplicated inventory events.
+    pub inventory: Collection<'scope, Sourced<InventoryEvent>>,
+    /// Order events, every version.
+    pub orders: Collection<'scope, Sourced<OrderEvent>>,
+    /// Reorder policy updates.
+    pub policies: Collection<'scope, Sourced<PolicyUpdate>>,
+    /// Recovered levels per position (which count the recovered orders' lines).
+    pub recovered_stock: Collection<'scope, (PositionKey, StockLevels)>,
+    /// Recovered orders: each one's current version and when it last changed.
+    pub recovered_orders: Collection<'scope, RecoveredOrder>,
+    /// Recovered policies.
+    pub recovered_policies: Collection<'scope, (PositionKey, ReorderPolicy)>,
 }
 
-/// What the current versions of `orders` add to each position, as differences.
-pub fn order_lines<'scope>(
-    orders: Collection<'scope, (OrderKey, OrderState)>,
-) -> Collection<'scope, PositionKey, StockLevels> {
-    orders.explode(|((tenant_id, _), OrderState { status, lines, .. })| {
-        lines.into_iter().map(move |(warehouse_id, sku, quantity)| {
-            let levels = StockLevels::of_order_line(status, quantity);
-            (PositionKey { tenant_id: tenant_id.clone(), warehouse_id, sku }, levels)
-        })
-    })
+/// What comes out of [`stock_positions`].
+pub struct StockPositions<'scope> {
+    /// `(position, levels)` per position some current record touches.
+    pub stock: Collection<'scope, (PositionKey, StockLevels)>,
+    /// `(order, state)`: the current version of every order.
+    pub orders: Collection<'scope, (OrderKey, OrderState)>,
+    /// `(position, policy)`: the current policy of every position that has one.
+    pub policies: Collection<'scope, (PositionKey, ReorderPolicy)>,
+    /// The records refused because their effect would take an aggregate out of range.
+    pub refused: Collection<'scope, RefusedRecord>,
+}
+
+/// Recovered state, as it travels to the worker of its tenant.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+enum Recovered {
+    Levels(PositionKey, StockLevels),
+    Order(RecoveredOrder),
+    Policy(PositionKey, ReorderPolicy),
+}
+
+impl Recovered {
+    fn tenant_id(&self) -> &flowmart_schemas::Id {
+        match self {
+            Recovered::Levels(position, _) | Recovered::Policy(position, _) => &position.tenant_id,
+            Recovered::Order(((tenant_id, _), _)) => tenant_id,
+        }
+    }
+}
+
+/// What one time of the operator's input holds.
+enum Update {
+    Inventory(Sourced<InventoryEvent>),
+    Order(Sourced<OrderEvent>),
+    Policy(Sourced<PolicyUpdate>),
+    Recovered(Recovered),
+}
+
+/// **In:** deduplicated inventory events, order events, policy updates, and the recovered levels,
+/// orders and policies of a restarted pipeline. **Out:** [`StockPositions`]:
+///
+/// - `stock`: per position touched by an inventory event or a line of an order's current
+///   version, `(position, levels)`; when the levels change at a time the old pair is retracted
+///   and the new one added; a position whose every record is retracted leaves the collection;
+/// - `orders`: per (tenant_id, order_id), the [`OrderState`] of its current version — the highest
+///   `version` applied (see [`OrderBook`](crate::order_upsert::OrderBook) for ties, refusals and
+///   retention);
+/// - `policies`: per position, the policy of the latest update applied — latest pipeline time,
+///   then source position — or nothing once that update deletes it;
+/// - `refused`: every record whose effect would take an aggregate out of the signed 64-bit range
+///   (`CONTRACT.md` §2, "Nothing wraps"): a stock field, `available` or `projected` of a position
+///   it touches, the suggested quantity of that position's policy, or an order version's own line
+///   effect at a position. A refused record changes nothing; an order version is refused whole
+///   (every position its lines or its predecessor's touch), its predecessor staying current.
+///
+/// Every output holds per time only the net change of that time. Recovered state enters at its
+/// time as the operators' state and is output again (the stored levels already count the
+/// recovered orders' lines).
+///
+/// **Order:** records are applied one at a time — each time once complete, by source position
+/// within it (partition, then offset, then topic: inventory, orders, policies) — so whether a
+/// record is refused, and every output, is the same for any worker count and arrival order.
+/// Everything is routed by tenant: an order version is refused or applied whole, and the
+/// positions it touches can only be checked together on one worker. A tenant's stock work
+/// therefore runs on one worker (the source already reads a tenant's records on one, since Kafka
+/// keys them by tenant id).
+///
+/// **State:** the [`StockLedger`]: per position with a current record or a policy, its
+/// [`StockLevels`] and policy; per order within `order_retention`, its current state — bounded by
+/// the live positions and orders, not by the number of events.
+pub fn stock_positions<'scope>(inputs: StockInputs<'scope>, order_retention: Option<Time>) -> StockPositions<'scope> {
+    let StockInputs { inventory, orders, policies, recovered_stock, recovered_orders, recovered_policies } = inputs;
+    let recovered = recovered_stock
+        .map(|(position, levels)| Recovered::Levels(position, levels))
+        .concat(recovered_orders.map(Recovered::Order))
+        .concat(recovered_policies.map(|(position, policy)| Recovered::Policy(position, policy)));
+    let mut builder = OperatorBuilder::new("StockPositions".to_owned(), inventory.inner.scope());
+    let mut inventory = builder.new_input(
+        inventory.inner,
+        Exchange::new(|(record, _, _): &(Sourced<InventoryEvent>, Time, Diff)| record.event.tenant_id.hashed()),
+    );
+    let mut orders = builder.new_input(
+        orders.inner,
+        Exchange::new(|(record, _, _): &(Sourced<OrderEvent>, Time, Diff)| record.event.tenant_id.hashed()),
+    );
+    let mut policies = builder.new_input(
+        policies.inner,
+        Exchange::new(|(record, _, _): &(Sourced<PolicyUpdate>, Time, Diff)| record.event.position.tenant_id.hashed()),
+    );
+    let mut recovered = builder.new_input(
+        recovered.inner,
+        Exchange::new(|(recovered, _, _): &(Recovered, Time, Diff)| recovered.tenant_id().hashed()),
+    );
+    let (stock_output, stock) = builder.new_output();
+    let (order_output, order_stream) = builder.new_output();
+    let (policy_output, policy_stream) = builder.new_output();
+    let (refused_output, refused) = builder.new_output();
+    let mut stock_output = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(stock_output);
+    let mut order_output = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(order_output);
+    let mut policy_output = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(policy_output);
+    let mut refused_output = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(refused_output);
+    builder.build(move |_initial_capabilities| {
+        let mut stash = TimeOrderedStash::for_outputs(4);
+        let mut ledger = StockLedger::new(order_retention);
+        move |frontiers| {
+            inventory.for_each(|capability, updates| {
+                stash.stash(capability, updates.drain(..).map(|(record, time, _)| (Update::Inventory(record), time)));
+            });
+            orders.for_each(|capability, updates| {
+                stash.stash(capability, updates.drain(..).map(|(record, time, _)| (Update::Order(record), time)));
+            });
+            policies.for_each(|capability, updates| {
+                stash.stash(capability, updates.drain(..).map(|(record, time, _)| (Update::Policy(record), time)));
+            });
+            recovered.for_each(|capability, updates| {
+                stash.stash(capability, updates.drain(..).map(|(state, time, _)| (Update::Recovered(state), time)));
+            });
+            let frontier = joint_frontiers(frontiers.iter().map(|frontier| frontier.frontier()));
+            let (mut stock, mut orders) = (stock_output.activate(), order_output.activate());
+            let (mut policies, mut refused) = (policy_output.activate(), refused_output.activate());
+            stash.drain_complete(frontier.borrow(), |capabilities, time, updates| {
+                let mut refused = refused.session(&capabilities[3]);
+                apply(&mut ledger, time, updates, |record| refused.give((record, time, 1)));
+                let mut stock = stock.session(&capabilities[0]);
+                let mut orders = orders.session(&capabilities[1]);
+                let mut policies = policies.session(&capabilities[2]);
+                ledger.end_time(
+                    |data, diff| stock.give((data, time, diff)),
+                    |data, diff| policies.give((data, time, diff)),
+                    |data, diff| orders.give((data, time, diff)),
+                );
+            });
+        }
+    });
+    StockPositions {
+        stock: stock.as_collection(),
+        orders: order_stream.as_collection(),
+        policies: policy_stream.as_collection(),
+        refused: refused.as_collection(),
+    }
+}
+
+/// Applies one complete time's updates to the ledger: recovered state first, then the records in
+/// the order the pipeline reads them; hands every refused record to `refuse`.
+fn apply(ledger: &mut StockLedger, time: Time, updates: Vec<Update>, mut refuse: impl FnMut(RefusedRecord)) {
+    ledger.start_time(time);
+    let mut records = Vec::with_capacity(updates.len());
+    let mut recovered_orders = Vec::new();
+    for update in updates {
+        match update {
+            Update::Recovered(Recovered::Levels(position, levels)) => ledger.recover_levels(position, levels),
+            Update::Recovered(Recovered::Policy(position, policy)) => ledger.recover_policy(position, policy),
+            Update::Recovered(Recovered::Order(order)) => recovered_orders.push(order),
+            record => records.push(record),
+        }
+    }
+    // In the order they last changed, so the retention's queue stays sorted.
+    recovered_orders.sort_by_key(|(_, (_, changed_at))| *changed_at);
+    for (order, (state, changed_at)) in recovered_orders {
+        ledger.recover_order(order, state, changed_at);
+    }
+    records.sort_unstable_by_key(read_at);
+    for record in records {
+        let (SourceOffset { partition, offset }, topic) = read_at(&record);
+        let applied = match record {
+            Update::Inventory(record) => ledger.apply_inventory(record.event),
+            Update::Order(record) => ledger.apply_order(record.event),
+            Update::Policy(record) => ledger.apply_policy(record.event),
+            Update::Recovered(_) => Ok(()),
+        };
+        if let Err(error) = applied {
+            refuse(RefusedRecord { topic, partition, offset, error });
+        }
+    }
+}
+
+/// Where a record was read, as the total order records are applied in: partition, offset, topic.
+fn read_at(update: &Update) -> (SourceOffset, InputTopic) {
+    match update {
+        Update::Inventory(record) => (record.offset, InputTopic::Inventory),
+        Update::Order(record) => (record.offset, InputTopic::Orders),
+        Update::Policy(record) => (record.offset, InputTopic::ReorderPolicies),
+        Update::Recovered(_) => (SourceOffset::default(), InputTopic::Inventory),
+    }
 }

@@ -8,10 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use differential_dataflow::input::{Input, InputSession};
 use flowmart_operators::dedupe::DedupeByEventId;
-use flowmart_operators::order_upsert::OrderUpsert;
-use flowmart_operators::policy_upsert::PolicyUpsert;
 use flowmart_operators::reorder_alerts::{ReorderAlerts, alert_id};
-use flowmart_operators::stock_positions::stock_positions;
+use flowmart_operators::stock_positions::{StockInputs, StockPositions, stock_positions};
 use flowmart_operators::{Collection, Diff, SourceOffset, Sourced, Time};
 use flowmart_schemas::{
     InputRecord, InventoryEvent, InventoryKind, OrderEvent, OrderState, PolicyUpdate, PositionKey, ReorderAlert,
@@ -59,11 +57,18 @@ fn nothing<'s, D: differential_dataflow::Data, T: differential_dataflow::Data>(
     beside.clone().flat_map(|_| None::<T>)
 }
 
-/// An empty collection of levels in the scope of `beside`.
-fn nothing_at_all<'s, D: differential_dataflow::Data>(
-    beside: &Collection<'s, D>,
-) -> Collection<'s, PositionKey, flowmart_schemas::StockLevels> {
-    beside.clone().explode(|_| None::<(PositionKey, flowmart_schemas::StockLevels)>)
+/// The stock operator over these inventory events, orders and policies, with nothing recovered.
+fn positions<'s>(
+    inventory: Collection<'s, Sourced<InventoryEvent>>,
+    orders: Collection<'s, Sourced<OrderEvent>>,
+    policies: Collection<'s, Sourced<PolicyUpdate>>,
+) -> StockPositions<'s> {
+    let (recovered_stock, recovered_orders, recovered_policies) =
+        (nothing(&inventory), nothing(&inventory), nothing(&inventory));
+    stock_positions(
+        StockInputs { inventory, orders, policies, recovered_stock, recovered_orders, recovered_policies },
+        None,
+    )
 }
 
 fn sourced<E>(partition: u32, offset: u64, event: E) -> Sourced<E> {
@@ -109,7 +114,7 @@ proptest! {
                 expected.insert(key, record.event);
             }
         }
-        let output = accumulate(&run_operator(orders, |orders| orders.clone().upsert_orders(nothing(&orders), None)));
+        let output = accumulate(&run_operator(orders, |orders| positions(nothing(&orders), orders.clone(), nothing(&orders)).orders));
         prop_assert!(output.iter().all(|(_, diff)| *diff == 1));
         let output = output.into_iter().map(|(order, _)| order).collect::<Vec<_>>();
         let expected = expected.into_iter().map(|(key, order)| (key, OrderState::from(order))).collect::<Vec<_>>();
@@ -153,7 +158,7 @@ fn a_late_lower_order_version_changes_nothing() {
         (sourced(0, 1, order(3, Shipped)), 2),
         (sourced(0, 2, order(2, Confirmed)), 3),
     ];
-    let output = run_operator(input, |orders| orders.clone().upsert_orders(nothing(&orders), None));
+    let output = run_operator(input, |orders| positions(nothing(&orders), orders.clone(), nothing(&orders)).orders);
     let statuses = output.iter().map(|((_, order), time, diff)| (order.status, *time, *diff)).collect::<Vec<_>>();
     assert_eq!(statuses, vec![(Placed, 1, 1), (Placed, 2, -1), (Shipped, 2, 1)]);
 }
@@ -174,13 +179,9 @@ fn alert_changes(input: Vec<(Result<InventoryEvent, Option<ReorderPolicy>>, Time
                 sourced(0, offset, PolicyUpdate { position: PositionKey::new("acme", "berlin", "SKU-1"), policy })
             })
         });
-        let orders = nothing::<_, Sourced<OrderEvent>>(&inventory).upsert_orders(nothing(&inventory), None);
-        let stock = stock_positions(
-            inventory.clone().dedupe_by_event_id(nothing(&inventory), None),
-            orders,
-            nothing_at_all(&inventory),
-        );
-        stock.reorder_alerts(policies.clone().upsert_policies(nothing(&policies)), nothing(&policies))
+        let inventory = inventory.clone().dedupe_by_event_id(nothing(&inventory), None);
+        let positions = positions(inventory, nothing(&policies), policies.clone());
+        positions.stock.reorder_alerts(positions.policies, nothing(&policies))
     });
     let mut alerts = output.into_iter().map(|(alert, _, _)| alert).collect::<Vec<_>>();
     alerts.sort_by_key(|alert| alert.changed_at);

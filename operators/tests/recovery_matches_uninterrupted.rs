@@ -1,7 +1,8 @@
 //! A pipeline stopped at any frontier and resumed from the state a sink stores behaves exactly
 //! as one that never stopped: from the stop on, both output the same updates — stock, settlement
-//! totals, and every alert change with its id — over random event streams, with and without
-//! retention expiring state across the stop.
+//! totals, every alert change with its id, and the records refused for an aggregate out of range
+//! — over random event streams, with and without retention expiring state across the stop, and
+//! with aggregates stored at the edge of the range.
 
 mod support;
 
@@ -9,7 +10,7 @@ use std::collections::BTreeMap;
 
 use flowmart_schemas::{OpenAlert, Outputs, PositionKey, ReorderAlertStatus, ReorderCheck, Retention, Time};
 use proptest::prelude::*;
-use support::{Arrival, Captured, Stored, accumulate, alert_log, arrivals, run_dataflow_from};
+use support::{Arrival, Captured, Stored, accumulate, alert_log, arrivals, extreme_arrivals, run_dataflow_from};
 
 /// What a sink holds after applying every output update before `as_of` (the state
 /// `flowmart_postgres` stores and reads back): current values, when each order last
@@ -48,6 +49,8 @@ fn stored_state(as_of: Time, captured: &Captured) -> Stored {
         policies: current(&captured.policies),
         inventory_ids: captured.inventory_ids.iter().map(|(id, time, _)| (id.clone(), *time)).collect(),
         payment_ids: captured.payment_ids.iter().map(|(id, time, _)| (id.clone(), *time)).collect(),
+        // Dead-lettered, never stored.
+        refused: Vec::new(),
     };
     Stored { as_of, state }
 }
@@ -85,6 +88,7 @@ fn resumed_equals_uninterrupted(
     prop_assert_eq!(from(&resumed.orders, stop), from(&uninterrupted.orders, stop), "order updates");
     prop_assert_eq!(from(&resumed.policies, stop), from(&uninterrupted.policies, stop), "policy updates");
     prop_assert_eq!(from(&resumed.alerts, stop), from(&uninterrupted.alerts, stop), "alert changes, ids included");
+    prop_assert_eq!(from(&resumed.refused, stop), from(&uninterrupted.refused, stop), "refused records");
     // And nothing before the stop: what the recovered state itself produced is at `stop - 1`.
     prop_assert!(resumed.alerts.iter().all(|(_, time, _)| *time >= stop), "a recovered alert raised no change");
     Ok(())
@@ -110,5 +114,18 @@ proptest! {
     #[test]
     fn state_expires_across_a_stop_as_it_would_have(arrivals in arrivals(60, 3), stop in 2u64..9) {
         resumed_equals_uninterrupted(2, SHORT, &arrivals, stop)?;
+    }
+}
+
+proptest! {
+    // Each case runs a ramp of ~9,200 records three times: few cases.
+    #![proptest_config(ProptestConfig { cases: 6, max_shrink_time: 30_000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_pipeline_resumed_at_the_edge_of_the_range_refuses_what_it_would_have(
+        arrivals in extreme_arrivals(40, 3),
+        stop in 2u64..9,
+    ) {
+        resumed_equals_uninterrupted(2, Retention::default(), &arrivals, stop)?;
     }
 }

@@ -6,7 +6,7 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use flowmart_operators::reference::ReferenceModel;
+use flowmart_operators::reference::{ReferenceModel, Refusal};
 use flowmart_schemas::{
     Id, InputRecord, InventoryEvent, InventoryKind, OrderEvent, OrderLine, OrderStatus, PaymentEvent, PaymentKind,
     PolicyUpdate, PositionKey, ReorderPolicy, Validate,
@@ -354,7 +354,7 @@ fn the_reference_model_refuses_out_of_range_records_with_the_pipelines_kind_and_
         (received("e-4\u{0}", 5, 1_767_571_200_000), "invalid_id"),
     ] {
         let refused = record.validate().expect_err("out of range");
-        assert_eq!(model.apply(record), Err(refused.clone()));
+        assert_eq!(model.apply(record), Err(Refusal::Invalid(refused.clone())));
         assert_eq!(refused.kind(), kind);
     }
     // The refused ids were not remembered: a valid record with one of them still counts.

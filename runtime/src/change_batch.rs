@@ -17,12 +17,15 @@ pub struct ChangeBatch {
     pub upper: Time,
     /// The net change of every output ([`Output::changes`](flowmart_schemas::Output::changes)):
     /// per key its new value (`None`: gone) in key order, alert changes in the order they
-    /// happened, orders and event ids with the time they changed.
+    /// happened, orders and event ids with the time they changed. `refused` is always empty
+    /// here: the workers turn refused records into [`dead_letters`](ChangeBatch::dead_letters).
     pub changes: Outputs<NetChanges>,
     /// How many alert changes all earlier batches held, since the stored results began: the
     /// `i`-th change of this batch (from 0) is change number `alerts_before + i + 1`.
     pub alerts_before: u64,
-    /// Records that could not be used, read at times in this batch.
+    /// Records that could not be used, read at times in this batch: those the source could not
+    /// decode, those breaking a rule, and those the dataflow refused because their effect would
+    /// take an aggregate out of range (`aggregate_out_of_range`).
     pub dead_letters: Vec<DeadLetter>,
     /// The next offset per input partition that the results now cover (cumulative).
     pub progress: SourceProgress,

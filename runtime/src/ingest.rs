@@ -3,17 +3,23 @@
 use flowmart_operators::SourceOffset;
 use flowmart_schemas::{InputRecord, Validate};
 
+use crate::refusals::FedRecord;
 use crate::{DeadLetter, SourceRecord};
 
-/// Checks a decoded record against the contract's rules. A record that was not decoded, or
-/// breaks a rule, becomes a [`DeadLetter`] carrying its original key, bytes and position.
-pub(crate) fn ingest(record: SourceRecord) -> Result<(SourceOffset, InputRecord), DeadLetter> {
+/// Checks a decoded record against the contract's rules: a valid one comes back with where it
+/// was read and its original bytes (which the worker keeps until its time is sealed, in case the
+/// dataflow refuses it). A record that was not decoded, or breaks a rule, becomes a
+/// [`DeadLetter`] carrying its original key, bytes and position.
+pub(crate) fn ingest(record: SourceRecord) -> Result<(SourceOffset, InputRecord, FedRecord), DeadLetter> {
     let SourceRecord { topic, partition, offset, key, raw_value, decoded } = record;
     let checked = decoded
         .map_err(|rejection| (rejection.kind, rejection.message))
         .and_then(|input| input.validate().map(|()| input).map_err(|invalid| (invalid.kind(), invalid.to_string())));
     match checked {
-        Ok(input) => Ok((SourceOffset { partition, offset }, input)),
+        Ok(input) => {
+            let fed = FedRecord { topic, partition, offset, key, value: raw_value };
+            Ok((SourceOffset { partition, offset }, input, fed))
+        }
         Err((kind, message)) => {
             Err(DeadLetter { topic, partition, offset, key, value: raw_value, kind: kind.into(), message })
         }
@@ -52,8 +58,11 @@ mod tests {
     }
 
     #[test]
-    fn a_valid_record_keeps_its_position() {
-        assert_eq!(ingest(record(Ok(event(3)))), Ok((SourceOffset { partition: 2, offset: 17 }, event(3))));
+    fn a_valid_record_keeps_its_position_and_bytes() {
+        let (offset, input, fed) = ingest(record(Ok(event(3)))).expect("valid");
+        assert_eq!((offset, input), (SourceOffset { partition: 2, offset: 17 }, event(3)));
+        assert_eq!((fed.topic, fed.partition, fed.offset), (InputTopic::Inventory, 2, 17));
+        assert_eq!((fed.key.as_deref(), fed.value), (Some(&b"acme"[..]), Some(vec![0, 0, 0, 0, 1, 9])));
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! each completed frontier's consolidated changes to [`Sink`]s, in order.
 //!
 //! ```text
-//!  Source ──▶ worker: validate ─▶ dataflow ─▶ capture ─┐        (one per timely worker)
-//!               └──── dead letters ───────────────────┤  handoff
-//!                                                     ▼
+//!  Source ──▶ worker: validate ─▶ dataflow ─▶ capture ────────────────────────┐  (one per timely worker)
+//!               │                    └─ refused records ──┐                   │
+//!               ├─ bytes of valid records, until sealed ──┤                   │
+//!               └─ records breaking a rule ───────────────┴▶ dead letters ────┤  handoff
+//!                                                                             ▼
 //!                          collector: complete frontiers, consolidated ─▶ Sinks, in order
 //! ```
 //!
@@ -25,6 +27,7 @@ mod ingest;
 mod metrics_catalogue;
 mod pipeline;
 mod progress;
+mod refusals;
 mod sink;
 mod source;
 mod status;
@@ -34,9 +37,10 @@ mod worker;
 pub use change_batch::ChangeBatch;
 pub use cluster::ClusterConfig;
 pub use dead_letter::DeadLetter;
+pub use flowmart_schemas::InputTopic;
 pub use metrics_catalogue::describe_metrics;
 pub use pipeline::{Pipeline, Resume, RuntimeConfig, RuntimeError};
 pub use progress::SourceProgress;
 pub use sink::{ErrorClass, Sink, SinkError};
-pub use source::{InputTopic, PollStatus, Rejection, Source, SourceError, SourceReader, SourceRecord, Topics, Waker};
+pub use source::{PollStatus, Rejection, Source, SourceError, SourceReader, SourceRecord, Topics, Waker};
 pub use status::PipelineStatus;

@@ -2,25 +2,7 @@
 
 use std::time::Instant;
 
-use flowmart_schemas::InputRecord;
-/// The four input topics of the contract, by role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
-pub enum InputTopic {
-    /// `InventoryEvent`s.
-    Inventory,
-    /// `OrderEvent`s.
-    Orders,
-    /// `PaymentEvent`s.
-    Payments,
-    /// `ReorderPolicy` upserts, compacted.
-    ReorderPolicies,
-}
-
-impl InputTopic {
-    /// Every input topic.
-    pub const ALL: [InputTopic; 4] =
-        [InputTopic::Inventory, InputTopic::Orders, InputTopic::Payments, InputTopic::ReorderPolicies];
-}
+use flowmart_schemas::{InputRecord, InputTopic};
 
 /// The topic names a pipeline reads (`CONTRACT.md` §1 names the defaults).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -19,6 +19,7 @@ use crate::cluster::{self, ClusterLink};
 use crate::handoff::{WorkerBatch, send};
 use crate::ingest::ingest;
 use crate::pipeline::{Resume, RuntimeConfig};
+use crate::refusals::{FedRecords, to_readers};
 use crate::status::PipelineStatus;
 use crate::{DeadLetter, InputTopic, PollStatus, Source, SourceProgress, SourceRecord};
 
@@ -108,6 +109,8 @@ fn take_captured(captured: &Outputs<Capturing>, upper: Time) -> Outputs<Updates>
 struct Pending {
     progress: VecDeque<(Time, SourceProgress)>,
     dead_letters: Vec<(Time, DeadLetter)>,
+    /// The original bytes of the records fed, for those the dataflow refuses.
+    fed: FedRecords,
 }
 
 /// A worker publishes at least this often while its frontier moves, even with nothing changed,
@@ -131,7 +134,9 @@ pub(crate) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
     let (mut inputs, outputs) = worker.dataflow::<Time, _, _>(|scope| {
         let (sessions, collections) = InputSessions::new(scope);
         let stored = stored_collections(scope, &resume.state, resume.as_of, index, peers);
-        let built = dataflow::build(collections, stored, config.retention);
+        let mut built = dataflow::build(collections, stored, config.retention);
+        // Refusals meet their records' bytes on the worker that read them.
+        built.refused = to_readers(built.refused);
         (sessions, capture_outputs(built, &probe, context.stores_recovery_state))
     });
     // In a cluster every worker builds the link's dataflows too, after the pipeline's.
@@ -209,7 +214,7 @@ pub(crate) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
         let upper = probe.with_frontier(|frontier| frontier.first().copied()).unwrap_or(inputs.time());
         if upper > published_upper && (last_publish.elapsed() >= QUIET_PUBLISH_INTERVAL || !nothing_captured(&outputs))
         {
-            let batch = seal(index, upper, &outputs, &mut pending);
+            let batch = seal(index, upper, &outputs, &mut pending, context);
             if let Some((_, sealed)) = batch.progress.last() {
                 reader.checkpoint(sealed);
             }
@@ -227,7 +232,7 @@ pub(crate) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
     while probe.with_frontier(|frontier| !frontier.is_empty()) {
         worker.step_or_park(Some(idle_tick));
     }
-    let batch = seal(index, last_time + 1, &outputs, &mut pending);
+    let batch = seal(index, last_time + 1, &outputs, &mut pending, context);
     hand_over(&mut link, &sender, batch, &AtomicBool::new(false));
 }
 
@@ -264,7 +269,10 @@ fn feed(
         progress.consumed(record.topic, record.partition, record.offset);
         *consumed.entry((record.topic, record.partition)).or_default() += 1;
         match ingest(record) {
-            Ok((offset, input)) => inputs.insert(offset, input),
+            Ok((offset, input, fed)) => {
+                inputs.insert(offset, input);
+                pending.fed.keep(time, fed);
+            }
             Err(dead_letter) => {
                 let topic = config.topics.name(dead_letter.topic).to_string();
                 metrics::counter!("flowmart_dead_letters_total", "topic" => topic, "kind" => dead_letter.kind.clone())
@@ -285,17 +293,22 @@ fn feed(
     status.add_records(total, rejected);
 }
 
-/// Everything this worker has for times before `upper`.
-fn seal(worker: usize, upper: Time, outputs: &Outputs<Capturing>, pending: &mut Pending) -> WorkerBatch {
+/// Everything this worker has for times before `upper`. The records the dataflow refused leave
+/// the updates and join the dead letters, with their original bytes.
+fn seal(
+    worker: usize,
+    upper: Time,
+    outputs: &Outputs<Capturing>,
+    pending: &mut Pending,
+    context: &Context,
+) -> WorkerBatch {
     let ready = pending.progress.iter().take_while(|(time, _)| *time < upper).count();
-    let (dead_letters, later) =
+    let (mut dead_letters, later): (Vec<_>, _) =
         std::mem::take(&mut pending.dead_letters).into_iter().partition(|(time, _)| *time < upper);
     pending.dead_letters = later;
-    WorkerBatch {
-        worker,
-        upper,
-        updates: take_captured(outputs, upper),
-        dead_letters,
-        progress: pending.progress.drain(..ready).collect(),
-    }
+    let mut updates = take_captured(outputs, upper);
+    let refused = pending.fed.seal(upper, std::mem::take(&mut updates.refused), &context.config.topics);
+    context.status.add_records(0, refused.len() as u64);
+    dead_letters.extend(refused);
+    WorkerBatch { worker, upper, updates, dead_letters, progress: pending.progress.drain(..ready).collect() }
 }

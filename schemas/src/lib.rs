@@ -12,9 +12,11 @@ mod alert_view;
 mod avro;
 mod currency;
 mod input_record;
+mod input_topic;
 mod inventory;
 mod order;
 mod order_state;
+mod out_of_range;
 mod outputs;
 mod payment;
 mod policy;
@@ -30,12 +32,14 @@ pub use alert_view::{AlertState, AlertView};
 pub use avro::{AvroRecord, DecodeError, EncodeError, decode, encode};
 pub use currency::Currency;
 pub use input_record::InputRecord;
+pub use input_topic::InputTopic;
 pub use inventory::{InventoryEvent, InventoryKind};
 pub use order::{OrderEvent, OrderLine, OrderStatus};
 pub use order_state::{OrderKey, OrderState, RecoveredOrder};
+pub use out_of_range::{Aggregate, AggregateKey, AggregateOutOfRange, RefusedRecord};
 pub use outputs::{
     Alerts, ForEachOutput, Form, InventoryIds, ListForm, MakeOutput, NetChanges, Orders, Output, Outputs, PaymentIds,
-    Policies, SeenEventId, Settlements, Stock, StoredState, Updates, for_each_output,
+    Policies, Refused, SeenEventId, Settlements, Stock, StoredState, Updates, for_each_output,
 };
 pub use payment::{PaymentEvent, PaymentKind};
 pub use policy::{PolicyUpdate, ReorderPolicy};

@@ -11,17 +11,26 @@
 //!
 //! 1. `schemas/src/outputs.rs` (this file): its value types (or a module of their own beside
 //!    [`StockLevels`](crate::StockLevels)), a marker type with its [`Output`] impl, one field of
-//!    [`Outputs`] and one line of [`Outputs::make`];
+//!    [`Outputs`], one line of [`Outputs::make`] and its name in the test of the declaration
+//!    order at the end of this file; and the marker's re-export in `schemas/src/lib.rs`;
 //! 2. `operators/src/<operator>.rs`: the operator, and its line in `operators/src/dataflow.rs`
 //!    (which no longer compiles until the new field is set);
 //! 3. `connectors/postgres/src/tables/<table>.rs`: its table's writer and reader (and a migration),
-//!    called from `commit.rs` and `recover.rs`, which destructure every output;
+//!    called from `commit.rs` and `recover.rs`, which destructure and build every output;
 //! 4. `connectors/serving/src/index.rs`: how the index applies its changes (it destructures every
 //!    output too);
-//! 5. `api/src/routes/<route>.rs`: its route.
+//! 5. `api/src/routes/<route>.rs`: its route;
+//! 6. `operators/tests/recovery_matches_uninterrupted.rs`: what a sink stores of it (`stored_state`
+//!    builds every output).
 //!
-//! The compiler walks you through 2–4: each of those places takes [`Outputs`] apart field by field,
-//! so a new field is an error there until it is handled.
+//! The compiler walks you through 2–4 and 6: each of those places takes [`Outputs`] apart or
+//! builds it field by field, so a new field is an error there until it is handled.
+//!
+//! An output that is not a result — nothing queries or stores it, like [`Refused`] — skips 5, and
+//! names its field as ignored (`refused: _`) in 3 and 4, with an empty list where `recover.rs` and
+//! the recovery test build stored state. If the runtime must turn it into something else before
+//! the sinks (refused records become dead letters), that happens in `runtime/src/worker.rs`'s
+//! `seal`, which then hands the output on empty.
 
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -33,8 +42,8 @@ use serde::ser::SerializeTuple;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{
-    Diff, Id, OpenAlert, OrderKey, OrderState, PositionKey, RecoveredOrder, ReorderAlert, ReorderPolicy, SettlementKey,
-    SettlementTotals, StockLevels, Time,
+    Diff, Id, OpenAlert, OrderKey, OrderState, PositionKey, RecoveredOrder, RefusedRecord, ReorderAlert, ReorderPolicy,
+    SettlementKey, SettlementTotals, StockLevels, Time,
 };
 
 /// One output of the pipeline: what its updates carry, and what each stage makes of them.
@@ -130,6 +139,9 @@ pub struct Outputs<F: Form> {
     pub inventory_ids: F::Of<InventoryIds>,
     /// The event id of each payment counted, at the time it was (for recovery).
     pub payment_ids: F::Of<PaymentIds>,
+    /// The records refused because their effect would take an aggregate out of range (turned
+    /// into dead letters by the runtime).
+    pub refused: F::Of<Refused>,
 }
 
 /// Makes one output's value of a form: [`Outputs::make`] calls it for every output.
@@ -155,6 +167,7 @@ impl<F: Form> Outputs<F> {
             policies: maker.make::<Policies>(),
             inventory_ids: maker.make::<InventoryIds>(),
             payment_ids: maker.make::<PaymentIds>(),
+            refused: maker.make::<Refused>(),
         }
     }
 }
@@ -467,6 +480,32 @@ impl Output for PaymentIds {
     field!(payment_ids);
 }
 
+/// Records the dataflow refused (`CONTRACT.md` §2, "Nothing wraps"), each at the pipeline time it
+/// was read.
+///
+/// Not a result: no sink stores it, no query reads it, nothing recovers it (its stored list is
+/// always empty). A runtime worker turns each refusal into a dead letter carrying the record's
+/// original bytes before it hands its output over, so the list reaches sinks empty and the
+/// refusals are among the batch's dead letters.
+pub struct Refused;
+
+impl Output for Refused {
+    const NAME: &'static str = "refused";
+    const FOR_RECOVERY: bool = false;
+    type Data = RefusedRecord;
+    type Change = RefusedRecord;
+    type Stored = RefusedRecord;
+
+    /// In the order they were read: by time, then topic, partition and offset.
+    fn changes(mut updates: Vec<(RefusedRecord, Time, Diff)>) -> Vec<RefusedRecord> {
+        updates.sort_by(|(a, a_time, _), (b, b_time, _)| {
+            (a_time, a.topic, a.partition, a.offset).cmp(&(b_time, b.topic, b.partition, b.offset))
+        });
+        updates.into_iter().map(|(refused, _, _)| refused).collect()
+    }
+    field!(refused);
+}
+
 /// From updates of a collection with one value per key, the net change per key: its new value,
 /// or `None` when it left the collection. In key order.
 fn latest_values<K: Ord + Clone, V: Ord + Clone>(updates: Vec<((K, V), Time, Diff)>) -> Vec<(K, Option<V>)> {
@@ -523,7 +562,10 @@ mod tests {
         }
         let mut names = Names(Vec::new());
         for_each_output(&mut names);
-        assert_eq!(names.0, ["stock", "settlements", "alerts", "orders", "policies", "inventory_ids", "payment_ids"]);
+        assert_eq!(
+            names.0,
+            ["stock", "settlements", "alerts", "orders", "policies", "inventory_ids", "payment_ids", "refused"]
+        );
     }
 
     #[test]

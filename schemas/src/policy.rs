@@ -34,17 +34,33 @@ impl ReorderPolicy {
 
     /// `suggested_quantity` for a position at `projected`: `max(reorder_quantity, max_level -
     /// projected)` (the second term only when `max_level` is set), rounded up to a multiple of
-    /// `order_multiple` when set. Saturates instead of overflowing on absurd inputs.
-    pub fn suggested_quantity(&self, projected: i64) -> i64 {
-        let top_up = self.max_level.map(|max_level| max_level.saturating_sub(projected));
-        let quantity = top_up.map_or(self.reorder_quantity, |top_up| top_up.max(self.reorder_quantity));
+    /// `order_multiple` when set; `None` when that is outside the signed 64-bit range.
+    ///
+    /// The stock operator refuses every record that would make it so (`CONTRACT.md` §2, "Nothing
+    /// wraps"), so for a position the pipeline holds it is always `Some`.
+    pub fn checked_suggested_quantity(&self, projected: i64) -> Option<i64> {
+        let quantity = match self.max_level {
+            Some(max_level) => match max_level.checked_sub(projected) {
+                Some(top_up) => top_up.max(self.reorder_quantity),
+                // Below i64::MIN, so below reorder_quantity: the maximum is reorder_quantity.
+                None if projected > 0 => self.reorder_quantity,
+                None => return None,
+            },
+            None => self.reorder_quantity,
+        };
         match self.order_multiple {
-            Some(multiple) if multiple > 0 => quantity
-                .div_euclid(multiple)
-                .saturating_add(i64::from(quantity.rem_euclid(multiple) != 0))
-                .saturating_mul(multiple),
-            _ => quantity,
+            Some(multiple) if multiple > 0 && quantity.rem_euclid(multiple) != 0 => {
+                quantity.div_euclid(multiple).checked_add(1)?.checked_mul(multiple)
+            }
+            _ => Some(quantity),
         }
+    }
+
+    /// [`checked_suggested_quantity`](ReorderPolicy::checked_suggested_quantity), which is exact
+    /// for every position the pipeline holds; saturates (never wraps) for any other.
+    pub fn suggested_quantity(&self, projected: i64) -> i64 {
+        // It can only ever be too large.
+        self.checked_suggested_quantity(projected).unwrap_or(i64::MAX)
     }
 }
 
@@ -107,6 +123,20 @@ mod tests {
         assert_eq!(policy(25, Some(100), Some(12)).suggested_quantity(5), 96);
         assert_eq!(policy(24, None, Some(12)).suggested_quantity(5), 24);
         assert_eq!(policy(1, None, Some(12)).suggested_quantity(5), 12);
+    }
+
+    #[test]
+    fn suggested_quantity_out_of_range_is_none_by_exactly_one() {
+        // max_level - projected: MAX exactly, then one more.
+        assert_eq!(policy(1, Some(0), None).checked_suggested_quantity(-i64::MAX), Some(i64::MAX));
+        assert_eq!(policy(1, Some(0), None).checked_suggested_quantity(i64::MIN), None);
+        // Rounding up: to the largest multiple of 10 in range, then past it.
+        let largest = i64::MAX - i64::MAX % 10;
+        assert_eq!(policy(1, Some(0), Some(10)).checked_suggested_quantity(-largest), Some(largest));
+        assert_eq!(policy(1, Some(0), Some(10)).checked_suggested_quantity(-largest - 1), None);
+        // A projected so high that max_level - projected is below i64::MIN: reorder_quantity.
+        assert_eq!(policy(5, Some(-10), Some(3)).checked_suggested_quantity(i64::MAX), Some(6));
+        assert_eq!(policy(5, Some(0), None).suggested_quantity(i64::MIN), i64::MAX);
     }
 
     #[test]

@@ -3,10 +3,9 @@
 
 use std::fmt;
 
-use differential_dataflow::difference::{Abelian, IsZero, Monoid, Multiply, Semigroup};
 use serde::{Deserialize, Serialize};
 
-use crate::{Currency, Id, PaymentKind, TimestampMillis};
+use crate::{Aggregate, Currency, Id, PaymentKind, TimestampMillis};
 
 /// A UTC calendar date, as days since 1970-01-01.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -54,7 +53,11 @@ pub struct SettlementKey {
     pub settlement_date: SettlementDate,
 }
 
-/// Sums of `amount_minor` by payment kind; also the difference type the operator accumulates.
+/// Sums of `amount_minor` by payment kind.
+///
+/// Nothing wraps (`CONTRACT.md` §2): the settlement operator adds every payment with
+/// [`checked_add_payment`](SettlementTotals::checked_add_payment), so the totals the pipeline
+/// holds keep every sum and `net` inside the signed 64-bit range.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SettlementTotals {
     /// CAPTURED.
@@ -74,78 +77,64 @@ pub struct SettlementTotals {
 }
 
 impl SettlementTotals {
-    /// `captured - refunded - chargebacks - fees`.
+    /// `captured - refunded - chargebacks - fees`: exact for totals the pipeline holds, which
+    /// never leave it out of range; saturates (never wraps) for any other.
     pub fn net(&self) -> i64 {
-        self.captured - self.refunded - self.chargebacks - self.fees
+        self.checked_net().unwrap_or_else(|| {
+            let exact = i128::from(self.captured) - i128::from(self.refunded) - i128::from(self.chargebacks);
+            (exact - i128::from(self.fees)).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+        })
     }
 
-    /// The contribution of one payment.
-    pub fn of_payment(kind: PaymentKind, amount_minor: i64) -> SettlementTotals {
-        let mut totals = SettlementTotals { payments: 1, ..SettlementTotals::default() };
-        let sum = match kind {
-            PaymentKind::Captured => &mut totals.captured,
-            PaymentKind::Refunded => &mut totals.refunded,
-            PaymentKind::Chargeback => &mut totals.chargebacks,
-            PaymentKind::Fee => &mut totals.fees,
-            PaymentKind::Payout => &mut totals.payouts,
-            PaymentKind::Authorized => &mut totals.authorized,
+    /// `net`, if in range. Every sum is a sum of positive amounts, so the partial differences lie
+    /// between `captured` and `net`: checking each step is checking `net`.
+    fn checked_net(&self) -> Option<i64> {
+        self.captured.checked_sub(self.refunded)?.checked_sub(self.chargebacks)?.checked_sub(self.fees)
+    }
+
+    /// The totals after one more payment of `kind` and `amount_minor`, with every sum and `net`
+    /// in range; else the first aggregate out of range: the kind's sum, the payment count, then
+    /// `net`.
+    pub fn checked_add_payment(&self, kind: PaymentKind, amount_minor: i64) -> Result<SettlementTotals, Aggregate> {
+        let mut totals = *self;
+        let (sum, aggregate) = match kind {
+            PaymentKind::Captured => (&mut totals.captured, Aggregate::Captured),
+            PaymentKind::Refunded => (&mut totals.refunded, Aggregate::Refunded),
+            PaymentKind::Chargeback => (&mut totals.chargebacks, Aggregate::Chargebacks),
+            PaymentKind::Fee => (&mut totals.fees, Aggregate::Fees),
+            PaymentKind::Payout => (&mut totals.payouts, Aggregate::Payouts),
+            PaymentKind::Authorized => (&mut totals.authorized, Aggregate::Authorized),
         };
-        *sum = amount_minor;
-        totals
-    }
-
-    fn fields_mut(&mut self) -> [&mut i64; 7] {
-        [
-            &mut self.captured,
-            &mut self.refunded,
-            &mut self.chargebacks,
-            &mut self.fees,
-            &mut self.payouts,
-            &mut self.authorized,
-            &mut self.payments,
-        ]
-    }
-}
-
-impl IsZero for SettlementTotals {
-    fn is_zero(&self) -> bool {
-        *self == SettlementTotals::default()
-    }
-}
-
-impl Semigroup for SettlementTotals {
-    fn plus_equals(&mut self, rhs: &Self) {
-        let mut rhs = *rhs;
-        for (sum, add) in self.fields_mut().into_iter().zip(rhs.fields_mut()) {
-            *sum += *add;
-        }
-    }
-}
-
-impl Monoid for SettlementTotals {
-    fn zero() -> Self {
-        SettlementTotals::default()
-    }
-}
-
-impl Abelian for SettlementTotals {
-    fn negate(&mut self) {
-        self.fields_mut().into_iter().for_each(|sum| *sum = -*sum);
-    }
-}
-
-impl Multiply<isize> for SettlementTotals {
-    type Output = SettlementTotals;
-    fn multiply(mut self, rhs: &isize) -> SettlementTotals {
-        let factor = *rhs as i64;
-        self.fields_mut().into_iter().for_each(|sum| *sum *= factor);
-        self
+        *sum = sum.checked_add(amount_minor).ok_or(aggregate)?;
+        totals.payments = totals.payments.checked_add(1).ok_or(Aggregate::PaymentCount)?;
+        totals.checked_net().ok_or(Aggregate::Net)?;
+        Ok(totals)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::SettlementDate;
+    use super::*;
+
+    #[test]
+    fn a_payment_keeps_its_sum_and_net_in_range_by_exactly_one() {
+        let near =
+            |captured, refunded| SettlementTotals { captured, refunded, payments: 2, ..SettlementTotals::default() };
+        let captured = near(i64::MAX - 5, 0).checked_add_payment(PaymentKind::Captured, 5);
+        assert_eq!(
+            captured.map(|totals| (totals.captured, totals.net(), totals.payments)),
+            Ok((i64::MAX, i64::MAX, 3))
+        );
+        assert_eq!(near(i64::MAX - 5, 0).checked_add_payment(PaymentKind::Captured, 6), Err(Aggregate::Captured));
+        // net = 0 - MAX - 1 = MIN: in range; one more fee is not, though fees itself is.
+        let at_min = near(0, i64::MAX).checked_add_payment(PaymentKind::Fee, 1);
+        assert_eq!(at_min.map(|totals| totals.net()), Ok(i64::MIN));
+        assert_eq!(at_min.unwrap().checked_add_payment(PaymentKind::Fee, 1), Err(Aggregate::Net));
+        // Payouts and authorizations are not in net.
+        let authorized = SettlementTotals { authorized: i64::MAX, ..near(0, i64::MAX) };
+        assert_eq!(authorized.checked_add_payment(PaymentKind::Authorized, 1), Err(Aggregate::Authorized));
+        assert!(near(0, i64::MAX).checked_add_payment(PaymentKind::Payout, i64::MAX).is_ok());
+    }
 
     #[test]
     fn settlement_dates_are_utc_calendar_days() {

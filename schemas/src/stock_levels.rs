@@ -1,15 +1,16 @@
 //! Stock levels at one position: the value the stock output holds per key.
 
-use differential_dataflow::difference::{Abelian, IsZero, Monoid, Multiply, Semigroup};
 use serde::{Deserialize, Serialize};
 
-use crate::{InventoryEvent, InventoryKind, OrderStatus};
+use crate::{Aggregate, InventoryEvent, InventoryKind, OrderStatus, ReorderPolicy};
 
 /// The stock at one position: the sums of every effect the contract assigns to inventory events
-/// and to the lines of current order versions.
+/// and to the lines of current order versions. Also the type of one record's effect on a
+/// position.
 ///
-/// It is also the difference type the operator accumulates: each record contributes its effect,
-/// and differential dataflow keeps one consolidated sum per position.
+/// Nothing wraps (`CONTRACT.md` §2): the stock operator forms every sum with
+/// [`checked_apply`](StockLevels::checked_apply), so the levels the pipeline holds keep every
+/// field, `available` and `projected` inside the signed 64-bit range.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct StockLevels {
     /// Units physically in the warehouse.
@@ -24,17 +25,72 @@ pub struct StockLevels {
 }
 
 impl StockLevels {
-    /// `on_hand - reserved`.
+    /// `on_hand - reserved`: exact for levels the pipeline holds, which never leave it out of
+    /// range; saturates (never wraps) for any other.
     pub fn available(&self) -> i64 {
-        self.on_hand - self.reserved
+        self.on_hand.saturating_sub(self.reserved)
     }
 
-    /// `on_hand - reserved + on_order`.
+    /// `on_hand - reserved + on_order`: exact for levels the pipeline holds, which never leave it
+    /// out of range; saturates (never wraps) for any other.
     pub fn projected(&self) -> i64 {
-        self.on_hand - self.reserved + self.on_order
+        self.available().saturating_add(self.on_order)
     }
 
-    /// The effect of one inventory event (`CONTRACT.md` §2).
+    /// The levels after `effect`, with every field, `available` and `projected` in range; else
+    /// the first aggregate out of range, in the order `on_hand`, `reserved`, `on_order`, record
+    /// count, `available`, `projected`.
+    pub fn checked_apply(&self, effect: &StockLevels) -> Result<StockLevels, Aggregate> {
+        let levels = self.checked_add(effect)?;
+        let available = levels.on_hand.checked_sub(levels.reserved).ok_or(Aggregate::Available)?;
+        available.checked_add(levels.on_order).ok_or(Aggregate::Projected)?;
+        Ok(levels)
+    }
+
+    /// [`checked_apply`](StockLevels::checked_apply), then `policy`'s suggested quantity at the
+    /// new projected stock in range too (when the position has a policy).
+    pub fn checked_apply_with_policy(
+        &self,
+        effect: &StockLevels,
+        policy: Option<&ReorderPolicy>,
+    ) -> Result<StockLevels, Aggregate> {
+        let levels = self.checked_apply(effect)?;
+        match policy {
+            Some(policy) => match policy.checked_suggested_quantity(levels.projected()) {
+                Some(_) => Ok(levels),
+                None => Err(Aggregate::SuggestedQuantity),
+            },
+            None => Ok(levels),
+        }
+    }
+
+    /// The field-by-field sum (of two effects, say); else the first field out of range.
+    pub fn checked_add(&self, other: &StockLevels) -> Result<StockLevels, Aggregate> {
+        Ok(StockLevels {
+            on_hand: self.on_hand.checked_add(other.on_hand).ok_or(Aggregate::OnHand)?,
+            reserved: self.reserved.checked_add(other.reserved).ok_or(Aggregate::Reserved)?,
+            on_order: self.on_order.checked_add(other.on_order).ok_or(Aggregate::OnOrder)?,
+            records: self.records.checked_add(other.records).ok_or(Aggregate::RecordCount)?,
+        })
+    }
+
+    /// The field-by-field difference (of two effects, say); else the first field out of range.
+    pub fn checked_sub(&self, other: &StockLevels) -> Result<StockLevels, Aggregate> {
+        Ok(StockLevels {
+            on_hand: self.on_hand.checked_sub(other.on_hand).ok_or(Aggregate::OnHand)?,
+            reserved: self.reserved.checked_sub(other.reserved).ok_or(Aggregate::Reserved)?,
+            on_order: self.on_order.checked_sub(other.on_order).ok_or(Aggregate::OnOrder)?,
+            records: self.records.checked_sub(other.records).ok_or(Aggregate::RecordCount)?,
+        })
+    }
+
+    /// Whether no record touches the position: then it is not reported at all.
+    pub fn is_zero(&self) -> bool {
+        *self == StockLevels::default()
+    }
+
+    /// The effect of one inventory event (`CONTRACT.md` §2). Cannot overflow: validation holds
+    /// the quantity to `|q| <= 10^15`.
     pub fn of_inventory(event: &InventoryEvent) -> StockLevels {
         let quantity = event.quantity;
         let (on_hand, on_order) = match event.kind {
@@ -58,47 +114,57 @@ impl StockLevels {
     }
 }
 
-impl IsZero for StockLevels {
-    fn is_zero(&self) -> bool {
-        *self == StockLevels::default()
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Semigroup for StockLevels {
-    fn plus_equals(&mut self, rhs: &Self) {
-        self.on_hand += rhs.on_hand;
-        self.reserved += rhs.reserved;
-        self.on_order += rhs.on_order;
-        self.records += rhs.records;
+    fn levels(on_hand: i64, reserved: i64, on_order: i64) -> StockLevels {
+        StockLevels { on_hand, reserved, on_order, records: 1 }
     }
-}
 
-impl Monoid for StockLevels {
-    fn zero() -> Self {
-        StockLevels::default()
+    #[test]
+    fn applying_an_effect_keeps_every_field_available_and_projected_in_range() {
+        let effect = |on_hand, reserved, on_order| StockLevels { on_hand, reserved, on_order, records: 1 };
+        assert_eq!(
+            levels(i64::MAX - 1, 0, 0).checked_apply(&effect(1, 0, 0)),
+            Ok(StockLevels { on_hand: i64::MAX, reserved: 0, on_order: 0, records: 2 })
+        );
+        assert_eq!(levels(i64::MAX, 0, 0).checked_apply(&effect(1, 0, 0)), Err(Aggregate::OnHand));
+        assert_eq!(levels(0, i64::MAX, 0).checked_apply(&effect(0, 1, 0)), Err(Aggregate::Reserved));
+        assert_eq!(levels(0, 0, i64::MIN).checked_apply(&effect(0, 0, -1)), Err(Aggregate::OnOrder));
+        // Every field fits, the derived ones do not: by exactly one.
+        assert_eq!(levels(-1, i64::MAX, 0).checked_apply(&effect(0, 0, 0)).map(|l| l.available()), Ok(i64::MIN));
+        assert_eq!(levels(-2, i64::MAX, 0).checked_apply(&effect(0, 0, 0)), Err(Aggregate::Available));
+        assert_eq!(levels(i64::MAX, 0, 0).checked_apply(&effect(0, 0, 0)).map(|l| l.projected()), Ok(i64::MAX));
+        assert_eq!(levels(i64::MAX, 0, 0).checked_apply(&effect(0, 0, 1)), Err(Aggregate::Projected));
+        // The first out of range is named.
+        assert_eq!(levels(i64::MAX, i64::MAX, 0).checked_apply(&effect(1, 1, 0)), Err(Aggregate::OnHand));
     }
-}
 
-impl Abelian for StockLevels {
-    fn negate(&mut self) {
-        *self = StockLevels {
-            on_hand: -self.on_hand,
-            reserved: -self.reserved,
-            on_order: -self.on_order,
-            records: -self.records,
+    #[test]
+    fn a_policy_adds_its_suggested_quantity_to_what_must_stay_in_range() {
+        let policy = ReorderPolicy {
+            tenant_id: "t".into(),
+            warehouse_id: "w".into(),
+            sku: "s".into(),
+            reorder_point: 0,
+            reorder_quantity: 1,
+            max_level: Some(1_000),
+            order_multiple: None,
+            lead_time_days: None,
         };
+        // max_level - projected = 1000 - (MIN + 1001) = MAX: in range; one less projected is not.
+        let at = levels(i64::MIN + 1_002, 0, 0);
+        let down = StockLevels { on_hand: -1, reserved: 0, on_order: 0, records: 1 };
+        assert!(at.checked_apply_with_policy(&down, Some(&policy)).is_ok());
+        let lower = at.checked_apply(&down).unwrap();
+        assert_eq!(lower.checked_apply_with_policy(&down, Some(&policy)), Err(Aggregate::SuggestedQuantity));
+        assert!(lower.checked_apply_with_policy(&down, None).is_ok());
     }
-}
 
-impl Multiply<isize> for StockLevels {
-    type Output = StockLevels;
-    fn multiply(self, rhs: &isize) -> StockLevels {
-        let factor = *rhs as i64;
-        StockLevels {
-            on_hand: self.on_hand * factor,
-            reserved: self.reserved * factor,
-            on_order: self.on_order * factor,
-            records: self.records * factor,
-        }
+    #[test]
+    fn derived_levels_saturate_instead_of_wrapping_outside_the_pipelines_invariant() {
+        assert_eq!(levels(i64::MIN, 1, 0).available(), i64::MIN);
+        assert_eq!(levels(i64::MAX, 0, 1).projected(), i64::MAX);
     }
 }

@@ -16,8 +16,10 @@ pub(crate) async fn commit(
     topics: &Topics,
     retention: Retention,
 ) -> Result<usize, sqlx::Error> {
-    // Every output named, so a new one is a compile error here until it has a table.
-    let Outputs { stock, settlements, alerts, orders, policies, inventory_ids, payment_ids } = &batch.changes;
+    // Every output named, so a new one is a compile error here until it has a table (refused
+    // records reach sinks as dead letters, which the DLQ sink publishes: no table).
+    let Outputs { stock, settlements, alerts, orders, policies, inventory_ids, payment_ids, refused: _ } =
+        &batch.changes;
     let mut transaction = sqlx::Connection::begin(connection).await?;
     let mut rows = stock_levels::write(&mut transaction, stock).await?;
     rows += settlement_totals::write(&mut transaction, settlements).await?;

@@ -60,6 +60,8 @@ pub(crate) async fn recover(
         policies: policies::read(connection).await?,
         inventory_ids: event_ids::read(connection, topics.name(InputTopic::Inventory), since_ids).await?,
         payment_ids: event_ids::read(connection, topics.name(InputTopic::Payments), since_ids).await?,
+        // Refused records are dead-lettered, not stored.
+        refused: Vec::new(),
     };
     let progress = progress::read(connection, topics).await?;
     let outbox = alert_outbox::read(connection, frontier.alerts_published).await?;

@@ -213,8 +213,17 @@ impl Sink for IndexWriter {
 
     fn apply(&mut self, batch: &ChangeBatch) -> Result<(), SinkError> {
         // Every output named, so a new one is a compile error here until the index decides on it.
-        let Outputs { stock, settlements, alerts, orders: _, policies: _, inventory_ids: _, payment_ids: _ } =
-            &batch.changes;
+        // (Refused records reach sinks as dead letters: the index keeps none.)
+        let Outputs {
+            stock,
+            settlements,
+            alerts,
+            orders: _,
+            policies: _,
+            inventory_ids: _,
+            payment_ids: _,
+            refused: _,
+        } = &batch.changes;
         let previous = self.current.load();
         let mut tenants = previous.tenants.clone();
         for (position, levels) in stock.iter().filter(|(position, _)| self.serves(&position.tenant_id)) {

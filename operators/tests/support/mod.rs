@@ -7,11 +7,12 @@ use std::sync::{Arc, Mutex};
 
 use flowmart_operators::dataflow::{self, Collections, InputSessions};
 use flowmart_operators::recovery::stored_collections;
-use flowmart_operators::reference::ReferenceModel;
+use flowmart_operators::reference::{ReferenceModel, Refusal};
 use flowmart_operators::{Diff, SourceOffset, Time};
 use flowmart_schemas::{
-    ForEachOutput, InputRecord, InventoryEvent, InventoryKind, OrderEvent, OrderLine, OrderStatus, Output, Outputs,
-    PaymentEvent, PaymentKind, PolicyUpdate, PositionKey, ReorderAlert, ReorderPolicy, Retention, StoredState, Updates,
+    ForEachOutput, InputRecord, InventoryEvent, InventoryKind, MAX_ABS_VALUE, OrderEvent, OrderLine, OrderStatus,
+    Output, Outputs, PaymentEvent, PaymentKind, PolicyUpdate, PositionKey, RefusedRecord, ReorderAlert, ReorderPolicy,
+    Retention, StoredState, Updates,
 };
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -84,23 +85,73 @@ impl ForEachOutput for Inspect<'_, '_> {
     }
 }
 
+/// What the reference model made of a stream: its final state, every alert change, and every
+/// record it refused for an aggregate out of range (as the dataflow reports them).
+pub struct ModelRun {
+    pub model: ReferenceModel,
+    pub alerts: Vec<ReorderAlert>,
+    pub refused: Vec<(RefusedRecord, Time)>,
+}
+
 /// Folds the arrivals into the reference model in the order the pipeline reads them (time, then
-/// offset), ending each time; returns the model and every alert change it made.
-pub fn run_model(arrivals: &[Arrival]) -> (ReferenceModel, Vec<ReorderAlert>) {
+/// partition, offset and topic), ending each time.
+pub fn run_model(arrivals: &[Arrival]) -> ModelRun {
     let mut ordered = arrivals.to_vec();
-    ordered.sort_by_key(|arrival| (arrival.time, arrival.offset));
+    ordered.sort_by_key(|arrival| (arrival.time, arrival.offset, arrival.record.topic()));
     let mut model = ReferenceModel::new();
-    let mut alerts = Vec::new();
+    let (mut alerts, mut refused) = (Vec::new(), Vec::new());
     let mut times = ordered.iter().map(|arrival| arrival.time).collect::<Vec<_>>();
     times.dedup();
     let mut records = ordered.into_iter().peekable();
     for time in times {
         while let Some(arrival) = records.next_if(|arrival| arrival.time == time) {
-            model.apply(arrival.record).expect("generated records are valid");
+            let topic = arrival.record.topic();
+            match model.apply(arrival.record) {
+                Ok(()) => {}
+                Err(Refusal::OutOfRange(error)) => {
+                    let SourceOffset { partition, offset } = arrival.offset;
+                    refused.push((RefusedRecord { topic, partition, offset, error }, time));
+                }
+                Err(Refusal::Invalid(invalid)) => panic!("generated records are valid: {invalid}"),
+            }
         }
         alerts.extend(model.end_time(time));
     }
-    (model, alerts)
+    ModelRun { model, alerts, refused }
+}
+
+/// Runs the dataflow on `workers` workers and the model over `arrivals`, and checks that every
+/// output is the same: stock, settlements, the alert log, and which records were refused (at
+/// which time, naming which aggregate of which key). Returns the refused records, in order.
+pub fn dataflow_equals_model(
+    workers: usize,
+    arrivals: &[Arrival],
+) -> Result<Vec<(RefusedRecord, Time)>, TestCaseError> {
+    let captured = run_dataflow(workers, arrivals);
+    let ModelRun { model, alerts: model_alerts, refused: mut model_refused } = run_model(arrivals);
+
+    let stock = accumulate(&captured.stock);
+    prop_assert!(stock.iter().all(|(_, diff)| *diff == 1), "one current value per position: {stock:?}");
+    let stock = stock.into_iter().map(|(position_levels, _)| position_levels).collect::<Vec<_>>();
+    prop_assert_eq!(stock, model.stock().into_iter().collect::<Vec<_>>());
+
+    let settlements = accumulate(&captured.settlements);
+    prop_assert!(settlements.iter().all(|(_, diff)| *diff == 1));
+    let settlements = settlements.into_iter().map(|(key_totals, _)| key_totals).collect::<Vec<_>>();
+    prop_assert_eq!(settlements, model.settlements().into_iter().collect::<Vec<_>>());
+
+    prop_assert!(captured.alerts.iter().all(|(alert, time, diff)| *diff == 1 && alert.changed_at == *time as i64));
+    let alerts = alert_log(captured.alerts.into_iter().map(|(alert, _, _)| alert).collect());
+    prop_assert_eq!(alerts, alert_log(model_alerts));
+
+    prop_assert!(captured.refused.iter().all(|(_, _, diff)| *diff == 1));
+    let mut refused = captured.refused.into_iter().map(|(refused, time, _)| (refused, time)).collect::<Vec<_>>();
+    let read_order =
+        |(refused, time): &(RefusedRecord, Time)| (*time, refused.partition, refused.offset, refused.topic);
+    refused.sort_by_key(read_order);
+    model_refused.sort_by_key(read_order);
+    prop_assert_eq!(&refused, &model_refused);
+    Ok(refused)
 }
 
 /// Sums updates into the collection they describe, keeping records with non-zero count.
@@ -260,33 +311,34 @@ pub fn arrivals(max_records: usize, partitions: u32) -> impl Strategy<Value = Ve
             (Just(records), prop::collection::vec(1..=8u64, count), retries, 0..partitions, any::<u64>())
         })
         .prop_map(move |(records, times, retries, tenant_salt, shuffle_seed)| {
-            // A tenant's records share a partition, as Kafka keys them by tenant_id.
-            let partition_of = |record: &InputRecord| {
-                let tenant = match record {
-                    InputRecord::Inventory(event) => &event.tenant_id,
-                    InputRecord::Order(event) => &event.tenant_id,
-                    InputRecord::Payment(event) => &event.tenant_id,
-                    InputRecord::Policy(update) => &update.position.tenant_id,
-                };
-                (TENANTS.iter().position(|name| name == tenant).unwrap_or(0) as u32 + tenant_salt) % partitions
-            };
-            let mut arrivals: Vec<Arrival> = Vec::new();
-            let mut next_offset = vec![0u64; partitions as usize];
             let mut sent = records.iter().cloned().zip(times).collect::<Vec<_>>();
             for (original, delay) in retries {
                 let (record, time) = sent[original].clone();
                 sent.push((record, time + delay));
             }
-            sent.sort_by_key(|(_, time)| *time);
-            for (record, time) in sent {
-                let partition = partition_of(&record);
-                let offset = SourceOffset { partition, offset: next_offset[partition as usize] };
-                next_offset[partition as usize] += 1;
-                arrivals.push(Arrival { time, offset, record });
-            }
-            shuffle_within_time(&mut arrivals, shuffle_seed);
-            arrivals
+            assemble(sent, partitions, tenant_salt, shuffle_seed)
         })
+}
+
+/// Gives records sent at pipeline times their source positions — a tenant's records share a
+/// partition, as Kafka keys them by tenant_id; offsets count per partition in the order sent —
+/// then shuffles them within each time (the arrival order).
+fn assemble(mut sent: Vec<(InputRecord, Time)>, partitions: u32, tenant_salt: u32, shuffle_seed: u64) -> Vec<Arrival> {
+    let partition_of = |record: &InputRecord| {
+        let tenant = record.tenant_id();
+        (TENANTS.iter().position(|name| name == tenant).unwrap_or(0) as u32 + tenant_salt) % partitions
+    };
+    let mut arrivals: Vec<Arrival> = Vec::new();
+    let mut next_offset = vec![0u64; partitions as usize];
+    sent.sort_by_key(|(_, time)| *time);
+    for (record, time) in sent {
+        let partition = partition_of(&record);
+        let offset = SourceOffset { partition, offset: next_offset[partition as usize] };
+        next_offset[partition as usize] += 1;
+        arrivals.push(Arrival { time, offset, record });
+    }
+    shuffle_within_time(&mut arrivals, shuffle_seed);
+    arrivals
 }
 
 /// Reorders records that share a pipeline time: the order a worker hands them to the dataflow
@@ -301,4 +353,311 @@ fn shuffle_within_time(arrivals: &mut [Arrival], seed: u64) {
             group.swap(i, (state % (i as u64 + 1)) as usize);
         }
     }
+}
+
+// ---- Extreme record streams: aggregates driven to the edge of the signed 64-bit range ----------
+
+/// What a ramp drives towards the edge of the range, one record of 10^15 at a time.
+#[derive(Clone, Copy, Debug)]
+enum Ramp {
+    /// `on_hand` up, by ADJUSTED events.
+    OnHandUp,
+    /// `on_hand` down, by DAMAGED events.
+    OnHandDown,
+    /// `on_order` up, by PURCHASE_ORDERED events.
+    OnOrderUp,
+    /// A settlement sum up, by payments of this kind.
+    Settlement(PaymentKind),
+    /// The suggested quantity of a policy with this `max_level` up, by DAMAGED events.
+    SuggestedQuantity(i64),
+}
+
+impl Ramp {
+    /// How far the aggregate can move from zero before it leaves the range.
+    fn distance(self) -> i128 {
+        match self {
+            Ramp::OnHandDown => -i128::from(i64::MIN),
+            // max_level - projected <= i64::MAX.
+            Ramp::SuggestedQuantity(max_level) => i128::from(i64::MAX) - i128::from(max_level),
+            _ => i128::from(i64::MAX),
+        }
+    }
+
+    /// The most records of 10^15 the aggregate holds.
+    fn full_steps(self) -> usize {
+        (self.distance() / i128::from(MAX_ABS_VALUE)) as usize
+    }
+}
+
+/// The most records of 10^15 a sum holds: 9,223 × 10^15 ≤ i64::MAX < 9,224 × 10^15.
+const FULL_STEPS: usize = 9_223;
+
+/// What is left of the range after `steps` × 10^15: `i64::MAX - steps × 10^15`.
+fn headroom(steps: usize) -> i64 {
+    i64::MAX - steps as i64 * MAX_ABS_VALUE
+}
+
+fn extreme_value() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        1..=3i64,
+        (MAX_ABS_VALUE - 2)..=MAX_ABS_VALUE,
+        1..=MAX_ABS_VALUE,
+        Just(headroom(FULL_STEPS)),
+        Just(headroom(FULL_STEPS) + 1),
+    ]
+}
+
+fn extreme_inventory(id: usize) -> impl Strategy<Value = InputRecord> {
+    (select(&SKUS[..2]), inventory_kind(), extreme_value(), any::<bool>(), any::<bool>()).prop_map(
+        move |(sku, kind, quantity, negative, with_po)| {
+            let quantity = if kind == InventoryKind::Adjusted && negative { -quantity } else { quantity };
+            inventory_record(format!("x-inv-{id}"), sku, kind, quantity, with_po.then(|| format!("po-{id}")))
+        },
+    )
+}
+
+fn inventory_record(
+    event_id: String,
+    sku: &str,
+    kind: InventoryKind,
+    quantity: i64,
+    purchase_order_id: Option<String>,
+) -> InputRecord {
+    InputRecord::Inventory(InventoryEvent {
+        event_id: event_id.into(),
+        tenant_id: TENANTS[0].into(),
+        warehouse_id: WAREHOUSES[0].into(),
+        sku: sku.into(),
+        kind,
+        quantity,
+        occurred_at: 1_764_000_000_000,
+        purchase_order_id: purchase_order_id.map(Into::into),
+    })
+}
+
+fn order_status() -> impl Strategy<Value = OrderStatus> {
+    select(vec![
+        OrderStatus::Placed,
+        OrderStatus::Confirmed,
+        OrderStatus::Shipped,
+        OrderStatus::Delivered,
+        OrderStatus::Cancelled,
+        OrderStatus::Returned,
+    ])
+}
+
+fn order_record(id: String, order: String, version: i32, status: OrderStatus, lines: Vec<OrderLine>) -> InputRecord {
+    InputRecord::Order(OrderEvent {
+        event_id: id.into(),
+        tenant_id: TENANTS[0].into(),
+        order_id: order.into(),
+        buyer_id: "buyer".into(),
+        version,
+        status,
+        lines,
+        currency: "EUR".into(),
+        occurred_at: 1_764_000_000_000,
+    })
+}
+
+fn order_line(sku: &str, quantity: i64) -> OrderLine {
+    OrderLine { sku: sku.into(), warehouse_id: WAREHOUSES[0].into(), quantity, unit_price_minor: 1 }
+}
+
+/// An order of a few lines of extreme quantities at the ramp's positions.
+fn extreme_order(id: usize) -> impl Strategy<Value = InputRecord> {
+    let line = (select(&SKUS[..2]), extreme_value()).prop_map(|(sku, quantity)| order_line(sku, quantity));
+    (0..2usize, 1..4i32, order_status(), prop::collection::vec(line, 1..4)).prop_map(
+        move |(order, version, status, lines)| {
+            order_record(format!("x-ord-{id}"), format!("o-{order}"), version, status, lines)
+        },
+    )
+}
+
+/// An order whose lines alone sum to about `steps` × 10^15 — then to `i64::MAX` exactly, one past
+/// it (too much to reserve), or two past it (too much to ship: `-(i64::MAX + 1)` is `i64::MIN`)
+/// — at one position or spread over two: one record that carries a whole ramp.
+fn big_order(id: usize) -> impl Strategy<Value = InputRecord> {
+    let steps = prop_oneof![2 => Just(FULL_STEPS), 1 => 4_000..FULL_STEPS];
+    (steps, 0..4i64, prop::bool::weighted(0.3), 0..2usize, 1..4i32, order_status()).prop_map(
+        move |(steps, edge, two_positions, order, version, status)| {
+            let sku = |line: usize| if two_positions && line % 2 == 1 { SKUS[1] } else { SKUS[0] };
+            let mut lines = (0..steps).map(|line| order_line(sku(line), MAX_ABS_VALUE)).collect::<Vec<_>>();
+            if edge >= 1 && !two_positions && steps == FULL_STEPS {
+                lines.push(order_line(SKUS[0], headroom(FULL_STEPS)));
+            }
+            if edge >= 2 {
+                lines.push(order_line(SKUS[0], edge - 1));
+            }
+            order_record(format!("x-big-{id}"), format!("o-big-{order}"), version, status, lines)
+        },
+    )
+}
+
+fn extreme_payment(id: usize) -> impl Strategy<Value = InputRecord> {
+    (payment_kind(), extreme_value())
+        .prop_map(move |(kind, amount_minor)| payment_record(format!("x-pay-{id}"), kind, amount_minor))
+}
+
+fn payment_kind() -> impl Strategy<Value = PaymentKind> {
+    select(vec![
+        PaymentKind::Authorized,
+        PaymentKind::Captured,
+        PaymentKind::Refunded,
+        PaymentKind::Chargeback,
+        PaymentKind::Fee,
+        PaymentKind::Payout,
+    ])
+}
+
+fn payment_record(event_id: String, kind: PaymentKind, amount_minor: i64) -> InputRecord {
+    InputRecord::Payment(PaymentEvent {
+        event_id: event_id.clone().into(),
+        tenant_id: TENANTS[0].into(),
+        payment_id: event_id.into(),
+        buyer_id: "buyer".into(),
+        order_id: None,
+        kind,
+        amount_minor,
+        currency: CURRENCIES[0].into(),
+        occurred_at: 1_764_000_000_000,
+    })
+}
+
+/// A policy at a ramp position whose suggested quantity is about to leave the range when
+/// projected stock is near either end of it.
+fn extreme_policy() -> impl Strategy<Value = InputRecord> {
+    let level = prop_oneof![Just(-MAX_ABS_VALUE), Just(0), Just(MAX_ABS_VALUE), -MAX_ABS_VALUE..=MAX_ABS_VALUE];
+    let multiple = prop::option::of(prop_oneof![Just(1), Just(7), Just(MAX_ABS_VALUE), 1..=MAX_ABS_VALUE]);
+    let rules = (0..=MAX_ABS_VALUE, prop_oneof![Just(1), Just(MAX_ABS_VALUE)], prop::option::of(level), multiple);
+    (select(&SKUS[..2]), prop::option::weighted(0.85, rules)).prop_map(|(sku, rules)| {
+        let position = PositionKey::new(TENANTS[0], WAREHOUSES[0], sku);
+        let policy = rules.map(|(reorder_point, reorder_quantity, max_level, order_multiple)| ReorderPolicy {
+            tenant_id: TENANTS[0].into(),
+            warehouse_id: WAREHOUSES[0].into(),
+            sku: sku.into(),
+            reorder_point,
+            reorder_quantity,
+            max_level,
+            order_multiple,
+            lead_time_days: None,
+        });
+        InputRecord::Policy(PolicyUpdate { position, policy })
+    })
+}
+
+fn extreme_record(id: usize) -> impl Strategy<Value = InputRecord> {
+    prop_oneof![
+        4 => extreme_inventory(id),
+        3 => extreme_order(id),
+        2 => big_order(id),
+        3 => extreme_payment(id),
+        2 => extreme_policy(),
+        // Ordinary records, of another tenant too: the rest of the pipeline goes on.
+        2 => record(id),
+    ]
+}
+
+/// The records of a ramp: `steps` records of 10^15 towards one end of the range, then one that
+/// reaches it exactly (when that is a valid value) and one that would pass it by exactly one.
+/// A suggested-quantity ramp starts with its policy.
+fn ramp_records(ramp: Ramp, steps: usize) -> Vec<InputRecord> {
+    let exact = ramp.distance() - steps as i128 * i128::from(MAX_ABS_VALUE);
+    let record = |id: String, quantity: i64| match ramp {
+        Ramp::OnHandUp => inventory_record(id, SKUS[0], InventoryKind::Adjusted, quantity, None),
+        Ramp::OnHandDown | Ramp::SuggestedQuantity(_) => {
+            inventory_record(id, SKUS[0], InventoryKind::Damaged, quantity, None)
+        }
+        Ramp::OnOrderUp => inventory_record(id, SKUS[0], InventoryKind::PurchaseOrdered, quantity, None),
+        Ramp::Settlement(kind) => payment_record(id, kind, quantity),
+    };
+    let mut records = Vec::with_capacity(steps + 3);
+    if let Ramp::SuggestedQuantity(max_level) = ramp {
+        let policy = ReorderPolicy {
+            tenant_id: TENANTS[0].into(),
+            warehouse_id: WAREHOUSES[0].into(),
+            sku: SKUS[0].into(),
+            reorder_point: 0,
+            reorder_quantity: 1,
+            max_level: Some(max_level),
+            order_multiple: None,
+            lead_time_days: None,
+        };
+        let position = PositionKey::new(TENANTS[0], WAREHOUSES[0], SKUS[0]);
+        records.push(InputRecord::Policy(PolicyUpdate { position, policy: Some(policy) }));
+    }
+    records.extend((0..steps).map(|step| record(format!("ramp-{step}"), MAX_ABS_VALUE)));
+    if (1..=i128::from(MAX_ABS_VALUE)).contains(&exact) {
+        records.push(record("ramp-exact".into(), exact as i64));
+    }
+    records.push(record("ramp-one-past".into(), 1));
+    records
+}
+
+fn ramp() -> impl Strategy<Value = Ramp> {
+    prop_oneof![
+        1 => Just(Ramp::OnHandUp),
+        1 => Just(Ramp::OnHandDown),
+        1 => Just(Ramp::OnOrderUp),
+        3 => payment_kind().prop_map(Ramp::Settlement),
+        1 => prop_oneof![Just(MAX_ABS_VALUE), Just(0), 0..=MAX_ABS_VALUE].prop_map(Ramp::SuggestedQuantity),
+    ]
+}
+
+/// A random stream that drives aggregates to the edge of the signed 64-bit range: a few records
+/// at time 1, then a ramp of (about) 9,223 records of 10^15 (the largest valid value) on one
+/// position or settlement at times 1–2, then at time 3 a record that takes it to the end of the
+/// range exactly and one that would pass it by exactly one; then, at times 4–9, up to
+/// `max_records` records of extreme values (1, 10^15, the exact headroom and one more) piling
+/// onto the same positions and settlement — big orders whose own lines sum past the range,
+/// policies whose suggested quantity leaves it, retries — mixed with ordinary records of other
+/// tenants.
+pub fn extreme_arrivals(max_records: usize, partitions: u32) -> impl Strategy<Value = Vec<Arrival>> {
+    // Mostly the full ramp, whose exact edge is a valid value.
+    let ramp = (ramp(), prop_oneof![3 => Just(0), 1 => 1..4usize], 0..=FULL_STEPS)
+        .prop_map(|(ramp, short, split)| (ramp, ramp.full_steps() - short, split));
+    (ramp, 0..4usize, 1..max_records)
+        .prop_flat_map(|(ramp, prelude, count)| {
+            let records = (0..prelude + count).map(extreme_record).collect::<Vec<_>>();
+            (Just(ramp), Just(prelude), records)
+        })
+        .prop_flat_map(move |(ramp, prelude, records)| {
+            let count = records.len() - prelude;
+            let retries = prop::collection::vec((0..count, 1..3u64), 0..=count / 4);
+            let times = prop::collection::vec(4..=9u64, count);
+            (Just(ramp), Just(prelude), Just(records), times, retries, 0..partitions, any::<u64>())
+        })
+        .prop_map(move |((ramp, steps, split), prelude, mut records, times, retries, tenant_salt, shuffle_seed)| {
+            let random = records.split_off(prelude);
+            let mut sent = records.into_iter().map(|record| (record, 1)).collect::<Vec<_>>();
+            let ramp = ramp_records(ramp, steps);
+            let edges_from = ramp.len() - ramp.iter().rev().take_while(|record| is_edge(record)).count();
+            sent.extend(ramp.into_iter().enumerate().map(|(at, record)| {
+                let time = if at >= edges_from {
+                    3
+                } else if at < split {
+                    1
+                } else {
+                    2
+                };
+                (record, time)
+            }));
+            let mut random = random.into_iter().zip(times).collect::<Vec<_>>();
+            for (original, delay) in retries {
+                let (record, time) = random[original].clone();
+                random.push((record, time + delay));
+            }
+            sent.extend(random);
+            assemble(sent, partitions, tenant_salt, shuffle_seed)
+        })
+}
+
+/// Whether a ramp record is one of its edges (sent at time 3).
+fn is_edge(record: &InputRecord) -> bool {
+    let event_id = match record {
+        InputRecord::Inventory(event) => &event.event_id,
+        InputRecord::Payment(event) => &event.event_id,
+        _ => return false,
+    };
+    event_id == "ramp-exact" || event_id == "ramp-one-past"
 }
