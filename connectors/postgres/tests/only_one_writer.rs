@@ -2,13 +2,10 @@
 //! connection; a second sink is refused, naming the holder, while the first lives, and a sink that
 //! lost its connection while another took the lock commits nothing.
 
-use flowmart_postgres::{PostgresError, PostgresSink};
+use flowmart_postgres::{PostgresError, PostgresSink, WRITER_LOCK_KEY, WriterLockError};
 use flowmart_runtime::{ChangeBatch, Sink, Topics};
 use flowmart_schemas::{PositionKey, Retention, StockLevels};
 use flowmart_testkit::{TestDatabase, stock_batch};
-
-/// The writer's advisory lock key: "FlowMart" in ASCII.
-const WRITER_LOCK_KEY: i64 = i64::from_be_bytes(*b"FlowMart");
 
 fn open(database: &TestDatabase) -> Result<PostgresSink, PostgresError> {
     PostgresSink::open(&database.url(), Topics::default(), Retention::default(), u64::MAX).map(|(sink, _)| sink)
@@ -51,6 +48,10 @@ fn a_second_sink_is_refused_naming_the_first_while_it_lives_and_takes_over_once_
         "the writer names itself: {name:?}"
     );
     let message = refused.to_string();
+    assert!(
+        matches!(&refused, PostgresError::WriterLock(WriterLockError::Held(session)) if session.pid.to_string() == holder),
+        "{refused:?}"
+    );
     assert!(message.starts_with("the database is being written by another pipeline (pid "), "{message}");
     for part in [format!("pid {holder},"), format!("application_name {name:?}"), "host ".into(), "since ".into()] {
         assert!(message.contains(&part), "{part:?} in {message}");
