@@ -12,9 +12,10 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use flowmart_kafka::{KafkaSource, KafkaSourceConfig, Registry, StartFrom, WriterSchemas};
-use flowmart_runtime::{InputTopic, SourceProgress, SourceRecord, Topics};
+use flowmart_kafka::{KafkaSource, KafkaSourceConfig, OnOffsetOutOfRange, Registry, StartFrom, WriterSchemas};
+use flowmart_runtime::{InputTopic, Pipeline, RuntimeConfig, SourceProgress, SourceRecord, Topics};
 use flowmart_schemas::{InputRecord, InventoryEvent, InventoryKind};
+use flowmart_serving::ServingIndex;
 use flowmart_testkit::RegistryStub;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use rdkafka::mocking::MockCluster;
@@ -81,7 +82,12 @@ fn receipt(event_id: &str) -> SourceRecord {
 }
 
 /// A source resuming inventory partition 0 at [`STORED_NEXT_OFFSET`].
-fn resumed_source(brokers: String, topics: Topics, registry: &RegistryStub) -> KafkaSource {
+fn resumed_source(
+    brokers: String,
+    topics: Topics,
+    registry: &RegistryStub,
+    on_offset_out_of_range: OnOffsetOutOfRange,
+) -> KafkaSource {
     let mut resume = SourceProgress::default();
     resume.consumed(InputTopic::Inventory, 0, STORED_NEXT_OFFSET - 1);
     KafkaSource::new(
@@ -91,6 +97,7 @@ fn resumed_source(brokers: String, topics: Topics, registry: &RegistryStub) -> K
             topics,
             start: StartFrom::Earliest,
             resume,
+            on_offset_out_of_range,
             properties: Default::default(),
         },
         Arc::new(WriterSchemas::new(Box::new(Registry::new(registry.url())))),
@@ -109,7 +116,7 @@ fn a_stored_offset_beyond_the_end_is_read_again_from_the_earliest_offset_and_cou
     let registry = RegistryStub::start();
     let topics = topics("earliest");
     let cluster = cluster_with_records(&topics, &registry);
-    let source = resumed_source(cluster.bootstrap_servers(), topics.clone(), &registry);
+    let source = resumed_source(cluster.bootstrap_servers(), topics.clone(), &registry, OnOffsetOutOfRange::Earliest);
     let mut reader = flowmart_runtime::Source::reader(&source, 0, 1).expect("a reader");
 
     let mut read = Vec::new();
@@ -130,4 +137,40 @@ fn a_stored_offset_beyond_the_end_is_read_again_from_the_earliest_offset_and_cou
     assert!(read.iter().all(|record| record.decoded.is_ok()), "every record decodes");
     assert_eq!(out_of_range_count(&topics.inventory), Some(1), "counted once:\n{}", metrics().render());
     assert_eq!(out_of_range_count(&topics.orders), Some(0), "exported at 0 from the start");
+}
+
+#[test]
+fn a_stored_offset_beyond_the_end_fails_the_pipeline_naming_the_partition_when_the_policy_is_fail() {
+    metrics();
+    let registry = RegistryStub::start();
+    let topics = topics("fail");
+    let cluster = cluster_with_records(&topics, &registry);
+    let source = resumed_source(cluster.bootstrap_servers(), topics.clone(), &registry, OnOffsetOutOfRange::Fail);
+    let (_index, writer) = ServingIndex::new(u64::MAX);
+    let pipeline = Pipeline::start(
+        RuntimeConfig { workers: 1, ..RuntimeConfig::default() },
+        Arc::new(source),
+        vec![Box::new(writer)],
+    )
+    .expect("pipeline starts");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let failure = loop {
+        if let Some(failure) = pipeline.status().failure() {
+            break failure;
+        }
+        assert!(Instant::now() < deadline, "the pipeline did not fail");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    for part in [
+        format!("{} partition 0", topics.inventory),
+        format!("next offset to read, {STORED_NEXT_OFFSET},"),
+        format!("beyond its end {RECORDS}"),
+        "kafka.on_offset_out_of_range = \"fail\"".to_string(),
+    ] {
+        assert!(failure.contains(&part), "{part:?} in {failure}");
+    }
+    assert_eq!(pipeline.status().records(), 0, "nothing read");
+    assert_eq!(out_of_range_count(&topics.inventory), Some(1), "counted");
+    assert!(pipeline.stop().is_err(), "the pipeline failed");
 }

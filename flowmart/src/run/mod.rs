@@ -66,6 +66,7 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
             topics: config.topics.inputs(),
             start: config.kafka.start,
             resume: resume.progress.clone(),
+            on_offset_out_of_range: config.kafka.on_offset_out_of_range,
             properties: config.kafka.consumer.clone(),
         },
         Arc::new(WriterSchemas::new(Box::new(Registry::new(&config.kafka.schema_registry_url)))),
