@@ -100,10 +100,10 @@ pub(crate) async fn take(
             Some(own) => {
                 sqlx::query("SELECT pg_terminate_backend($1)").bind(own.pid).execute(&mut *connection).await?;
             }
-            // Released between the two queries.
+            // Released between the two queries, again and again.
             None if attempts >= OWN_SESSION_ATTEMPTS => {
                 return Err(WriterLockError::Database(sqlx::Error::Protocol(
-                    "the writer lock is taken and released".into(),
+                    "the writer lock kept changing hands while this writer tried to take it".into(),
                 )));
             }
             None => {}

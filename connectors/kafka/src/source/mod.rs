@@ -89,16 +89,6 @@ pub enum OnOffsetOutOfRange {
     Fail,
 }
 
-impl OnOffsetOutOfRange {
-    /// Its name in the pipeline file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OnOffsetOutOfRange::Earliest => "earliest",
-            OnOffsetOutOfRange::Fail => "fail",
-        }
-    }
-}
-
 /// How to reach Kafka and what to read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KafkaSourceConfig {
