@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flowmart_generator::GeneratorConfig;
-use flowmart_kafka::{KafkaSource, KafkaSourceConfig, Registry, StartFrom, WriterSchemas};
+use flowmart_kafka::{KafkaSource, KafkaSourceConfig, OnOffsetOutOfRange, Registry, StartFrom, WriterSchemas};
 use flowmart_runtime::{InputTopic, SourceProgress, Topics};
 use flowmart_runtime::{Pipeline, RuntimeConfig};
 use flowmart_serving::ServingIndex;
@@ -59,6 +59,7 @@ fn pipeline(brokers: &str, registry: &RegistryStub, topics: &Topics, records: us
             topics: topics.clone(),
             start: StartFrom::Earliest,
             resume: SourceProgress::default(),
+            on_offset_out_of_range: OnOffsetOutOfRange::Earliest,
             properties: std::env::var("FETCH_WAIT_MS")
                 .ok()
                 .map(|ms| [("fetch.wait.max.ms".to_string(), ms)].into_iter().collect())

@@ -23,7 +23,7 @@ use flowmart_api::cluster::ClusterRoutes;
 use flowmart_api::webhooks::Webhooks;
 use flowmart_api::{AdminToken, ApiKeys, ApiState, RateLimits};
 use flowmart_generator::{Generator, GeneratorConfig, PartitionWorkload};
-use flowmart_kafka::{KafkaSource, KafkaSourceConfig, Registry, StartFrom, WriterSchemas};
+use flowmart_kafka::{KafkaSource, KafkaSourceConfig, OnOffsetOutOfRange, Registry, StartFrom, WriterSchemas};
 use flowmart_runtime::{ClusterConfig, Pipeline, RuntimeConfig};
 use flowmart_runtime::{InputTopic, Sink, Source, SourceProgress, Topics};
 use flowmart_schemas::PositionKey;
@@ -203,6 +203,7 @@ fn main() {
                 topics: Topics::default(),
                 start: StartFrom::Earliest,
                 resume: SourceProgress::default(),
+                on_offset_out_of_range: OnOffsetOutOfRange::Earliest,
                 // Tansu holds a fetch for the whole wait when a partition has nothing new.
                 properties: [("fetch.wait.max.ms".to_string(), "10".to_string())].into_iter().collect(),
             },

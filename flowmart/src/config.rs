@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use flowmart_kafka::StartFrom;
+use flowmart_kafka::{OnOffsetOutOfRange, StartFrom};
 use flowmart_runtime::{ClusterConfig, RuntimeConfig, Topics};
 use flowmart_schemas::Retention;
 use serde::{Deserialize, Serialize};
@@ -144,7 +144,15 @@ pub struct KafkaSettings {
     /// `earliest`.
     #[serde(default)]
     pub start: StartFrom,
-    /// Further librdkafka consumer properties. Default none.
+    /// What to do with a partition whose next offset the broker does not hold — it fell off the
+    /// topic's retention, or the topic was deleted and created again: `earliest` reads it again
+    /// from its earliest offset, `fail` stops the pipeline naming the partition and offsets.
+    /// Either way it is logged and counted in `flowmart_offset_out_of_range_total`. Default
+    /// `earliest`.
+    #[serde(default)]
+    pub on_offset_out_of_range: OnOffsetOutOfRange,
+    /// Further librdkafka consumer properties (all but `auto.offset.reset`, which
+    /// `on_offset_out_of_range` decides). Default none.
     #[serde(default)]
     pub consumer: BTreeMap<String, String>,
     /// Further librdkafka producer properties (DLQ and alerts). Default none.
@@ -441,6 +449,11 @@ impl PipelineConfig {
         );
         check(!self.kafka.group_id.is_empty(), "kafka.group_id", "must not be empty");
         check(
+            !self.kafka.consumer.contains_key("auto.offset.reset"),
+            "kafka.consumer.\"auto.offset.reset\"",
+            "is decided by kafka.on_offset_out_of_range (earliest or fail); remove it",
+        );
+        check(
             self.postgres
                 .database_url
                 .as_deref()
@@ -524,6 +537,7 @@ mod tests {
         let config = load(Some(&minimal.0), &[]).unwrap();
         assert_eq!(config.kafka.group_id, "flowmart");
         assert_eq!(config.kafka.start, StartFrom::Earliest);
+        assert_eq!(config.kafka.on_offset_out_of_range, OnOffsetOutOfRange::Earliest);
         assert_eq!(config.api.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(config.retention.operators(), Retention::default());
     }
@@ -567,6 +581,24 @@ mod tests {
             "{}",
             problems[0]
         );
+    }
+
+    #[test]
+    fn an_out_of_range_offset_policy_is_read_and_a_bad_one_or_a_competing_auto_offset_reset_is_named() {
+        let failing = file(&format!("{MINIMAL}on_offset_out_of_range = \"fail\"\n"));
+        assert_eq!(load(Some(&failing.0), &[]).unwrap().kafka.on_offset_out_of_range, OnOffsetOutOfRange::Fail);
+
+        let bad = file(&format!("{MINIMAL}on_offset_out_of_range = \"latest\"\n"));
+        let problems = load(Some(&bad.0), &[]).unwrap_err();
+        let problem = problems[0].to_string();
+        assert!(problem.contains("kafka.on_offset_out_of_range"), "{problem}");
+        assert!(problem.contains("earliest") && problem.contains("fail"), "names what it may be: {problem}");
+
+        let competing = file(&format!("{MINIMAL}[kafka.consumer]\n\"auto.offset.reset\" = \"latest\"\n"));
+        let problems = load(Some(&competing.0), &[]).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        let problem = problems[0].to_string();
+        assert!(problem.contains("auto.offset.reset") && problem.contains("on_offset_out_of_range"), "{problem}");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The `flowmart` binary end to end against a real Kafka-protocol broker (Tansu) and a Schema
 //! Registry stub: `flowmart run` reads the produced workload, answers over HTTP as the reference
 //! model says, sets every bad record aside on the DLQ topic with its headers, publishes alert
-//! changes whose replay gives the model's open alerts, and exits 0 on SIGTERM. `flowmart validate`
-//! names every bad key.
+//! changes whose replay gives the model's open alerts, and exits 0 on SIGTERM; a second `flowmart
+//! run` on the same database waits for the first and takes over. `flowmart validate` names every
+//! bad key.
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -366,6 +367,65 @@ fn an_unreachable_registry_or_broker_is_reported_and_retried_and_sigterm_still_e
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.lines().any(|line| line.contains("kafka unreachable") && line.contains("retry")), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_second_flowmart_run_on_the_same_database_waits_for_the_first_and_takes_over_when_it_stops() {
+    let tansu = Tansu::start();
+    let registry = RegistryStub::start();
+    create_flowmart_topics(&tansu.brokers());
+    let database = TestDatabase::create();
+    let start = |port: u16| {
+        let child = Command::new(env!("CARGO_BIN_EXE_flowmart"))
+            .args(["run", "--brokers", &tansu.brokers(), "--schema-registry", registry.url()])
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--workers", "1", "--database-url", &database.url()])
+            .env("FLOWMART_ADMIN_TOKEN", ADMIN)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the flowmart binary starts");
+        Running(child)
+    };
+    let http = Http::new();
+    let answers = |port: u16| http.get(&format!("http://127.0.0.1:{port}/healthz"), ADMIN).is_some();
+    let wait_until = |what: &str, within: Duration, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + within;
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    let (first_port, second_port) = (free_port(), free_port());
+    let mut first = start(first_port);
+    wait_until("the first pipeline serves", Duration::from_secs(60), &|| answers(first_port));
+    let mut second = start(second_port);
+    let stderr = second.0.stderr.take().unwrap();
+    let (lines, said) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let refused = said.recv_timeout(Duration::from_secs(30)).expect("the second pipeline says why it waits");
+    for part in [
+        "flowmart: postgres at ".to_string(),
+        "is refused: the database is being written by another pipeline (pid ".into(),
+        format!(" pid {}\")", first.0.id()),
+        "waiting for it to stop; retrying in ".into(),
+    ] {
+        assert!(refused.contains(&part), "{part:?} in {refused}");
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!answers(second_port), "the second pipeline waits before it starts");
+
+    assert!(Command::new("kill").args(["-TERM", &first.0.id().to_string()]).status().unwrap().success());
+    let status = first.0.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    wait_until("the second pipeline takes over", Duration::from_secs(30), &|| answers(second_port));
+    assert!(Command::new("kill").args(["-TERM", &second.0.id().to_string()]).status().unwrap().success());
+    assert_eq!(second.0.wait().unwrap().code(), Some(0));
 }
 
 #[test]

@@ -31,6 +31,8 @@ pub use alerts::{AlertSink, SEQUENCE_HEADER};
 pub use dead_letters::DeadLetterSink;
 pub use metrics_catalogue::describe_metrics;
 pub use producer::{KafkaSinkConfig, KafkaSinkError};
-pub use source::{KafkaSource, KafkaSourceConfig, LookupError, Registry, SchemaLookup, StartFrom, WriterSchemas};
+pub use source::{
+    KafkaSource, KafkaSourceConfig, LookupError, OnOffsetOutOfRange, Registry, SchemaLookup, StartFrom, WriterSchemas,
+};
 pub use wire::{FrameError, frame, split_frame};
 pub use workload_producer::{ProduceError, WorkloadProducer, create_topics};

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use apache_avro::Schema;
 use apache_avro::types::Value;
 use flowmart_generator::GeneratorConfig;
-use flowmart_kafka::{KafkaSource, KafkaSourceConfig, Registry, StartFrom, WriterSchemas, frame};
+use flowmart_kafka::{KafkaSource, KafkaSourceConfig, OnOffsetOutOfRange, Registry, StartFrom, WriterSchemas, frame};
 use flowmart_operators::reference::ReferenceModel;
 use flowmart_runtime::{ChangeBatch, DeadLetter, InputTopic, Sink, SinkError, SourceProgress, Topics};
 use flowmart_runtime::{Pipeline, RuntimeConfig};
@@ -53,6 +53,7 @@ fn kafka_source(brokers: &str, registry: &RegistryStub, group_id: &str, start: S
             topics: Topics::default(),
             start,
             resume: SourceProgress::default(),
+            on_offset_out_of_range: OnOffsetOutOfRange::Earliest,
             properties: Default::default(),
         },
         Arc::new(WriterSchemas::new(Box::new(Registry::new(registry.url())))),

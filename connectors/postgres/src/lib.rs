@@ -12,6 +12,10 @@
 //!
 //! Each table has one module under `tables/` with its writer and its reader; `commit.rs` and
 //! `recover.rs` call them in turn.
+//!
+//! Only one pipeline writes a database at a time (`writer_lock.rs`): the sink's connection holds
+//! the session advisory lock [`WRITER_LOCK_KEY`], taken before anything is read or written and
+//! taken again on every new connection before anything is committed.
 
 #![warn(missing_docs)]
 
@@ -20,6 +24,7 @@ mod copy_text;
 mod metrics_catalogue;
 mod recover;
 mod tables;
+mod writer_lock;
 
 use flowmart_runtime::{ChangeBatch, ErrorClass, Sink, SinkError, Topics};
 use flowmart_schemas::{Retention, Time};
@@ -28,6 +33,7 @@ use sqlx::{Connection, PgConnection};
 pub use metrics_catalogue::describe_metrics;
 
 pub use recover::{RecoverError, Recovered};
+pub use writer_lock::{Session, WRITER_LOCK_KEY, WriterLockError};
 
 /// Why the database could not be prepared.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +50,10 @@ pub enum PostgresError {
     /// The stored state could not be read.
     #[error(transparent)]
     Recover(#[from] RecoverError),
+    /// The writer lock was not taken: another pipeline writes the database (or the database
+    /// failed).
+    #[error(transparent)]
+    WriterLock(#[from] WriterLockError),
 }
 
 /// The schema's migrations (`connectors/postgres/migrations/`), embedded. Other parts keep their own tables in
@@ -62,45 +72,122 @@ pub async fn migrate(url: &str) -> Result<(), PostgresError> {
     Ok(())
 }
 
-/// Writes every batch to Postgres in one transaction.
+/// Reads back what the writer stored, for a process that serves the results but does not write
+/// them (a cluster's processes other than 0): migrates and recovers as [`PostgresSink::open`]
+/// does, without the writer lock.
+pub fn read_stored(
+    url: &str,
+    topics: &Topics,
+    retention: Retention,
+    resolved_alert_retention_ms: Time,
+) -> Result<Recovered, PostgresError> {
+    let runtime = current_thread_runtime()?;
+    let mut connection = runtime.block_on(PgConnection::connect(url)).map_err(PostgresError::Connect)?;
+    runtime.block_on(MIGRATIONS.run(&mut connection)).map_err(PostgresError::Migrate)?;
+    runtime.block_on(read_state(&mut connection, topics, retention, resolved_alert_retention_ms))
+}
+
+fn current_thread_runtime() -> Result<tokio::runtime::Runtime, PostgresError> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(PostgresError::Runtime)
+}
+
+async fn read_state(
+    connection: &mut PgConnection,
+    topics: &Topics,
+    retention: Retention,
+    resolved_alert_retention_ms: Time,
+) -> Result<Recovered, PostgresError> {
+    let started = std::time::Instant::now();
+    let recovered = recover::recover(connection, topics, retention, resolved_alert_retention_ms).await?;
+    let (as_of, state) = (recovered.resume.as_of, &recovered.resume.state);
+    tracing::info!(
+        as_of,
+        positions = state.stock.len(),
+        orders = state.orders.len(),
+        event_ids = state.inventory_ids.len() + state.payment_ids.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "read the stored state"
+    );
+    Ok(recovered)
+}
+
+/// Writes every batch to Postgres in one transaction, as the database's only writer.
 pub struct PostgresSink {
     runtime: tokio::runtime::Runtime,
     url: String,
+    /// The connection holding the writer lock; `None` after an error, until the next batch
+    /// connects and takes the lock again.
     connection: Option<PgConnection>,
+    /// The session that last held the writer lock for this sink.
+    session: Option<Session>,
     topics: Topics,
     retention: Retention,
 }
 
 impl PostgresSink {
-    /// Connects to `url`, applies the migrations, and reads back what earlier runs stored, for
-    /// the pipeline to resume from (nothing, for a new database). Input topics are named as
-    /// `topics` does in the tables; `retention` is the pipeline's (the sink forgets what the
-    /// operators forget); resolved alerts older than `resolved_alert_retention_ms` are left out
-    /// of the recovered index.
+    /// Connects to `url`, takes the writer lock (refused with
+    /// [`WriterLockError::Held`] while another pipeline holds it), applies the migrations, and
+    /// reads back what earlier runs stored, for the pipeline to resume from (nothing, for a new
+    /// database). Input topics are named as `topics` does in the tables; `retention` is the
+    /// pipeline's (the sink forgets what the operators forget); resolved alerts older than
+    /// `resolved_alert_retention_ms` are left out of the recovered index.
     pub fn open(
         url: &str,
         topics: Topics,
         retention: Retention,
         resolved_alert_retention_ms: Time,
     ) -> Result<(Self, Recovered), PostgresError> {
-        let runtime =
-            tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(PostgresError::Runtime)?;
-        runtime.block_on(migrate(url))?;
-        let mut connection = runtime.block_on(PgConnection::connect(url)).map_err(PostgresError::Connect)?;
-        let started = std::time::Instant::now();
+        let runtime = current_thread_runtime()?;
+        let mut connection = runtime.block_on(writer_lock::connect(url)).map_err(PostgresError::Connect)?;
+        let session = runtime.block_on(writer_lock::take(&mut connection, None))?;
+        tracing::info!(%session, "took the writer lock");
+        runtime.block_on(MIGRATIONS.run(&mut connection)).map_err(PostgresError::Migrate)?;
         let recovered =
-            runtime.block_on(recover::recover(&mut connection, &topics, retention, resolved_alert_retention_ms))?;
-        let (as_of, state) = (recovered.resume.as_of, &recovered.resume.state);
-        tracing::info!(
-            as_of,
-            positions = state.stock.len(),
-            orders = state.orders.len(),
-            event_ids = state.inventory_ids.len() + state.payment_ids.len(),
-            seconds = started.elapsed().as_secs_f64(),
-            "read the stored state"
-        );
-        let sink = PostgresSink { runtime, url: url.to_string(), connection: Some(connection), topics, retention };
+            runtime.block_on(read_state(&mut connection, &topics, retention, resolved_alert_retention_ms))?;
+        let sink = PostgresSink {
+            runtime,
+            url: url.to_string(),
+            connection: Some(connection),
+            session: Some(session),
+            topics,
+            retention,
+        };
         Ok((sink, recovered))
+    }
+}
+
+/// Connects again and takes the writer lock again (`session` is the one that held it before),
+/// before anything is committed on the new connection.
+async fn reconnect(url: &str, session: &mut Option<Session>) -> Result<PgConnection, ApplyError> {
+    let mut connection = writer_lock::connect(url).await?;
+    let taken = writer_lock::take(&mut connection, session.as_ref()).await?;
+    tracing::info!(session = %taken, "connected again and took the writer lock again");
+    *session = Some(taken);
+    Ok(connection)
+}
+
+/// Why a batch was not committed.
+#[derive(Debug, thiserror::Error)]
+enum ApplyError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    WriterLock(#[from] WriterLockError),
+}
+
+impl Drop for PostgresSink {
+    fn drop(&mut self) {
+        // Release the lock before going, so that a waiting writer need not wait until the server
+        // notices the connection closed. (Not from inside an async context, where blocking on
+        // the sink's runtime is not allowed; the server then releases it a moment later.)
+        let Some(mut connection) = self.connection.take() else { return };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return;
+        }
+        self.runtime.block_on(async {
+            let _ = writer_lock::release(&mut connection).await;
+            let _ = connection.close().await;
+        });
     }
 }
 
@@ -115,12 +202,13 @@ impl Sink for PostgresSink {
 
     fn apply(&mut self, batch: &ChangeBatch) -> Result<(), SinkError> {
         let started = std::time::Instant::now();
-        let result = self.runtime.block_on(async {
-            if self.connection.is_none() {
-                self.connection = Some(PgConnection::connect(&self.url).await?);
-            }
-            let connection = self.connection.as_mut().expect("connected above");
-            commit::commit(connection, batch, &self.topics, self.retention).await
+        let PostgresSink { runtime, url, connection, session, topics, retention } = self;
+        let result = runtime.block_on(async {
+            let connection = match connection {
+                Some(connection) => connection,
+                None => connection.insert(reconnect(url, session).await?),
+            };
+            Ok::<_, ApplyError>(commit::commit(connection, batch, topics, *retention).await?)
         });
         match result {
             Ok(rows) => {
@@ -129,9 +217,17 @@ impl Sink for PostgresSink {
                 Ok(())
             }
             Err(error) => {
-                // The connection may be broken: take a new one for the retry.
+                // The connection may be broken: take a new one (and the writer lock again) for
+                // the retry.
                 self.connection = None;
-                Err(SinkError { sink: "postgres", class: class_of(&error), message: error.to_string() })
+                let class = match &error {
+                    ApplyError::Database(error) | ApplyError::WriterLock(WriterLockError::Database(error)) => {
+                        class_of(error)
+                    }
+                    // Another writer may go: waiting is all this sink can do.
+                    ApplyError::WriterLock(WriterLockError::Held(_)) => ErrorClass::Transient,
+                };
+                Err(SinkError { sink: "postgres", class, message: error.to_string() })
             }
         }
     }

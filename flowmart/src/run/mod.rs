@@ -24,7 +24,7 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
     let peers = cluster.peers().map_err(|problem| anyhow::anyhow!("cluster.peers: {problem}"))?;
 
     // With a database, the pipeline resumes from what it stored there.
-    let Some((postgres, recovered)) = recover::open_database(&tokio, &config) else {
+    let Some((postgres, recovered)) = recover::open_database(&tokio, &config, writes_results) else {
         eprintln!("stopped before starting");
         return Ok(());
     };
@@ -72,6 +72,7 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
             topics: config.topics.inputs(),
             start: config.kafka.start,
             resume: resume.progress.clone(),
+            on_offset_out_of_range: config.kafka.on_offset_out_of_range,
             properties: config.kafka.consumer.clone(),
         },
         Arc::new(WriterSchemas::new(Box::new(Registry::new(&config.kafka.schema_registry_url)))),
@@ -122,6 +123,16 @@ async fn with_backoff<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
     address: &str,
     connect: impl Fn() -> Result<T, E> + Clone + Send + 'static,
 ) -> Option<T> {
+    with_backoff_saying(what, address, connect, |error| format!("is unreachable ({error})")).await
+}
+
+/// [`with_backoff`], each failure told as `flowmart: {what} at {address} {says(error)}; retrying in …`.
+async fn with_backoff_saying<T: Send + 'static, E: Send + 'static>(
+    what: &str,
+    address: &str,
+    connect: impl Fn() -> Result<T, E> + Clone + Send + 'static,
+    says: impl Fn(&E) -> String,
+) -> Option<T> {
     let mut delay = Duration::from_millis(500);
     let signal = shutdown_signal();
     tokio::pin!(signal);
@@ -129,10 +140,9 @@ async fn with_backoff<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
         let attempt = connect.clone();
         match tokio::task::spawn_blocking(attempt).await {
             Ok(Ok(connected)) => return Some(connected),
-            Ok(Err(error)) => eprintln!(
-                "flowmart: {what} at {address} is unreachable ({error}); retrying in {:.1} s",
-                delay.as_secs_f64()
-            ),
+            Ok(Err(error)) => {
+                eprintln!("flowmart: {what} at {address} {}; retrying in {:.1} s", says(&error), delay.as_secs_f64())
+            }
             Err(panicked) => eprintln!(
                 "flowmart: connecting to {what} at {address} failed ({panicked}); retrying in {:.1} s",
                 delay.as_secs_f64()

@@ -1,24 +1,49 @@
 //! Where `run` starts from: what the database stored (or nothing, without one), and the serving
 //! index built from it.
 
-use flowmart_postgres::{PostgresSink, Recovered};
+use flowmart_postgres::{PostgresError, PostgresSink, Recovered, WriterLockError, read_stored};
 use flowmart_serving::{IndexWriter, ServingIndex, Snapshot};
 
-use super::with_backoff;
+use super::{with_backoff, with_backoff_saying};
 use crate::config::PipelineConfig;
 
-/// The opened Postgres sink (with a database) and what it read back; `None` when Ctrl-C or
-/// SIGTERM came before the database could be reached.
+/// The opened Postgres sink (with a database, in the process that writes the results) and what it
+/// read back; `None` when Ctrl-C or SIGTERM came before the database could be reached, or — for
+/// the writer — before the pipeline writing it now went.
 pub(super) fn open_database(
     tokio: &tokio::runtime::Runtime,
     config: &PipelineConfig,
+    writes_results: bool,
 ) -> Option<(Option<PostgresSink>, Recovered)> {
     let Some(database_url) = &config.postgres.database_url else { return Some((None, Recovered::default())) };
     let (url, topics, retention) = (database_url.clone(), config.topics.inputs(), config.retention.operators());
     let resolved_alert_retention = config.retention.resolved_alerts_ms();
-    let (postgres, recovered) = tokio.block_on(with_backoff("postgres", &redacted(database_url), move || {
-        PostgresSink::open(&url, topics.clone(), retention, resolved_alert_retention)
-    }))?;
+    let address = redacted(database_url);
+    let (postgres, recovered) = match writes_results {
+        // Only one writer: while another pipeline holds the database's writer lock, wait for it.
+        true => {
+            let (postgres, recovered) = tokio.block_on(with_backoff_saying(
+                "postgres",
+                &address,
+                move || PostgresSink::open(&url, topics.clone(), retention, resolved_alert_retention),
+                |error| match error {
+                    PostgresError::WriterLock(WriterLockError::Held(_)) => {
+                        format!("is refused: {error}; waiting for it to stop")
+                    }
+                    error => format!("is unreachable ({error})"),
+                },
+            ))?;
+            (Some(postgres), recovered)
+        }
+        // The other processes of a cluster read what process 0 stores, without the writer lock
+        // (process 0 holds it, and waits for them to start).
+        false => (
+            None,
+            tokio.block_on(with_backoff("postgres", &address, move || {
+                read_stored(&url, &topics, retention, resolved_alert_retention)
+            }))?,
+        ),
+    };
     let resume = &recovered.resume;
     if resume.as_of > 0 {
         println!(
@@ -28,7 +53,7 @@ pub(super) fn open_database(
             resume.as_of
         );
     }
-    Some((Some(postgres), recovered))
+    Some((postgres, recovered))
 }
 
 /// The serving index as the stored results leave it: their stock, settlements and alerts, and

@@ -9,6 +9,11 @@
 //! running are picked up (from their beginning). A record that cannot be decoded is handed on as
 //! a rejection (it becomes a dead letter); a registry that cannot be reached holds the reader
 //! back instead, so no good record is ever dead-lettered for it.
+//!
+//! A partition whose next offset the broker does not hold (it fell off the topic's retention, or
+//! the topic was re-created) is never moved silently: librdkafka's `auto.offset.reset` is
+//! `error`, and the reader applies [`OnOffsetOutOfRange`] — loudly, and counted in
+//! `flowmart_offset_out_of_range_total{topic,partition}`.
 
 mod decode;
 mod reader;
@@ -70,6 +75,20 @@ impl From<StartFrom> for String {
     }
 }
 
+/// What the reader does with a partition whose next offset the broker does not hold: below the
+/// partition's first offset (it fell off the topic's retention) or beyond its end (the topic was
+/// deleted and created again). Either way it logs a warning naming the topic, partition, offset
+/// and range, and counts it in `flowmart_offset_out_of_range_total{topic,partition}`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnOffsetOutOfRange {
+    /// Read the partition again from its earliest offset.
+    #[default]
+    Earliest,
+    /// Fail the pipeline, naming the partition and the offsets.
+    Fail,
+}
+
 /// How to reach Kafka and what to read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KafkaSourceConfig {
@@ -83,6 +102,8 @@ pub struct KafkaSourceConfig {
     pub start: StartFrom,
     /// Stored progress: a partition named here starts at its next offset.
     pub resume: SourceProgress,
+    /// What to do when a partition's next offset is out of range.
+    pub on_offset_out_of_range: OnOffsetOutOfRange,
     /// Further librdkafka consumer properties.
     pub properties: BTreeMap<String, String>,
 }

@@ -6,13 +6,14 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::decode::decode_record;
 use super::writer_schemas::LookupError;
-use super::{KafkaSourceConfig, StartFrom, WriterSchemas};
-use flowmart_runtime::{InputTopic, PollStatus, SourceError, SourceProgress, SourceReader, SourceRecord};
+use super::{KafkaSourceConfig, OnOffsetOutOfRange, StartFrom, WriterSchemas};
+use flowmart_runtime::{InputTopic, PollStatus, SourceError, SourceProgress, SourceReader, SourceRecord, Topics};
 
 /// How often the reader looks for partitions added to its topics.
 const METADATA_REFRESH: Duration = Duration::from_secs(10);
@@ -27,8 +28,9 @@ pub(super) struct KafkaReader {
     consumer: BaseConsumer,
     worker: usize,
     workers: usize,
-    topics: Vec<(InputTopic, String)>,
+    topics: Topics,
     start: StartFrom,
+    on_offset_out_of_range: OnOffsetOutOfRange,
     resume: SourceProgress,
     schemas: Arc<WriterSchemas>,
     assigned: BTreeSet<(InputTopic, i32)>,
@@ -39,8 +41,13 @@ pub(super) struct KafkaReader {
     started: bool,
     /// The wait before the next retry after a failure.
     retry_after: Duration,
-    /// The next offset to read per assigned partition, for the lag gauge.
+    /// The next offset to read per assigned partition, where known (assigned at an offset, or
+    /// read from): for the lag gauge, and to tell which partition is out of range.
     next_offsets: BTreeMap<(InputTopic, i32), i64>,
+    /// Where each assigned partition was started.
+    starts: BTreeMap<(InputTopic, i32), Offset>,
+    /// librdkafka reported an out-of-range offset that the reader has not yet placed.
+    out_of_range_reported: bool,
 }
 
 struct HeldRecord {
@@ -71,15 +78,18 @@ impl KafkaReader {
         for (key, value) in &config.properties {
             client.set(key, value);
         }
+        // Never move a partition whose offset is out of range silently (librdkafka's default is
+        // `latest`, skipping every retained record): report it, for `on_offset_out_of_range`.
+        client.set("auto.offset.reset", "error");
         let consumer: BaseConsumer =
             client.create().map_err(|error| SourceError::Config(format!("kafka consumer settings: {error}")))?;
-        let topics = InputTopic::ALL.iter().map(|topic| (*topic, config.topics.name(*topic).to_string())).collect();
         Ok(KafkaReader {
             consumer,
             worker,
             workers,
-            topics,
+            topics: config.topics.clone(),
             start: config.start,
+            on_offset_out_of_range: config.on_offset_out_of_range,
             resume: config.resume.clone(),
             schemas,
             assigned: BTreeSet::new(),
@@ -88,11 +98,13 @@ impl KafkaReader {
             started: false,
             retry_after: RETRY_AFTER,
             next_offsets: BTreeMap::new(),
+            starts: BTreeMap::new(),
+            out_of_range_reported: false,
         })
     }
 
     fn role(&self, topic_name: &str) -> Option<InputTopic> {
-        self.topics.iter().find(|(_, name)| name == topic_name).map(|(topic, _)| *topic)
+        InputTopic::ALL.into_iter().find(|topic| self.topics.name(*topic) == topic_name)
     }
 
     /// Assigns partitions of the input topics this worker owns and does not read yet.
@@ -100,7 +112,8 @@ impl KafkaReader {
         let mut new = TopicPartitionList::new();
         let mut by_time = TopicPartitionList::new();
         let mut added = Vec::new();
-        for (topic, name) in &self.topics {
+        for topic in &InputTopic::ALL {
+            let name = self.topics.name(*topic);
             let metadata = self
                 .consumer
                 .fetch_metadata(Some(name), BROKER_TIMEOUT)
@@ -120,6 +133,8 @@ impl KafkaReader {
                 }
                 .map_err(|error| error.to_string())?;
                 added.push((*topic, id));
+                metrics::counter!("flowmart_offset_out_of_range_total", "topic" => name.to_string(), "partition" => id.to_string())
+                    .increment(0);
             }
         }
         if added.is_empty() {
@@ -141,9 +156,98 @@ impl KafkaReader {
             }
         }
         self.consumer.incremental_assign(&new).map_err(|error| format!("assign: {error}"))?;
+        for element in new.elements() {
+            let Some(topic) = self.role(element.topic()) else { continue };
+            let key = (topic, element.partition());
+            if let Offset::Offset(next) = element.offset() {
+                self.next_offsets.insert(key, next);
+            }
+            self.starts.insert(key, element.offset());
+        }
         tracing::info!(worker = self.worker, partitions = ?added, "reading partitions");
         self.assigned.extend(added);
         self.started = true;
+        Ok(())
+    }
+
+    /// After librdkafka reported an offset out of range (rdkafka passes the error on without its
+    /// partition): finds the assigned partitions whose next offset the broker does not hold and
+    /// applies `on_offset_out_of_range` to each. `Err` is the failure, naming the partition and
+    /// offsets, when that is to fail.
+    fn place_out_of_range(&mut self) -> Result<(), String> {
+        let mut out_of_range = Vec::new();
+        for &(topic, partition) in &self.assigned {
+            let Some(&next) = self.next_offsets.get(&(topic, partition)) else { continue };
+            let name = self.topics.name(topic);
+            match self.consumer.fetch_watermarks(name, partition, BROKER_TIMEOUT) {
+                Ok((low, high)) if next < low || next > high => out_of_range.push((topic, partition, next, low, high)),
+                Ok(_) => {}
+                Err(error) => {
+                    // Placed at the next poll, once the broker answers.
+                    tracing::warn!(%error, topic = name, partition, "kafka unreachable; retrying");
+                    return Ok(());
+                }
+            }
+        }
+        self.out_of_range_reported = false;
+        let mut restart = Vec::new();
+        for (topic, partition, next, low, high) in out_of_range {
+            let name = self.topics.name(topic);
+            metrics::counter!("flowmart_offset_out_of_range_total", "topic" => name.to_string(), "partition" => partition.to_string())
+                .increment(1);
+            let why = match next < low {
+                true => format!("below its earliest offset {low}: the records fell off the topic's retention"),
+                false => format!("beyond its end {high}: was the topic deleted and created again?"),
+            };
+            if self.on_offset_out_of_range == OnOffsetOutOfRange::Fail {
+                return Err(format!(
+                    "kafka: {name} partition {partition}: the next offset to read, {next}, is out of range ({why}); \
+                     stopping, as kafka.on_offset_out_of_range = \"fail\" says"
+                ));
+            }
+            tracing::warn!(
+                topic = name,
+                partition,
+                offset = next,
+                earliest = low,
+                end = high,
+                "the next offset to read is out of range ({why}); reading the partition from its earliest offset, \
+                 {low}, as kafka.on_offset_out_of_range = \"earliest\" says"
+            );
+            self.next_offsets.insert((topic, partition), low);
+            restart.push(((topic, partition), Offset::Beginning));
+        }
+        if restart.is_empty() {
+            // Nothing is out of range now (the partition has grown past it meanwhile, or read
+            // nothing yet since a logical start): start every partition again where it was, so
+            // that none stays stopped.
+            tracing::warn!("kafka reported an offset out of range, but no partition's is now; assigning each again");
+            restart = self
+                .starts
+                .iter()
+                .map(|(key, start)| (*key, self.next_offsets.get(key).map_or(*start, |next| Offset::Offset(*next))))
+                .collect();
+        }
+        if let Err(error) = self.restart(&restart) {
+            tracing::warn!(%error, "kafka unreachable; retrying");
+            self.out_of_range_reported = true;
+        }
+        Ok(())
+    }
+
+    /// Assigns `partitions` again, each at its offset (librdkafka stops fetching a partition whose
+    /// offset it reported out of range; only a new assignment starts it again).
+    fn restart(&mut self, partitions: &[((InputTopic, i32), Offset)]) -> Result<(), String> {
+        let (mut stop, mut start) = (TopicPartitionList::new(), TopicPartitionList::new());
+        for &((topic, partition), offset) in partitions {
+            stop.add_partition(self.topics.name(topic), partition);
+            start
+                .add_partition_offset(self.topics.name(topic), partition, offset)
+                .map_err(|error| error.to_string())?;
+        }
+        self.consumer.incremental_unassign(&stop).map_err(|error| format!("unassign: {error}"))?;
+        self.consumer.incremental_assign(&start).map_err(|error| format!("assign: {error}"))?;
+        self.starts.extend(partitions.iter().copied());
         Ok(())
     }
 
@@ -158,10 +262,10 @@ impl KafkaReader {
     /// the next offset to read. (On Tansu the high watermark counts batches: the lag reads low.)
     fn report_lag(&self) {
         for (topic, partition) in &self.assigned {
-            let Some((_, name)) = self.topics.iter().find(|(role, _)| role == topic) else { continue };
+            let name = self.topics.name(*topic);
             if let Ok((_, high)) = self.consumer.fetch_watermarks(name, *partition, BROKER_TIMEOUT) {
                 let next = self.next_offsets.get(&(*topic, *partition)).copied().unwrap_or(0);
-                metrics::gauge!("flowmart_consumer_lag_records", "topic" => name.clone(), "partition" => partition.to_string())
+                metrics::gauge!("flowmart_consumer_lag_records", "topic" => name.to_string(), "partition" => partition.to_string())
                     .set((high - next).max(0) as f64);
             }
         }
@@ -220,6 +324,16 @@ impl SourceReader for KafkaReader {
                 }
             }
         }
+        if self.out_of_range_reported {
+            if let Err(failure) = self.place_out_of_range() {
+                // The runtime fails the pipeline when a worker panics, with this message and the
+                // worker named: a source has no other way to stop it.
+                panic!("{failure}");
+            }
+            if self.out_of_range_reported {
+                return PollStatus::IdleUntil(now + self.backoff());
+            }
+        }
         if let Some(held) = self.held.take() {
             match self.decode(held) {
                 Ok(record) => into.push(record),
@@ -241,6 +355,10 @@ impl SourceReader for KafkaReader {
                         Err(wait) => return PollStatus::IdleUntil(now + wait),
                     }
                 }
+                Some(Err(KafkaError::MessageConsumption(RDKafkaErrorCode::AutoOffsetReset))) => {
+                    self.out_of_range_reported = true;
+                    break;
+                }
                 Some(Err(error)) => {
                     tracing::warn!(%error, "kafka consumer error");
                     break;
@@ -248,7 +366,11 @@ impl SourceReader for KafkaReader {
                 None => break,
             }
         }
-        // Idle until the consumer's queue wakes the worker (the waker), or the next housekeeping.
+        // Idle until the consumer's queue wakes the worker (the waker), or the next housekeeping;
+        // an offset reported out of range is placed at once.
+        if self.out_of_range_reported {
+            return PollStatus::Ready;
+        }
         if read == 0 { PollStatus::IdleUntil(self.next_refresh.min(now + METADATA_REFRESH)) } else { PollStatus::Ready }
     }
 
@@ -259,7 +381,7 @@ impl SourceReader for KafkaReader {
     fn checkpoint(&mut self, progress: &SourceProgress) {
         let mut offsets = TopicPartitionList::new();
         for (topic, partition, next) in progress.iter() {
-            let Some((_, name)) = self.topics.iter().find(|(role, _)| *role == topic) else { continue };
+            let name = self.topics.name(topic);
             if self.assigned.contains(&(topic, partition as i32)) {
                 let _ = offsets.add_partition_offset(name, partition as i32, Offset::Offset(next as i64));
             }
