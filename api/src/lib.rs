@@ -23,6 +23,7 @@ pub use database::{Store, StoreError};
 pub use error::ApiError;
 pub use keys::{AdminToken, ApiKeys, IssuedKey, KeyError, KeyInfo};
 pub use limits::{MAX_BODY_BYTES, RateLimits};
+pub use routes::page::after as parse_cursor;
 pub use routes::router;
 pub use state::ApiState;
 

@@ -29,6 +29,8 @@ mod workload_producer;
 pub use alerts::{AlertSink, SEQUENCE_HEADER};
 pub use dead_letters::DeadLetterSink;
 pub use producer::{KafkaSinkConfig, KafkaSinkError};
-pub use source::{KafkaSource, KafkaSourceConfig, LookupError, Registry, SchemaLookup, StartFrom, WriterSchemas};
+pub use source::{
+    KafkaSource, KafkaSourceConfig, LookupError, Registry, SchemaLookup, StartFrom, WriterSchemas, decode_record,
+};
 pub use wire::{FrameError, frame, split_frame};
 pub use workload_producer::{ProduceError, WorkloadProducer, create_topics};
