@@ -219,6 +219,9 @@ impl Default for RetentionSettings {
 }
 
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+/// The longest retention accepted (100 years): longer ones overflow milliseconds of pipeline
+/// time (found by fuzzing, `fuzz/`); 0 keeps forever.
+const MAX_RETENTION_DAYS: u64 = 36_500;
 
 impl RetentionSettings {
     /// The operators' retention.
@@ -423,6 +426,14 @@ impl PipelineConfig {
         check(self.runtime.poll_batch > 0, "runtime.poll_batch", "must be at least 1");
         check(self.runtime.idle_tick_ms > 0, "runtime.idle_tick_ms", "must be at least 1");
         check((0..=19).contains(&self.runtime.nice), "runtime.nice", "must be between 0 and 19");
+        let retention = [
+            ("retention.event_id_days", self.retention.event_id_days),
+            ("retention.order_days", self.retention.order_days),
+            ("retention.resolved_alert_days", self.retention.resolved_alert_days),
+        ];
+        for (key, days) in retention {
+            check(days <= MAX_RETENTION_DAYS, key, "must be at most 36500 days (0 keeps forever)");
+        }
         let topics = [
             ("topics.inventory", &self.topics.inventory),
             ("topics.orders", &self.topics.orders),
@@ -522,6 +533,19 @@ mod tests {
             "{}",
             problems[0]
         );
+    }
+
+    #[test]
+    fn a_retention_too_long_for_milliseconds_is_a_problem_not_an_overflow() {
+        let long = file(&format!(
+            "{MINIMAL}[retention]\nevent_id_days = 213503982334602\norder_days = 36501\nresolved_alert_days = 213503982335\n"
+        ));
+        let problems = load(Some(&long.0), &[]).unwrap_err();
+        for key in ["retention.event_id_days", "retention.order_days", "retention.resolved_alert_days"] {
+            assert!(problems.iter().any(|problem| problem.setting.ends_with(key)), "{key} in {problems:?}");
+        }
+        let longest = file(&format!("{MINIMAL}[retention]\nevent_id_days = 36500\n"));
+        assert_eq!(load(Some(&longest.0), &[]).unwrap().retention.operators().event_ids_ms, Some(36_500 * DAY_MS));
     }
 
     #[test]
