@@ -90,9 +90,14 @@ impl ClusterSettings {
                 continue;
             }
             let fields = line.split_whitespace().collect::<Vec<_>>();
+            // An API URL needs a host after its scheme (`http://#…` is `http://` and a comment).
+            let has_host = |api: &str| {
+                let rest = api.strip_prefix("http://").or_else(|| api.strip_prefix("https://"));
+                rest.is_some_and(|rest| !rest.trim_end_matches('/').is_empty())
+            };
             let well_formed = matches!(fields.as_slice(), [timely, api]
                 if timely.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
-                    && (api.starts_with("http://") || api.starts_with("https://")));
+                    && has_host(api));
             if !well_formed {
                 return Err(format!(
                     "{} line {}: expected `<host:port> <http://api-host:port>`, got {line:?}",
@@ -594,6 +599,10 @@ mod tests {
         assert!(wrong.iter().any(|problem| problem.contains("cluster.process_index")), "{wrong:?}");
         let malformed = file("127.0.0.1 http://127.0.0.1:8080\n127.0.0.1:2102 http://127.0.0.1:8081\n");
         let wrong = problems(flags("2", "0", &malformed.0));
+        assert!(wrong.iter().any(|problem| problem.contains("line 1")), "{wrong:?}");
+        // Found by fuzzing: the comment leaves `http://`, which used to pass as the URL `http:`.
+        let no_host = file("127.0.0.1:2101 http://#127.0.0.1:8080\n127.0.0.1:2102 https:///\n");
+        let wrong = problems(flags("2", "0", &no_host.0));
         assert!(wrong.iter().any(|problem| problem.contains("line 1")), "{wrong:?}");
         let wrong = problems(vec![("cluster.processes", "2".to_string())]);
         assert!(
