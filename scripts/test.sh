@@ -41,6 +41,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "tests (cargo test --workspace)"
 cargo test --workspace --locked
 
+step "fuzzing: each target for 60 s, no crash, OOM or hang (scripts/fuzz.sh)"
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
+
 step "deploy files: chart, compose and health checks (scripts/check-deploy.sh)"
 bash scripts/check-deploy.sh
 

@@ -28,6 +28,7 @@ pub use http::HttpSettings;
 pub use keys::{AdminToken, ApiKeys, IssuedKey, KeyError, KeyInfo};
 pub use limits::{MAX_BODY_BYTES, RateLimits};
 pub use metrics_catalogue::describe_metrics;
+pub use routes::page::after as parse_cursor;
 pub use routes::router;
 pub use state::ApiState;
 

@@ -90,9 +90,14 @@ impl ClusterSettings {
                 continue;
             }
             let fields = line.split_whitespace().collect::<Vec<_>>();
+            // An API URL needs a host after its scheme (`http://#…` is `http://` and a comment).
+            let has_host = |api: &str| {
+                let rest = api.strip_prefix("http://").or_else(|| api.strip_prefix("https://"));
+                rest.is_some_and(|rest| !rest.trim_end_matches('/').is_empty())
+            };
             let well_formed = matches!(fields.as_slice(), [timely, api]
                 if timely.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
-                    && (api.starts_with("http://") || api.starts_with("https://")));
+                    && has_host(api));
             if !well_formed {
                 return Err(format!(
                     "{} line {}: expected `<host:port> <http://api-host:port>`, got {line:?}",
@@ -232,6 +237,9 @@ impl Default for RetentionSettings {
 }
 
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+/// The longest retention accepted (100 years): longer ones overflow milliseconds of pipeline
+/// time (found by fuzzing, `fuzz/`); 0 keeps forever.
+const MAX_RETENTION_DAYS: u64 = 36_500;
 
 impl RetentionSettings {
     /// The operators' retention.
@@ -481,6 +489,14 @@ impl PipelineConfig {
             "must be origins like \"https://dash.example.com\" (scheme, host, optional port; no path)",
         );
         check(self.api.request_timeout_ms >= 100, "api.request_timeout_ms", "must be at least 100");
+        let retention = [
+            ("retention.event_id_days", self.retention.event_id_days),
+            ("retention.order_days", self.retention.order_days),
+            ("retention.resolved_alert_days", self.retention.resolved_alert_days),
+        ];
+        for (key, days) in retention {
+            check(days <= MAX_RETENTION_DAYS, key, "must be at most 36500 days (0 keeps forever)");
+        }
         let topics = [
             ("topics.inventory", &self.topics.inventory),
             ("topics.orders", &self.topics.orders),
@@ -602,6 +618,19 @@ mod tests {
     }
 
     #[test]
+    fn a_retention_too_long_for_milliseconds_is_a_problem_not_an_overflow() {
+        let long = file(&format!(
+            "{MINIMAL}[retention]\nevent_id_days = 213503982334602\norder_days = 36501\nresolved_alert_days = 213503982335\n"
+        ));
+        let problems = load(Some(&long.0), &[]).unwrap_err();
+        for key in ["retention.event_id_days", "retention.order_days", "retention.resolved_alert_days"] {
+            assert!(problems.iter().any(|problem| problem.setting.ends_with(key)), "{key} in {problems:?}");
+        }
+        let longest = file(&format!("{MINIMAL}[retention]\nevent_id_days = 36500\n"));
+        assert_eq!(load(Some(&longest.0), &[]).unwrap().retention.operators().event_ids_ms, Some(36_500 * DAY_MS));
+    }
+
+    #[test]
     fn a_bad_flag_is_named_as_the_flag() {
         let minimal = file(MINIMAL);
         let problems = load(Some(&minimal.0), &[("runtime.workers", "many".to_string())]).unwrap_err();
@@ -647,6 +676,10 @@ mod tests {
         assert!(wrong.iter().any(|problem| problem.contains("cluster.process_index")), "{wrong:?}");
         let malformed = file("127.0.0.1 http://127.0.0.1:8080\n127.0.0.1:2102 http://127.0.0.1:8081\n");
         let wrong = problems(flags("2", "0", &malformed.0));
+        assert!(wrong.iter().any(|problem| problem.contains("line 1")), "{wrong:?}");
+        // Found by fuzzing: the comment leaves `http://`, which used to pass as the URL `http:`.
+        let no_host = file("127.0.0.1:2101 http://#127.0.0.1:8080\n127.0.0.1:2102 https:///\n");
+        let wrong = problems(flags("2", "0", &no_host.0));
         assert!(wrong.iter().any(|problem| problem.contains("line 1")), "{wrong:?}");
         let wrong = problems(vec![("cluster.processes", "2".to_string())]);
         assert!(

@@ -5,7 +5,7 @@ mod alerts;
 mod fresh;
 mod health;
 mod openapi;
-mod page;
+pub(crate) mod page;
 mod settlements;
 mod stock;
 mod stream;

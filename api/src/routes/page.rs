@@ -29,7 +29,10 @@ pub(super) fn cursor<K: Serialize>(key: &K) -> String {
 }
 
 /// The sort key in `cursor`, or a 400 naming it.
-pub(super) fn after<K: DeserializeOwned>(cursor: &str) -> Result<K, ApiError> {
+///
+/// Public (as `flowmart_api::parse_cursor`) for the fuzz targets (`fuzz/`): `?cursor=` is text
+/// from any client.
+pub fn after<K: DeserializeOwned>(cursor: &str) -> Result<K, ApiError> {
     let bad = || ApiError::BadRequest("cursor is not one this API gave out".into());
     if !cursor.len().is_multiple_of(2) || !cursor.is_ascii() {
         return Err(bad());

@@ -33,6 +33,7 @@ pub use metrics_catalogue::describe_metrics;
 pub use producer::{KafkaSinkConfig, KafkaSinkError};
 pub use source::{
     KafkaSource, KafkaSourceConfig, LookupError, OnOffsetOutOfRange, Registry, SchemaLookup, StartFrom, WriterSchemas,
+    decode_record,
 };
 pub use wire::{FrameError, frame, split_frame};
 pub use workload_producer::{ProduceError, WorkloadProducer, create_topics};

@@ -11,7 +11,9 @@ use flowmart_runtime::{InputTopic, Rejection};
 /// Decodes one record. `Err` means the registry could not be asked: the caller retries the same
 /// record later. `Ok(Err(rejection))` means the record itself cannot be decoded (it goes to the
 /// DLQ with the rejection's kind and message).
-pub(crate) fn decode_record(
+///
+/// Public for the fuzz targets (`fuzz/`): this is where bytes from Kafka are first read.
+pub fn decode_record(
     topic: InputTopic,
     key: Option<&[u8]>,
     value: Option<&[u8]>,

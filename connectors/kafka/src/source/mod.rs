@@ -17,6 +17,7 @@
 
 mod decode;
 mod reader;
+mod safe_schema;
 mod writer_schemas;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use decode::decode_record;
 pub use writer_schemas::{LookupError, Registry, SchemaLookup, WriterSchemas};
 
 use flowmart_runtime::{Source, SourceError, SourceProgress, SourceReader, Topics};

@@ -79,6 +79,7 @@ impl WriterSchemas {
         let text = self.lookup.schema_text(id)?;
         let schema =
             Schema::parse_str(&text).map_err(|error| LookupError::Invalid { id, message: error.to_string() })?;
+        super::safe_schema::check(&schema).map_err(|message| LookupError::Invalid { id, message })?;
         let schema = Arc::new(schema);
         self.parsed.write().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(id, Arc::clone(&schema));
         Ok(schema)
