@@ -86,6 +86,11 @@ mod tests {
             (1, InventoryEvent::SCHEMA_TEXT.to_string()),
             (2, ReorderPolicy::SCHEMA_TEXT.to_string()),
             (3, "{\"type\": \"nonsense\"}".to_string()),
+            (4, InventoryEvent::SCHEMA_TEXT.replacen(
+                r#"{"name": "event_id", "type": "string"},"#,
+                r#"{"name": "event_id", "type": "string"}, {"name": "chain", "type": {"type": "record", "name": "Link", "fields": [{"name": "next", "type": ["null", "Link"]}]}},"#,
+                1,
+            )),
         ]);
         WriterSchemas::new(Box::new(Fixed(registered, !up)))
     }
@@ -150,6 +155,12 @@ mod tests {
         assert_eq!(kind(decode(&wrong_magic)), "bad_wire_format");
         assert_eq!(kind(decode(&frame(99, &body))), "unknown_schema_id");
         assert_eq!(kind(decode(&frame(3, &body))), "invalid_writer_schema");
+        // A recursive writer schema parses, but a body of n bytes would nest n deep: refused
+        // before any body is read (found by fuzzing).
+        let nested = [&[2u8; 8][..], &[0u8; 40][..]].concat();
+        let recursive = decode(&frame(4, &nested)).expect("the registry answered").expect_err("refused");
+        assert_eq!(recursive.kind, "invalid_writer_schema");
+        assert!(recursive.message.contains("Link contains itself"), "{}", recursive.message);
         assert_eq!(kind(decode(&frame(1, &body[..body.len() - 2]))), "avro_decode");
         assert_eq!(kind(decode(&frame(2, &body))), "avro_decode");
         assert_eq!(kind(decode_record(InputTopic::Inventory, Some(b"acme"), None, &schemas)), "null_value");
