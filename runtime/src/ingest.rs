@@ -1,25 +1,26 @@
 //! From a source record to a validated input record, or to a dead letter.
 
-use flowmart_operators::SourceOffset;
-use flowmart_schemas::{InputRecord, Validate};
+use flowmart_schemas::Validate;
 
-use crate::refusals::FedRecord;
+use crate::fed::FedRecord;
+use crate::rewind::Skips;
 use crate::{DeadLetter, SourceRecord};
 
 /// Checks a decoded record against the contract's rules: a valid one comes back with where it
-/// was read and its original bytes (which the worker keeps until its time is sealed, in case the
-/// dataflow refuses it). A record that was not decoded, or breaks a rule, becomes a
-/// [`DeadLetter`] carrying its original key, bytes and position.
-pub(crate) fn ingest(record: SourceRecord) -> Result<(SourceOffset, InputRecord, FedRecord), DeadLetter> {
+/// was read and its original bytes (which the worker keeps until its results are committed, in
+/// case the dataflow or a sink refuses it). A record that was not decoded, or breaks a rule,
+/// becomes a [`DeadLetter`] carrying its original key, bytes and position; so does a record a
+/// sink refused, among `skips` (`sink_rejected`).
+pub(crate) fn ingest(record: SourceRecord, skips: &Skips) -> Result<FedRecord, DeadLetter> {
     let SourceRecord { topic, partition, offset, key, raw_value, decoded } = record;
-    let checked = decoded
-        .map_err(|rejection| (rejection.kind, rejection.message))
-        .and_then(|input| input.validate().map(|()| input).map_err(|invalid| (invalid.kind(), invalid.to_string())));
+    let checked = match skips.get(&(topic, partition, offset)) {
+        Some(reason) => Err(("sink_rejected", reason.clone())),
+        None => decoded.map_err(|rejection| (rejection.kind, rejection.message)).and_then(|input| {
+            input.validate().map(|()| input).map_err(|invalid| (invalid.kind(), invalid.to_string()))
+        }),
+    };
     match checked {
-        Ok(input) => {
-            let fed = FedRecord { topic, partition, offset, key, value: raw_value };
-            Ok((SourceOffset { partition, offset }, input, fed))
-        }
+        Ok(record) => Ok(FedRecord { topic, partition, offset, key, value: raw_value, record, dead: false }),
         Err((kind, message)) => {
             Err(DeadLetter { topic, partition, offset, key, value: raw_value, kind: kind.into(), message })
         }
@@ -28,7 +29,8 @@ pub(crate) fn ingest(record: SourceRecord) -> Result<(SourceOffset, InputRecord,
 
 #[cfg(test)]
 mod tests {
-    use flowmart_schemas::{InventoryEvent, InventoryKind};
+    use flowmart_operators::SourceOffset;
+    use flowmart_schemas::{InputRecord, InventoryEvent, InventoryKind};
 
     use super::*;
     use crate::{InputTopic, Rejection};
@@ -59,15 +61,15 @@ mod tests {
 
     #[test]
     fn a_valid_record_keeps_its_position_and_bytes() {
-        let (offset, input, fed) = ingest(record(Ok(event(3)))).expect("valid");
-        assert_eq!((offset, input), (SourceOffset { partition: 2, offset: 17 }, event(3)));
+        let fed = ingest(record(Ok(event(3))), &Skips::new()).expect("valid");
+        assert_eq!((fed.source(), &fed.record), (SourceOffset { partition: 2, offset: 17 }, &event(3)));
         assert_eq!((fed.topic, fed.partition, fed.offset), (InputTopic::Inventory, 2, 17));
         assert_eq!((fed.key.as_deref(), fed.value), (Some(&b"acme"[..]), Some(vec![0, 0, 0, 0, 1, 9])));
     }
 
     #[test]
     fn a_record_breaking_a_rule_becomes_a_dead_letter_with_its_original_bytes() {
-        let dead = ingest(record(Ok(event(-3)))).unwrap_err();
+        let dead = ingest(record(Ok(event(-3))), &Skips::new()).unwrap_err();
         assert_eq!(dead.kind, "non_positive_quantity");
         assert!(dead.message.contains("-3"), "{}", dead.message);
         assert_eq!((dead.topic, dead.partition, dead.offset), (InputTopic::Inventory, 2, 17));
@@ -76,9 +78,17 @@ mod tests {
     }
 
     #[test]
+    fn a_record_a_sink_refused_becomes_a_dead_letter_when_read_again() {
+        let skips = Skips::from([((InputTopic::Inventory, 2, 17), "postgres refused a stock change: no".to_string())]);
+        let dead = ingest(record(Ok(event(3))), &skips).unwrap_err();
+        assert_eq!((&*dead.kind, dead.message.as_str()), ("sink_rejected", "postgres refused a stock change: no"));
+        assert_eq!((dead.offset, dead.value), (17, Some(vec![0, 0, 0, 0, 1, 9])));
+    }
+
+    #[test]
     fn an_undecodable_record_becomes_a_dead_letter_with_the_sources_reason() {
         let rejection = Rejection { kind: "unknown_schema_id", message: "schema 9 is not registered".into() };
-        let dead = ingest(record(Err(rejection))).unwrap_err();
+        let dead = ingest(record(Err(rejection)), &Skips::new()).unwrap_err();
         assert_eq!((&*dead.kind, dead.message.as_str()), ("unknown_schema_id", "schema 9 is not registered"));
     }
 }

@@ -1,15 +1,20 @@
 //! A running pipeline: its configuration, where it resumes from, starting and stopping it.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::{Arc, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use flowmart_schemas::{Outputs, Retention, StoredState, Time};
 use serde::{Deserialize, Serialize};
 
+use timely::communication::WorkerGuards;
+
 use crate::cluster::{self, ClusterConfig};
+use crate::collector::End;
+use crate::handoff::WorkerBatch;
+use crate::rewind::Desks;
 use crate::status::PipelineStatus;
 use crate::{Sink, Source, SourceProgress, Topics, collector, cpu_share, supervision, worker};
 
@@ -101,8 +106,8 @@ pub enum RuntimeError {
 pub struct Pipeline {
     status: Arc<PipelineStatus>,
     shutdown: Arc<AtomicBool>,
-    workers: Option<timely::communication::WorkerGuards<()>>,
-    collector: Option<JoinHandle<()>>,
+    /// The collector's thread, which starts the workers again when the pipeline rewinds.
+    driver: Option<JoinHandle<Result<(), RuntimeError>>>,
 }
 
 impl Pipeline {
@@ -134,44 +139,39 @@ impl Pipeline {
         let status = Arc::new(PipelineStatus::new(Duration::from_millis(config.stall_after_ms)));
         let shutdown = Arc::new(AtomicBool::new(false));
         let processes = config.cluster.as_ref().map_or(1, ClusterConfig::processes);
-        let all_workers = config.workers * processes;
         if processes > 1 {
             cluster::watch_for_lost_peers(Arc::clone(&status));
         }
-        // A few batches per worker in flight at most: a slow sink holds the workers back.
-        let (sender, receiver) = sync_channel(4 * all_workers);
-        let resume = Arc::new(resume);
         let stores_recovery_state = sinks.iter().any(|sink| sink.stores_recovery_state())
             || config.cluster.as_ref().is_some_and(|cluster| cluster.recovery_state);
-        let collector = {
-            let (status, shutdown, resume) = (Arc::clone(&status), Arc::clone(&shutdown), Arc::clone(&resume));
-            let nice = config.nice;
-            std::thread::Builder::new()
-                .name("flowmart-collector".into())
-                .spawn(move || {
-                    supervision::supervise(&status, "the collector (or a sink it called)".into());
-                    cpu_share::run_in_background(nice);
-                    collector::run(all_workers, receiver, sinks, &status, &shutdown, &resume)
-                })
-                .map_err(|error| RuntimeError::Timely(error.to_string()))?
-        };
-        let timely_config = cluster::timely_config(config.workers, config.cluster.as_ref());
-        let context = Arc::new(worker::Context {
+        // A refused record is gone past by reading again from what a sink stored: one process
+        // alone, from a source that can read again.
+        let may_rewind = processes == 1 && source.can_rewind() && sinks.iter().any(|sink| sink.stores_recovery_state());
+        let config_workers = config.workers;
+        let context = worker::Context {
             config,
             source,
             status: Arc::clone(&status),
             shutdown: Arc::clone(&shutdown),
-            resume,
+            resume: Arc::new(resume),
+            desks: Arc::new(Desks::new(config_workers)),
+            skips: Arc::default(),
+            read_from: Arc::default(),
+            abort: AtomicBool::new(false),
             stores_recovery_state,
             clustered: processes > 1,
-        });
-        let workers = timely::execute(timely_config, move |timely_worker| {
-            supervision::supervise(&context.status, format!("timely worker {}", timely_worker.index()));
-            cpu_share::run_in_background(context.config.nice);
-            worker::run(timely_worker, &context, sender.clone());
-        })
-        .map_err(RuntimeError::Timely)?;
-        Ok(Pipeline { status, shutdown, workers: Some(workers), collector: Some(collector) })
+        };
+        let first = Run::start(context)?;
+        let nice = first.context.config.nice;
+        let driver = std::thread::Builder::new()
+            .name("flowmart-collector".into())
+            .spawn(move || {
+                supervision::supervise(&first.context.status, "the collector (or a sink it called)".into());
+                cpu_share::run_in_background(nice);
+                drive(first, sinks, may_rewind)
+            })
+            .map_err(|error| RuntimeError::Timely(error.to_string()))?;
+        Ok(Pipeline { status, shutdown, driver: Some(driver) })
     }
 
     /// Counters and the frontier, for progress lines and readiness.
@@ -188,24 +188,127 @@ impl Pipeline {
         self.shutdown.store(true, Ordering::SeqCst);
         if self.status.peer_lost() {
             // Joining would wait forever for the lost process's part of the dataflow.
-            std::mem::forget(self.workers.take());
+            std::mem::forget(self.driver.take());
             return Err(RuntimeError::PeerLost);
         }
         if self.status.panicked_thread() {
             // The other workers wait for the one that panicked, and the collector for them:
             // joining would wait forever. The process is to exit.
-            std::mem::forget(self.workers.take());
-            std::mem::forget(self.collector.take());
+            std::mem::forget(self.driver.take());
             return Err(RuntimeError::Panicked(self.status.failure().unwrap_or_default()));
         }
-        let workers_ok =
-            self.workers.take().is_none_or(|workers| workers.join().into_iter().all(|result| result.is_ok()));
-        let collector_ok = self.collector.take().is_none_or(|collector| collector.join().is_ok());
-        match (workers_ok, collector_ok) {
-            (true, true) => Ok(()),
-            (false, _) => Err(RuntimeError::Panicked("a timely worker panicked".into())),
-            (_, false) => Err(RuntimeError::Panicked("the collector panicked".into())),
+        match self.driver.take().map(JoinHandle::join) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(error))) => Err(error),
+            Some(Err(_)) => Err(RuntimeError::Panicked("the collector panicked".into())),
         }
+    }
+}
+
+/// One run of the workers, from one point a sink stored until the end or a rewind.
+struct Run {
+    context: Arc<worker::Context>,
+    workers: WorkerGuards<()>,
+    receiver: Receiver<WorkerBatch>,
+}
+
+impl Run {
+    /// Starts the workers of `context`.
+    fn start(context: worker::Context) -> Result<Run, RuntimeError> {
+        let config = &context.config;
+        let all_workers = config.workers * config.cluster.as_ref().map_or(1, ClusterConfig::processes);
+        // A few batches per worker in flight at most: a slow sink holds the workers back.
+        let (sender, receiver) = sync_channel(4 * all_workers);
+        let timely_config = cluster::timely_config(config.workers, config.cluster.as_ref());
+        let context = Arc::new(context);
+        let workers = timely::execute(timely_config, {
+            let context = Arc::clone(&context);
+            move |timely_worker| {
+                supervision::supervise(&context.status, format!("timely worker {}", timely_worker.index()));
+                cpu_share::run_in_background(context.config.nice);
+                worker::run(timely_worker, &context, sender.clone());
+            }
+        })
+        .map_err(RuntimeError::Timely)?;
+        Ok(Run { context, workers, receiver })
+    }
+
+    /// Stops the workers, dropping what they hand over, and waits until they are gone.
+    fn abort(self) -> Result<Arc<worker::Context>, RuntimeError> {
+        self.context.abort.store(true, Ordering::SeqCst);
+        while self.receiver.recv().is_ok() {}
+        if self.workers.join().into_iter().any(|result| result.is_err()) {
+            return Err(RuntimeError::Panicked("a timely worker panicked".into()));
+        }
+        Ok(self.context)
+    }
+}
+
+/// Runs the collector over each run of the workers, rewinding when a sink refuses records
+/// (`rewind.rs`), until the pipeline ends.
+fn drive(mut run: Run, mut sinks: Vec<Box<dyn Sink>>, may_rewind: bool) -> Result<(), RuntimeError> {
+    let all_workers =
+        run.context.config.workers * run.context.config.cluster.as_ref().map_or(1, ClusterConfig::processes);
+    loop {
+        let skips = match collector::run(all_workers, &run.receiver, &mut sinks, &run.context, may_rewind) {
+            End::Done => {
+                let workers_ok = run.workers.join().into_iter().all(|result| result.is_ok());
+                return if workers_ok {
+                    Ok(())
+                } else {
+                    Err(RuntimeError::Panicked("a timely worker panicked".into()))
+                };
+            }
+            End::Rewind(skips) => skips,
+        };
+        let context = run.abort()?;
+        let Some(resume) = stored(&mut sinks, &context) else { return Ok(()) };
+        let mut read_from = resume.progress.clone();
+        read_from.merge(&context.read_from.lock().unwrap_or_else(PoisonError::into_inner));
+        context.source.rewind(&read_from);
+        metrics::counter!("flowmart_rewinds_total").increment(1);
+        tracing::warn!(as_of = resume.as_of, records = skips.len(), "rewound to the stored results; reading again");
+        let mut all_skips = (*context.skips).clone();
+        all_skips.extend(skips);
+        let config_workers = context.config.workers;
+        run = Run::start(worker::Context {
+            config: context.config.clone(),
+            source: Arc::clone(&context.source),
+            status: Arc::clone(&context.status),
+            shutdown: Arc::clone(&context.shutdown),
+            resume: Arc::new(resume),
+            desks: Arc::new(Desks::new(config_workers)),
+            skips: Arc::new(all_skips),
+            read_from: Arc::clone(&context.read_from),
+            abort: AtomicBool::new(false),
+            stores_recovery_state: context.stores_recovery_state,
+            clustered: context.clustered,
+        })?;
+    }
+}
+
+/// What the sink that stores the recovery state has stored, retried until it can say; `None`
+/// when the pipeline stops first (or fails: the sink cannot say).
+fn stored(sinks: &mut [Box<dyn Sink>], context: &worker::Context) -> Option<Resume> {
+    let sink = sinks.iter_mut().find(|sink| sink.stores_recovery_state())?;
+    let mut attempt = 0;
+    loop {
+        match sink.stored() {
+            Some(Ok(resume)) => return Some(resume),
+            Some(Err(error)) => {
+                tracing::warn!(%error, attempt, "cannot read back what the sink stored; retrying");
+                context.status.sink_failed(sink.name(), error.class, error.message);
+            }
+            None => {
+                context.status.fail(format!("sink {} cannot read back what it stored, to rewind", sink.name()));
+                return None;
+            }
+        }
+        if context.shutdown.load(Ordering::Relaxed) {
+            return None;
+        }
+        std::thread::sleep(retry_delay(attempt));
+        attempt += 1;
     }
 }
 

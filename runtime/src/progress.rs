@@ -13,6 +13,11 @@ impl SourceProgress {
         *next = (*next).max(offset + 1);
     }
 
+    /// Records that `partition` of `topic` is read from `offset` on, unless it has progress.
+    pub(crate) fn starts_at(&mut self, topic: InputTopic, partition: u32, offset: u64) {
+        self.0.entry((topic, partition)).or_insert(offset);
+    }
+
     /// Takes in another progress, keeping the furthest offset of each partition.
     pub fn merge(&mut self, other: &SourceProgress) {
         for (&(topic, partition), &next) in &other.0 {

@@ -85,6 +85,16 @@ pub enum PollStatus {
 pub trait Source: Send + Sync + 'static {
     /// Opens the reader for the partitions that `worker` of `workers` owns.
     fn reader(&self, worker: usize, workers: usize) -> Result<Box<dyn SourceReader>, SourceError>;
+
+    /// Whether [`rewind`](Source::rewind) works: whether records can be read again.
+    fn can_rewind(&self) -> bool {
+        false
+    }
+
+    /// Makes readers opened from now on start at `progress` (the offsets a sink stored, and where
+    /// partitions without stored offsets were first read from), for the pipeline to read again
+    /// from there. Called only when [`can_rewind`](Source::can_rewind).
+    fn rewind(&self, _progress: &crate::SourceProgress) {}
 }
 
 /// One worker's share of a [`Source`].

@@ -1,9 +1,9 @@
 //! One timely worker: read, validate, feed the dataflow, seal and hand over its output.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use differential_dataflow::Hashable;
@@ -16,10 +16,12 @@ use timely::worker::Worker;
 use crate::capture::{Captured, Capturing, capture, take_before};
 use crate::clock::PipelineClock;
 use crate::cluster::{self, ClusterLink};
+use crate::fed::FedRecords;
 use crate::handoff::{WorkerBatch, send};
 use crate::ingest::ingest;
 use crate::pipeline::{Resume, RuntimeConfig};
-use crate::refusals::{FedRecords, to_readers};
+use crate::refusals::{self, to_readers};
+use crate::rewind::{Desks, Skips};
 use crate::status::PipelineStatus;
 use crate::{DeadLetter, InputTopic, PollStatus, Source, SourceProgress, SourceRecord};
 
@@ -30,6 +32,17 @@ pub(crate) struct Context {
     pub(crate) status: Arc<PipelineStatus>,
     pub(crate) shutdown: Arc<AtomicBool>,
     pub(crate) resume: Arc<Resume>,
+    /// Where the collector asks this process's workers which records are behind what a sink
+    /// refused.
+    pub(crate) desks: Arc<Desks>,
+    /// Records to dead-letter as they are read: what sinks refused, read again after a rewind.
+    pub(crate) skips: Arc<Skips>,
+    /// Where this process's workers started reading each partition without stored progress:
+    /// where a rewind reads it again from.
+    pub(crate) read_from: Arc<Mutex<SourceProgress>>,
+    /// Set when the collector rewinds: the workers stop as they do at shutdown, and their output
+    /// is dropped.
+    pub(crate) abort: AtomicBool,
     /// Whether a sink stores recovery state (else its outputs are not captured at all).
     pub(crate) stores_recovery_state: bool,
     /// Whether the workers span several processes (then batches reach the collectors through
@@ -109,7 +122,7 @@ fn take_captured(captured: &Outputs<Capturing>, upper: Time) -> Outputs<Updates>
 struct Pending {
     progress: VecDeque<(Time, SourceProgress)>,
     dead_letters: Vec<(Time, DeadLetter)>,
-    /// The original bytes of the records fed, for those the dataflow refuses.
+    /// The records fed and not yet committed, for those the dataflow or a sink refuses.
     fed: FedRecords,
 }
 
@@ -120,6 +133,8 @@ const QUIET_PUBLISH_INTERVAL: Duration = Duration::from_millis(20);
 pub(crate) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<WorkerBatch>) {
     let (index, peers) = (worker.index(), worker.peers());
     let config = &context.config;
+    // Workers of process `p` are `p * workers ..`: this one's desk is its place among them.
+    let local = index % config.workers;
     if context.clustered
         && let Err(problem) = cluster::agree_on_settings(worker, config.workers, &context.settings())
     {
@@ -180,7 +195,7 @@ pub(crate) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
     let idle_tick = Duration::from_millis(config.idle_tick_ms);
 
     loop {
-        let mut stopping = context.shutdown.load(Ordering::Relaxed);
+        let mut stopping = context.shutdown.load(Ordering::Relaxed) || context.abort.load(Ordering::Relaxed);
         if let Some(link) = &mut link {
             if stopping {
                 link.ask_to_stop();
@@ -201,10 +216,12 @@ pub(crate) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
                 PollStatus::Exhausted => exhausted = true,
             }
             if !polled.is_empty() {
-                feed(now, polled.drain(..), &mut inputs, &mut progress, &mut pending, &context.status, config);
+                feed(now, polled.drain(..), &mut inputs, &mut progress, &mut pending, context);
                 pending.progress.push_back((now, progress.clone()));
             }
         }
+        pending.fed.forget_before(context.status.as_of());
+        context.desks.serve(local, &pending.fed);
         inputs.flush();
         if stopping {
             break;
@@ -260,17 +277,22 @@ fn feed(
     inputs: &mut InputSessions,
     progress: &mut SourceProgress,
     pending: &mut Pending,
-    status: &PipelineStatus,
-    config: &RuntimeConfig,
+    context: &Context,
 ) {
+    let (status, config) = (&context.status, &context.config);
     let mut consumed = BTreeMap::<(InputTopic, u32), u64>::new();
     let mut rejected = 0;
     for record in records {
+        if progress.next_offset(record.topic, record.partition).is_none() {
+            // The first record of this partition this run reads.
+            let mut read_from = context.read_from.lock().unwrap_or_else(PoisonError::into_inner);
+            read_from.starts_at(record.topic, record.partition, record.offset);
+        }
         progress.consumed(record.topic, record.partition, record.offset);
         *consumed.entry((record.topic, record.partition)).or_default() += 1;
-        match ingest(record) {
-            Ok((offset, input, fed)) => {
-                inputs.insert(offset, input);
+        match ingest(record, &context.skips) {
+            Ok(fed) => {
+                inputs.insert(fed.source(), fed.record.clone());
                 pending.fed.keep(time, fed);
             }
             Err(dead_letter) => {
@@ -307,7 +329,8 @@ fn seal(
         std::mem::take(&mut pending.dead_letters).into_iter().partition(|(time, _)| *time < upper);
     pending.dead_letters = later;
     let mut updates = take_captured(outputs, upper);
-    let refused = pending.fed.seal(upper, std::mem::take(&mut updates.refused), &context.config.topics);
+    let refused =
+        refusals::dead_letters(&mut pending.fed, upper, std::mem::take(&mut updates.refused), &context.config.topics);
     context.status.add_records(0, refused.len() as u64);
     dead_letters.extend(refused);
     WorkerBatch { worker, upper, updates, dead_letters, progress: pending.progress.drain(..ready).collect() }

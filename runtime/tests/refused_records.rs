@@ -8,33 +8,13 @@ use std::time::{Duration, Instant};
 
 use differential_dataflow::Hashable;
 use flowmart_runtime::{
-    ChangeBatch, DeadLetter, InputTopic, Pipeline, PollStatus, RuntimeConfig, Sink, SinkError, Source, SourceError,
-    SourceProgress, SourceReader, SourceRecord,
+    ChangeBatch, DeadLetter, InputTopic, Pipeline, RuntimeConfig, Sink, SinkError, SourceProgress, SourceRecord,
 };
 use flowmart_schemas::{
     Id, InputRecord, InventoryEvent, InventoryKind, MAX_ABS_VALUE, OrderEvent, OrderLine, OrderStatus, PositionKey,
     StockLevels,
 };
-use flowmart_testkit::OCCURRED_AT;
-
-/// Fixed records, read once: partition `p` by worker `p mod workers`.
-struct Records(Vec<SourceRecord>);
-
-struct Reader(std::vec::IntoIter<SourceRecord>);
-
-impl Source for Records {
-    fn reader(&self, worker: usize, workers: usize) -> Result<Box<dyn SourceReader>, SourceError> {
-        let mine = self.0.iter().filter(|record| record.partition as usize % workers == worker).cloned();
-        Ok(Box::new(Reader(mine.collect::<Vec<_>>().into_iter())))
-    }
-}
-
-impl SourceReader for Reader {
-    fn poll(&mut self, max_records: usize, into: &mut Vec<SourceRecord>) -> PollStatus {
-        into.extend(self.0.by_ref().take(max_records));
-        if self.0.len() == 0 { PollStatus::Exhausted } else { PollStatus::Ready }
-    }
-}
+use flowmart_testkit::{FixedRecords, OCCURRED_AT};
 
 /// Every batch a sink was given.
 #[derive(Clone, Default)]
@@ -110,7 +90,7 @@ fn run(workers: usize) -> (Vec<DeadLetter>, Vec<ChangeBatch>, u64) {
     let batches = Batches::default();
     let pipeline = Pipeline::start(
         RuntimeConfig { workers, ..RuntimeConfig::default() },
-        Arc::new(Records(records)),
+        Arc::new(FixedRecords::new(records)),
         vec![Box::new(batches.clone())],
     )
     .expect("starts");

@@ -24,7 +24,7 @@ impl Sink for Recording {
     fn apply(&mut self, batch: &ChangeBatch) -> Result<(), SinkError> {
         if self.failing.load(Ordering::SeqCst) {
             let message = "the broker is down".to_string();
-            return Err(SinkError { sink: self.name, class: ErrorClass::Transient, message });
+            return Err(SinkError::new(self.name, ErrorClass::Transient, message));
         }
         self.taken.lock().unwrap().push(batch.upper);
         Ok(())

@@ -114,7 +114,7 @@ impl Sink for RefusingSink {
     }
     fn apply(&mut self, _: &ChangeBatch) -> Result<(), SinkError> {
         if self.refusing.load(Ordering::SeqCst) {
-            return Err(SinkError { sink: "refusing", class: ErrorClass::Data, message: "value too long".into() });
+            return Err(SinkError::new("refusing", ErrorClass::Data, "value too long"));
         }
         self.applied.fetch_add(1, Ordering::SeqCst);
         Ok(())

@@ -42,8 +42,8 @@ use serde::ser::SerializeTuple;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{
-    Diff, Id, OpenAlert, OrderKey, OrderState, PositionKey, RecoveredOrder, RefusedRecord, ReorderAlert, ReorderPolicy,
-    SettlementKey, SettlementTotals, StockLevels, Time,
+    Diff, Id, InputRecord, OpenAlert, OrderKey, OrderState, PositionKey, RecoveredOrder, RefusedRecord, ReorderAlert,
+    ReorderPolicy, SettlementDate, SettlementKey, SettlementTotals, StockLevels, Time,
 };
 
 /// One output of the pipeline: what its updates carry, and what each stage makes of them.
@@ -64,6 +64,9 @@ pub trait Output: Sized + 'static {
 
     /// The net changes of one batch's updates (every time before the batch's upper), in order.
     fn changes(updates: Vec<(Self::Data, Time, Diff)>) -> Vec<Self::Change>;
+    /// Whether `record` may be behind `change` (it writes the change's key): how a change a sink
+    /// refused is traced back to the records that made it.
+    fn caused_by(change: &Self::Change, record: &InputRecord) -> bool;
     /// This output's field of `outputs`.
     fn of<F: Form>(outputs: &Outputs<F>) -> &F::Of<Self>;
     /// This output's field of `outputs`, mutably.
@@ -228,6 +231,21 @@ impl<F: ListForm> Default for Outputs<F> {
     }
 }
 
+impl Outputs<NetChanges> {
+    /// Whether `record` may be behind any of these changes ([`Output::caused_by`]).
+    pub fn caused_by(&self, record: &InputRecord) -> bool {
+        struct Any<'a>(&'a Outputs<NetChanges>, &'a InputRecord, bool);
+        impl ForEachOutput for Any<'_> {
+            fn each<O: Output>(&mut self) {
+                self.2 = self.2 || O::of(self.0).iter().any(|change| O::caused_by(change, self.1));
+            }
+        }
+        let mut any = Any(self, record, false);
+        for_each_output(&mut any);
+        any.2
+    }
+}
+
 impl<F: ListForm> Clone for Outputs<F> {
     fn clone(&self) -> Self {
         struct Cloned<'a, F: Form>(&'a Outputs<F>);
@@ -363,6 +381,9 @@ impl Output for Stock {
     fn changes(updates: Vec<(Self::Data, Time, Diff)>) -> Vec<Self::Change> {
         latest_values(updates)
     }
+    fn caused_by((position, _): &Self::Change, record: &InputRecord) -> bool {
+        moves_stock_at(record, position)
+    }
     field!(stock);
 }
 
@@ -378,6 +399,11 @@ impl Output for Settlements {
 
     fn changes(updates: Vec<(Self::Data, Time, Diff)>) -> Vec<Self::Change> {
         latest_values(updates)
+    }
+    fn caused_by((key, _): &Self::Change, record: &InputRecord) -> bool {
+        matches!(record, InputRecord::Payment(payment) if payment.tenant_id == key.tenant_id
+            && payment.currency == key.currency.as_str()
+            && SettlementDate::of(payment.occurred_at) == key.settlement_date)
     }
     field!(settlements);
 }
@@ -398,6 +424,10 @@ impl Output for Alerts {
             (a_time, &a.tenant_id, &a.warehouse_id, &a.sku).cmp(&(b_time, &b.tenant_id, &b.warehouse_id, &b.sku))
         });
         updates.into_iter().map(|(alert, _, _)| alert).collect()
+    }
+    fn caused_by(alert: &ReorderAlert, record: &InputRecord) -> bool {
+        let position = PositionKey::new(alert.tenant_id.clone(), alert.warehouse_id.clone(), alert.sku.clone());
+        moves_stock_at(record, &position) || Policies::caused_by(&(position, None), record)
     }
     field!(alerts);
 }
@@ -426,6 +456,9 @@ impl Output for Orders {
         orders.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
         orders
     }
+    fn caused_by(((tenant_id, order_id), _): &RecoveredOrder, record: &InputRecord) -> bool {
+        matches!(record, InputRecord::Order(order) if order.tenant_id == *tenant_id && order.order_id == *order_id)
+    }
     field!(orders);
 }
 
@@ -441,6 +474,9 @@ impl Output for Policies {
 
     fn changes(updates: Vec<(Self::Data, Time, Diff)>) -> Vec<Self::Change> {
         latest_values(updates)
+    }
+    fn caused_by((position, _): &Self::Change, record: &InputRecord) -> bool {
+        matches!(record, InputRecord::Policy(update) if update.position == *position)
     }
     field!(policies);
 }
@@ -461,6 +497,9 @@ impl Output for InventoryIds {
     fn changes(updates: Vec<(Id, Time, Diff)>) -> Vec<SeenEventId> {
         seen_ids(updates)
     }
+    fn caused_by((id, _): &SeenEventId, record: &InputRecord) -> bool {
+        matches!(record, InputRecord::Inventory(event) if event.event_id == *id)
+    }
     field!(inventory_ids);
 }
 
@@ -476,6 +515,9 @@ impl Output for PaymentIds {
 
     fn changes(updates: Vec<(Id, Time, Diff)>) -> Vec<SeenEventId> {
         seen_ids(updates)
+    }
+    fn caused_by((id, _): &SeenEventId, record: &InputRecord) -> bool {
+        matches!(record, InputRecord::Payment(event) if event.event_id == *id)
     }
     field!(payment_ids);
 }
@@ -503,6 +545,10 @@ impl Output for Refused {
         });
         updates.into_iter().map(|(refused, _, _)| refused).collect()
     }
+    /// Never: refused records change no result.
+    fn caused_by(_: &RefusedRecord, _: &InputRecord) -> bool {
+        false
+    }
     field!(refused);
 }
 
@@ -529,6 +575,23 @@ fn latest_values<K: Ord + Clone, V: Ord + Clone>(updates: Vec<((K, V), Time, Dif
 fn seen_ids(mut updates: Vec<(Id, Time, Diff)>) -> Vec<SeenEventId> {
     updates.sort_by_key(|(_, time, _)| *time);
     updates.into_iter().map(|(id, time, _)| (id, time)).collect()
+}
+
+/// Whether `record` moves stock at `position`: an inventory event there, or an order with a line
+/// there.
+fn moves_stock_at(record: &InputRecord, position: &PositionKey) -> bool {
+    match record {
+        InputRecord::Inventory(event) => {
+            event.tenant_id == position.tenant_id
+                && event.warehouse_id == position.warehouse_id
+                && event.sku == position.sku
+        }
+        InputRecord::Order(order) => {
+            order.tenant_id == position.tenant_id
+                && order.lines.iter().any(|line| line.warehouse_id == position.warehouse_id && line.sku == position.sku)
+        }
+        InputRecord::Payment(_) | InputRecord::Policy(_) => false,
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 mod database;
+mod fixed_source;
 mod fixtures;
 mod kafka;
 mod model;
@@ -14,6 +15,7 @@ mod registry;
 mod tansu;
 
 pub use database::TestDatabase;
+pub use fixed_source::FixedRecords;
 pub use fixtures::{OCCURRED_AT, alert_batch, inventory_event, reorder_alert, stock_batch};
 pub use kafka::{
     Consumed, OutgoingRecord, Produced, committed_offsets, consume, create_topics, produce, produce_workload,

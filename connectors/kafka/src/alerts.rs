@@ -204,7 +204,7 @@ impl Sink for AlertSink {
             }
             Err(message) => {
                 self.unconfirmed = unconfirmed;
-                Err(SinkError { sink: "kafka-alerts", class: ErrorClass::Transient, message })
+                Err(SinkError::new("kafka-alerts", ErrorClass::Transient, message))
             }
         }
     }

@@ -46,10 +46,9 @@ impl Sink for DeadLetterSink {
             }
             record
         });
-        self.producer.send_all(records).map(|_| ()).map_err(|message| SinkError {
-            sink: "kafka-dlq",
-            class: ErrorClass::Transient,
-            message,
-        })
+        self.producer
+            .send_all(records)
+            .map(|_| ())
+            .map_err(|message| SinkError::new("kafka-dlq", ErrorClass::Transient, message))
     }
 }

@@ -23,10 +23,11 @@ mod commit;
 mod copy_text;
 mod metrics_catalogue;
 mod recover;
+mod refused;
 mod tables;
 mod writer_lock;
 
-use flowmart_runtime::{ChangeBatch, ErrorClass, Sink, SinkError, Topics};
+use flowmart_runtime::{ChangeBatch, ErrorClass, RefusedChange, Resume, Sink, SinkError, Topics};
 use flowmart_schemas::{Retention, Time};
 use sqlx::{Connection, PgConnection};
 
@@ -122,6 +123,8 @@ pub struct PostgresSink {
     session: Option<Session>,
     topics: Topics,
     retention: Retention,
+    /// Resolved alerts older than this are left out of what is read back.
+    resolved_alert_retention_ms: Time,
 }
 
 impl PostgresSink {
@@ -151,6 +154,7 @@ impl PostgresSink {
             session: Some(session),
             topics,
             retention,
+            resolved_alert_retention_ms,
         };
         Ok((sink, recovered))
     }
@@ -173,6 +177,10 @@ enum ApplyError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     WriterLock(#[from] WriterLockError),
+    /// The database refused data of the batch: these changes (none found when the refusal came
+    /// from elsewhere, such as the progress row).
+    #[error("{0}")]
+    Refused(sqlx::Error, Vec<RefusedChange>),
 }
 
 impl Drop for PostgresSink {
@@ -200,21 +208,52 @@ impl Sink for PostgresSink {
         true
     }
 
+    fn stored(&mut self) -> Option<Result<Resume, SinkError>> {
+        let PostgresSink { runtime, url, connection, session, topics, retention, resolved_alert_retention_ms, .. } =
+            self;
+        let result = runtime.block_on(async {
+            let connection = match connection {
+                Some(connection) => connection,
+                None => connection.insert(reconnect(url, session).await.map_err(|error| error.to_string())?),
+            };
+            read_state(connection, topics, *retention, *resolved_alert_retention_ms)
+                .await
+                .map_err(|error| error.to_string())
+        });
+        let result = result.map_err(|message| SinkError::new("postgres", ErrorClass::Transient, message));
+        if result.is_err() {
+            self.connection = None;
+        }
+        Some(result.map(|recovered| recovered.resume))
+    }
+
     fn apply(&mut self, batch: &ChangeBatch) -> Result<(), SinkError> {
         let started = std::time::Instant::now();
-        let PostgresSink { runtime, url, connection, session, topics, retention } = self;
+        let PostgresSink { runtime, url, connection, session, topics, retention, .. } = self;
         let result = runtime.block_on(async {
             let connection = match connection {
                 Some(connection) => connection,
                 None => connection.insert(reconnect(url, session).await?),
             };
-            Ok::<_, ApplyError>(commit::commit(connection, batch, topics, *retention).await?)
+            match commit::commit(connection, batch, topics, *retention).await {
+                Ok(rows) => Ok(rows),
+                // Refused: find what, for the runtime to take the records behind it back.
+                Err(error) if class_of(&error) == ErrorClass::Data => {
+                    let refused = refused::refused_changes(connection, batch, topics, *retention).await?;
+                    Err(ApplyError::Refused(error, refused))
+                }
+                Err(error) => Err(error.into()),
+            }
         });
         match result {
             Ok(rows) => {
                 metrics::histogram!("flowmart_postgres_commit_seconds").record(started.elapsed().as_secs_f64());
                 metrics::counter!("flowmart_postgres_rows_written_total").increment(rows as u64);
                 Ok(())
+            }
+            Err(ApplyError::Refused(error, refused)) => {
+                // The connection is sound: the refused transaction was rolled back.
+                Err(SinkError { refused, ..SinkError::new("postgres", ErrorClass::Data, error.to_string()) })
             }
             Err(error) => {
                 // The connection may be broken: take a new one (and the writer lock again) for
@@ -225,9 +264,9 @@ impl Sink for PostgresSink {
                         class_of(error)
                     }
                     // Another writer may go: waiting is all this sink can do.
-                    ApplyError::WriterLock(WriterLockError::Held(_)) => ErrorClass::Transient,
+                    ApplyError::WriterLock(WriterLockError::Held(_)) | ApplyError::Refused(..) => ErrorClass::Transient,
                 };
-                Err(SinkError { sink: "postgres", class, message: error.to_string() })
+                Err(SinkError::new("postgres", class, error.to_string()))
             }
         }
     }

@@ -21,7 +21,7 @@ mod safe_schema;
 mod writer_schemas;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
@@ -114,18 +114,34 @@ pub struct KafkaSourceConfig {
 pub struct KafkaSource {
     config: KafkaSourceConfig,
     schemas: Arc<WriterSchemas>,
+    /// Where the pipeline last rewound to: readers opened since start there, not at
+    /// `config.resume`.
+    rewound: Mutex<Option<SourceProgress>>,
 }
 
 impl KafkaSource {
     /// A source reading `config`'s topics, decoding with writer schemas from `schemas`.
     pub fn new(config: KafkaSourceConfig, schemas: Arc<WriterSchemas>) -> Self {
-        KafkaSource { config, schemas }
+        KafkaSource { config, schemas, rewound: Mutex::default() }
     }
 }
 
 impl Source for KafkaSource {
     fn reader(&self, worker: usize, workers: usize) -> Result<Box<dyn SourceReader>, SourceError> {
-        let reader = reader::KafkaReader::new(&self.config, Arc::clone(&self.schemas), worker, workers)?;
+        let rewound = self.rewound.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let config = match rewound {
+            Some(resume) => &KafkaSourceConfig { resume, ..self.config.clone() },
+            None => &self.config,
+        };
+        let reader = reader::KafkaReader::new(config, Arc::clone(&self.schemas), worker, workers)?;
         Ok(Box::new(reader))
+    }
+
+    fn can_rewind(&self) -> bool {
+        true
+    }
+
+    fn rewind(&self, progress: &SourceProgress) {
+        *self.rewound.lock().unwrap_or_else(PoisonError::into_inner) = Some(progress.clone());
     }
 }
