@@ -20,7 +20,7 @@ pub use fixtures::{OCCURRED_AT, alert_batch, inventory_event, reorder_alert, sto
 pub use kafka::{
     Consumed, OutgoingRecord, Produced, committed_offsets, consume, create_topics, produce, produce_workload,
 };
-pub use model::{assert_snapshot_equals_model, model_of, settlement_rows};
+pub use model::{STOCK_ROWS_QUERY, assert_snapshot_equals_model, model_of, settlement_rows, stock_rows};
 pub use private_postgres::PrivatePostgres;
 pub use registry::RegistryStub;
 pub use tansu::Tansu;

@@ -17,6 +17,30 @@ pub fn model_of(records: impl IntoIterator<Item = InputRecord>) -> ReferenceMode
     model
 }
 
+/// The model's stock as the rows of `stock_levels` would read (`tenant_id, warehouse_id, sku,
+/// on_hand, reserved, on_order, available, projected`, as text), sorted.
+pub fn stock_rows(model: &ReferenceModel) -> Vec<Vec<String>> {
+    let mut rows = model
+        .stock()
+        .iter()
+        .map(|(position, levels)| {
+            [position.tenant_id.to_string(), position.warehouse_id.to_string(), position.sku.to_string()]
+                .into_iter()
+                .chain(
+                    [levels.on_hand, levels.reserved, levels.on_order, levels.available(), levels.projected()]
+                        .map(|n| n.to_string()),
+                )
+                .collect::<Vec<_>>()
+        })
+        .collect::<Vec<_>>();
+    rows.sort();
+    rows
+}
+
+/// The query reading `stock_levels` as [`stock_rows`] gives the model's.
+pub const STOCK_ROWS_QUERY: &str = "SELECT tenant_id, warehouse_id, sku, on_hand::text, reserved::text, on_order::text, \
+     available::text, projected::text FROM stock_levels ORDER BY 1, 2, 3";
+
 /// The model's settlement totals as the rows of `settlement_totals` would read (every column as
 /// text, in the table's order), sorted.
 pub fn settlement_rows(model: &ReferenceModel) -> Vec<Vec<String>> {

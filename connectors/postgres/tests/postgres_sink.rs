@@ -9,7 +9,9 @@ use flowmart_generator::{Generator, GeneratorConfig};
 use flowmart_postgres::{PostgresSink, migrate};
 use flowmart_runtime::{ChangeBatch, Pipeline, RuntimeConfig, Sink, SourceProgress, Topics};
 use flowmart_schemas::{AlertState, InputRecord, ReorderAlert, Retention, Validate};
-use flowmart_testkit::{TestDatabase, alert_batch, model_of, reorder_alert, settlement_rows};
+use flowmart_testkit::{
+    STOCK_ROWS_QUERY, TestDatabase, alert_batch, model_of, reorder_alert, settlement_rows, stock_rows,
+};
 
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
@@ -76,23 +78,7 @@ fn the_tables_equal_the_model_with_the_offsets_they_cover() {
     }
     pipeline.stop().unwrap();
 
-    let stock = database.rows(
-        "SELECT tenant_id, warehouse_id, sku, on_hand::text, reserved::text, on_order::text, available::text, projected::text FROM stock_levels ORDER BY 1, 2, 3",
-    );
-    let expected_stock = model
-        .stock()
-        .iter()
-        .map(|(position, levels)| {
-            [position.tenant_id.to_string(), position.warehouse_id.to_string(), position.sku.to_string()]
-                .into_iter()
-                .chain(
-                    [levels.on_hand, levels.reserved, levels.on_order, levels.available(), levels.projected()]
-                        .map(|n| n.to_string()),
-                )
-                .collect::<Vec<_>>()
-        })
-        .collect::<Vec<_>>();
-    assert_eq!(stock, sorted(expected_stock));
+    assert_eq!(database.rows(STOCK_ROWS_QUERY), stock_rows(&model));
 
     let settlements = database.rows(
         "SELECT tenant_id, currency, date::text, captured::text, refunded::text, chargebacks::text, fees::text, payouts::text, net::text, authorized::text FROM settlement_totals ORDER BY 1, 2, 3",
