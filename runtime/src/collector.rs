@@ -42,6 +42,7 @@ struct Collector<'a> {
     pending: Pending,
     resume: &'a Resume,
     status: &'a PipelineStatus,
+    context: &'a Context,
 }
 
 impl Collector<'_> {
@@ -87,9 +88,15 @@ impl Collector<'_> {
                 O::changes(before)
             }
         }
-        let (dead_letters, later) =
+        let (mut dead_letters, later): (Vec<_>, _) =
             std::mem::take(&mut self.pending.dead_letters).into_iter().partition(|(time, _)| *time < upper);
         self.pending.dead_letters = later;
+        // Read again after a rewind, a dead letter the sinks took before it is not sent twice.
+        let delivered = &self.context.delivered;
+        dead_letters.retain(|(_, dead)| {
+            dead.kind == "sink_rejected"
+                || delivered.next_offset(dead.topic, dead.partition).is_none_or(|next| dead.offset >= next)
+        });
         ChangeBatch {
             lower,
             upper,
@@ -108,8 +115,9 @@ pub(crate) enum End {
     /// says why).
     Done,
     /// A sink refused changes, behind which are these records: the pipeline is to read again
-    /// from what the sinks stored, with them dead-lettered.
-    Rewind(Skips),
+    /// from what the sinks stored, with them dead-lettered. The sinks before the refusing one
+    /// took the refused batch, whose dead letters reach up to `delivered`.
+    Rewind { skips: Skips, delivered: SourceProgress },
 }
 
 /// Collects what the workers hand over through `receiver` and applies it to `sinks`, from
@@ -131,6 +139,7 @@ pub(crate) fn run(
         pending: Pending::default(),
         resume,
         status,
+        context,
     };
     let mut published: Time = resume.as_of;
     let mut alerts_before = resume.alerts_before;
@@ -159,7 +168,7 @@ pub(crate) fn run(
             {
                 let skips = refused_records(&mut collector, &context.desks, error, frontier);
                 if !skips.is_empty() {
-                    return End::Rewind(skips);
+                    return End::Rewind { skips, delivered: batch.progress };
                 }
                 // Nothing this process read is behind it: retried as any failure, shown in `/readyz`.
                 result = apply_until_done(sink, &batch, status, shutdown, false);

@@ -157,6 +157,7 @@ impl Pipeline {
             desks: Arc::new(Desks::new(config_workers)),
             skips: Arc::default(),
             read_from: Arc::default(),
+            delivered: SourceProgress::default(),
             abort: AtomicBool::new(false),
             stores_recovery_state,
             clustered: processes > 1,
@@ -250,7 +251,8 @@ fn drive(mut run: Run, mut sinks: Vec<Box<dyn Sink>>, may_rewind: bool) -> Resul
     let all_workers =
         run.context.config.workers * run.context.config.cluster.as_ref().map_or(1, ClusterConfig::processes);
     loop {
-        let skips = match collector::run(all_workers, &run.receiver, &mut sinks, &run.context, may_rewind) {
+        let (skips, delivered) = match collector::run(all_workers, &run.receiver, &mut sinks, &run.context, may_rewind)
+        {
             End::Done => {
                 let workers_ok = run.workers.join().into_iter().all(|result| result.is_ok());
                 return if workers_ok {
@@ -259,7 +261,7 @@ fn drive(mut run: Run, mut sinks: Vec<Box<dyn Sink>>, may_rewind: bool) -> Resul
                     Err(RuntimeError::Panicked("a timely worker panicked".into()))
                 };
             }
-            End::Rewind(skips) => skips,
+            End::Rewind { skips, delivered } => (skips, delivered),
         };
         let context = run.abort()?;
         let Some(resume) = stored(&mut sinks, &context) else { return Ok(()) };
@@ -280,6 +282,11 @@ fn drive(mut run: Run, mut sinks: Vec<Box<dyn Sink>>, may_rewind: bool) -> Resul
             desks: Arc::new(Desks::new(config_workers)),
             skips: Arc::new(all_skips),
             read_from: Arc::clone(&context.read_from),
+            delivered: {
+                let mut all = context.delivered.clone();
+                all.merge(&delivered);
+                all
+            },
             abort: AtomicBool::new(false),
             stores_recovery_state: context.stores_recovery_state,
             clustered: context.clustered,

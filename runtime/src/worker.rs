@@ -40,6 +40,9 @@ pub(crate) struct Context {
     /// Where this process's workers started reading each partition without stored progress:
     /// where a rewind reads it again from.
     pub(crate) read_from: Arc<Mutex<SourceProgress>>,
+    /// How far the dead letters the sinks took reach, before a rewind (a record read again below
+    /// it is not dead-lettered twice).
+    pub(crate) delivered: SourceProgress,
     /// Set when the collector rewinds: the workers stop as they do at shutdown, and their output
     /// is dropped.
     pub(crate) abort: AtomicBool,
