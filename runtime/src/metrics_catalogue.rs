@@ -20,6 +20,11 @@ pub fn describe_metrics() {
         "Failed sink applies, each retried with the same batch, by sink and class (transient: unreachable, \
          restarting, serialization failure; data: a value the sink refuses)."
     );
+    describe_counter!(
+        "flowmart_rewinds_total",
+        Unit::Count,
+        "Times the pipeline read again from the stored results to dead-letter records a sink refused (sink_rejected)."
+    );
     describe_gauge!(
         "flowmart_seconds_since_last_commit",
         Unit::Seconds,

@@ -45,9 +45,11 @@ impl Sink for CheckedTable {
 
     fn stored(&mut self) -> Option<Result<Resume, SinkError>> {
         let committed = self.0.lock().unwrap();
-        let mut state = Outputs::<StoredState>::default();
-        state.stock = committed.stock.clone().into_iter().collect();
-        state.inventory_ids = committed.inventory_ids.clone();
+        let state = Outputs::<StoredState> {
+            stock: committed.stock.clone().into_iter().collect(),
+            inventory_ids: committed.inventory_ids.clone(),
+            ..Outputs::default()
+        };
         let progress = committed.progress.clone();
         Some(Ok(Resume { as_of: committed.as_of, state, progress, alerts_before: 0 }))
     }
