@@ -133,7 +133,7 @@ fn no_hostile_record_stops_the_pipeline_and_each_is_dead_lettered_with_its_kind(
         .args(["run", "--brokers", &tansu.brokers(), "--schema-registry", registry.url()])
         .args(["--listen", &format!("127.0.0.1:{port}"), "--workers", "2", "--database-url", &database.url()])
         .env("FLOWMART_ADMIN_TOKEN", ADMIN)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", std::env::var("TEST_RUST_LOG").unwrap_or("warn".into()))
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -161,7 +161,16 @@ fn no_hostile_record_stops_the_pipeline_and_each_is_dead_lettered_with_its_kind(
         event.sku = "SENTINEL".into();
         event.quantity = 7;
     });
-    let producer = WorkloadProducer::connect(&tansu.brokers(), registry.url(), Topics::default()).expect("connects");
+    // One record per batch: Tansu 0.6 serves no fetch that starts inside a stored batch, and the
+    // rewind past the refused record reads again from a stored offset.
+    let producer = WorkloadProducer::connect_with(
+        &tansu.brokers(),
+        registry.url(),
+        Topics::default(),
+        &InputTopic::ALL,
+        &[("batch.num.messages", "1")],
+    )
+    .expect("connects");
     let mut expected_kinds = BTreeMap::new();
     for (record, kind) in &hostile {
         expected_kinds.insert(event_id(record), *kind);

@@ -76,6 +76,17 @@ impl WorkloadProducer {
         topics: Topics,
         only: &[InputTopic],
     ) -> Result<Self, ProduceError> {
+        Self::connect_with(brokers, registry_url, topics, only, &[])
+    }
+
+    /// As [`connect_to`](Self::connect_to), with further librdkafka producer `properties`.
+    pub fn connect_with(
+        brokers: &str,
+        registry_url: &str,
+        topics: Topics,
+        only: &[InputTopic],
+        properties: &[(&str, &str)],
+    ) -> Result<Self, ProduceError> {
         let registry = SrSettings::new(registry_url.to_string());
         let mut schema_ids = BTreeMap::new();
         for &topic in only {
@@ -104,12 +115,12 @@ impl WorkloadProducer {
             }
             partitions.insert(topic, count);
         }
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("enable.idempotence", "true")
-            .set("linger.ms", "5")
-            .create()
-            .map_err(kafka)?;
+        let mut producer = ClientConfig::new();
+        producer.set("bootstrap.servers", brokers).set("enable.idempotence", "true").set("linger.ms", "5");
+        for (key, value) in properties {
+            producer.set(*key, *value);
+        }
+        let producer = producer.create().map_err(kafka)?;
         Ok(WorkloadProducer { producer, topics, schema_ids, partitions })
     }
 
