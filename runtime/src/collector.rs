@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use flowmart_schemas::{MakeOutput, NetChanges, Output, Outputs, Time, Updates};
 
 use crate::handoff::WorkerBatch;
-use crate::pipeline::{Resume, retry_delay};
+use crate::pipeline::retry_delay;
 use crate::rewind::{Desks, Skips};
 use crate::status::PipelineStatus;
 use crate::worker::Context;
@@ -40,15 +40,14 @@ struct Collector<'a> {
     worker_progress: Vec<VecDeque<(Time, SourceProgress)>>,
     current_progress: Vec<SourceProgress>,
     pending: Pending,
-    resume: &'a Resume,
-    status: &'a PipelineStatus,
     context: &'a Context,
 }
 
 impl Collector<'_> {
     /// Waits up to `timeout` for a worker's batch and takes it in. False once every worker is gone.
     fn receive(&mut self, timeout: Duration) -> bool {
-        metrics::gauge!("flowmart_seconds_since_last_commit").set(self.status.since_progress().as_secs_f64());
+        let since_progress = self.context.status.since_progress();
+        metrics::gauge!("flowmart_seconds_since_last_commit").set(since_progress.as_secs_f64());
         let batch = match self.receiver.recv_timeout(timeout) {
             Ok(batch) => batch,
             Err(RecvTimeoutError::Timeout) => return true,
@@ -68,7 +67,7 @@ impl Collector<'_> {
 
     /// Takes everything pending before `upper` (the frontier) as the batch from `lower`.
     fn take(&mut self, lower: Time, upper: Time, alerts_before: u64) -> ChangeBatch {
-        let mut progress = self.resume.progress.clone();
+        let mut progress = self.context.resume.progress.clone();
         let mut oldest_record = None::<Time>;
         for (queue, current) in self.worker_progress.iter_mut().zip(&mut self.current_progress) {
             // A worker reports progress at each time it read records at.
@@ -137,8 +136,6 @@ pub(crate) fn run(
         worker_progress: vec![VecDeque::new(); workers],
         current_progress: vec![SourceProgress::default(); workers],
         pending: Pending::default(),
-        resume,
-        status,
         context,
     };
     let mut published: Time = resume.as_of;
@@ -168,9 +165,11 @@ pub(crate) fn run(
             {
                 let skips = refused_records(&mut collector, &context.desks, error, frontier);
                 if !skips.is_empty() {
-                    return End::Rewind { skips, delivered: batch.progress };
+                    let delivered = if index > 0 { batch.progress } else { SourceProgress::default() };
+                    return End::Rewind { skips, delivered };
                 }
-                // Nothing this process read is behind it: retried as any failure, shown in `/readyz`.
+                // No record this process holds is behind it: retried as any failure, shown in
+                // `/readyz`.
                 result = apply_until_done(sink, &batch, status, shutdown, false);
             }
             let Err(error) = result else { continue };
@@ -198,7 +197,14 @@ fn refused_records(collector: &mut Collector<'_>, desks: &Desks, error: &SinkErr
             skips.entry(suspect.position()).or_insert_with(|| format!("{} refused {}", error.sink, refused.reason));
         }
     }
-    tracing::warn!(sink = error.sink, records = skips.len(), %error, "the sink refused changes: rewinding to dead-letter the records behind them");
+    match skips.len() {
+        0 => {
+            tracing::error!(sink = error.sink, %error, "the sink refused changes no record this process holds is behind")
+        }
+        records => {
+            tracing::warn!(sink = error.sink, records, %error, "the sink refused changes: rewinding to dead-letter the records behind them")
+        }
+    }
     skips
 }
 

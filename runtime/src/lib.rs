@@ -4,11 +4,14 @@
 //! ```text
 //!  Source ──▶ worker: validate ─▶ dataflow ─▶ capture ────────────────────────┐  (one per timely worker)
 //!               │                    └─ refused records ──┐                   │
-//!               ├─ bytes of valid records, until sealed ──┤                   │
+//!               ├─ valid records, until committed ────────┤                   │
 //!               └─ records breaking a rule ───────────────┴▶ dead letters ────┤  handoff
 //!                                                                             ▼
 //!                          collector: complete frontiers, consolidated ─▶ Sinks, in order
 //! ```
+//!
+//! A sink that refuses a change sends the pipeline back to what the sinks stored (`rewind.rs`):
+//! it reads again with the records behind the change dead-lettered.
 //!
 //! Sources and sinks live in the connectors (`connectors/`): the built-in generator, Kafka,
 //! Postgres, and the serving index the query API reads.
