@@ -18,7 +18,7 @@ use flowmart_schemas::{
     AvroRecord, InputRecord, InventoryEvent, InventoryKind, MAX_ABS_VALUE, PaymentEvent, PaymentKind, decode,
 };
 use flowmart_testkit::{OCCURRED_AT, RegistryStub, Tansu, TestDatabase, consume, free_port, produce_workload};
-use support::{Http, Running, covered, create_flowmart_topics};
+use support::{Http, create_flowmart_topics, run_flowmart, wait_until_covered};
 
 mod support;
 
@@ -129,29 +129,10 @@ fn no_hostile_record_stops_the_pipeline_and_each_is_dead_lettered_with_its_kind(
     database.rows("ALTER TABLE stock_levels ADD CONSTRAINT no_forbidden_sku CHECK (sku <> 'FORBIDDEN')");
 
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_flowmart"))
-        .args(["run", "--brokers", &tansu.brokers(), "--schema-registry", registry.url()])
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--workers", "2", "--database-url", &database.url()])
-        .env("FLOWMART_ADMIN_TOKEN", ADMIN)
-        .env("RUST_LOG", std::env::var("TEST_RUST_LOG").unwrap_or("warn".into()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the flowmart binary starts");
-    let mut running = Running(child);
+    let mut running = run_flowmart(&tansu.brokers(), registry.url(), &database.url(), port, ADMIN);
     let http = Http::new();
     let api = format!("http://127.0.0.1:{port}");
-    let wait_until_covered = |total: usize, within: Duration| {
-        let deadline = Instant::now() + within;
-        loop {
-            let progress = http.json(&format!("{api}/v1/admin/progress"), ADMIN);
-            if covered(&progress) as usize == total {
-                return;
-            }
-            assert!(Instant::now() < deadline, "progress stuck at {} of {total}: {progress}", covered(&progress));
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
+    let wait_until_covered = |total, within| wait_until_covered(&http, &api, ADMIN, total, within);
     wait_until_covered(produced.count, Duration::from_secs(120));
 
     // The hostile records, the sum to the limit and one past it, then the sentinel.

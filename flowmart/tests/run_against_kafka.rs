@@ -16,7 +16,7 @@ use flowmart_operators::reference::ReferenceModel;
 use flowmart_runtime::Topics;
 use flowmart_schemas::{AvroRecord, ReorderAlert, ReorderAlertStatus, decode};
 use flowmart_testkit::{RegistryStub, Tansu, TestDatabase, consume, free_port, model_of, produce, produce_workload};
-use support::{Http, Running, covered, create_flowmart_topics};
+use support::{Http, Running, create_flowmart_topics, run_flowmart, wait_until_covered};
 
 mod support;
 
@@ -51,39 +51,11 @@ fn flowmart_run_serves_the_model_and_publishes_dead_letters_and_alerts() {
 
     let database = TestDatabase::create();
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_flowmart"))
-        .args([
-            "run",
-            "--brokers",
-            &tansu.brokers(),
-            "--schema-registry",
-            registry.url(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--workers",
-            "2",
-        ])
-        .args(["--database-url", &database.url()])
-        .env("FLOWMART_ADMIN_TOKEN", ADMIN)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the flowmart binary starts");
-    let mut running = Running(child);
+    let mut running = run_flowmart(&tansu.brokers(), registry.url(), &database.url(), port, ADMIN);
     let http = Http::new();
     let api = format!("http://127.0.0.1:{port}");
-
     // Caught up when the progress report covers every produced record.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let progress = http.json(&format!("{api}/v1/admin/progress"), ADMIN);
-        if covered(&progress) as usize == total {
-            break;
-        }
-        assert!(Instant::now() < deadline, "progress stuck at {} of {total}: {progress}", covered(&progress));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until_covered(&http, &api, ADMIN, total, Duration::from_secs(120));
 
     // Each tenant's stock over HTTP equals the model's.
     let stock = model.stock();

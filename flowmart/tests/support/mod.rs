@@ -3,7 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses part of the support module
 
-use std::process::Child;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use flowmart_runtime::Topics;
 use flowmart_testkit::create_topics;
@@ -16,6 +17,34 @@ impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// `flowmart run` on `brokers` and the registry at `registry`, storing in `database_url`, its API
+/// on `127.0.0.1:port`, with 2 workers and `admin` as the admin token.
+pub fn run_flowmart(brokers: &str, registry: &str, database_url: &str, port: u16, admin: &str) -> Running {
+    let child = Command::new(env!("CARGO_BIN_EXE_flowmart"))
+        .args(["run", "--brokers", brokers, "--schema-registry", registry, "--workers", "2"])
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--database-url", database_url])
+        .env("FLOWMART_ADMIN_TOKEN", admin)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the flowmart binary starts");
+    Running(child)
+}
+
+/// Waits until the API's progress report covers `total` records, failing after `within`.
+pub fn wait_until_covered(http: &Http, api: &str, admin: &str, total: usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let progress = http.json(&format!("{api}/v1/admin/progress"), admin);
+        if covered(&progress) as usize == total {
+            return;
+        }
+        assert!(Instant::now() < deadline, "progress stuck at {} of {total}: {progress}", covered(&progress));
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
