@@ -59,6 +59,8 @@ impl AlertSink {
         );
         let registered = post_schema(&SrSettings::new(registry_url.to_string()), subject.clone(), schema)
             .map_err(|error| KafkaSinkError::Registry { subject, message: error.to_string() })?;
+        // Exported from the start, at zero: a run that has nothing to publish still shows it.
+        metrics::counter!("flowmart_alert_changes_published_total").increment(0);
         Ok(AlertSink {
             producer: SinkProducer::new(config, "flowmart-alerts")?,
             config: config.clone(),
