@@ -2,7 +2,7 @@
 
 use differential_dataflow::input::{Input, InputSession};
 use flowmart_schemas::{
-    Form, InputRecord, InventoryEvent, OrderEvent, Output, Outputs, PaymentEvent, PolicyUpdate, Retention,
+    EventDigest, Form, InputRecord, InventoryEvent, OrderEvent, Output, Outputs, PaymentEvent, PolicyUpdate, Retention,
 };
 use timely::dataflow::Scope;
 
@@ -110,8 +110,8 @@ pub fn build<'scope>(
     } = recovered;
     let inventory = inventory.dedupe_by_event_id(recovered_inventory_ids, retention.event_ids_ms);
     let payments = payments.dedupe_by_event_id(recovered_payment_ids, retention.event_ids_ms);
-    let inventory_ids = inventory.clone().map(|record| record.event.event_id);
-    let payment_ids = payments.clone().map(|record| record.event.event_id);
+    let inventory_ids = inventory.clone().map(|record| EventDigest::of(&record.event.event_id));
+    let payment_ids = payments.clone().map(|record| EventDigest::of(&record.event.event_id));
     let positions = stock_positions(
         StockInputs { inventory, orders, policies, recovered_stock, recovered_orders, recovered_policies },
         retention.orders_ms,

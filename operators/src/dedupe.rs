@@ -1,15 +1,14 @@
 //! Event-id dedupe: a second record with the same `event_id` (a producer retry) changes nothing.
 
-use std::collections::VecDeque;
-
-use differential_dataflow::{AsCollection, ExchangeData, Hashable};
-use flowmart_schemas::{Id, InventoryEvent, OrderEvent, PaymentEvent, SeenEventId};
+use differential_dataflow::{AsCollection, ExchangeData};
+use flowmart_schemas::{EventDigest, Id, InventoryEvent, OrderEvent, PaymentEvent, SeenEventId};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
+use crate::remembered_digests::RememberedDigests;
 use crate::stash::{TimeOrderedStash, joint_frontier};
-use crate::{Collection, Diff, Sourced, StateMap, Time};
+use crate::{Collection, Diff, Sourced, Time};
 
 /// Records that carry a unique event id.
 pub trait HasEventId {
@@ -37,7 +36,7 @@ impl HasEventId for PaymentEvent {
 
 /// What one time of the operator's input holds.
 enum Update<E> {
-    Record(Sourced<E>),
+    Record(EventDigest, Sourced<E>),
     Seen(SeenEventId),
 }
 
@@ -49,9 +48,11 @@ pub trait DedupeByEventId<'scope, E> {
     /// [`SourceOffset`](crate::SourceOffset)); none for a recovered id.
     ///
     /// **State:** per worker, each id seen within the last `retention` milliseconds of pipeline
-    /// time, with the time it was seen — so it grows with the event rate times `retention`, and
-    /// without bound when `retention` is `None`. A retry that arrives after its id was forgotten
-    /// counts again: `retention` must exceed the longest producer retry window.
+    /// time, as its [`EventDigest`] with the time it was seen, held once
+    /// ([`RememberedDigests`]): 28 bytes of RSS per id (BENCHMARKS.md, "Dedupe state"), so
+    /// it grows with the event rate times `retention`, and without bound when `retention` is
+    /// `None`. A retry that arrives after its id was forgotten counts again: `retention` must
+    /// exceed the longest producer retry window.
     fn dedupe_by_event_id(
         self,
         recovered: Collection<'scope, SeenEventId>,
@@ -68,9 +69,12 @@ where
         recovered: Collection<'scope, SeenEventId>,
         retention: Option<Time>,
     ) -> Collection<'scope, Sourced<E>> {
-        let exchange = Exchange::new(|(record, _, _): &(Sourced<E>, Time, Diff)| record.event.event_id().hashed());
-        let seen_exchange = Exchange::new(|((id, _), _, _): &(SeenEventId, Time, Diff)| id.hashed());
-        self.inner
+        // Digested where it was read, so the id is hashed once on its way to the dedupe.
+        let digested = self.map(|record| (EventDigest::of(record.event.event_id()), record));
+        let exchange = Exchange::new(|((digest, _), _, _): &((EventDigest, Sourced<E>), Time, Diff)| digest.prefix());
+        let seen_exchange = Exchange::new(|((digest, _), _, _): &(SeenEventId, Time, Diff)| digest.prefix());
+        digested
+            .inner
             .binary_frontier::<_, CapacityContainerBuilder<Vec<(Sourced<E>, Time, Diff)>>, _, _, _, _>(
                 recovered.inner,
                 exchange,
@@ -78,13 +82,14 @@ where
                 "DedupeByEventId",
                 move |_, _| {
                     let mut stash = TimeOrderedStash::new();
-                    let mut seen_at = StateMap::<Id, Time>::default();
-                    let mut forget_queue = VecDeque::<(Time, Id)>::new();
+                    let mut remembered = RememberedDigests::new(retention);
                     move |(input, input_frontier), (recovered, recovered_frontier), output| {
                         input.for_each(|capability, updates| {
                             stash.stash(
                                 capability,
-                                updates.drain(..).map(|(record, time, _)| (Update::Record(record), time)),
+                                updates
+                                    .drain(..)
+                                    .map(|((digest, record), time, _)| (Update::Record(digest, record), time)),
                             );
                         });
                         recovered.for_each(|capability, updates| {
@@ -93,44 +98,27 @@ where
                         });
                         let frontier = joint_frontier(input_frontier.frontier(), recovered_frontier.frontier());
                         stash.drain_complete(frontier.borrow(), |capabilities, time, updates| {
-                            if let Some(retention) = retention {
-                                while let Some((forget_at, _)) = forget_queue.front()
-                                    && *forget_at <= time
-                                {
-                                    let (forget_at, id) = forget_queue.pop_front().expect("front was just seen");
-                                    if seen_at.get(&id) == Some(&(forget_at - retention)) {
-                                        seen_at.remove(&id);
-                                    }
-                                }
-                            }
+                            remembered.expire(time);
                             let mut records = Vec::with_capacity(updates.len());
                             let mut recovered = Vec::new();
                             for update in updates {
                                 match update {
-                                    Update::Record(record) => records.push(record),
+                                    Update::Record(digest, record) => records.push((digest, record)),
                                     Update::Seen(seen) => recovered.push(seen),
                                 }
                             }
-                            // In time order, so the forget queue stays sorted and an id kept
-                            // twice (counted again after it was forgotten) ends at its latest.
+                            // In time order, so each lands in its own window.
                             recovered.sort_unstable_by_key(|(_, counted_at)| *counted_at);
-                            for (id, counted_at) in recovered {
-                                if let Some(retention) = retention {
-                                    forget_queue.push_back((counted_at + retention, id.clone()));
-                                }
-                                seen_at.insert(id, counted_at);
+                            for (digest, counted_at) in recovered {
+                                remembered.insert(digest, counted_at);
                             }
-                            records.sort_unstable_by_key(|record| record.offset);
+                            records.sort_unstable_by_key(|(_, record)| record.offset);
                             let mut session = output.session(&capabilities[0]);
-                            for record in records {
-                                let id = record.event.event_id();
-                                if seen_at.contains_key(id) {
+                            for (digest, record) in records {
+                                if remembered.contains(&digest, time) {
                                     continue;
                                 }
-                                seen_at.insert(id.clone(), time);
-                                if let Some(retention) = retention {
-                                    forget_queue.push_back((time + retention, id.clone()));
-                                }
+                                remembered.insert(digest, time);
                                 session.give((record, time, 1));
                             }
                         });

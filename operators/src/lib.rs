@@ -14,9 +14,11 @@
 
 pub mod dataflow;
 pub mod dedupe;
+mod digest_run;
 mod order_upsert;
 pub mod recovery;
 pub mod reference;
+mod remembered_digests;
 pub mod reorder_alerts;
 pub mod settlement_totals;
 mod sourced;

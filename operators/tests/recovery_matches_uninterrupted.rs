@@ -47,8 +47,8 @@ fn stored_state(as_of: Time, captured: &Captured) -> Stored {
         alerts: open.into_iter().collect(),
         orders: orders.into_iter().collect(),
         policies: current(&captured.policies),
-        inventory_ids: captured.inventory_ids.iter().map(|(id, time, _)| (id.clone(), *time)).collect(),
-        payment_ids: captured.payment_ids.iter().map(|(id, time, _)| (id.clone(), *time)).collect(),
+        inventory_ids: captured.inventory_ids.iter().map(|(digest, time, _)| (*digest, *time)).collect(),
+        payment_ids: captured.payment_ids.iter().map(|(digest, time, _)| (*digest, *time)).collect(),
         // Dead-lettered, never stored.
         refused: Vec::new(),
     };

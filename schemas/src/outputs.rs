@@ -42,8 +42,8 @@ use serde::ser::SerializeTuple;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{
-    Diff, Id, InputRecord, OpenAlert, OrderKey, OrderState, PositionKey, RecoveredOrder, RefusedRecord, ReorderAlert,
-    ReorderPolicy, SettlementDate, SettlementKey, SettlementTotals, StockLevels, Time,
+    Diff, EventDigest, InputRecord, OpenAlert, OrderKey, OrderState, PositionKey, RecoveredOrder, RefusedRecord,
+    ReorderAlert, ReorderPolicy, SettlementDate, SettlementKey, SettlementTotals, StockLevels, Time,
 };
 
 /// One output of the pipeline: what its updates carry, and what each stage makes of them.
@@ -138,9 +138,10 @@ pub struct Outputs<F: Form> {
     pub orders: F::Of<Orders>,
     /// The current reorder policy per position (for recovery).
     pub policies: F::Of<Policies>,
-    /// The event id of each inventory event counted, at the time it was (for recovery).
+    /// The event id (its digest) of each inventory event counted, at the time it was (for
+    /// recovery).
     pub inventory_ids: F::Of<InventoryIds>,
-    /// The event id of each payment counted, at the time it was (for recovery).
+    /// The event id (its digest) of each payment counted, at the time it was (for recovery).
     pub payment_ids: F::Of<PaymentIds>,
     /// The records refused because their effect would take an aggregate out of range (turned
     /// into dead letters by the runtime).
@@ -481,8 +482,8 @@ impl Output for Policies {
     field!(policies);
 }
 
-/// An event id as remembered for dedupe: the id and the pipeline time its record was counted.
-pub type SeenEventId = (Id, Time);
+/// An event id as remembered for dedupe: its digest and the pipeline time its record was counted.
+pub type SeenEventId = (EventDigest, Time);
 
 /// The inventory event ids the dedupe counted.
 pub struct InventoryIds;
@@ -490,15 +491,15 @@ pub struct InventoryIds;
 impl Output for InventoryIds {
     const NAME: &'static str = "inventory_ids";
     const FOR_RECOVERY: bool = true;
-    type Data = Id;
+    type Data = EventDigest;
     type Change = SeenEventId;
     type Stored = SeenEventId;
 
-    fn changes(updates: Vec<(Id, Time, Diff)>) -> Vec<SeenEventId> {
+    fn changes(updates: Vec<(EventDigest, Time, Diff)>) -> Vec<SeenEventId> {
         seen_ids(updates)
     }
     fn caused_by((id, _): &SeenEventId, record: &InputRecord) -> bool {
-        matches!(record, InputRecord::Inventory(event) if event.event_id == *id)
+        matches!(record, InputRecord::Inventory(event) if EventDigest::of(&event.event_id) == *id)
     }
     field!(inventory_ids);
 }
@@ -509,15 +510,15 @@ pub struct PaymentIds;
 impl Output for PaymentIds {
     const NAME: &'static str = "payment_ids";
     const FOR_RECOVERY: bool = true;
-    type Data = Id;
+    type Data = EventDigest;
     type Change = SeenEventId;
     type Stored = SeenEventId;
 
-    fn changes(updates: Vec<(Id, Time, Diff)>) -> Vec<SeenEventId> {
+    fn changes(updates: Vec<(EventDigest, Time, Diff)>) -> Vec<SeenEventId> {
         seen_ids(updates)
     }
     fn caused_by((id, _): &SeenEventId, record: &InputRecord) -> bool {
-        matches!(record, InputRecord::Payment(event) if event.event_id == *id)
+        matches!(record, InputRecord::Payment(event) if EventDigest::of(&event.event_id) == *id)
     }
     field!(payment_ids);
 }
@@ -572,7 +573,7 @@ fn latest_values<K: Ord + Clone, V: Ord + Clone>(updates: Vec<((K, V), Time, Dif
 }
 
 /// Ids counted (insert-only), with the time each was, in time order.
-fn seen_ids(mut updates: Vec<(Id, Time, Diff)>) -> Vec<SeenEventId> {
+fn seen_ids(mut updates: Vec<(EventDigest, Time, Diff)>) -> Vec<SeenEventId> {
     updates.sort_by_key(|(_, time, _)| *time);
     updates.into_iter().map(|(id, time, _)| (id, time)).collect()
 }
@@ -636,11 +637,12 @@ mod tests {
         let mut a = Outputs::<Updates>::default();
         assert!(a.is_empty());
         let mut b = Outputs::<Updates>::default();
-        b.inventory_ids.push((Id::from("e-1"), 5, 1));
+        b.inventory_ids.push((EventDigest::of("e-1"), 5, 1));
         a.append(b.clone());
         assert!(!a.is_empty() && a == b);
         let json = serde_json::to_string(&a).unwrap();
         assert_eq!(serde_json::from_str::<Outputs<Updates>>(&json).unwrap(), a);
-        assert!(format!("{a:?}").contains("inventory_ids: [(\"e-1\", 5, 1)]"), "{a:?}");
+        let listed = format!("inventory_ids: [({:?}, 5, 1)]", EventDigest::of("e-1"));
+        assert!(format!("{a:?}").contains(&listed), "{a:?}");
     }
 }

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flowmart_generator::{Generator, GeneratorConfig};
-use flowmart_postgres::{PostgresSink, migrate};
+use flowmart_postgres::{MIGRATIONS, PostgresSink, migrate};
 use flowmart_runtime::{ChangeBatch, Pipeline, RuntimeConfig, Sink, SourceProgress, Topics};
-use flowmart_schemas::{AlertState, InputRecord, ReorderAlert, Retention, Validate};
+use flowmart_schemas::{AlertState, EventDigest, InputRecord, ReorderAlert, Retention, Validate};
 use flowmart_testkit::{
     STOCK_ROWS_QUERY, TestDatabase, alert_batch, model_of, reorder_alert, settlement_rows, stock_rows,
 };
+use sqlx::{Connection, PgConnection};
 
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
@@ -128,15 +129,17 @@ fn the_tables_equal_the_model_with_the_offsets_they_cover() {
     let (mut inventory_ids, mut payment_ids) = (BTreeSet::new(), BTreeSet::new());
     for record in records.iter().filter(|record| record.validate().is_ok()) {
         match record {
-            InputRecord::Inventory(event) => inventory_ids.insert(event.event_id.clone()),
-            InputRecord::Payment(event) => payment_ids.insert(event.event_id.clone()),
+            InputRecord::Inventory(event) => inventory_ids.insert(EventDigest::of(&event.event_id)),
+            InputRecord::Payment(event) => payment_ids.insert(EventDigest::of(&event.event_id)),
             InputRecord::Order(_) | InputRecord::Policy(_) => false,
         };
     }
-    let ids = |seen: &[(flowmart_schemas::Id, u64)]| seen.iter().map(|(id, _)| id.clone()).collect::<BTreeSet<_>>();
+    let ids = |seen: &[(EventDigest, u64)]| seen.iter().map(|(digest, _)| *digest).collect::<BTreeSet<_>>();
     assert_eq!(ids(&state.inventory_ids), inventory_ids, "every inventory event id counted");
     assert_eq!(ids(&state.payment_ids), payment_ids, "every payment id counted");
     assert_eq!(state.inventory_ids.len(), inventory_ids.len(), "each once");
+    let stored_bytes = database.rows("SELECT sum(octet_length(digests))::text FROM recovery_event_ids")[0][0].clone();
+    assert_eq!(stored_bytes, (16 * (inventory_ids.len() + payment_ids.len())).to_string(), "16 bytes an id");
     assert!(!state.orders.is_empty() && !state.policies.is_empty(), "orders and policies stored");
     let stored_alert_changes =
         database.rows("SELECT alert_changes::text FROM pipeline_frontier")[0][0].parse::<u64>().unwrap();
@@ -148,6 +151,30 @@ fn the_tables_equal_the_model_with_the_offsets_they_cover() {
     assert_eq!(unconfirmed, (published + 1..=stored_alert_changes).collect::<Vec<_>>(), "the changes above the mark");
     let listed_open = recovered.alerts.iter().filter(|(_, alert)| alert.state == AlertState::Open).count();
     assert_eq!(listed_open, model_open.len(), "the index starts with every open alert");
+}
+
+#[test]
+fn event_ids_stored_as_text_are_recovered_as_their_digests() {
+    let database = TestDatabase::create();
+    block_on(async {
+        let mut connection = PgConnection::connect(&database.url()).await?;
+        MIGRATIONS.run_to(5, &mut connection).await.map_err(sqlx::Error::from)
+    })
+    .expect("migrates to the schema before digests");
+    database.rows("INSERT INTO pipeline_frontier (as_of) VALUES (200)");
+    database.rows(
+        "INSERT INTO recovery_event_ids (topic, seen_at, event_ids) VALUES \
+         ('flowmart.inventory', 150, ARRAY['evt-0-1', 'évt-ü-2']), ('flowmart.inventory', 160, ARRAY[]::text[]), \
+         ('flowmart.payments', 170, ARRAY['pay-1'])",
+    );
+    let (_, recovered) =
+        PostgresSink::open(&database.url(), Topics::default(), Retention::default(), u64::MAX).expect("migrates");
+    let mut inventory_ids = recovered.resume.state.inventory_ids.clone();
+    inventory_ids.sort();
+    let mut expected = vec![(EventDigest::of("evt-0-1"), 150), (EventDigest::of("évt-ü-2"), 150)];
+    expected.sort();
+    assert_eq!(inventory_ids, expected);
+    assert_eq!(recovered.resume.state.payment_ids, vec![(EventDigest::of("pay-1"), 170)]);
 }
 
 fn sorted(mut rows: Vec<Vec<String>>) -> Vec<Vec<String>> {

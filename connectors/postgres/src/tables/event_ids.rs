@@ -1,8 +1,12 @@
 //! `recovery_event_ids`: the event ids the dedupe counted within its retention, per input topic,
-//! grouped by the pipeline time they were counted at.
+//! as their 16-byte digests concatenated per pipeline time they were counted at.
 
-use flowmart_schemas::{Id, SeenEventId, Time};
+use std::collections::BTreeMap;
+
+use flowmart_schemas::{EventDigest, SeenEventId, Time};
 use sqlx::{PgConnection, Row};
+
+use crate::RecoverError;
 
 /// Stores the ids `topic`'s dedupe counted in the batch, and forgets those it no longer
 /// remembers at `upper`.
@@ -14,16 +18,20 @@ pub(crate) async fn write(
     retention_ms: Option<Time>,
 ) -> Result<(), sqlx::Error> {
     if !seen.is_empty() {
+        let mut digests_at = BTreeMap::<Time, Vec<u8>>::new();
+        for (digest, time) in seen {
+            digests_at.entry(*time).or_default().extend_from_slice(&digest.0);
+        }
+        let (times, digests): (Vec<i64>, Vec<Vec<u8>>) =
+            digests_at.into_iter().map(|(time, digests)| (time as i64, digests)).unzip();
         sqlx::query(
-            "INSERT INTO recovery_event_ids (topic, seen_at, event_ids)
-             SELECT $1, seen_at, array_agg(event_id)
-             FROM UNNEST($2::int8[], $3::text[]) AS read(seen_at, event_id)
-             GROUP BY seen_at
+            "INSERT INTO recovery_event_ids (topic, seen_at, digests)
+             SELECT $1, seen_at, digests FROM UNNEST($2::int8[], $3::bytea[]) AS read(seen_at, digests)
              ON CONFLICT (topic, seen_at) DO NOTHING",
         )
         .bind(topic)
-        .bind(seen.iter().map(|(_, time)| *time as i64).collect::<Vec<_>>())
-        .bind(seen.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>())
+        .bind(times)
+        .bind(digests)
         .execute(&mut *connection)
         .await?;
     }
@@ -42,8 +50,8 @@ pub(crate) async fn read(
     connection: &mut PgConnection,
     topic: &str,
     forgotten_before: i64,
-) -> Result<Vec<SeenEventId>, sqlx::Error> {
-    let rows = sqlx::query("SELECT seen_at, event_ids FROM recovery_event_ids WHERE topic = $1 AND seen_at > $2")
+) -> Result<Vec<SeenEventId>, RecoverError> {
+    let rows = sqlx::query("SELECT seen_at, digests FROM recovery_event_ids WHERE topic = $1 AND seen_at > $2")
         .bind(topic)
         .bind(forgotten_before)
         .fetch_all(connection)
@@ -51,7 +59,15 @@ pub(crate) async fn read(
     let mut seen = Vec::new();
     for row in rows {
         let seen_at = row.get::<i64, _>("seen_at") as Time;
-        seen.extend(row.get::<Vec<String>, _>("event_ids").into_iter().map(|event_id| (Id::from(event_id), seen_at)));
+        let digests = row.get::<&[u8], _>("digests");
+        let (whole, rest) = digests.as_chunks::<16>();
+        if !rest.is_empty() {
+            return Err(RecoverError::Corrupt(format!(
+                "recovery_event_ids of {topic} at {seen_at} holds {} bytes, not 16-byte digests",
+                digests.len()
+            )));
+        }
+        seen.extend(whole.iter().map(|digest| (EventDigest(*digest), seen_at)));
     }
     Ok(seen)
 }
