@@ -3,8 +3,8 @@
 //! model says, sets every bad record aside on the DLQ topic with its headers, publishes alert
 //! changes whose replay gives the model's open alerts, and exits 0 on SIGTERM; a second `flowmart
 //! run` on the same database waits for the first and takes over. The same over secured links:
-//! Kafka over TLS and SASL, an https registry behind basic auth, Postgres with
-//! `sslmode=verify-full`, every secret from a file. `flowmart validate` names every problem at
+//! Kafka over TLS, an https registry behind basic auth, Postgres with `sslmode=verify-full`,
+//! secrets from files. `flowmart validate` names every problem at
 //! once.
 
 use std::collections::BTreeMap;
@@ -314,9 +314,9 @@ fn served_stock(http: &Http, api: &str, tenants: &[String]) -> BTreeMap<(String,
 }
 
 #[test]
-fn flowmart_run_over_tls_and_sasl_an_https_registry_and_verify_full_postgres_serves_and_stores_the_model() {
+fn flowmart_run_over_tls_an_https_registry_and_verify_full_postgres_serves_and_stores_the_model() {
     let certificates = TestCertificates::generate();
-    let tansu = Tansu::start_secured(&certificates, TansuAuth::TlsAndSaslPlain);
+    let tansu = Tansu::start_secured(&certificates, TansuAuth::Tls);
     let kafka = tansu.connection();
     let registry = RegistryStub::start_https(&certificates, "registry-user", "registry-secret");
     let postgres = PrivatePostgres::start_tls_only(&certificates);
@@ -347,11 +347,8 @@ fn flowmart_run_over_tls_and_sasl_an_https_registry_and_verify_full_postgres_ser
         .args(["run", "--listen", &format!("127.0.0.1:{port}"), "--workers", "2"])
         .env_remove("DATABASE_URL")
         .env("FLOWMART_BROKERS", &kafka.brokers)
-        .env("FLOWMART__KAFKA__SECURITY_PROTOCOL", "SASL_SSL")
+        .env("FLOWMART__KAFKA__SECURITY_PROTOCOL", "SSL")
         .env("FLOWMART__KAFKA__SSL_CA_FILE", &ca)
-        .env("FLOWMART__KAFKA__SASL_MECHANISM", "PLAIN")
-        .env("FLOWMART__KAFKA__SASL_USERNAME", "flowmart")
-        .env("FLOWMART__KAFKA__SASL_PASSWORD_FILE", secret("kafka-password", "flowmart-secret"))
         .env("FLOWMART__KAFKA__PRODUCER__COMPRESSION_TYPE", "zstd")
         .env("FLOWMART_SCHEMA_REGISTRY_URL", registry.url())
         .env("FLOWMART__KAFKA__SCHEMA_REGISTRY_USERNAME", "registry-user")
@@ -407,7 +404,7 @@ fn flowmart_run_over_tls_and_sasl_an_https_registry_and_verify_full_postgres_ser
     });
     assert_eq!(stored, expected, "stock_levels");
 
-    // Alert changes, zstd-compressed, over TLS and SASL: their replay gives the open alerts.
+    // Alert changes, zstd-compressed, over TLS: their replay gives the open alerts.
     let published = consume(&kafka, "flowmart.reorder-alerts", model.open_alerts().len(), Duration::from_secs(30));
     let reader = Schema::parse_str(ReorderAlert::SCHEMA_TEXT).unwrap();
     let mut changes = published
