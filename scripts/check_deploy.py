@@ -287,15 +287,6 @@ def placeholder_environment(own: dict) -> dict[str, str]:
     return environment
 
 
-# What the chart sets that flowmart at this commit does not read yet (CONTRACT.md §6 promises
-# secrets from the environment): named, so the check says so instead of hiding it, and stops
-# excusing it once flowmart accepts them.
-PENDING_VARIABLES = {
-    "FLOWMART__KAFKA__SASL_USERNAME": "kafka.sasl_username",
-    "FLOWMART__KAFKA__SASL_PASSWORD": "kafka.sasl_password",
-}
-
-
 def check_pipeline_file(documents: list[dict], flowmart: Path) -> str:
     """`flowmart validate` accepts the rendered pipeline file with the container's environment."""
     config = one(documents, "ConfigMap")["data"]
@@ -308,19 +299,9 @@ def check_pipeline_file(documents: list[dict], flowmart: Path) -> str:
             # The file names /etc/flowmart/peers.txt, where the pod mounts it.
             environment["FLOWMART_PEERS"] = str(Path(directory) / "peers.txt")
             environment["FLOWMART_PROCESS_INDEX"] = str(workload(documents)["spec"]["replicas"] - 1)
-        note = ""
-        pending = {k: v for k, v in PENDING_VARIABLES.items() if k in environment}
         result = validate(flowmart, Path(directory) / "flowmart.toml", environment)
-        if result.returncode != 0 and pending:
-            problems = [line for line in result.stderr.splitlines() if line.strip()]
-            excused = [p for p in problems if any(f'unknown key "{key}"' in p for key in pending.values())]
-            if excused and len(excused) == len(problems):
-                note = f"; NOTE: flowmart does not read {', '.join(pending)} yet (it exits 78, unknown key)"
-                for name in pending:
-                    environment.pop(name)
-                result = validate(flowmart, Path(directory) / "flowmart.toml", environment)
         expect(result.returncode == 0, f"flowmart validate: {result.stdout}{result.stderr}")
-    return "flowmart validate accepts it" + note
+    return "flowmart validate accepts it"
 
 
 def validate(flowmart: Path, file: Path, environment: dict[str, str]) -> subprocess.CompletedProcess:

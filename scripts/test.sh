@@ -15,6 +15,16 @@ if ! tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
 fi
 export PATH="$HOME/.cargo/bin:$PATH"
 
+# Kafka over TLS is tested through stunnel in front of Tansu (Tansu 0.6 cannot be given both its
+# --cert and --key): Debian's stunnel4.
+if ! command -v stunnel >/dev/null 2>&1; then
+  step "installing stunnel4 (apt, once)"
+  as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get install -y --no-install-recommends stunnel4 \
+    || { as_root apt-get update && as_root apt-get install -y --no-install-recommends stunnel4; }
+fi
+
 # The dashboard test drives headless Chromium (Debian's package).
 if ! command -v chromium >/dev/null 2>&1; then
   step "installing chromium (apt, once)"

@@ -65,7 +65,7 @@ fn pipeline(brokers: &str, registry: &RegistryStub, topics: &Topics, records: us
                 .map(|ms| [("fetch.wait.max.ms".to_string(), ms)].into_iter().collect())
                 .unwrap_or_default(),
         },
-        Arc::new(WriterSchemas::new(Box::new(Registry::new(registry.url())))),
+        Arc::new(WriterSchemas::new(Box::new(Registry::new(&registry.config()).expect("a registry client")))),
     );
     let (index, writer) = ServingIndex::new(u64::MAX);
     let started = Instant::now();

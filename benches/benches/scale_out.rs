@@ -207,7 +207,7 @@ fn main() {
                 // Tansu holds a fetch for the whole wait when a partition has nothing new.
                 properties: [("fetch.wait.max.ms".to_string(), "10".to_string())].into_iter().collect(),
             },
-            Arc::new(WriterSchemas::new(Box::new(Registry::new(registry.url())))),
+            Arc::new(WriterSchemas::new(Box::new(Registry::new(&registry.config()).expect("a registry client")))),
         ))
     };
     compare("kafka -> queryable", &kafka, produced.count as u64);

@@ -39,8 +39,11 @@ pub(crate) enum Command {
     /// Registry), serves the API, publishes reorder alert changes and dead letters. Settings come
     /// from the pipeline file, then the environment, then these flags.
     Run(RunArgs),
-    /// Checks a pipeline file (with the environment) and names every problem; exit status 78 if
-    /// there is one.
+    /// Checks a pipeline file, with the environment, as `run` would read it, and names every
+    /// problem at once, one line each naming the setting (file key or environment variable):
+    /// unknown keys, values of the wrong type, bad addresses, broken rules, unreadable secret or
+    /// certificate files, librdkafka properties it does not take. Exit status 78 (EX_CONFIG) if
+    /// there is any, 0 if none. Connects to nothing.
     Validate(ValidateArgs),
     /// Applies the database migrations (idempotent) to `DATABASE_URL` / `--database-url`.
     Migrate(MigrateArgs),
@@ -89,9 +92,9 @@ pub(crate) struct RunArgs {
 /// Settings of `flowmart migrate`.
 #[derive(Args, Debug)]
 pub(crate) struct MigrateArgs {
-    /// The database, postgres://….
+    /// The database, postgres://… (or DATABASE_URL_FILE: a file holding it).
     #[arg(long, env = "DATABASE_URL")]
-    pub(crate) database_url: String,
+    pub(crate) database_url: Option<String>,
 }
 
 impl RunArgs {

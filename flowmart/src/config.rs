@@ -3,18 +3,27 @@
 //! once, not just the first), every default written next to its field. `flowmart/flowmart.toml`
 //! is the annotated example. The binary owns these settings; each part it wires takes its own
 //! section (the runtime's `[runtime]` is [`RuntimeConfig`] itself).
+//!
+//! Every problem is named at once, as `flowmart validate` shows them: unknown keys, values of the
+//! wrong type (each is set aside, its default taken, and the rest read on), and the rules on
+//! values, each once.
 
-use std::collections::BTreeMap;
+mod kafka;
+mod secret_files;
+
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use flowmart_kafka::{OnOffsetOutOfRange, StartFrom};
+use figment::value::Value;
 use flowmart_runtime::{ClusterConfig, RuntimeConfig, Topics};
 use flowmart_schemas::Retention;
 use serde::{Deserialize, Serialize};
+
+pub use kafka::{KafkaSettings, SaslMechanism, SecurityProtocol};
+pub(crate) use secret_files::read as read_secret_file;
 
 /// Everything `flowmart run` needs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -130,48 +139,41 @@ impl ClusterSettings {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PostgresSettings {
-    /// `postgres://…` URL of the results database (`DATABASE_URL`, `--database-url`). Default:
-    /// none, results are only served.
+    /// `postgres://…` URL of the results database (`DATABASE_URL`, `--database-url`), with
+    /// `sslmode` (up to `verify-full`) and `sslrootcert` for TLS. Default: none, results are only
+    /// served.
     pub database_url: Option<String>,
+    /// A file holding `database_url` (`DATABASE_URL_FILE`). Default none.
+    pub database_url_file: Option<PathBuf>,
 }
 
-/// `[kafka]`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KafkaSettings {
-    /// `bootstrap.servers` (required; `FLOWMART_BROKERS`, `--brokers`).
-    pub brokers: String,
-    /// Schema Registry URL (required; `FLOWMART_SCHEMA_REGISTRY_URL`, `--schema-registry`).
-    pub schema_registry_url: String,
-    /// Consumer group offsets are committed to, for lag tools. Default `flowmart`.
-    #[serde(default = "default_group_id")]
-    pub group_id: String,
-    /// Where partitions without stored progress start (`FLOWMART_START`, `--start`). Default
-    /// `earliest`.
-    #[serde(default)]
-    pub start: StartFrom,
-    /// What to do with a partition whose next offset the broker does not hold — it fell off the
-    /// topic's retention, or the topic was deleted and created again: `earliest` reads it again
-    /// from its earliest offset, `fail` stops the pipeline naming the partition and offsets.
-    /// Either way it is logged and counted in `flowmart_offset_out_of_range_total`. Default
-    /// `earliest`.
-    #[serde(default)]
-    pub on_offset_out_of_range: OnOffsetOutOfRange,
-    /// Further librdkafka consumer properties (all but `auto.offset.reset`, which
-    /// `on_offset_out_of_range` decides). Default none.
-    #[serde(default)]
-    pub consumer: BTreeMap<String, String>,
-    /// Further librdkafka producer properties (DLQ and alerts). Default none.
-    #[serde(default)]
-    pub producer: BTreeMap<String, String>,
-    /// Publish alert changes to the alerts topic even without a database. Default false: without
-    /// one, a restart cannot know what was published, and would publish every change again from
-    /// number 1 (with new alert ids); with it set, that is what happens, after a warning.
-    #[serde(default)]
-    pub alerts_without_database: bool,
-}
+/// libpq's `sslmode` values, all of which the connection takes.
+const SSL_MODES: [&str; 6] = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
 
-fn default_group_id() -> String {
-    "flowmart".into()
+impl PostgresSettings {
+    /// Checks the URL's scheme and its TLS parameters; (setting, problem) for each rule broken.
+    fn problems(&self) -> Vec<(String, String)> {
+        let key = "postgres.database_url".to_string();
+        let Some(url) = &self.database_url else { return Vec::new() };
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return vec![(key, "must be a postgres:// URL".into())];
+        }
+        let query = url.split_once('?').map_or("", |(_, query)| query);
+        let mut problems = Vec::new();
+        for (name, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
+            match name {
+                "sslmode" if !SSL_MODES.contains(&value) => problems
+                    .push((key.clone(), format!("sslmode must be one of {}, got {value:?}", SSL_MODES.join(", ")))),
+                "sslrootcert" | "sslcert" | "sslkey" => {
+                    if let Err(problem) = secret_files::readable(Path::new(value)) {
+                        problems.push((key.clone(), format!("{name}: {problem}")));
+                    }
+                }
+                _ => {}
+            }
+        }
+        problems
+    }
 }
 
 /// `[topics]`: defaults from `CONTRACT.md` §1.
@@ -327,8 +329,9 @@ impl std::fmt::Display for ConfigProblem {
 }
 
 /// The environment variables of `CONTRACT.md` §6 and the keys they set.
-const NAMED_VARIABLES: [(&str, &str); 9] = [
+const NAMED_VARIABLES: [(&str, &str); 10] = [
     ("DATABASE_URL", "postgres.database_url"),
+    ("DATABASE_URL_FILE", "postgres.database_url_file"),
     ("FLOWMART_BROKERS", "kafka.brokers"),
     ("FLOWMART_SCHEMA_REGISTRY_URL", "kafka.schema_registry_url"),
     ("FLOWMART_LISTEN", "api.listen"),
@@ -370,105 +373,228 @@ pub fn load(file: Option<&Path>, flags: &[(&'static str, String)]) -> Result<Pip
         let value: figment::value::Value = value.parse().unwrap_or_else(|never| match never {});
         figment = figment.merge(Serialized::default(key, value));
     }
-    let unknown = unknown_keys(&figment, file);
-    if !unknown.is_empty() {
-        return Err(unknown);
-    }
-    let config: PipelineConfig = figment.extract().map_err(|error| {
-        error
+    let names = Names { figment: &figment, file };
+    let merged = match figment.extract::<Value>() {
+        Ok(merged) => merged,
+        // The file is not TOML: nothing more can be read.
+        Err(error) => return Err(error.into_iter().map(|error| names.of_type_error(&error)).collect()),
+    };
+    let (config, mistyped, read) = extract_setting_aside(merged, &names);
+    // Looked for in what was read: a value of the wrong type would stop the search at it.
+    let mut problems = unknown_keys(&read).iter().map(|key| names.of_unknown(key)).collect::<Vec<_>>();
+    problems.extend(mistyped.iter().map(|(_, problem)| problem.clone()));
+    let Some(mut config) = config else { return Err(problems) };
+    let mut values = config.kafka.read_secret_files();
+    values.extend(secret_files::resolve(
+        "postgres.database_url",
+        &mut config.postgres.database_url,
+        &config.postgres.database_url_file,
+    ));
+    values.extend(config.problems());
+    // A setting whose value was set aside is named once, for its type.
+    let set_aside = |key: &str| {
+        mistyped
+            .iter()
+            .any(|(bad, _)| key == bad || key.strip_prefix(bad.as_str()).is_some_and(|rest| rest.starts_with('.')))
+    };
+    problems.extend(
+        values
             .into_iter()
-            .map(|error| {
-                let key = match (&error.kind, error.path.is_empty()) {
-                    // A whole section missing: name it and what it needs (`kafka` is the one
-                    // without defaults).
-                    (figment::error::Kind::MissingField(field), true) if field == "kafka" => {
-                        "kafka.brokers (FLOWMART_BROKERS, --brokers) and kafka.schema_registry_url \
-                         (FLOWMART_SCHEMA_REGISTRY_URL, --schema-registry)"
-                            .to_string()
-                    }
-                    (figment::error::Kind::MissingField(field), true) => field.to_string(),
-                    _ => error.path.join("."),
-                };
-                let setting = match &error.metadata {
-                    Some(metadata) if metadata.name.contains("environment") => {
-                        let variable = NAMED_VARIABLES
-                            .iter()
-                            .find(|(_, named)| *named == key)
-                            .map(|(name, _)| (*name).to_string());
-                        variable.unwrap_or_else(|| {
-                            metadata.interpolate(&error.profile.clone().unwrap_or_default(), &error.path)
-                        })
-                    }
-                    Some(metadata) => match &metadata.source {
-                        Some(figment::Source::File(path)) => format!("{}: {key}", path.display()),
-                        _ => FLAGS
-                            .iter()
-                            .find(|(_, flagged)| *flagged == key)
-                            .map_or_else(|| key.clone(), |(flag, _)| (*flag).to_string()),
-                    },
-                    None => file.map_or_else(|| key.clone(), |file| format!("{}: {key}", file.display())),
-                };
-                ConfigProblem { setting: setting.trim_end_matches(": ").to_string(), problem: error.kind.to_string() }
-            })
-            .collect::<Vec<_>>()
-    })?;
-    let problems = config.problems(file);
+            .filter(|(key, _)| !set_aside(key))
+            .map(|(key, problem)| ConfigProblem { setting: names.of_value(&key), problem }),
+    );
+    if let Some(file) = std::env::var_os(crate::serve::ADMIN_TOKEN_FILE) {
+        let problem = match std::env::var_os("FLOWMART_ADMIN_TOKEN") {
+            Some(_) => Some("and FLOWMART_ADMIN_TOKEN are both set; set one".to_string()),
+            None => secret_files::read(Path::new(&file)).err(),
+        };
+        problems
+            .extend(problem.map(|problem| ConfigProblem { setting: crate::serve::ADMIN_TOKEN_FILE.into(), problem }));
+    }
     if problems.is_empty() { Ok(config) } else { Err(problems) }
 }
 
-/// Every key the merged configuration sets that [`PipelineConfig`] does not have, each named with
-/// where it was set.
-fn unknown_keys(figment: &Figment, file: Option<&Path>) -> Vec<ConfigProblem> {
-    let Ok(merged) = figment.extract::<figment::value::Value>() else { return Vec::new() };
+/// Deserializes `merged`, setting aside each value of the wrong type (its default is taken) and
+/// giving a missing required one a stand-in, until the rest reads. Returns the configuration,
+/// if it could be read, (key, problem) for each value set aside, and the values last read.
+fn extract_setting_aside(
+    mut merged: Value,
+    names: &Names<'_>,
+) -> (Option<PipelineConfig>, Vec<(String, ConfigProblem)>, Value) {
+    let mut set_aside = Vec::<(String, ConfigProblem)>::new();
+    loop {
+        let error = match Figment::from(Serialized::defaults(&merged)).extract::<PipelineConfig>() {
+            Ok(config) => return (Some(config), set_aside, merged),
+            Err(error) => error,
+        };
+        let mut path = error.path.clone();
+        let fixed = match &error.kind {
+            figment::error::Kind::MissingField(field) => {
+                path.push(field.to_string());
+                // The only required values are kafka's two addresses (strings).
+                let stand_in = match path.as_slice() {
+                    [section] if section == "kafka" => Value::from(
+                        [("brokers", ""), ("schema_registry_url", "")]
+                            .map(|(name, value)| (name.to_string(), Value::from(value)))
+                            .into_iter()
+                            .collect::<figment::value::Dict>(),
+                    ),
+                    _ => Value::from(""),
+                };
+                insert(&mut merged, &path, stand_in)
+            }
+            _ => remove(&mut merged, &path),
+        };
+        let key = path.join(".");
+        let again = set_aside.iter().any(|(seen, _)| *seen == key);
+        set_aside.push((key, names.of_type_error(&error)));
+        if !fixed || again {
+            return (None, set_aside, merged);
+        }
+    }
+}
+
+/// Every key `merged` sets that [`PipelineConfig`] does not have.
+fn unknown_keys(merged: &Value) -> Vec<String> {
     let mut unknown = Vec::new();
     // Type errors are reported by the typed extraction that follows; this pass looks for keys only.
-    let _: Result<PipelineConfig, _> = serde_ignored::deserialize(&merged, |path| unknown.push(path.to_string()));
+    let _: Result<PipelineConfig, _> = serde_ignored::deserialize(merged, |path| unknown.push(path.to_string()));
     unknown
-        .into_iter()
-        .map(|key| {
-            let setting = match figment.find_metadata(&key) {
-                Some(metadata) if metadata.name.contains("environment") => {
-                    let keys = key.split('.').collect::<Vec<_>>();
-                    metadata.interpolate(&figment::Profile::Default, &keys)
-                }
-                _ => file.map_or_else(|| key.clone(), |file| format!("{}: {key}", file.display())),
-            };
-            ConfigProblem { setting, problem: format!("unknown key {key:?}") }
-        })
-        .collect()
+}
+
+/// Removes the value at `path`; whether there was one.
+fn remove(value: &mut Value, path: &[String]) -> bool {
+    let Some((last, parents)) = path.split_last() else { return false };
+    let mut value = value;
+    for parent in parents {
+        match value {
+            Value::Dict(_, dict) => match dict.get_mut(parent) {
+                Some(child) => value = child,
+                None => return false,
+            },
+            _ => return false,
+        }
+    }
+    match value {
+        Value::Dict(_, dict) => dict.remove(last).is_some(),
+        _ => false,
+    }
+}
+
+/// Sets the value at `path`, making the sections on the way; whether it could.
+fn insert(value: &mut Value, path: &[String], new: Value) -> bool {
+    let Some((last, parents)) = path.split_last() else { return false };
+    let mut value = value;
+    for parent in parents {
+        let Value::Dict(_, dict) = value else { return false };
+        value = dict.entry(parent.clone()).or_insert_with(|| Value::from(figment::value::Dict::new()));
+    }
+    match value {
+        Value::Dict(_, dict) => dict.insert(last.clone(), new).is_none(),
+        _ => false,
+    }
+}
+
+/// Names settings as their user set them: `FILE: section.key`, the environment variable, or the
+/// flag.
+struct Names<'a> {
+    figment: &'a Figment,
+    file: Option<&'a Path>,
+}
+
+/// Where a setting's value came from.
+enum Origin {
+    File(PathBuf),
+    Environment(String),
+    Flag(&'static str),
+    /// Nowhere: a default, or a key the file cannot be asked about (a quoted dotted one).
+    Unknown,
+}
+
+impl Names<'_> {
+    fn origin(&self, key: &str) -> Origin {
+        // A librdkafka property (`kafka.consumer."fetch.min.bytes"`) is found under the name the
+        // environment gives it (`kafka.consumer.fetch_min_bytes`); the file's dotted one is not.
+        let lookup = match key.split_once(".\"") {
+            Some((table, name)) => format!("{table}.{}", name.trim_end_matches('"').replace('.', "_")),
+            None => key.to_string(),
+        };
+        let Some(metadata) = self.figment.find_metadata(&lookup) else { return Origin::Unknown };
+        if metadata.name.contains("environment") {
+            let named = NAMED_VARIABLES.iter().find(|(_, named)| *named == key).map(|(name, _)| (*name).to_string());
+            return Origin::Environment(
+                named.unwrap_or_else(|| format!("FLOWMART__{}", lookup.replace('.', "__").to_uppercase())),
+            );
+        }
+        match &metadata.source {
+            Some(figment::Source::File(path)) => Origin::File(path.clone()),
+            _ => FLAGS
+                .iter()
+                .find(|(_, flagged)| *flagged == key)
+                .map_or(Origin::Unknown, |(flag, _)| Origin::Flag(flag)),
+        }
+    }
+
+    fn in_file(&self, key: &str) -> String {
+        self.file.map_or_else(|| key.to_string(), |file| format!("{}: {key}", file.display()))
+    }
+
+    /// The key a type error is about (the whole `kafka` section's two addresses when it is
+    /// missing).
+    fn key_of(&self, error: &figment::Error) -> String {
+        match (&error.kind, error.path.is_empty()) {
+            // `kafka` is the one section without defaults.
+            (figment::error::Kind::MissingField(field), true) if field == "kafka" => {
+                "kafka.brokers (FLOWMART_BROKERS, --brokers) and kafka.schema_registry_url \
+                 (FLOWMART_SCHEMA_REGISTRY_URL, --schema-registry)"
+                    .to_string()
+            }
+            (figment::error::Kind::MissingField(field), _) => {
+                error.path.iter().map(String::as_str).chain([&**field]).collect::<Vec<_>>().join(".")
+            }
+            _ => error.path.join("."),
+        }
+    }
+
+    fn of_unknown(&self, key: &str) -> ConfigProblem {
+        let setting = match self.origin(key) {
+            Origin::Environment(variable) => variable,
+            _ => self.in_file(key),
+        };
+        ConfigProblem { setting, problem: format!("unknown key {key:?}") }
+    }
+
+    fn of_type_error(&self, error: &figment::Error) -> ConfigProblem {
+        let key = self.key_of(error);
+        let setting = match self.origin(&error.path.join(".")) {
+            Origin::File(path) => format!("{}: {key}", path.display()),
+            Origin::Environment(variable) => variable,
+            Origin::Flag(flag) => flag.to_string(),
+            Origin::Unknown => self.in_file(&key),
+        };
+        ConfigProblem { setting: setting.trim_end_matches(": ").to_string(), problem: error.kind.to_string() }
+    }
+
+    fn of_value(&self, key: &str) -> String {
+        match self.origin(key) {
+            Origin::File(path) => format!("{}: {key}", path.display()),
+            Origin::Environment(variable) => format!("{variable} ({key})"),
+            Origin::Flag(flag) => format!("{flag} ({key})"),
+            Origin::Unknown => self.in_file(key),
+        }
+    }
 }
 
 impl PipelineConfig {
-    /// Checks what types cannot: every rule on values.
-    fn problems(&self, file: Option<&Path>) -> Vec<ConfigProblem> {
-        let at = |key: &str| file.map_or_else(|| key.to_string(), |file| format!("{}: {key}", file.display()));
-        let mut problems = Vec::new();
+    /// Checks what types cannot: every rule on values, as (setting, problem).
+    fn problems(&self) -> Vec<(String, String)> {
+        let mut problems = self.kafka.problems();
+        problems.extend(self.postgres.problems());
         let mut check = |ok: bool, key: &str, problem: &str| {
             if !ok {
-                problems.push(ConfigProblem { setting: at(key), problem: problem.into() });
+                problems.push((key.to_string(), problem.to_string()));
             }
         };
-        check(!self.kafka.brokers.trim().is_empty(), "kafka.brokers", "must name at least one broker host:port");
-        check(
-            self.kafka.schema_registry_url.starts_with("http://")
-                || self.kafka.schema_registry_url.starts_with("https://"),
-            "kafka.schema_registry_url",
-            "must be an http:// or https:// URL",
-        );
-        check(!self.kafka.group_id.is_empty(), "kafka.group_id", "must not be empty");
-        check(
-            !self.kafka.consumer.contains_key("auto.offset.reset"),
-            "kafka.consumer.\"auto.offset.reset\"",
-            "is decided by kafka.on_offset_out_of_range (earliest or fail); remove it",
-        );
-        check(
-            self.postgres
-                .database_url
-                .as_deref()
-                .is_none_or(|url| url.starts_with("postgres://") || url.starts_with("postgresql://")),
-            "postgres.database_url",
-            "must be a postgres:// URL",
-        );
         check((1..=1024).contains(&self.runtime.workers), "runtime.workers", "must be from 1 to 1024");
         check((1..=1024).contains(&self.cluster.processes), "cluster.processes", "must be from 1 to 1024");
         check(
@@ -518,6 +644,8 @@ impl PipelineConfig {
 #[cfg(test)]
 mod tests {
     use std::io::Write;
+
+    use flowmart_kafka::{OnOffsetOutOfRange, StartFrom};
 
     use super::*;
 
@@ -699,5 +827,118 @@ mod tests {
     fn a_missing_file_is_named() {
         let problems = load(Some(Path::new("/no/such/flowmart.toml")), &[]).unwrap_err();
         assert_eq!(problems[0].to_string(), "/no/such/flowmart.toml: no such file");
+    }
+    #[test]
+    fn every_problem_is_named_at_once_unknown_keys_bad_types_bad_addresses_and_broken_rules() {
+        let bad = file(&format!(
+            "{MINIMAL}colour = \"blue\"\nstart = \"yesterday\"\n[runtime]\nworkers = \"many\"\nnice = 20\n[api]\nlisten = \"nowhere\"\n"
+        ));
+        let problems = load(Some(&bad.0), &[]).unwrap_err();
+        let lines = problems.iter().map(ToString::to_string).collect::<Vec<_>>();
+        for (key, says) in [
+            ("kafka.colour", "unknown key"),
+            ("kafka.start", "RFC 3339"),
+            ("runtime.workers", "many"),
+            ("runtime.nice", "between 0 and 19"),
+            ("api.listen", "socket address"),
+        ] {
+            let named = lines.iter().filter(|line| line.contains(key)).collect::<Vec<_>>();
+            assert_eq!(named.len(), 1, "{key} named once: {lines:#?}");
+            assert!(named[0].contains(says) && named[0].contains(&bad.0.display().to_string()), "{}", named[0]);
+        }
+        assert_eq!(lines.len(), 5, "{lines:#?}");
+    }
+
+    #[test]
+    fn kafka_security_settings_become_properties_of_every_client_and_secrets_come_from_files() {
+        let ca = file("-----BEGIN CERTIFICATE-----\n");
+        let password = file("from-a-file\n");
+        let text = format!(
+            "{MINIMAL}security_protocol = \"SASL_SSL\"\nssl_ca_file = {:?}\nsasl_mechanism = \"SCRAM-SHA-512\"\n\
+             sasl_username = \"flowmart\"\nsasl_password_file = {:?}\n\
+             [kafka.properties]\nssl_endpoint_identification_algorithm = \"none\"\n\
+             [kafka.producer]\n\"compression.type\" = \"zstd\"\n\"linger.ms\" = 20\n",
+            ca.0.display().to_string(),
+            password.0.display().to_string()
+        );
+        let secured = file(&text);
+        let config = load(Some(&secured.0), &[]).unwrap();
+        let producer = config.kafka.client_properties(&config.kafka.producer);
+        for (property, value) in [
+            ("security.protocol", "SASL_SSL"),
+            ("ssl.ca.location", ca.0.to_str().unwrap()),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("sasl.username", "flowmart"),
+            ("sasl.password", "from-a-file"),
+            ("ssl.endpoint.identification.algorithm", "none"),
+            ("compression.type", "zstd"),
+            ("linger.ms", "20"),
+        ] {
+            assert_eq!(producer.get(property).map(String::as_str), Some(value), "{property}");
+        }
+        let consumer = config.kafka.client_properties(&config.kafka.consumer);
+        assert_eq!(consumer.get("sasl.password").map(String::as_str), Some("from-a-file"));
+        assert!(!consumer.contains_key("compression.type"), "producer properties stay the producer's");
+    }
+
+    #[test]
+    fn kafka_security_mistakes_are_each_named() {
+        let both = file("x\n");
+        let text = format!(
+            "{MINIMAL}sasl_username = \"flowmart\"\nsasl_password = \"p\"\nsasl_password_file = {:?}\n\
+             ssl_ca_file = \"/no/such/ca.pem\"\nschema_registry_ca_file = \"/no/such/registry-ca.pem\"\n\
+             [kafka.properties]\n\"sasl.username\" = \"twice\"\n\"no.such.property\" = \"1\"\n\
+             [kafka.consumer]\n\"fetch.min.bytes\" = \"lots\"\n",
+            both.0.display().to_string()
+        );
+        let bad = file(&text);
+        let lines = load(Some(&bad.0), &[]).unwrap_err().iter().map(ToString::to_string).collect::<Vec<_>>();
+        for (key, says) in [
+            ("kafka.sasl_password_file", "both set"),
+            ("kafka.sasl_username", "needs kafka.security_protocol SASL_SSL or SASL_PLAINTEXT"),
+            ("kafka.ssl_ca_file", "/no/such/ca.pem"),
+            ("kafka.ssl_ca_file", "needs kafka.security_protocol SSL or SASL_SSL"),
+            ("kafka.schema_registry_ca_file", "https://"),
+            ("kafka.schema_registry_ca_file", "/no/such/registry-ca.pem"),
+            ("kafka.properties.\"sasl.username\"", "is set by kafka.sasl_username"),
+            ("kafka.properties.\"no.such.property\"", "No such configuration property"),
+            ("kafka.consumer.\"fetch.min.bytes\"", "fetch.min.bytes"),
+        ] {
+            assert!(lines.iter().any(|line| line.contains(key) && line.contains(says)), "{key}: {says} in {lines:#?}");
+        }
+
+        let sasl = file(&format!("{MINIMAL}security_protocol = \"SASL_SSL\"\n"));
+        let lines = load(Some(&sasl.0), &[]).unwrap_err().iter().map(ToString::to_string).collect::<Vec<_>>();
+        assert!(
+            lines.iter().any(|line| line.contains("kafka.sasl_mechanism") && line.contains("required")),
+            "{lines:?}"
+        );
+        let scram = file(&format!("{MINIMAL}security_protocol = \"SASL_SSL\"\nsasl_mechanism = \"SCRAM-SHA-256\"\n"));
+        let lines = load(Some(&scram.0), &[]).unwrap_err().iter().map(ToString::to_string).collect::<Vec<_>>();
+        for key in ["kafka.sasl_username", "kafka.sasl_password"] {
+            assert!(lines.iter().any(|line| line.contains(key) && line.contains("required")), "{key} in {lines:?}");
+        }
+        let gssapi = file(&format!("{MINIMAL}security_protocol = \"SASL_SSL\"\nsasl_mechanism = \"GSSAPI\"\n"));
+        let problems = load(Some(&gssapi.0), &[]).unwrap_err();
+        assert!(problems[0].to_string().contains("kafka.sasl_mechanism"), "{}", problems[0]);
+    }
+
+    #[test]
+    fn postgres_tls_parameters_are_checked_and_the_url_may_come_from_a_file() {
+        let url = file("postgres://flowmart:secret@db:5432/flowmart?sslmode=verify-full\n");
+        let from_file = file(&format!("{MINIMAL}[postgres]\ndatabase_url_file = {:?}\n", url.0.display().to_string()));
+        let config = load(Some(&from_file.0), &[]).unwrap();
+        assert_eq!(
+            config.postgres.database_url.as_deref(),
+            Some("postgres://flowmart:secret@db:5432/flowmart?sslmode=verify-full")
+        );
+
+        let bad = file(&format!(
+            "{MINIMAL}[postgres]\ndatabase_url = \"postgres://db/flowmart?sslmode=verify-everything&sslrootcert=/no/such/root.crt\"\n"
+        ));
+        let lines = load(Some(&bad.0), &[]).unwrap_err().iter().map(ToString::to_string).collect::<Vec<_>>();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].contains("postgres.database_url") && lines[0].contains("verify-full"), "{}", lines[0]);
+        assert!(lines[1].contains("sslrootcert") && lines[1].contains("/no/such/root.crt"), "{}", lines[1]);
     }
 }

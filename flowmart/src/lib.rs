@@ -29,6 +29,19 @@ fn migrate(database_url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `migrate`'s database: `--database-url` or `DATABASE_URL`, else the file `DATABASE_URL_FILE`
+/// names.
+fn migrate_database_url(given: Option<String>) -> Result<String, config::ConfigProblem> {
+    let problem = |setting: &str, problem: String| config::ConfigProblem { setting: setting.into(), problem };
+    match (given, std::env::var_os("DATABASE_URL_FILE")) {
+        (Some(url), _) => Ok(url),
+        (None, Some(file)) => {
+            config::read_secret_file(std::path::Path::new(&file)).map_err(|error| problem("DATABASE_URL_FILE", error))
+        }
+        (None, None) => Err(problem("--database-url", "is required (or DATABASE_URL, or DATABASE_URL_FILE)".into())),
+    }
+}
+
 /// Whether log lines may carry ANSI colour codes: only when they go to a terminal, and not when
 /// `NO_COLOR` is set to anything but the empty string (<https://no-color.org>). Log files,
 /// `docker logs`, journald and pipes get plain text.
@@ -66,7 +79,10 @@ pub fn main() -> ExitCode {
             }
             Err(problems) => return cli::report(&problems),
         },
-        cli::Command::Migrate(args) => migrate(&args.database_url),
+        cli::Command::Migrate(args) => match migrate_database_url(args.database_url) {
+            Ok(url) => migrate(&url),
+            Err(problem) => return cli::report(&[problem]),
+        },
         cli::Command::Produce(args) => produce::run(args),
     };
     match result {

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use flowmart_generator::{Generator, GeneratorConfig};
-use flowmart_kafka::{WorkloadProducer, create_topics};
+use flowmart_kafka::{KafkaConnection, SchemaRegistryConfig, WorkloadProducer, create_topics};
 use flowmart_runtime::InputTopic;
 use flowmart_runtime::Topics;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -13,12 +13,13 @@ use crate::cli::ProduceArgs;
 
 pub(crate) fn run(args: ProduceArgs) -> anyhow::Result<()> {
     let topics = Topics::default();
+    let kafka = KafkaConnection::from(args.brokers.as_str());
     if let Some(partitions) = args.create_topics {
         let names = InputTopic::ALL.map(|topic| (topics.name(topic), partitions as i32));
         let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        tokio.block_on(create_topics(&args.brokers, &names)).context("cannot create the input topics")?;
+        tokio.block_on(create_topics(&kafka, &names)).context("cannot create the input topics")?;
     }
-    let producer = WorkloadProducer::connect(&args.brokers, &args.schema_registry, topics)?;
+    let producer = WorkloadProducer::connect(&kafka, &SchemaRegistryConfig::new(&args.schema_registry), topics)?;
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_millis() as i64);
     let config = GeneratorConfig {
         seed: args.seed,

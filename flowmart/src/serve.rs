@@ -11,6 +11,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::progress::ProgressLine;
 
+/// The variable naming a file that holds the admin token (a mounted secret).
+pub(crate) const ADMIN_TOKEN_FILE: &str = "FLOWMART_ADMIN_TOKEN_FILE";
+
 /// Installs the Prometheus recorder every crate's metrics go to; in a cluster every series is
 /// labelled with the `process` that exports it.
 pub(crate) fn install_metrics(process: Option<usize>) -> anyhow::Result<PrometheusHandle> {
@@ -34,11 +37,17 @@ pub(crate) fn install_metrics(process: Option<usize>) -> anyhow::Result<Promethe
     Ok(handle)
 }
 
-/// The admin token from `FLOWMART_ADMIN_TOKEN`, or a generated one (returned to print once).
+/// The admin token from `FLOWMART_ADMIN_TOKEN`, or the file `FLOWMART_ADMIN_TOKEN_FILE` names,
+/// or a generated one (returned to print once).
 pub(crate) fn admin_token() -> anyhow::Result<(AdminToken, Option<String>)> {
-    match std::env::var("FLOWMART_ADMIN_TOKEN") {
-        Ok(token) if !token.is_empty() => Ok((AdminToken::new(&token), None)),
-        _ => {
+    let given = std::env::var("FLOWMART_ADMIN_TOKEN").ok().filter(|token| !token.is_empty());
+    let from_file = std::env::var_os(ADMIN_TOKEN_FILE)
+        .map(|file| crate::config::read_secret_file(std::path::Path::new(&file)))
+        .transpose()
+        .map_err(|problem| anyhow::anyhow!("{ADMIN_TOKEN_FILE}: {problem}"))?;
+    match given.or(from_file) {
+        Some(token) => Ok((AdminToken::new(&token), None)),
+        None => {
             let (token, secret) = AdminToken::generate().context("cannot make an admin token")?;
             Ok((token, Some(secret)))
         }

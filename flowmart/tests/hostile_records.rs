@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
 use flowmart_generator::GeneratorConfig;
-use flowmart_kafka::{WorkloadProducer, split_frame};
+use flowmart_kafka::{KafkaConnection, WorkloadProducer, split_frame};
 use flowmart_runtime::{InputTopic, SourceRecord, Topics};
 use flowmart_schemas::{
     AvroRecord, InputRecord, InventoryEvent, InventoryKind, MAX_ABS_VALUE, PaymentEvent, PaymentKind, decode,
@@ -144,14 +144,11 @@ fn no_hostile_record_stops_the_pipeline_and_each_is_dead_lettered_with_its_kind(
     });
     // One record per batch: Tansu 0.6 serves no fetch that starts inside a stored batch, and the
     // rewind past the refused record reads again from a stored offset.
-    let producer = WorkloadProducer::connect_with(
-        &tansu.brokers(),
-        registry.url(),
-        Topics::default(),
-        &InputTopic::ALL,
-        &[("batch.num.messages", "1")],
-    )
-    .expect("connects");
+    let kafka = KafkaConnection {
+        brokers: tansu.brokers(),
+        properties: [("batch.num.messages".to_string(), "1".to_string())].into(),
+    };
+    let producer = WorkloadProducer::connect(&kafka, &registry.config(), Topics::default()).expect("connects");
     let mut expected_kinds = BTreeMap::new();
     for (record, kind) in &hostile {
         expected_kinds.insert(event_id(record), *kind);

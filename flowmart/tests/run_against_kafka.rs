@@ -2,8 +2,10 @@
 //! Registry stub: `flowmart run` reads the produced workload, answers over HTTP as the reference
 //! model says, sets every bad record aside on the DLQ topic with its headers, publishes alert
 //! changes whose replay gives the model's open alerts, and exits 0 on SIGTERM; a second `flowmart
-//! run` on the same database waits for the first and takes over. `flowmart validate` names every
-//! bad key.
+//! run` on the same database waits for the first and takes over. The same over secured links:
+//! Kafka over TLS, an https registry behind basic auth, Postgres with `sslmode=verify-full`,
+//! secrets from files. `flowmart validate` names every problem at
+//! once.
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -15,8 +17,11 @@ use flowmart_kafka::{frame, split_frame};
 use flowmart_operators::reference::ReferenceModel;
 use flowmart_runtime::Topics;
 use flowmart_schemas::{AvroRecord, ReorderAlert, ReorderAlertStatus, decode};
-use flowmart_testkit::{RegistryStub, Tansu, TestDatabase, consume, free_port, model_of, produce, produce_workload};
-use support::{Http, Running, create_flowmart_topics, run_flowmart, wait_until_covered};
+use flowmart_testkit::{
+    PrivatePostgres, RegistryStub, Tansu, TansuAuth, TestCertificates, TestDatabase, consume, free_port, model_of,
+    produce, produce_workload,
+};
+use support::{Http, Running, covered, create_flowmart_topics, run_flowmart, wait_until_covered};
 
 mod support;
 
@@ -212,6 +217,193 @@ fn validate_names_every_bad_key_and_exits_78() {
         "the variable is named: {stderr}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn validate_names_an_unknown_key_a_bad_type_and_a_bad_address_at_once() {
+    let dir = std::env::temp_dir().join(format!("flowmart-validate-all-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    let text = "[kafka]\nbrokers = \"kafka:9092\"\nschema_registry_url = \"http://registry:8081\"\ncolour = \"blue\"\n\
+                [runtime]\nworkers = \"many\"\n[api]\nlisten = \"nowhere:port\"\n";
+    std::fs::write(&bad, text).unwrap();
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_flowmart")).args(["validate", bad.to_str().unwrap()]).output().unwrap();
+    assert_eq!(output.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines = stderr.lines().collect::<Vec<_>>();
+    assert_eq!(lines.len(), 3, "one line per problem: {stderr}");
+    for (key, says) in [("kafka.colour", "unknown key"), ("runtime.workers", "many"), ("api.listen", "socket address")]
+    {
+        assert!(
+            lines.iter().any(|line| line.contains("bad.toml") && line.contains(key) && line.contains(says)),
+            "{key} ({says}) in {stderr}"
+        );
+    }
+
+    // A librdkafka property from the environment (`_` for `.`) and a secret file, named as set.
+    let output = Command::new(env!("CARGO_BIN_EXE_flowmart"))
+        .args(["validate", concat!(env!("CARGO_MANIFEST_DIR"), "/flowmart.toml")])
+        .env("FLOWMART__KAFKA__PRODUCER__COMPRESSION_TYPE", "brotli")
+        .env("FLOWMART__KAFKA__SASL_PASSWORD_FILE", dir.join("missing"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.lines().any(|line| line.starts_with("flowmart: bad configuration: FLOWMART__KAFKA__PRODUCER__COMPRESSION_TYPE (kafka.producer.\"compression.type\")")
+            && line.contains("brotli")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.lines().any(|line| line.contains("FLOWMART__KAFKA__SASL_PASSWORD_FILE") && line.contains("missing")),
+        "{stderr}"
+    );
+    let help = Command::new(env!("CARGO_BIN_EXE_flowmart")).args(["validate", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("every") && help.contains("at once") && help.contains("78"), "{help}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Each tenant's stock as the API serves it: (tenant, warehouse, sku) → (on_hand, reserved, on_order).
+fn served_stock(http: &Http, api: &str, tenants: &[String]) -> BTreeMap<(String, String, String), (i64, i64, i64)> {
+    let mut stock = BTreeMap::new();
+    for tenant in tenants {
+        let key = http.post(&format!("{api}/v1/admin/tenants/{tenant}/api-keys"), ADMIN)["api_key"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        for item in http.json(&format!("{api}/v1/stock"), &key)["items"].as_array().unwrap() {
+            let field = |name: &str| item[name].as_i64().unwrap();
+            let text = |name: &str| item[name].as_str().unwrap().to_string();
+            stock.insert(
+                (tenant.clone(), text("warehouse_id"), text("sku")),
+                (field("on_hand"), field("reserved"), field("on_order")),
+            );
+        }
+    }
+    stock
+}
+
+#[test]
+fn flowmart_run_over_tls_an_https_registry_and_verify_full_postgres_serves_and_stores_the_model() {
+    let certificates = TestCertificates::generate();
+    let tansu = Tansu::start_secured(&certificates, TansuAuth::Tls);
+    let kafka = tansu.connection();
+    let registry = RegistryStub::start_https(&certificates, "registry-user", "registry-secret");
+    let postgres = PrivatePostgres::start_tls_only(&certificates);
+    create_flowmart_topics(&kafka);
+    let config = GeneratorConfig {
+        seed: 11,
+        tenants: 2,
+        partitions: 3,
+        skus_per_tenant: 15,
+        records_per_second: None,
+        max_records: Some(1_500),
+        fault_ratio: 0.0,
+        ..GeneratorConfig::default()
+    };
+    let produced = produce_workload(&kafka, &registry, &config);
+    let model = model_of(produced.records.clone());
+
+    // Every secret from a file, as mounted secrets are.
+    let secret = |name: &str, value: &str| {
+        let path = certificates.dir().join(name);
+        std::fs::write(&path, format!("{value}\n")).unwrap();
+        path
+    };
+    let database_url = postgres.tls_url(&certificates.ca_file());
+    let ca = certificates.ca_file();
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_flowmart"))
+        .args(["run", "--listen", &format!("127.0.0.1:{port}"), "--workers", "2"])
+        .env_remove("DATABASE_URL")
+        .env("FLOWMART_BROKERS", &kafka.brokers)
+        .env("FLOWMART__KAFKA__SECURITY_PROTOCOL", "SSL")
+        .env("FLOWMART__KAFKA__SSL_CA_FILE", &ca)
+        .env("FLOWMART__KAFKA__PRODUCER__COMPRESSION_TYPE", "zstd")
+        .env("FLOWMART_SCHEMA_REGISTRY_URL", registry.url())
+        .env("FLOWMART__KAFKA__SCHEMA_REGISTRY_USERNAME", "registry-user")
+        .env("FLOWMART__KAFKA__SCHEMA_REGISTRY_PASSWORD_FILE", secret("registry-password", "registry-secret"))
+        .env("FLOWMART__KAFKA__SCHEMA_REGISTRY_CA_FILE", &ca)
+        .env("DATABASE_URL_FILE", secret("database-url", &database_url))
+        .env("FLOWMART_ADMIN_TOKEN_FILE", secret("admin-token", ADMIN))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the flowmart binary starts");
+    let mut running = Running(child);
+    let http = Http::new();
+    let api = format!("http://127.0.0.1:{port}");
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let progress = http.get(&format!("{api}/v1/admin/progress"), ADMIN).map(|(_, body)| body);
+        if progress.as_ref().is_some_and(|progress| covered(progress) as usize == produced.count) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "progress stuck: {progress:?} of {}", produced.count);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let expected = model
+        .stock()
+        .iter()
+        .map(|(position, levels)| {
+            (
+                (position.tenant_id.to_string(), position.warehouse_id.to_string(), position.sku.to_string()),
+                (levels.on_hand, levels.reserved, levels.on_order),
+            )
+        })
+        .collect::<BTreeMap<_, _>>();
+    let tenants = expected.keys().map(|(tenant, _, _)| tenant.clone()).collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(served_stock(&http, &api, &tenants.into_iter().collect::<Vec<_>>()), expected, "served stock");
+
+    // Stored over TLS: the same stock, read back with verify-full.
+    let stored = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        use sqlx::{Connection, Row};
+        let mut connection = sqlx::PgConnection::connect(&database_url).await.expect("verify-full");
+        let rows = sqlx::query(
+            "SELECT tenant_id, warehouse_id, sku, on_hand::int8, reserved::int8, on_order::int8 FROM stock_levels",
+        )
+        .fetch_all(&mut connection)
+        .await
+        .unwrap();
+        rows.iter()
+            .map(|row| ((row.get(0), row.get(1), row.get(2)), (row.get(3), row.get(4), row.get(5))))
+            .collect::<BTreeMap<(String, String, String), (i64, i64, i64)>>()
+    });
+    assert_eq!(stored, expected, "stock_levels");
+
+    // Alert changes, zstd-compressed, over TLS: their replay gives the open alerts.
+    let published = consume(&kafka, "flowmart.reorder-alerts", model.open_alerts().len(), Duration::from_secs(30));
+    let reader = Schema::parse_str(ReorderAlert::SCHEMA_TEXT).unwrap();
+    let mut changes = published
+        .iter()
+        .map(|record| {
+            decode::<ReorderAlert>(&reader, split_frame(record.value.as_deref().unwrap()).unwrap().1).unwrap()
+        })
+        .collect::<Vec<_>>();
+    changes.sort_by_key(|change| change.changed_at);
+    let mut open = std::collections::BTreeSet::new();
+    for change in changes {
+        let position = (change.tenant_id.to_string(), change.warehouse_id.to_string(), change.sku.to_string());
+        match change.status {
+            ReorderAlertStatus::Resolved => open.remove(&position),
+            _ => open.insert(position),
+        };
+    }
+    let expected_open = model
+        .open_alerts()
+        .keys()
+        .map(|position| (position.tenant_id.to_string(), position.warehouse_id.to_string(), position.sku.to_string()))
+        .collect::<std::collections::BTreeSet<_>>();
+    assert!(!expected_open.is_empty());
+    assert_eq!(open, expected_open, "the alert topic replays to the open alerts");
+
+    assert!(Command::new("kill").args(["-TERM", &running.0.id().to_string()]).status().unwrap().success());
+    assert_eq!(running.0.wait().unwrap().code(), Some(0), "SIGTERM exits 0");
 }
 
 #[test]

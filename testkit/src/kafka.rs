@@ -1,18 +1,17 @@
 use std::time::Duration;
 
 use flowmart_generator::{GeneratorConfig, PartitionWorkload};
-use flowmart_kafka::WorkloadProducer;
+use flowmart_kafka::{KafkaConnection, WorkloadProducer};
 use flowmart_runtime::Topics;
 use flowmart_schemas::InputRecord;
-use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use crate::RegistryStub;
 
 /// Creates `topics` as (name, partitions).
-pub fn create_topics(brokers: &str, topics: &[(&str, i32)]) {
+pub fn create_topics(kafka: impl Into<KafkaConnection>, topics: &[(&str, i32)]) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(flowmart_kafka::create_topics(brokers, topics)).expect("topics created");
+    runtime.block_on(flowmart_kafka::create_topics(&kafka.into(), topics)).expect("topics created");
 }
 
 /// A record to produce: topic, partition, key, value.
@@ -20,9 +19,10 @@ pub type OutgoingRecord = (String, i32, Option<Vec<u8>>, Option<Vec<u8>>);
 
 /// Produces `(topic, partition, key, value)` records in order (one in flight per partition, so
 /// the order holds) and waits until all are acknowledged.
-pub fn produce(brokers: &str, records: &[OutgoingRecord]) {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+pub fn produce(kafka: impl Into<KafkaConnection>, records: &[OutgoingRecord]) {
+    let kafka: KafkaConnection = kafka.into();
+    let producer: BaseProducer = kafka
+        .client_config()
         .set("max.in.flight.requests.per.connection", "1")
         .set("linger.ms", "5")
         .create()
@@ -61,8 +61,13 @@ pub struct Produced {
 /// Produces the generator's workload for `config` with the pipeline's own [`WorkloadProducer`]:
 /// Confluent-framed Avro under schemas registered with `registry`, generator partition `g` of a
 /// topic going to Kafka partition `g mod partitions(topic)`.
-pub fn produce_workload(brokers: &str, registry: &RegistryStub, config: &GeneratorConfig) -> Produced {
-    let producer = WorkloadProducer::connect(brokers, registry.url(), Topics::default()).expect("a workload producer");
+pub fn produce_workload(
+    kafka: impl Into<KafkaConnection>,
+    registry: &RegistryStub,
+    config: &GeneratorConfig,
+) -> Produced {
+    let producer =
+        WorkloadProducer::connect(&kafka.into(), &registry.config(), Topics::default()).expect("a workload producer");
     let mut records = Vec::new();
     for generator_partition in 0..config.partitions {
         let mut workload = PartitionWorkload::new(config, generator_partition);
@@ -90,11 +95,12 @@ pub struct Consumed {
 
 /// Reads `topic` from the beginning until `count` records arrived (or `timeout` passed), and a
 /// little longer to catch any extra.
-pub fn consume(brokers: &str, topic: &str, count: usize, timeout: Duration) -> Vec<Consumed> {
+pub fn consume(kafka: impl Into<KafkaConnection>, topic: &str, count: usize, timeout: Duration) -> Vec<Consumed> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::{Headers, Message};
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+    let kafka: KafkaConnection = kafka.into();
+    let consumer: BaseConsumer = kafka
+        .client_config()
         .set("group.id", format!("testkit-{topic}-{}", crate::free_port()))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
@@ -146,11 +152,11 @@ pub fn consume(brokers: &str, topic: &str, count: usize, timeout: Duration) -> V
 }
 
 /// The offsets `group` has committed for `topic`'s partitions `0..partitions` (-1 where none).
-pub fn committed_offsets(brokers: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+pub fn committed_offsets(kafka: impl Into<KafkaConnection>, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::{Offset, TopicPartitionList};
-    let consumer: BaseConsumer =
-        ClientConfig::new().set("bootstrap.servers", brokers).set("group.id", group).create().expect("a consumer");
+    let kafka: KafkaConnection = kafka.into();
+    let consumer: BaseConsumer = kafka.client_config().set("group.id", group).create().expect("a consumer");
     let mut wanted = TopicPartitionList::new();
     for partition in 0..partitions {
         wanted.add_partition(topic, partition);

@@ -5,15 +5,18 @@
 
 #![warn(missing_docs)]
 
+mod certificates;
 mod database;
 mod fixed_source;
 mod fixtures;
+mod https;
 mod kafka;
 mod model;
 mod private_postgres;
 mod registry;
 mod tansu;
 
+pub use certificates::TestCertificates;
 pub use database::TestDatabase;
 pub use fixed_source::FixedRecords;
 pub use fixtures::{OCCURRED_AT, alert_batch, inventory_event, reorder_alert, stock_batch};
@@ -23,7 +26,7 @@ pub use kafka::{
 pub use model::{STOCK_ROWS_QUERY, assert_snapshot_equals_model, model_of, settlement_rows, stock_rows};
 pub use private_postgres::PrivatePostgres;
 pub use registry::RegistryStub;
-pub use tansu::Tansu;
+pub use tansu::{Tansu, TansuAuth};
 
 /// A free loopback port (bound and released; good enough for tests).
 pub fn free_port() -> u16 {

@@ -8,20 +8,50 @@ pub struct PrivatePostgres {
     bin: PathBuf,
     data: PathBuf,
     port: u16,
+    /// Whether it serves TLS only (`ssl = on`, `hostssl` lines alone in `pg_hba.conf`).
+    tls_only: bool,
 }
 
 impl PrivatePostgres {
     /// Initializes and starts a server.
     pub fn start() -> PrivatePostgres {
+        let server = PrivatePostgres::init(false);
+        server.start_again();
+        server
+    }
+
+    /// Initializes and starts a server that accepts TCP connections over TLS only, presenting
+    /// `certificates`' server certificate (for `127.0.0.1` and `localhost`): see
+    /// [`tls_url`](PrivatePostgres::tls_url).
+    pub fn start_tls_only(certificates: &crate::TestCertificates) -> PrivatePostgres {
+        let server = PrivatePostgres::init(true);
+        std::fs::copy(certificates.certificate_file(), server.data.join("server.crt")).expect("server.crt");
+        std::fs::copy(certificates.key_file(), server.data.join("server.key")).expect("server.key");
+        // Postgres refuses a key others can read.
+        std::fs::set_permissions(server.data.join("server.key"), std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("server.key mode 600");
+        std::fs::write(server.data.join("pg_hba.conf"), "local all all trust\nhostssl all all 127.0.0.1/32 trust\n")
+            .expect("pg_hba.conf");
+        server.chown_to_postgres();
+        server.start_again();
+        server
+    }
+
+    fn init(tls_only: bool) -> PrivatePostgres {
         let bin = server_binaries();
         let data = std::env::temp_dir().join(format!("flowmart-pg-{}-{}", std::process::id(), crate::free_port()));
         std::fs::create_dir_all(&data).expect("a data directory");
-        let server = PrivatePostgres { bin, data, port: crate::free_port() };
+        let server = PrivatePostgres { bin, data, port: crate::free_port(), tls_only };
         server.chown_to_postgres();
         let data_dir = server.data.display().to_string();
         server.run("initdb", &["-D", &data_dir, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"]);
-        server.start_again();
         server
+    }
+
+    /// Its URL over TLS with the server's certificate checked against `ca_file`, host name
+    /// included (`sslmode=verify-full`, database `postgres`).
+    pub fn tls_url(&self, ca_file: &std::path::Path) -> String {
+        format!("{}?sslmode=verify-full&sslrootcert={}", self.url(), ca_file.display())
     }
 
     /// Its URL (database `postgres`).
@@ -38,7 +68,10 @@ impl PrivatePostgres {
     /// Starts the stopped server again, on the same port.
     pub fn start_again(&self) {
         let data_dir = self.data.display().to_string();
-        let options = format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, data_dir);
+        let mut options = format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, data_dir);
+        if self.tls_only {
+            options.push_str(" -c ssl=on");
+        }
         let log = self.data.join("server.log").display().to_string();
         self.run("pg_ctl", &["-D", &data_dir, "-o", &options, "-l", &log, "-w", "start"]);
     }

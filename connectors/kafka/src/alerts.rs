@@ -14,11 +14,11 @@ use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::BaseRecord;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use schema_registry_converter::blocking::schema_registry::{SrSettings, post_schema};
+use schema_registry_converter::blocking::schema_registry::post_schema;
 use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
 
-use crate::frame;
 use crate::producer::{KafkaSinkConfig, KafkaSinkError, SinkProducer};
+use crate::{SchemaRegistryConfig, frame};
 
 /// The header carrying an alert change's number ([`ChangeBatch::numbered_alerts`]), in decimal.
 pub const SEQUENCE_HEADER: &str = "flowmart.alert.sequence";
@@ -41,14 +41,13 @@ pub struct AlertSink {
 }
 
 impl AlertSink {
-    /// Registers the `ReorderAlert` schema (TopicNameStrategy) with the registry at
-    /// `registry_url` and makes a sink producing to `topic`. `unconfirmed` are changes an earlier
+    /// Registers the `ReorderAlert` schema (TopicNameStrategy) with the `registry` and makes a sink producing to `topic`. `unconfirmed` are changes an earlier
     /// run committed and may not have published (the Postgres outbox): the first batch publishes
     /// those missing from the topic first.
     pub fn new(
         config: &KafkaSinkConfig,
         topic: &str,
-        registry_url: &str,
+        registry: &SchemaRegistryConfig,
         unconfirmed: Vec<(u64, ReorderAlert)>,
     ) -> Result<Self, KafkaSinkError> {
         let subject = format!("{topic}-value");
@@ -57,7 +56,10 @@ impl AlertSink {
             SchemaType::Avro,
             ReorderAlert::SCHEMA_TEXT.to_string(),
         );
-        let registered = post_schema(&SrSettings::new(registry_url.to_string()), subject.clone(), schema)
+        let settings = registry
+            .settings()
+            .map_err(|error| KafkaSinkError::Registry { subject: subject.clone(), message: error.to_string() })?;
+        let registered = post_schema(&settings, subject.clone(), schema)
             .map_err(|error| KafkaSinkError::Registry { subject, message: error.to_string() })?;
         // Exported from the start, at zero: a run that has nothing to publish still shows it.
         metrics::counter!("flowmart_alert_changes_published_total").increment(0);

@@ -20,17 +20,21 @@
 #![warn(missing_docs)]
 
 mod alerts;
+mod connection;
 mod dead_letters;
 mod metrics_catalogue;
 mod producer;
+mod schema_registry;
 mod source;
 mod wire;
 mod workload_producer;
 
 pub use alerts::{AlertSink, SEQUENCE_HEADER};
+pub use connection::{KafkaConnection, check_property};
 pub use dead_letters::DeadLetterSink;
 pub use metrics_catalogue::describe_metrics;
 pub use producer::{KafkaSinkConfig, KafkaSinkError};
+pub use schema_registry::{RegistryClientError, SchemaRegistryConfig};
 pub use source::{
     KafkaSource, KafkaSourceConfig, LookupError, OnOffsetOutOfRange, Registry, SchemaLookup, StartFrom, WriterSchemas,
     decode_record,

@@ -5,18 +5,17 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use flowmart_schemas::{AvroRecord, InputRecord, InventoryEvent, OrderEvent, PaymentEvent, ReorderPolicy, encode};
-use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
-use schema_registry_converter::blocking::schema_registry::{SrSettings, post_schema};
+use schema_registry_converter::blocking::schema_registry::post_schema;
 use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
 
 use flowmart_runtime::{InputTopic, SourceRecord, Topics};
 
-use crate::frame;
+use crate::{KafkaConnection, RegistryClientError, SchemaRegistryConfig, frame};
 
 /// Why records could not be produced.
 #[derive(Debug, thiserror::Error)]
@@ -29,16 +28,18 @@ pub enum ProduceError {
         /// What the registry client said.
         message: String,
     },
+    /// The registry's client could not be set up.
+    #[error(transparent)]
+    RegistryClient(#[from] RegistryClientError),
     /// Kafka refused or could not be reached.
     #[error("kafka: {0}")]
     Kafka(String),
 }
 
 /// Creates the `(name, partitions)` topics that do not exist yet.
-pub async fn create_topics(brokers: &str, topics: &[(&str, i32)]) -> Result<(), ProduceError> {
+pub async fn create_topics(connection: &KafkaConnection, topics: &[(&str, i32)]) -> Result<(), ProduceError> {
     let kafka = |error: rdkafka::error::KafkaError| ProduceError::Kafka(error.to_string());
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", brokers).create().map_err(kafka)?;
+    let admin: AdminClient<DefaultClientContext> = connection.client_config().create().map_err(kafka)?;
     let topics = topics
         .iter()
         .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
@@ -63,31 +64,24 @@ pub struct WorkloadProducer {
 }
 
 impl WorkloadProducer {
-    /// Registers the four input schemas with the registry at `registry_url` and connects to
-    /// `brokers`, reading how many partitions each topic has.
-    pub fn connect(brokers: &str, registry_url: &str, topics: Topics) -> Result<Self, ProduceError> {
-        Self::connect_to(brokers, registry_url, topics, &InputTopic::ALL)
+    /// Registers the four input schemas with the `registry` and connects to `kafka`, reading
+    /// how many partitions each topic has.
+    pub fn connect(
+        kafka: &KafkaConnection,
+        registry: &SchemaRegistryConfig,
+        topics: Topics,
+    ) -> Result<Self, ProduceError> {
+        Self::connect_to(kafka, registry, topics, &InputTopic::ALL)
     }
 
     /// As [`connect`](Self::connect), for records of `only` these topics.
     pub fn connect_to(
-        brokers: &str,
-        registry_url: &str,
+        connection: &KafkaConnection,
+        registry: &SchemaRegistryConfig,
         topics: Topics,
         only: &[InputTopic],
     ) -> Result<Self, ProduceError> {
-        Self::connect_with(brokers, registry_url, topics, only, &[])
-    }
-
-    /// As [`connect_to`](Self::connect_to), with further librdkafka producer `properties`.
-    pub fn connect_with(
-        brokers: &str,
-        registry_url: &str,
-        topics: Topics,
-        only: &[InputTopic],
-        properties: &[(&str, &str)],
-    ) -> Result<Self, ProduceError> {
-        let registry = SrSettings::new(registry_url.to_string());
+        let registry = registry.settings()?;
         let mut schema_ids = BTreeMap::new();
         for &topic in only {
             let (name, text) = match topic {
@@ -103,8 +97,7 @@ impl WorkloadProducer {
             schema_ids.insert(topic, registered.id);
         }
         let kafka = |error: rdkafka::error::KafkaError| ProduceError::Kafka(error.to_string());
-        let metadata_client: BaseConsumer =
-            ClientConfig::new().set("bootstrap.servers", brokers).create().map_err(kafka)?;
+        let metadata_client: BaseConsumer = connection.client_config().create().map_err(kafka)?;
         let mut partitions = BTreeMap::new();
         for &topic in only {
             let name = topics.name(topic);
@@ -115,12 +108,12 @@ impl WorkloadProducer {
             }
             partitions.insert(topic, count);
         }
-        let mut producer = ClientConfig::new();
-        producer.set("bootstrap.servers", brokers).set("enable.idempotence", "true").set("linger.ms", "5");
-        for (key, value) in properties {
-            producer.set(*key, *value);
-        }
-        let producer = producer.create().map_err(kafka)?;
+        let producer = connection
+            .client_config()
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .create()
+            .map_err(kafka)?;
         Ok(WorkloadProducer { producer, topics, schema_ids, partitions })
     }
 

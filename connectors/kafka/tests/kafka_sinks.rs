@@ -66,7 +66,7 @@ fn alert_changes_are_published_as_registered_avro_keyed_by_tenant() {
     let registry = RegistryStub::start();
     create_topics(&tansu.brokers(), &[("flowmart.reorder-alerts", 2)]);
     let config = KafkaSinkConfig { brokers: tansu.brokers(), properties: Default::default() };
-    let mut sink = AlertSink::new(&config, "flowmart.reorder-alerts", registry.url(), Vec::new()).unwrap();
+    let mut sink = AlertSink::new(&config, "flowmart.reorder-alerts", &registry.config(), Vec::new()).unwrap();
     let changes = vec![
         alert("SKU-1", ReorderAlertStatus::Opened, 4),
         alert("SKU-1", ReorderAlertStatus::Updated, 2),
@@ -114,12 +114,12 @@ fn a_restarted_alert_sink_publishes_only_the_unconfirmed_changes_missing_from_th
     let config = KafkaSinkConfig { brokers: tansu.brokers(), properties: Default::default() };
     let committed = (0..6).map(|n| alert(&format!("SKU-{n}"), ReorderAlertStatus::Opened, n)).collect::<Vec<_>>();
     // The first run publishes changes 1..=4 of the six its last batch committed, then dies.
-    let mut first = AlertSink::new(&config, "flowmart.reorder-alerts", registry.url(), Vec::new()).unwrap();
+    let mut first = AlertSink::new(&config, "flowmart.reorder-alerts", &registry.config(), Vec::new()).unwrap();
     first.apply(&alert_batch(0, committed[..4].to_vec())).expect("delivered");
     drop(first);
     // The restart holds all six in the outbox: it sends 5 and 6, then its own batch.
     let outbox = (1..).zip(committed.iter().cloned()).collect::<Vec<_>>();
-    let mut restarted = AlertSink::new(&config, "flowmart.reorder-alerts", registry.url(), outbox).unwrap();
+    let mut restarted = AlertSink::new(&config, "flowmart.reorder-alerts", &registry.config(), outbox).unwrap();
     let next = alert("SKU-9", ReorderAlertStatus::Opened, 1);
     restarted.apply(&alert_batch(6, vec![next])).expect("delivered");
     let consumed = consume(&tansu.brokers(), "flowmart.reorder-alerts", 7, Duration::from_secs(30));

@@ -56,7 +56,7 @@ fn kafka_source(brokers: &str, registry: &RegistryStub, group_id: &str, start: S
             on_offset_out_of_range: OnOffsetOutOfRange::Earliest,
             properties: Default::default(),
         },
-        Arc::new(WriterSchemas::new(Box::new(Registry::new(registry.url())))),
+        Arc::new(WriterSchemas::new(Box::new(Registry::new(&registry.config()).expect("a registry client")))),
     )
 }
 
@@ -248,8 +248,8 @@ fn latest_skips_what_was_there_and_partitions_that_appear_while_running_are_read
     present.retain(|(name, _)| *name != topics.payments);
     create_topics(&tansu.brokers(), &present);
     let producer = flowmart_kafka::WorkloadProducer::connect_to(
-        &tansu.brokers(),
-        registry.url(),
+        &tansu.connection(),
+        &registry.config(),
         topics.clone(),
         &[InputTopic::Inventory],
     )
@@ -275,9 +275,13 @@ fn latest_skips_what_was_there_and_partitions_that_appear_while_running_are_read
     // Partitions that appear while running (here: a topic created late, with two) are found at
     // the next metadata refresh (10 s) and read from their beginning, not from "latest".
     create_topics(&tansu.brokers(), &[(topics.payments.as_str(), 2)]);
-    let payments =
-        flowmart_kafka::WorkloadProducer::connect_to(&tansu.brokers(), registry.url(), topics, &[InputTopic::Payments])
-            .unwrap();
+    let payments = flowmart_kafka::WorkloadProducer::connect_to(
+        &tansu.connection(),
+        &registry.config(),
+        topics,
+        &[InputTopic::Payments],
+    )
+    .unwrap();
     for partition in 0..2 {
         payments.send(&payment("appearing-tenant", &format!("pay-{partition}"), partition)).unwrap();
     }
@@ -325,8 +329,8 @@ fn a_start_time_skips_records_written_before_it() {
     let topics = Topics::default();
     create_topics(&tansu.brokers(), &InputTopic::ALL.map(|topic| (topics.name(topic), 2)));
     let producer = flowmart_kafka::WorkloadProducer::connect_to(
-        &tansu.brokers(),
-        registry.url(),
+        &tansu.connection(),
+        &registry.config(),
         topics.clone(),
         &[InputTopic::Inventory],
     )

@@ -48,8 +48,8 @@ fn cluster_with_records(topics: &Topics, registry: &RegistryStub) -> MockCluster
         cluster.create_topic(topics.name(topic), 1, 1).expect("topic created");
     }
     let producer = flowmart_kafka::WorkloadProducer::connect_to(
-        &cluster.bootstrap_servers(),
-        registry.url(),
+        &cluster.bootstrap_servers().as_str().into(),
+        &registry.config(),
         topics.clone(),
         &[InputTopic::Inventory],
     )
@@ -100,7 +100,7 @@ fn resumed_source(
             on_offset_out_of_range,
             properties: Default::default(),
         },
-        Arc::new(WriterSchemas::new(Box::new(Registry::new(registry.url())))),
+        Arc::new(WriterSchemas::new(Box::new(Registry::new(&registry.config()).expect("a registry client")))),
     )
 }
 

@@ -73,9 +73,11 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
             start: config.kafka.start,
             resume: resume.progress.clone(),
             on_offset_out_of_range: config.kafka.on_offset_out_of_range,
-            properties: config.kafka.consumer.clone(),
+            properties: config.kafka.client_properties(&config.kafka.consumer),
         },
-        Arc::new(WriterSchemas::new(Box::new(Registry::new(&config.kafka.schema_registry_url)))),
+        Arc::new(WriterSchemas::new(Box::new(
+            Registry::new(&config.kafka.registry()).context("the schema registry client")?,
+        ))),
     );
     if cluster.processes > 1 {
         println!(

@@ -28,8 +28,10 @@ pub(super) fn producers(
     config: &PipelineConfig,
     unconfirmed: Vec<(u64, ReorderAlert)>,
 ) -> anyhow::Result<Option<Producers>> {
-    let sink_config =
-        KafkaSinkConfig { brokers: config.kafka.brokers.clone(), properties: config.kafka.producer.clone() };
+    let sink_config = KafkaSinkConfig {
+        brokers: config.kafka.brokers.clone(),
+        properties: config.kafka.client_properties(&config.kafka.producer),
+    };
     let dead_letters = DeadLetterSink::new(&sink_config, &config.topics.dlq, config.topics.inputs())
         .context("the dead-letter producer")?;
     let topic = &config.topics.reorder_alerts;
@@ -48,9 +50,9 @@ pub(super) fn producers(
              them again from change 1, with new alert ids (kafka.alerts_without_database = true)"
         ),
     }
-    let (registry_url, alerts_topic) = (config.kafka.schema_registry_url.clone(), topic.clone());
+    let (registry, alerts_topic) = (config.kafka.registry(), topic.clone());
     let alerts = tokio.block_on(with_backoff("the schema registry", &config.kafka.schema_registry_url, move || {
-        AlertSink::new(&sink_config, &alerts_topic, &registry_url, unconfirmed.clone())
+        AlertSink::new(&sink_config, &alerts_topic, &registry, unconfirmed.clone())
     }));
     Ok(alerts.map(|alerts| Producers { dead_letters, alerts: Some(alerts) }))
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
 use flowmart_generator::{GeneratorConfig, PartitionWorkload};
-use flowmart_kafka::{WorkloadProducer, split_frame};
+use flowmart_kafka::{SchemaRegistryConfig, WorkloadProducer, split_frame};
 use flowmart_operators::reference::ReferenceModel;
 use flowmart_runtime::Topics;
 use flowmart_schemas::{AvroRecord, InputRecord, ReorderAlert, ReorderAlertStatus, decode};
@@ -562,7 +562,9 @@ fn produce_in_slices(
     slices: usize,
     pause: Duration,
 ) -> Vec<InputRecord> {
-    let producer = WorkloadProducer::connect(brokers, registry_url, Topics::default()).expect("a workload producer");
+    let producer =
+        WorkloadProducer::connect(&brokers.into(), &SchemaRegistryConfig::new(registry_url), Topics::default())
+            .expect("a workload producer");
     let mut records = Vec::new();
     for generator_partition in 0..config.partitions {
         let mut workload = PartitionWorkload::new(config, generator_partition);

@@ -142,10 +142,10 @@ pub fn covered(progress: &Value) -> u64 {
 }
 
 /// Creates the input topics (3 partitions each), the alerts topic (2) and the DLQ (1).
-pub fn create_flowmart_topics(brokers: &str) {
+pub fn create_flowmart_topics(kafka: impl Into<flowmart_kafka::KafkaConnection>) {
     let topics = Topics::default();
     create_topics(
-        brokers,
+        kafka,
         &[
             (topics.inventory.as_str(), 3),
             (topics.orders.as_str(), 3),

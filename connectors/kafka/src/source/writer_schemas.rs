@@ -6,6 +6,8 @@ use std::sync::{Arc, RwLock};
 use apache_avro::Schema;
 use schema_registry_converter::blocking::schema_registry::{SrSettings, get_schema_by_id};
 
+use crate::{RegistryClientError, SchemaRegistryConfig};
+
 /// Why a writer schema could not be had.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LookupError {
@@ -38,9 +40,9 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The registry at `url`.
-    pub fn new(url: &str) -> Self {
-        Registry { settings: SrSettings::new(url.to_string()) }
+    /// The registry `config` describes.
+    pub fn new(config: &SchemaRegistryConfig) -> Result<Self, RegistryClientError> {
+        Ok(Registry { settings: config.settings()? })
     }
 }
 

@@ -89,17 +89,18 @@ nest one level ([kafka.consumer]), as the pipeline file's do. */}}
 {{- if hasKey .Values.pipeline "cluster" -}}
 {{- fail "pipeline.cluster: the cluster settings come from mode and cluster.processes" -}}
 {{- end -}}
-{{- $sasl := dict -}}
-{{- if .Values.kafka.sasl.enabled -}}
-{{- $sasl = dict "security.protocol" .Values.kafka.sasl.securityProtocol "sasl.mechanism" .Values.kafka.sasl.mechanism -}}
-{{- end -}}
 {{- $kafka := dict
     "brokers" (required "kafka.brokers is required" .Values.kafka.brokers)
     "schema_registry_url" (required "kafka.schemaRegistryUrl is required" .Values.kafka.schemaRegistryUrl)
     "group_id" .Values.kafka.groupId
     "start" .Values.kafka.start
-    "consumer" (merge (dict) .Values.kafka.consumerProperties .Values.kafka.properties $sasl)
-    "producer" (merge (dict) .Values.kafka.producerProperties .Values.kafka.properties $sasl) -}}
+    "properties" (merge (dict) .Values.kafka.properties)
+    "consumer" (merge (dict) .Values.kafka.consumerProperties)
+    "producer" (merge (dict) .Values.kafka.producerProperties) -}}
+{{- if .Values.kafka.sasl.enabled -}}
+{{- $_ := set $kafka "security_protocol" .Values.kafka.sasl.securityProtocol -}}
+{{- $_ := set $kafka "sasl_mechanism" .Values.kafka.sasl.mechanism -}}
+{{- end -}}
 {{- $file := dict "kafka" $kafka "runtime" (dict "workers" (int .Values.workers)) -}}
 {{- if include "flowmart.cluster" . -}}
 {{- $_ := set $file "cluster" (dict "processes" (int .Values.cluster.processes) "peers" "/etc/flowmart/peers.txt") -}}
