@@ -446,9 +446,12 @@ fn extract_setting_aside(
             _ => remove(&mut merged, &path),
         };
         let key = path.join(".");
-        let again = set_aside.iter().any(|(seen, _)| *seen == key);
+        // A stand-in refused too: nothing more can be read.
+        if set_aside.iter().any(|(seen, _)| *seen == key) {
+            return (None, set_aside, merged);
+        }
         set_aside.push((key, names.of_type_error(&error)));
-        if !fixed || again {
+        if !fixed {
             return (None, set_aside, merged);
         }
     }
