@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use flowmart_api::OutboundTls;
 use flowmart_kafka::{OnOffsetOutOfRange, StartFrom};
 use flowmart_runtime::{ClusterConfig, RuntimeConfig, Topics};
 use flowmart_schemas::Retention;
@@ -55,11 +56,14 @@ pub struct ClusterSettings {
     /// `i` is process `i`'s timely address and API URL, e.g. `10.0.0.7:2101 http://10.0.0.7:8080`;
     /// blank lines and `#` comments are skipped. Every process gets the same file.
     pub peers: Option<PathBuf>,
+    /// A PEM file of CA certificates trusted besides the system's for `https://` API URLs in the
+    /// peers file. Default none.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for ClusterSettings {
     fn default() -> Self {
-        ClusterSettings { processes: 1, process_index: 0, peers: None }
+        ClusterSettings { processes: 1, process_index: 0, peers: None, ca_file: None }
     }
 }
 
@@ -478,6 +482,9 @@ impl PipelineConfig {
         );
         if let Err(problem) = self.cluster.peers() {
             check(false, "cluster.peers", &problem);
+        }
+        if let Some(Err(problem)) = self.cluster.ca_file.as_deref().map(|path| OutboundTls::new(Some(path))) {
+            check(false, "cluster.ca_file", &problem.to_string());
         }
         check(self.runtime.poll_batch > 0, "runtime.poll_batch", "must be at least 1");
         check(self.runtime.idle_tick_ms > 0, "runtime.idle_tick_ms", "must be at least 1");
