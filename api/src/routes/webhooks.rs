@@ -43,7 +43,7 @@ pub(super) struct DeliveryLog {
 
 fn webhook_failure(error: WebhookError) -> ApiError {
     match error {
-        WebhookError::BadUrl(_) => ApiError::BadRequest(error.to_string()),
+        WebhookError::BadUrl(_) | WebhookError::AddressRefused(_) => ApiError::BadRequest(error.to_string()),
         WebhookError::Randomness => ApiError::Unavailable("no randomness available to make a secret"),
         WebhookError::Store(error) => {
             tracing::error!(%error, "webhook store failed");
