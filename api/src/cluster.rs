@@ -194,8 +194,34 @@ pub(crate) async fn route(
 
 #[cfg(test)]
 mod tests {
-    use super::ClusterRoutes;
+    use axum::body::Body;
+    use axum::extract::Request;
+    use axum::http::StatusCode;
+
+    use super::{ClusterRoutes, FORWARDED_HEADER};
+    use crate::test_receiver::{self, Answer, TestCa};
     use crate::{AdminToken, OutboundTls};
+
+    #[tokio::test]
+    async fn a_request_is_routed_to_an_owner_over_https_trusted_through_the_ca_file() {
+        let ca = TestCa::new();
+        let owner = test_receiver::tls(&ca, Answer::Status(StatusCode::OK)).await;
+        // Process 0 (this one) is never sent to; process 1 is the https owner on loopback.
+        let apis = vec!["http://127.0.0.1:9".to_string(), owner.url.origin().ascii_serialization()];
+        let admin = AdminToken::new("admin");
+        let request = || Request::builder().uri("/v1/stock?sku=a").body(Body::empty()).unwrap();
+
+        let trusting = ClusterRoutes::new(0, apis.clone(), &admin, &OutboundTls::new(Some(&ca.pem_file)).unwrap());
+        let answer = trusting.forward(1, request()).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        let received = owner.received.lock().unwrap().clone();
+        assert_eq!(received.len(), 1);
+        assert_eq!(received[0].headers[FORWARDED_HEADER], admin.forwarding_proof().as_str(), "proven as forwarded");
+
+        let untrusting = ClusterRoutes::new(0, apis, &admin, &OutboundTls::default());
+        assert!(untrusting.forward(1, request()).await.is_err(), "an owner whose certificate no trusted root signs");
+        assert_eq!(owner.received.lock().unwrap().len(), 1);
+    }
 
     #[test]
     fn every_tenant_has_one_owner_the_same_on_every_process_and_owners_are_spread() {

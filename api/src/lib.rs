@@ -21,6 +21,8 @@ mod observe;
 mod outbound_tls;
 mod routes;
 mod state;
+#[cfg(test)]
+mod test_receiver;
 pub mod webhooks;
 
 pub use database::{Store, StoreError};

@@ -133,10 +133,10 @@ mod tests {
     use hmac::{KeyInit, Mac};
 
     use super::super::delivery_failure::Failed;
-    use super::super::test_receiver::{self, Answer, TestCa};
     use super::super::{WebhookSettings, Webhooks};
     use super::{Target, deliver};
     use crate::OutboundTls;
+    use crate::test_receiver::{self, Answer, TestCa};
 
     const SECRET: &str = "whsec_test";
 

@@ -24,8 +24,6 @@ mod delivery_failure;
 mod receiver_guard;
 mod signature;
 mod stored;
-#[cfg(test)]
-mod test_receiver;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};

@@ -1,4 +1,4 @@
-//! Receivers for the delivery tests, on loopback addresses only: plain http, or https with a
+//! Receivers for the delivery and forwarding tests, on loopback addresses only: plain http, or https with a
 //! certificate for `127.0.0.1` issued by a CA generated here. Each answers every request the
 //! same way and records what it got.
 
@@ -15,33 +15,33 @@ use tokio_rustls::server::TlsStream;
 
 /// One request as received.
 #[derive(Clone, Debug)]
-pub(super) struct Received {
-    pub(super) headers: HeaderMap,
-    pub(super) body: Bytes,
+pub(crate) struct Received {
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
 }
 
 /// A running receiver.
-pub(super) struct Receiver {
+pub(crate) struct Receiver {
     /// `http(s)://127.0.0.x:port/hook`.
-    pub(super) url: reqwest::Url,
-    pub(super) received: Arc<Mutex<Vec<Received>>>,
+    pub(crate) url: reqwest::Url,
+    pub(crate) received: Arc<Mutex<Vec<Received>>>,
 }
 
 /// What a receiver answers.
 #[derive(Clone)]
-pub(super) enum Answer {
+pub(crate) enum Answer {
     Status(StatusCode),
     RedirectTo(String),
 }
 
 /// A CA and the PEM file its certificate is written to (removed on drop).
-pub(super) struct TestCa {
+pub(crate) struct TestCa {
     issuer: CertifiedIssuer<'static, KeyPair>,
-    pub(super) pem_file: PathBuf,
+    pub(crate) pem_file: PathBuf,
 }
 
 impl TestCa {
-    pub(super) fn new() -> TestCa {
+    pub(crate) fn new() -> TestCa {
         let mut params = CertificateParams::new(Vec::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
@@ -75,7 +75,7 @@ impl Drop for TestCa {
 }
 
 /// A plain http receiver on `ip` (a loopback address).
-pub(super) async fn plain(ip: [u8; 4], answer: Answer) -> Receiver {
+pub(crate) async fn plain(ip: [u8; 4], answer: Answer) -> Receiver {
     let listener = TcpListener::bind(SocketAddr::from((ip, 0))).await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let (router, received) = router(answer);
@@ -84,7 +84,7 @@ pub(super) async fn plain(ip: [u8; 4], answer: Answer) -> Receiver {
 }
 
 /// An https receiver on `127.0.0.1` with a certificate from `ca`.
-pub(super) async fn tls(ca: &TestCa, answer: Answer) -> Receiver {
+pub(crate) async fn tls(ca: &TestCa, answer: Answer) -> Receiver {
     let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("https://{}/hook", tcp.local_addr().unwrap());
     let (router, received) = router(answer);
