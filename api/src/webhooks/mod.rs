@@ -15,8 +15,8 @@
 //! beyond those are logged as `skipped`. Without a database, registrations live in memory.
 //!
 //! Receivers are reached over http or https (the system's roots and an optional CA file), never
-//! through a redirect or a proxy, and only at addresses the SSRF guard (`receiver_guard.rs`) allows — checked at
-//! registration and at every delivery.
+//! through a redirect or a proxy, and only at addresses the SSRF guard (`receiver_guard.rs`)
+//! allows — checked at registration and at every delivery.
 
 mod address_class;
 mod delivery;
@@ -30,10 +30,10 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use flowmart_schemas::Id;
 use flowmart_serving::ServingIndex;
+use ipnet::IpNet;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use ipnet::IpNet;
 pub use receiver_guard::AddressRefused;
 use receiver_guard::ReceiverGuard;
 pub use signature::{SIGNATURE_HEADER, TIMESTAMPED_SIGNATURE_HEADER, sign, sign_timestamped};
