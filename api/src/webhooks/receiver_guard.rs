@@ -179,5 +179,8 @@ mod tests {
         assert!(!refused.to_string().contains("127.0.0.1"), "says nothing of where it resolves: {refused}");
         let allowed = guard(&["127.0.0.0/8", "::1/128"]).resolve_allowed("localhost").await.unwrap();
         assert!(allowed.iter().all(|address| address.is_loopback()), "{allowed:?}");
+        // Only allowed addresses are handed to the connector (`::1` dropped where localhost has it).
+        let ipv4_only = guard(&["127.0.0.0/8"]).resolve_allowed("localhost").await.unwrap();
+        assert!(!ipv4_only.is_empty() && ipv4_only.iter().all(|address| address.is_ipv4()), "{ipv4_only:?}");
     }
 }
