@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
 use crate::auth::KeyedTenant;
-use crate::{AdminToken, ApiError, ApiKeys};
+use crate::{AdminToken, ApiError, ApiKeys, OutboundTls};
 
 /// Names the process that answered.
 pub const PROCESS_HEADER: &str = "x-flowmart-process";
@@ -41,14 +41,17 @@ pub struct ClusterRoutes {
 }
 
 impl ClusterRoutes {
-    /// Process `process` of the processes whose APIs answer at `apis`, all with `admin` as their
-    /// admin token (forwarded requests are proven with it).
-    pub fn new(process: usize, apis: Vec<String>, admin: &AdminToken) -> ClusterRoutes {
-        // No overall timeout: a routed alert stream lasts as long as its client listens.
-        let client = reqwest::Client::builder()
+    /// Process `process` of the processes whose APIs answer at `apis` (`http://` or `https://`,
+    /// checked against `tls`), all with `admin` as their admin token (forwarded requests are
+    /// proven with it).
+    pub fn new(process: usize, apis: Vec<String>, admin: &AdminToken, tls: &OutboundTls) -> ClusterRoutes {
+        // No overall timeout: a routed alert stream lasts as long as its client listens. A
+        // redirect goes back to the client as the owner sent it.
+        let client = tls
+            .client_builder()
             .connect_timeout(std::time::Duration::from_secs(2))
             .build()
-            .expect("an HTTP client with default settings");
+            .expect("an HTTP client with rustls");
         let proof = HeaderValue::from_str(&admin.forwarding_proof()).expect("hex digits are a header value");
         ClusterRoutes { process, apis, client, proof }
     }
@@ -191,14 +194,42 @@ pub(crate) async fn route(
 
 #[cfg(test)]
 mod tests {
-    use super::ClusterRoutes;
-    use crate::AdminToken;
+    use axum::body::Body;
+    use axum::extract::Request;
+    use axum::http::StatusCode;
+
+    use super::{ClusterRoutes, FORWARDED_HEADER};
+    use crate::test_receiver::{self, Answer, TestCa};
+    use crate::{AdminToken, OutboundTls};
+
+    #[tokio::test]
+    async fn a_request_is_routed_to_an_owner_over_https_trusted_through_the_ca_file() {
+        let ca = TestCa::new();
+        let owner = test_receiver::tls(&ca, Answer::Status(StatusCode::OK)).await;
+        // Process 0 (this one) is never sent to; process 1 is the https owner on loopback.
+        let apis = vec!["http://127.0.0.1:9".to_string(), owner.url.origin().ascii_serialization()];
+        let admin = AdminToken::new("admin");
+        let request = || Request::builder().uri("/v1/stock?sku=a").body(Body::empty()).unwrap();
+
+        let trusting = ClusterRoutes::new(0, apis.clone(), &admin, &OutboundTls::new(Some(&ca.pem_file)).unwrap());
+        let answer = trusting.forward(1, request()).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        let received = owner.received.lock().unwrap().clone();
+        assert_eq!(received.len(), 1);
+        assert_eq!(received[0].headers[FORWARDED_HEADER], admin.forwarding_proof().as_str(), "proven as forwarded");
+
+        let untrusting = ClusterRoutes::new(0, apis, &admin, &OutboundTls::default());
+        assert!(untrusting.forward(1, request()).await.is_err(), "an owner whose certificate no trusted root signs");
+        assert_eq!(owner.received.lock().unwrap().len(), 1);
+    }
 
     #[test]
     fn every_tenant_has_one_owner_the_same_on_every_process_and_owners_are_spread() {
         let apis = || (0..3).map(|process| format!("http://p{process}")).collect::<Vec<_>>();
         let admin = AdminToken::new("admin");
-        let routes = (0..3).map(|process| ClusterRoutes::new(process, apis(), &admin)).collect::<Vec<_>>();
+        let routes = (0..3)
+            .map(|process| ClusterRoutes::new(process, apis(), &admin, &OutboundTls::default()))
+            .collect::<Vec<_>>();
         let mut owned = [0; 3];
         for tenant in (0..300).map(|n| format!("tenant-{n}")) {
             let owner = routes[0].owner_of(&tenant);
@@ -209,12 +240,15 @@ mod tests {
         assert!(owned.iter().all(|count| *count > 60), "{owned:?}");
         // Pinned (FNV-1a 64, checked against an independent implementation): a different hash
         // would move tenants between the processes of a cluster across an upgrade.
-        assert_eq!(ClusterRoutes::new(0, vec![String::new(); 7], &admin).owner_of("acme-wholesale"), 2);
+        assert_eq!(
+            ClusterRoutes::new(0, vec![String::new(); 7], &admin, &OutboundTls::default()).owner_of("acme-wholesale"),
+            2
+        );
     }
 
     #[test]
     fn only_a_process_of_the_cluster_can_mark_a_request_forwarded() {
-        let routes = ClusterRoutes::new(0, vec![String::new(); 2], &AdminToken::new("admin"));
+        let routes = ClusterRoutes::new(0, vec![String::new(); 2], &AdminToken::new("admin"), &OutboundTls::default());
         let request = |proof: Option<&str>| {
             let request = axum::http::Request::builder().uri("/v1/stock");
             let request = match proof {

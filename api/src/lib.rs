@@ -18,8 +18,11 @@ mod keys;
 mod limits;
 mod metrics_catalogue;
 mod observe;
+mod outbound_tls;
 mod routes;
 mod state;
+#[cfg(test)]
+mod test_receiver;
 pub mod webhooks;
 
 pub use database::{Store, StoreError};
@@ -28,6 +31,7 @@ pub use http::HttpSettings;
 pub use keys::{AdminToken, ApiKeys, IssuedKey, KeyError, KeyInfo};
 pub use limits::{MAX_BODY_BYTES, RateLimits};
 pub use metrics_catalogue::describe_metrics;
+pub use outbound_tls::{CaFileError, OutboundTls};
 pub use routes::page::after as parse_cursor;
 pub use routes::router;
 pub use state::ApiState;

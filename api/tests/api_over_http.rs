@@ -6,7 +6,7 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use flowmart_api::webhooks::Webhooks;
+use flowmart_api::webhooks::{WebhookSettings, Webhooks};
 use flowmart_api::{AdminToken, ApiKeys, ApiState, HttpSettings, RateLimits};
 use flowmart_generator::{Generator, GeneratorConfig, PartitionWorkload};
 use flowmart_operators::reference::ReferenceModel;
@@ -44,10 +44,30 @@ impl Service {
         Service::start_with(generator, workers, limits, HttpSettings::default())
     }
 
-    /// As [`Service::start`], with `limits` and `http` conventions.
+    /// As [`Service::start`], with `limits` and `http` conventions. Webhooks may be delivered to
+    /// loopback addresses, where the tests' receivers are.
     fn start_with(generator: GeneratorConfig, workers: usize, limits: RateLimits, http: HttpSettings) -> Service {
+        let loopback =
+            WebhookSettings { allowed_networks: vec!["127.0.0.0/8".parse().unwrap()], ..WebhookSettings::default() };
+        Service::serve(generator, workers, limits, http, loopback)
+    }
+
+    /// As [`Service::start`], with webhooks delivered to public addresses only (the default).
+    fn start_guarded(generator: GeneratorConfig) -> Service {
+        let generous = NonZeroU32::new(100_000).unwrap();
+        let limits = RateLimits::new(generous, generous);
+        Service::serve(generator, 1, limits, HttpSettings::default(), WebhookSettings::default())
+    }
+
+    fn serve(
+        generator: GeneratorConfig,
+        workers: usize,
+        limits: RateLimits,
+        http: HttpSettings,
+        webhooks: WebhookSettings,
+    ) -> Service {
         let (index, writer) = ServingIndex::new(u64::MAX);
-        let webhooks = Arc::new(Webhooks::new(index.clone()));
+        let webhooks = Arc::new(Webhooks::with_settings(index.clone(), webhooks));
         let pipeline = Pipeline::start(
             RuntimeConfig { workers, ..RuntimeConfig::default() },
             Arc::new(Generator::new(generator)),
@@ -704,8 +724,9 @@ fn the_openapi_document_describes_every_route_of_the_contract() {
     assert!(document["components"]["securitySchemes"]["tenant_key"].is_object());
 }
 
-/// One request a receiver got: its delivery id, signature, body, and the status it answered.
-type Received = (String, String, Vec<u8>, u16);
+/// One request a receiver got: its delivery id, signature, timestamped signature, body, and the
+/// status it answered.
+type Received = (String, String, String, Vec<u8>, u16);
 
 /// A webhook receiver on a free port: answers 500 to its first `failures` requests, then 200;
 /// records every request.
@@ -729,6 +750,7 @@ fn start_receiver(runtime: &tokio::runtime::Runtime, failures: usize) -> Receive
                 log.push((
                     header("x-flowmart-delivery").unwrap_or_default(),
                     header("x-flowmart-signature").unwrap_or_default(),
+                    header("x-flowmart-timestamped-signature").unwrap_or_default(),
                     body.to_vec(),
                     status,
                 ));
@@ -740,6 +762,36 @@ fn start_receiver(runtime: &tokio::runtime::Runtime, failures: usize) -> Receive
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     runtime.spawn(async move { axum::serve(listener, app).await });
     Receiver { url, received }
+}
+
+#[test]
+fn webhook_urls_reaching_internal_or_metadata_addresses_are_refused_at_registration() {
+    let service = Service::start_guarded(GeneratorConfig { max_records: Some(500), ..generator_config() });
+    let key = service.issue_key("acme-wholesale");
+    // Each is resolved (or read as an address) and refused: none is ever connected to.
+    for url in [
+        "http://127.0.0.1:5432/",
+        "http://127.1/hook",
+        "http://localhost:9000/hook",
+        "http://10.0.0.1/hook",
+        "http://172.16.0.1/hook",
+        "http://192.168.1.1/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:8080/hook",
+        "http://[fc00::1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "https://0.0.0.0/hook",
+        "http://224.0.0.1/hook",
+    ] {
+        let request =
+            service.client.post(format!("{}/v1/webhooks", service.url)).bearer_auth(&key).json(&json!({ "url": url }));
+        let (status, body) = service.send(request);
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(error.contains("does not resolve to an address webhooks may reach"), "{url}: {error}");
+    }
+    let (_, listed) = service.get("/v1/webhooks", Some(&key));
+    assert_eq!(listed["items"], json!([]), "none registered");
 }
 
 #[test]
@@ -779,11 +831,19 @@ fn a_webhook_receives_each_alert_change_once_signed_after_retries_and_logs_each_
     // What the receiver got: every request signed with the secret; each change answered 200 once.
     let received = receiver.received.lock().unwrap().clone();
     let mut delivered = Vec::new();
-    for (delivery_id, signature, body, status) in &received {
+    let hmac_hex = |message: &[u8]| {
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-        mac.update(body);
-        let expected = mac.finalize().into_bytes().iter().map(|byte| format!("{byte:02x}")).collect::<String>();
-        assert_eq!(signature, &format!("sha256={expected}"), "signed with the secret");
+        mac.update(message);
+        mac.finalize().into_bytes().iter().map(|byte| format!("{byte:02x}")).collect::<String>()
+    };
+    for (delivery_id, signature, timestamped, body, status) in &received {
+        assert_eq!(signature, &format!("sha256={}", hmac_hex(body)), "signed with the secret");
+        let (timestamp, v1) = timestamped
+            .strip_prefix("t=")
+            .and_then(|rest| rest.split_once(",v1="))
+            .unwrap_or_else(|| panic!("t=<unix>,v1=<hex>: {timestamped:?}"));
+        let signed = [format!("{timestamp}.{delivery_id}.").as_bytes(), body].concat();
+        assert_eq!(v1, hmac_hex(&signed), "the timestamp, delivery id and body signed with the secret");
         let alert: Value = serde_json::from_slice(body).unwrap();
         assert_eq!(alert["tenant_id"], tenant, "only the tenant's own changes");
         let (hook, sequence) = delivery_id.split_once(':').unwrap();

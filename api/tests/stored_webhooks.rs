@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use flowmart_api::Store;
-use flowmart_api::webhooks::Webhooks;
+use flowmart_api::webhooks::{WebhookSettings, Webhooks};
 use flowmart_runtime::{ChangeBatch, Sink, SourceProgress};
 use flowmart_schemas::{Id, ReorderAlert};
 use flowmart_serving::{ServingIndex, Snapshot};
@@ -16,6 +16,11 @@ use flowmart_testkit::{TestDatabase, alert_batch, reorder_alert};
 fn restarted_index(published: u64, recent: Vec<(u64, ReorderAlert)>) -> (ServingIndex, flowmart_serving::IndexWriter) {
     let restored = Snapshot::restored(5, SourceProgress::default(), published, [], [], []);
     ServingIndex::starting_from(restored, recent, u64::MAX)
+}
+
+/// Deliveries to this test's receiver, on loopback.
+fn loopback_receivers() -> WebhookSettings {
+    WebhookSettings { allowed_networks: vec!["127.0.0.0/8".parse().unwrap()], ..WebhookSettings::default() }
 }
 
 fn wait_until(what: &str, done: impl Fn() -> bool) {
@@ -52,7 +57,7 @@ fn a_restarted_api_keeps_its_webhooks_and_delivers_on_from_where_it_stopped() {
 
     // First run: register, deliver changes 1 and 3 (2 is another tenant's).
     let (index, mut writer) = restarted_index(0, Vec::new());
-    let webhooks = runtime.block_on(Webhooks::stored(index, &store)).unwrap();
+    let webhooks = runtime.block_on(Webhooks::stored(index, &store, loopback_receivers())).unwrap();
     let (registered, _secret) = runtime.block_on(webhooks.register(&tenant, &url)).unwrap();
     let alerts = ["acme-wholesale", "globex-distribution", "acme-wholesale"];
     let alerts = alerts.into_iter().zip(["a", "b", "c"]).map(|(tenant, sku)| reorder_alert(tenant, sku)).collect();
@@ -65,7 +70,7 @@ fn a_restarted_api_keeps_its_webhooks_and_delivers_on_from_where_it_stopped() {
 
     // Restart: the webhook is still there and goes on with change 4, sending nothing twice.
     let (index, mut writer) = restarted_index(3, Vec::new());
-    let webhooks = runtime.block_on(Webhooks::stored(index, &store)).unwrap();
+    let webhooks = runtime.block_on(Webhooks::stored(index, &store, loopback_receivers())).unwrap();
     let listed = webhooks.list(&tenant);
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].webhook_id, registered.webhook_id);
@@ -82,14 +87,14 @@ fn a_restarted_api_keeps_its_webhooks_and_delivers_on_from_where_it_stopped() {
         (7, reorder_alert("acme-wholesale", "g")),
     ];
     let (index, _writer) = restarted_index(7, kept);
-    let webhooks = runtime.block_on(Webhooks::stored(index, &store)).unwrap();
+    let webhooks = runtime.block_on(Webhooks::stored(index, &store, loopback_receivers())).unwrap();
     wait_until("the changes made while down", || delivered() == ["1", "3", "4", "5", "7"]);
     wait_until("progress stored", || progress() == "7");
     drop(webhooks);
 
     // Down while changes 8..=10 happened, none kept: they are logged as skipped, nothing is sent.
     let (index, _writer) = restarted_index(10, Vec::new());
-    let webhooks = runtime.block_on(Webhooks::stored(index, &store)).unwrap();
+    let webhooks = runtime.block_on(Webhooks::stored(index, &store, loopback_receivers())).unwrap();
     wait_until("the gap logged", || {
         webhooks.deliveries(&tenant, &registered.webhook_id).is_some_and(|log| !log.is_empty())
     });

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use flowmart_api::cluster::ClusterRoutes;
 use flowmart_api::webhooks::Webhooks;
-use flowmart_api::{AdminToken, ApiKeys, ApiState, RateLimits};
+use flowmart_api::{AdminToken, ApiKeys, ApiState, OutboundTls, RateLimits};
 use flowmart_generator::{Generator, GeneratorConfig, PartitionWorkload};
 use flowmart_kafka::{KafkaSource, KafkaSourceConfig, OnOffsetOutOfRange, Registry, StartFrom, WriterSchemas};
 use flowmart_runtime::{ClusterConfig, Pipeline, RuntimeConfig};
@@ -133,7 +133,9 @@ fn routed_against_local(requests: usize) {
     let apis =
         listeners.iter().map(|listener| format!("http://{}", listener.local_addr().unwrap())).collect::<Vec<_>>();
     let admin = AdminToken::new("bench");
-    let routes = (0..2).map(|process| Arc::new(ClusterRoutes::new(process, apis.clone(), &admin))).collect::<Vec<_>>();
+    let routes = (0..2)
+        .map(|process| Arc::new(ClusterRoutes::new(process, apis.clone(), &admin, &OutboundTls::default())))
+        .collect::<Vec<_>>();
     // A tenant process 0 serves, with one stock position.
     let tenant = (0..).map(|n| format!("tenant-{n}")).find(|tenant| routes[0].serves(tenant)).unwrap();
     let (index, mut writer) = ServingIndex::new(u64::MAX);

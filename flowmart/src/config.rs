@@ -18,8 +18,10 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::Value;
+use flowmart_api::{CaFileError, OutboundTls};
 use flowmart_runtime::{ClusterConfig, RuntimeConfig, Topics};
 use flowmart_schemas::Retention;
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 pub use kafka::{KafkaSettings, SaslMechanism, SecurityProtocol};
@@ -48,6 +50,32 @@ pub struct PipelineConfig {
     /// The timely cluster this process is part of.
     #[serde(default)]
     pub cluster: ClusterSettings,
+    /// How webhook deliveries reach tenants' receivers.
+    #[serde(default)]
+    pub webhooks: WebhookSettings,
+}
+
+/// `[webhooks]`: where deliveries may go (README "Webhooks").
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WebhookSettings {
+    /// A PEM file of CA certificates trusted for https receivers besides the system's. Default
+    /// none.
+    pub ca_file: Option<PathBuf>,
+    /// Networks (CIDR) whose private, loopback or link-local addresses receivers may have, e.g.
+    /// `["10.20.0.0/16"]` for receivers inside a company network. Default none: only public
+    /// addresses (cloud metadata addresses never).
+    pub allowed_networks: Vec<IpNet>,
+}
+
+impl WebhookSettings {
+    /// The API's view (the CA file is checked by [`load`]).
+    pub fn api(&self) -> Result<flowmart_api::webhooks::WebhookSettings, CaFileError> {
+        Ok(flowmart_api::webhooks::WebhookSettings {
+            tls: OutboundTls::new(self.ca_file.as_deref())?,
+            allowed_networks: self.allowed_networks.clone(),
+        })
+    }
 }
 
 /// `[cluster]`: run as one of several processes forming one timely cluster (README "Scale out").
@@ -64,11 +92,14 @@ pub struct ClusterSettings {
     /// `i` is process `i`'s timely address and API URL, e.g. `10.0.0.7:2101 http://10.0.0.7:8080`;
     /// blank lines and `#` comments are skipped. Every process gets the same file.
     pub peers: Option<PathBuf>,
+    /// A PEM file of CA certificates trusted besides the system's for `https://` API URLs in the
+    /// peers file. Default none.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for ClusterSettings {
     fn default() -> Self {
-        ClusterSettings { processes: 1, process_index: 0, peers: None }
+        ClusterSettings { processes: 1, process_index: 0, peers: None, ca_file: None }
     }
 }
 
@@ -608,6 +639,12 @@ impl PipelineConfig {
         if let Err(problem) = self.cluster.peers() {
             check(false, "cluster.peers", &problem);
         }
+        for (key, ca_file) in [("cluster.ca_file", &self.cluster.ca_file), ("webhooks.ca_file", &self.webhooks.ca_file)]
+        {
+            if let Some(Err(problem)) = ca_file.as_deref().map(|path| OutboundTls::new(Some(path))) {
+                check(false, key, &problem.to_string());
+            }
+        }
         check(self.runtime.poll_batch > 0, "runtime.poll_batch", "must be at least 1");
         check(self.runtime.idle_tick_ms > 0, "runtime.idle_tick_ms", "must be at least 1");
         check((0..=19).contains(&self.runtime.nice), "runtime.nice", "must be between 0 and 19");
@@ -817,6 +854,34 @@ mod tests {
             wrong.iter().any(|problem| problem.contains("cluster.peers") && problem.contains("required")),
             "{wrong:?}"
         );
+    }
+
+    #[test]
+    fn the_webhook_allow_list_is_read_and_a_bad_network_or_ca_file_is_named() {
+        let allowed = file(&format!("{MINIMAL}[webhooks]\nallowed_networks = [\"10.20.0.0/16\", \"fd00::/8\"]\n"));
+        let config = load(Some(&allowed.0), &[]).unwrap();
+        let networks: Vec<IpNet> = vec!["10.20.0.0/16".parse().unwrap(), "fd00::/8".parse().unwrap()];
+        assert_eq!(config.webhooks.allowed_networks, networks);
+        // As the environment gives it (FLOWMART__WEBHOOKS__ALLOWED_NETWORKS='["127.0.0.0/8"]').
+        let minimal = file(MINIMAL);
+        let from_env = load(Some(&minimal.0), &[("webhooks.allowed_networks", r#"["127.0.0.0/8"]"#.to_string())]);
+        assert_eq!(from_env.unwrap().webhooks.allowed_networks, vec!["127.0.0.0/8".parse::<IpNet>().unwrap()]);
+
+        let bad = file(&format!("{MINIMAL}[webhooks]\nallowed_networks = [\"10.20.0.0/33\"]\n"));
+        let problems = load(Some(&bad.0), &[]).unwrap_err();
+        assert!(problems[0].to_string().contains("webhooks.allowed_networks"), "{}", problems[0]);
+
+        let missing = file(&format!(
+            "{MINIMAL}[webhooks]\nca_file = \"/no/such/ca.pem\"\n[cluster]\nca_file = \"/no/such/peers-ca.pem\"\n"
+        ));
+        let problems =
+            load(Some(&missing.0), &[]).unwrap_err().into_iter().map(|problem| problem.to_string()).collect::<Vec<_>>();
+        for (key, path) in [("webhooks.ca_file", "/no/such/ca.pem"), ("cluster.ca_file", "/no/such/peers-ca.pem")] {
+            assert!(
+                problems.iter().any(|problem| problem.contains(key) && problem.contains(path)),
+                "{key}: {problems:?}"
+            );
+        }
     }
 
     #[test]

@@ -16,7 +16,8 @@ use crate::{ApiError, ApiState};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewWebhook {
-    /// Where to post each alert change (absolute http or https URL).
+    /// Where to post each alert change: an absolute http or https URL whose host has a public
+    /// address (or one on the operator's allow-list).
     url: String,
 }
 
@@ -25,7 +26,7 @@ pub(super) struct NewWebhook {
 pub(super) struct RegisteredWebhook {
     #[serde(flatten)]
     webhook: WebhookInfo,
-    /// The HMAC-SHA256 key of `X-FlowMart-Signature`.
+    /// The HMAC-SHA256 key of `X-FlowMart-Timestamped-Signature` and `X-FlowMart-Signature`.
     secret: String,
 }
 
@@ -43,7 +44,7 @@ pub(super) struct DeliveryLog {
 
 fn webhook_failure(error: WebhookError) -> ApiError {
     match error {
-        WebhookError::BadUrl(_) => ApiError::BadRequest(error.to_string()),
+        WebhookError::BadUrl(_) | WebhookError::AddressRefused(_) => ApiError::BadRequest(error.to_string()),
         WebhookError::Randomness => ApiError::Unavailable("no randomness available to make a secret"),
         WebhookError::Store(error) => {
             tracing::error!(%error, "webhook store failed");
@@ -56,9 +57,11 @@ fn json_error(rejection: JsonRejection) -> ApiError {
     ApiError::BadRequest(rejection.body_text())
 }
 
-/// Registers a webhook: each of the tenant's alert changes from now on is posted to it.
+/// Registers a webhook: each of the tenant's alert changes from now on is posted to it, signed
+/// (`X-FlowMart-Timestamped-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.delivery_id.body">`).
 #[utoipa::path(post, path = "/v1/webhooks", request_body = NewWebhook, security(("tenant_key" = [])),
-    responses((status = 201, body = RegisteredWebhook), (status = 400, description = "a bad body or url", body = ErrorBody),
+    responses((status = 201, body = RegisteredWebhook),
+        (status = 400, description = "a bad body, or a url not http(s) or not reaching an allowed address", body = ErrorBody),
         TenantKeyErrors))]
 pub(super) async fn register(
     Tenant(tenant_id): Tenant,

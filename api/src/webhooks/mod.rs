@@ -13,8 +13,15 @@
 //! delivery finished) is written after every delivery: a restarted API goes on from there. The
 //! changes it can resend are those its serving index still keeps; changes made while it was down
 //! beyond those are logged as `skipped`. Without a database, registrations live in memory.
+//!
+//! Receivers are reached over http or https (the system's roots and an optional CA file), never
+//! through a redirect or a proxy, and only at addresses the SSRF guard (`receiver_guard.rs`)
+//! allows — checked at registration and at every delivery.
 
+mod address_class;
 mod delivery;
+mod delivery_failure;
+mod receiver_guard;
 mod signature;
 mod stored;
 
@@ -23,13 +30,16 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use flowmart_schemas::Id;
 use flowmart_serving::ServingIndex;
+use ipnet::IpNet;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-pub use signature::{SIGNATURE_HEADER, sign};
+pub use receiver_guard::AddressRefused;
+use receiver_guard::ReceiverGuard;
+pub use signature::{SIGNATURE_HEADER, TIMESTAMPED_SIGNATURE_HEADER, sign, sign_timestamped};
 use stored::{StoredWebhook, WebhookTable};
 
-use crate::{Store, StoreError};
+use crate::{OutboundTls, Store, StoreError};
 
 /// How many deliveries each webhook's log keeps (the oldest go first).
 const LOG_CAPACITY: usize = 1_000;
@@ -49,7 +59,9 @@ pub struct Delivery {
     pub attempts: u32,
     /// The last HTTP status received, if any.
     pub response_status: Option<u16>,
-    /// Why the last attempt failed, if it did.
+    /// Why the last attempt failed, if it did: a class of failure (`address not allowed`,
+    /// `could not connect`, `timed out`, `tls handshake failed`, `answered 503 Service
+    /// Unavailable`, …), never what the receiver sent.
     pub error: Option<String>,
     /// When it finished (ms since the epoch).
     pub finished_at: i64,
@@ -85,6 +97,9 @@ pub enum WebhookError {
     /// The URL is not an absolute `http` or `https` URL.
     #[error("url must be an absolute http(s) URL, got {0:?}")]
     BadUrl(String),
+    /// The URL's host is not one webhooks may reach.
+    #[error("url refused: {0}")]
+    AddressRefused(#[from] AddressRefused),
     /// The OS gave no randomness for the secret.
     #[error("no randomness available to make a secret")]
     Randomness,
@@ -93,28 +108,49 @@ pub enum WebhookError {
     Store(#[from] StoreError),
 }
 
+/// How deliveries reach receivers.
+#[derive(Clone, Debug, Default)]
+pub struct WebhookSettings {
+    /// The roots https receivers' certificates are checked against. Default: the system's.
+    pub tls: OutboundTls,
+    /// Networks whose private (loopback, link-local, …) addresses receivers may have, for
+    /// receivers inside a company network. Default none: public addresses only.
+    pub allowed_networks: Vec<IpNet>,
+}
+
 /// Every tenant's webhooks and their delivery tasks.
 pub struct Webhooks {
     index: ServingIndex,
     client: reqwest::Client,
+    guard: ReceiverGuard,
     hooks: RwLock<HashMap<String, Arc<Webhook>>>,
     table: Option<WebhookTable>,
 }
 
 impl Webhooks {
-    /// No webhooks yet, in memory only; changes are read from `index`.
+    /// No webhooks yet, in memory only, delivering to public addresses; changes are read from
+    /// `index`.
     pub fn new(index: ServingIndex) -> Webhooks {
-        let client = reqwest::Client::builder()
+        Webhooks::with_settings(index, WebhookSettings::default())
+    }
+
+    /// As [`new`](Webhooks::new), delivering as `settings` say.
+    pub fn with_settings(index: ServingIndex, settings: WebhookSettings) -> Webhooks {
+        let guard = ReceiverGuard::new(settings.allowed_networks);
+        let client = settings
+            .tls
+            .client_builder()
+            .dns_resolver(guard.clone())
             .timeout(std::time::Duration::from_secs(10))
             .build()
-            .expect("an HTTP client with default settings");
-        Webhooks { index, client, hooks: RwLock::new(HashMap::new()), table: None }
+            .expect("an HTTP client with rustls and a resolver");
+        Webhooks { index, client, guard, hooks: RwLock::new(HashMap::new()), table: None }
     }
 
     /// The webhooks stored in `store`'s database, each delivering again after its last finished
     /// change. Must be called within a tokio runtime.
-    pub async fn stored(index: ServingIndex, store: &Store) -> Result<Webhooks, StoreError> {
-        Webhooks::stored_for(index, store, |_| true).await
+    pub async fn stored(index: ServingIndex, store: &Store, settings: WebhookSettings) -> Result<Webhooks, StoreError> {
+        Webhooks::stored_for(index, store, settings, |_| true).await
     }
 
     /// As [`stored`](Webhooks::stored), only the webhooks of the tenants `serves` accepts (in a
@@ -122,11 +158,12 @@ impl Webhooks {
     pub async fn stored_for(
         index: ServingIndex,
         store: &Store,
+        settings: WebhookSettings,
         serves: impl Fn(&str) -> bool,
     ) -> Result<Webhooks, StoreError> {
         let table = WebhookTable::new(store);
         let stored = table.all().await?;
-        let webhooks = Webhooks { table: Some(table), ..Webhooks::new(index) };
+        let webhooks = Webhooks { table: Some(table), ..Webhooks::with_settings(index, settings) };
         for webhook in stored.into_iter().filter(|webhook| serves(&webhook.tenant_id)) {
             match reqwest::Url::parse(&webhook.url) {
                 Ok(url) => webhooks.start(webhook, url),
@@ -139,12 +176,14 @@ impl Webhooks {
     }
 
     /// Registers `url` for `tenant_id`'s alert changes from now on; returns it and its secret
-    /// (for `X-FlowMart-Signature`). Must be called within a tokio runtime.
+    /// (for the signature headers). Its host is resolved (never connected to) and refused unless
+    /// the guard allows an address of it. Must be called within a tokio runtime.
     pub async fn register(&self, tenant_id: &Id, url: &str) -> Result<(WebhookInfo, String), WebhookError> {
         let parsed = reqwest::Url::parse(url).map_err(|_| WebhookError::BadUrl(url.to_string()))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
             return Err(WebhookError::BadUrl(url.to_string()));
         }
+        self.guard.check(&parsed).await?;
         let secret = crate::keys::random_secret("whsec_").map_err(|_| WebhookError::Randomness)?;
         let webhook_id = crate::keys::random_secret("wh_").map_err(|_| WebhookError::Randomness)?[..19].to_string();
         let webhook = StoredWebhook {
@@ -198,7 +237,14 @@ impl Webhooks {
             }
             entries.push_back(delivery);
         };
-        let run = delivery::run(target, self.index.clone(), self.client.clone(), webhook.delivered_up_to, finished);
+        let run = delivery::run(
+            target,
+            self.index.clone(),
+            self.client.clone(),
+            self.guard.clone(),
+            webhook.delivered_up_to,
+            finished,
+        );
         let task = tokio::spawn(run).abort_handle();
         let hook = Arc::new(Webhook { tenant_id, info, log, task });
         self.hooks.write().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(webhook.webhook_id, hook);

@@ -27,20 +27,21 @@ pub(super) fn api_state(
     pipeline: Arc<PipelineStatus>,
     admin_token: AdminToken,
 ) -> anyhow::Result<ApiState> {
+    let webhook_settings = config.webhooks.api().context("webhooks.ca_file")?;
     let (keys, webhooks) = match &config.postgres.database_url {
         Some(url) => {
             let store = tokio.block_on(Store::open(url)).context("cannot open the api's tables")?;
             let keys = Arc::new(tokio.block_on(ApiKeys::stored(&store)).context("cannot read the api keys")?);
             let serves = |tenant_id: &str| routes.as_ref().is_none_or(|routes| routes.serves(tenant_id));
             let webhooks = tokio
-                .block_on(Webhooks::stored_for(index.clone(), &store, serves))
+                .block_on(Webhooks::stored_for(index.clone(), &store, webhook_settings, serves))
                 .context("cannot read the webhooks")?;
             if config.cluster.processes > 1 {
                 tokio.spawn(reload_keys(Arc::clone(&keys)));
             }
             (keys, webhooks)
         }
-        None => (Arc::new(ApiKeys::new()), Webhooks::new(index.clone())),
+        None => (Arc::new(ApiKeys::new()), Webhooks::with_settings(index.clone(), webhook_settings)),
     };
     let state = ApiState {
         index,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use flowmart_api::OutboundTls;
 use flowmart_api::cluster::ClusterRoutes;
 use flowmart_kafka::{KafkaSource, KafkaSourceConfig, Registry, WriterSchemas};
 use flowmart_runtime::Pipeline;
@@ -50,8 +51,10 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
     // In a cluster each process serves the tenants it owns; the API routes the others' requests.
     let routes = (cluster.processes > 1).then(|| {
         let apis = peers.iter().map(|peer| peer.api.clone()).collect();
-        Arc::new(ClusterRoutes::new(cluster.process_index, apis, &admin_token))
+        let tls = OutboundTls::new(cluster.ca_file.as_deref())?;
+        anyhow::Ok(Arc::new(ClusterRoutes::new(cluster.process_index, apis, &admin_token, &tls)))
     });
+    let routes = routes.transpose().context("cluster.ca_file")?;
     let index_writer = match &routes {
         Some(routes) => {
             let routes = Arc::clone(routes);

@@ -86,6 +86,8 @@ impl Deployment {
                 }
                 let child = command
                     .env("FLOWMART_ADMIN_TOKEN", ADMIN)
+                    // The webhook the routing check registers is on loopback.
+                    .env("FLOWMART__WEBHOOKS__ALLOWED_NETWORKS", r#"["127.0.0.0/8"]"#)
                     .env("RUST_LOG", std::env::var("FLOWMART_TEST_LOG").unwrap_or_else(|_| "warn".into()))
                     .stdout(Stdio::null())
                     .stderr(Stdio::inherit())
