@@ -7,25 +7,35 @@
 //! Every problem is named at once, as `flowmart validate` shows them: unknown keys, values of the
 //! wrong type (each is set aside, its default taken, and the rest read on), and the rules on
 //! values, each once.
+//!
+//! One file per section under `config/`, each with its settings and its rules (`problems`);
+//! `load.rs` layers the sources and names where each problem came from.
 
+mod api;
+mod cluster;
 mod kafka;
+mod load;
+mod postgres;
+mod retention;
 mod secret_files;
+mod topics;
+mod webhooks;
 
-use std::net::SocketAddr;
-use std::num::NonZeroU32;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
-use figment::value::Value;
-use flowmart_api::{CaFileError, OutboundTls};
-use flowmart_runtime::{ClusterConfig, RuntimeConfig, Topics};
-use flowmart_schemas::Retention;
-use ipnet::IpNet;
+use flowmart_api::OutboundTls;
+use flowmart_runtime::RuntimeConfig;
 use serde::{Deserialize, Serialize};
 
+pub use api::ApiSettings;
+pub use cluster::{ClusterSettings, Peer};
 pub use kafka::{KafkaSettings, SaslMechanism, SecurityProtocol};
+pub use load::{ConfigProblem, load};
+pub use postgres::PostgresSettings;
+pub use retention::RetentionSettings;
 pub(crate) use secret_files::read as read_secret_file;
+pub use topics::TopicSettings;
+pub use webhooks::WebhookSettings;
 
 /// Everything `flowmart run` needs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -55,283 +65,6 @@ pub struct PipelineConfig {
     pub webhooks: WebhookSettings,
 }
 
-/// `[webhooks]`: where deliveries may go (README "Webhooks").
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct WebhookSettings {
-    /// A PEM file of CA certificates trusted for https receivers besides the system's. Default
-    /// none.
-    pub ca_file: Option<PathBuf>,
-    /// Networks (CIDR) whose private, loopback or link-local addresses receivers may have, e.g.
-    /// `["10.20.0.0/16"]` for receivers inside a company network. Default none: only public
-    /// addresses (cloud metadata addresses never).
-    pub allowed_networks: Vec<IpNet>,
-}
-
-impl WebhookSettings {
-    /// The API's view (the CA file is checked by [`load`]).
-    pub fn api(&self) -> Result<flowmart_api::webhooks::WebhookSettings, CaFileError> {
-        Ok(flowmart_api::webhooks::WebhookSettings {
-            tls: OutboundTls::new(self.ca_file.as_deref())?,
-            allowed_networks: self.allowed_networks.clone(),
-        })
-    }
-}
-
-/// `[cluster]`: run as one of several processes forming one timely cluster (README "Scale out").
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ClusterSettings {
-    /// Processes in the cluster (`FLOWMART_PROCESSES`, `--processes`). Default 1: this process
-    /// alone.
-    pub processes: usize,
-    /// This process's index, from 0 (`FLOWMART_PROCESS_INDEX`, `--process-index`). Default 0.
-    /// Process 0 writes the results (Postgres, alert and dead-letter topics).
-    pub process_index: usize,
-    /// The peers file (`FLOWMART_PEERS`, `--peers`), required with more than one process: line
-    /// `i` is process `i`'s timely address and API URL, e.g. `10.0.0.7:2101 http://10.0.0.7:8080`;
-    /// blank lines and `#` comments are skipped. Every process gets the same file.
-    pub peers: Option<PathBuf>,
-    /// A PEM file of CA certificates trusted besides the system's for `https://` API URLs in the
-    /// peers file. Default none.
-    pub ca_file: Option<PathBuf>,
-}
-
-impl Default for ClusterSettings {
-    fn default() -> Self {
-        ClusterSettings { processes: 1, process_index: 0, peers: None, ca_file: None }
-    }
-}
-
-/// One process of a cluster, as the peers file gives it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Peer {
-    /// Where its timely workers listen (`host:port`).
-    pub timely: String,
-    /// Where its API answers (`http://host:port`).
-    pub api: String,
-}
-
-impl ClusterSettings {
-    /// Every process of the cluster, in order (one, unnamed, when this process runs alone).
-    pub fn peers(&self) -> Result<Vec<Peer>, String> {
-        let Some(path) = &self.peers else {
-            return if self.processes > 1 {
-                Err("is required when cluster.processes is more than 1".into())
-            } else {
-                Ok(Vec::new())
-            };
-        };
-        let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
-        let mut peers = Vec::new();
-        for (number, line) in text.lines().enumerate() {
-            let line = line.split('#').next().unwrap_or_default().trim();
-            if line.is_empty() {
-                continue;
-            }
-            let fields = line.split_whitespace().collect::<Vec<_>>();
-            // An API URL needs a host after its scheme (`http://#…` is `http://` and a comment).
-            let has_host = |api: &str| {
-                let rest = api.strip_prefix("http://").or_else(|| api.strip_prefix("https://"));
-                rest.is_some_and(|rest| !rest.trim_end_matches('/').is_empty())
-            };
-            let well_formed = matches!(fields.as_slice(), [timely, api]
-                if timely.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
-                    && has_host(api));
-            if !well_formed {
-                return Err(format!(
-                    "{} line {}: expected `<host:port> <http://api-host:port>`, got {line:?}",
-                    path.display(),
-                    number + 1
-                ));
-            }
-            peers.push(Peer { timely: fields[0].to_string(), api: fields[1].trim_end_matches('/').to_string() });
-        }
-        if peers.len() != self.processes {
-            return Err(format!(
-                "{} names {} processes, cluster.processes is {}",
-                path.display(),
-                peers.len(),
-                self.processes
-            ));
-        }
-        Ok(peers)
-    }
-
-    /// The runtime's view: `None` for a process alone.
-    fn runtime(&self, recovery_state: bool) -> Option<ClusterConfig> {
-        let peers = self.peers().ok().filter(|peers| peers.len() > 1)?;
-        let addresses = peers.into_iter().map(|peer| peer.timely).collect();
-        Some(ClusterConfig { process: self.process_index, addresses, recovery_state })
-    }
-}
-
-/// `[postgres]`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct PostgresSettings {
-    /// `postgres://…` URL of the results database (`DATABASE_URL`, `--database-url`), with
-    /// `sslmode` (up to `verify-full`) and `sslrootcert` for TLS. Default: none, results are only
-    /// served.
-    pub database_url: Option<String>,
-    /// A file holding `database_url` (`DATABASE_URL_FILE`). Default none.
-    pub database_url_file: Option<PathBuf>,
-}
-
-/// libpq's `sslmode` values, all of which the connection takes.
-const SSL_MODES: [&str; 6] = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
-
-impl PostgresSettings {
-    /// Checks the URL's scheme and its TLS parameters; (setting, problem) for each rule broken.
-    fn problems(&self) -> Vec<(String, String)> {
-        let key = "postgres.database_url".to_string();
-        let Some(url) = &self.database_url else { return Vec::new() };
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return vec![(key, "must be a postgres:// URL".into())];
-        }
-        let query = url.split_once('?').map_or("", |(_, query)| query);
-        let mut problems = Vec::new();
-        for (name, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
-            match name {
-                "sslmode" if !SSL_MODES.contains(&value) => problems
-                    .push((key.clone(), format!("sslmode must be one of {}, got {value:?}", SSL_MODES.join(", ")))),
-                "sslrootcert" | "sslcert" | "sslkey" => {
-                    if let Err(problem) = secret_files::readable(Path::new(value)) {
-                        problems.push((key.clone(), format!("{name}: {problem}")));
-                    }
-                }
-                _ => {}
-            }
-        }
-        problems
-    }
-}
-
-/// `[topics]`: defaults from `CONTRACT.md` §1.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TopicSettings {
-    /// Default `flowmart.inventory`.
-    pub inventory: String,
-    /// Default `flowmart.orders`.
-    pub orders: String,
-    /// Default `flowmart.payments`.
-    pub payments: String,
-    /// Default `flowmart.reorder-policies`.
-    pub reorder_policies: String,
-    /// Default `flowmart.reorder-alerts`.
-    pub reorder_alerts: String,
-    /// Default `flowmart.dlq`.
-    pub dlq: String,
-}
-
-impl Default for TopicSettings {
-    fn default() -> Self {
-        let inputs = Topics::default();
-        TopicSettings {
-            inventory: inputs.inventory,
-            orders: inputs.orders,
-            payments: inputs.payments,
-            reorder_policies: inputs.reorder_policies,
-            reorder_alerts: "flowmart.reorder-alerts".into(),
-            dlq: "flowmart.dlq".into(),
-        }
-    }
-}
-
-impl TopicSettings {
-    /// The input topics.
-    pub fn inputs(&self) -> Topics {
-        Topics {
-            inventory: self.inventory.clone(),
-            orders: self.orders.clone(),
-            payments: self.payments.clone(),
-            reorder_policies: self.reorder_policies.clone(),
-        }
-    }
-}
-
-/// `[retention]`: how long per-key state is kept (days of pipeline time; 0 keeps forever).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct RetentionSettings {
-    /// Event ids remembered for dedupe. Default 7.
-    pub event_id_days: u64,
-    /// Orders kept after their last change. Default 90.
-    pub order_days: u64,
-    /// Resolved alerts listed by the API. Default 1.
-    pub resolved_alert_days: u64,
-}
-
-impl Default for RetentionSettings {
-    fn default() -> Self {
-        RetentionSettings { event_id_days: 7, order_days: 90, resolved_alert_days: 1 }
-    }
-}
-
-const DAY_MS: u64 = 24 * 60 * 60 * 1000;
-/// The longest retention accepted (100 years): longer ones overflow milliseconds of pipeline
-/// time (found by fuzzing, `fuzz/`); 0 keeps forever.
-const MAX_RETENTION_DAYS: u64 = 36_500;
-
-impl RetentionSettings {
-    /// The operators' retention.
-    pub fn operators(&self) -> Retention {
-        let days = |days: u64| (days > 0).then(|| days * DAY_MS);
-        Retention { event_ids_ms: days(self.event_id_days), orders_ms: days(self.order_days) }
-    }
-
-    /// How long resolved alerts stay listed (ms).
-    pub fn resolved_alerts_ms(&self) -> u64 {
-        if self.resolved_alert_days == 0 { u64::MAX } else { self.resolved_alert_days * DAY_MS }
-    }
-}
-
-/// `[api]`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ApiSettings {
-    /// Listen address (`FLOWMART_LISTEN`, `--listen`). Default `127.0.0.1:8080`.
-    pub listen: SocketAddr,
-    /// Requests per second each tenant may make (then 429 with Retry-After). Default 200.
-    pub rate_limit_per_second: NonZeroU32,
-    /// Requests a tenant may make at once above the rate. Default 400.
-    pub rate_limit_burst: NonZeroU32,
-    /// Origins a browser app on another site may call the API from (CORS), e.g.
-    /// `["https://dash.example.com"]`. Default none.
-    pub cors_origins: Vec<String>,
-    /// How long a request may take to get its answer (then 503). Default 30,000 ms.
-    pub request_timeout_ms: u64,
-}
-
-impl Default for ApiSettings {
-    fn default() -> Self {
-        ApiSettings {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            rate_limit_per_second: NonZeroU32::new(200).expect("non-zero"),
-            rate_limit_burst: NonZeroU32::new(400).expect("non-zero"),
-            cors_origins: Vec::new(),
-            request_timeout_ms: 30_000,
-        }
-    }
-}
-
-impl ApiSettings {
-    /// The API's HTTP conventions (the origins are checked by [`load`]).
-    pub fn http(&self) -> flowmart_api::HttpSettings {
-        flowmart_api::HttpSettings {
-            cors_origins: self.cors_origins.iter().filter_map(|origin| origin.parse().ok()).collect(),
-            request_timeout: std::time::Duration::from_millis(self.request_timeout_ms),
-        }
-    }
-}
-
-/// Whether `origin` is what a browser sends as `Origin`: `http(s)://host[:port]`, no path.
-fn is_origin(origin: &str) -> bool {
-    let Some(rest) = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://")) else { return false };
-    !rest.is_empty() && !rest.contains('/') && rest.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
-}
-
 impl PipelineConfig {
     /// The runtime's configuration: `[runtime]`, with what the other sections say of it.
     pub fn runtime(&self) -> RuntimeConfig {
@@ -344,341 +77,44 @@ impl PipelineConfig {
     }
 }
 
-/// One thing wrong with the configuration: where it came from and what is wrong.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigProblem {
-    /// The setting: `FILE: section.key`, an environment variable, or a flag.
-    pub setting: String,
-    /// What is wrong with it.
-    pub problem: String,
-}
-
-impl std::fmt::Display for ConfigProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.setting, self.problem)
-    }
-}
-
-/// The environment variables of `CONTRACT.md` §6 and the keys they set.
-const NAMED_VARIABLES: [(&str, &str); 10] = [
-    ("DATABASE_URL", "postgres.database_url"),
-    ("DATABASE_URL_FILE", "postgres.database_url_file"),
-    ("FLOWMART_BROKERS", "kafka.brokers"),
-    ("FLOWMART_SCHEMA_REGISTRY_URL", "kafka.schema_registry_url"),
-    ("FLOWMART_LISTEN", "api.listen"),
-    ("FLOWMART_WORKERS", "runtime.workers"),
-    ("FLOWMART_START", "kafka.start"),
-    ("FLOWMART_PROCESSES", "cluster.processes"),
-    ("FLOWMART_PROCESS_INDEX", "cluster.process_index"),
-    ("FLOWMART_PEERS", "cluster.peers"),
-];
-
-/// The flags of `flowmart run` and the keys they set.
-const FLAGS: [(&str, &str); 9] = [
-    ("--database-url", "postgres.database_url"),
-    ("--brokers", "kafka.brokers"),
-    ("--schema-registry", "kafka.schema_registry_url"),
-    ("--listen", "api.listen"),
-    ("--workers", "runtime.workers"),
-    ("--start", "kafka.start"),
-    ("--processes", "cluster.processes"),
-    ("--process-index", "cluster.process_index"),
-    ("--peers", "cluster.peers"),
-];
-
-/// Loads the configuration: `file` (if any), then the environment, then `flags` (`(key, value)`
-/// pairs such as `("kafka.brokers", "…")`, their values read as environment values are).
-/// Returns every problem found, each naming its setting.
-pub fn load(file: Option<&Path>, flags: &[(&'static str, String)]) -> Result<PipelineConfig, Vec<ConfigProblem>> {
-    let mut figment = Figment::new();
-    if let Some(file) = file {
-        if !file.is_file() {
-            return Err(vec![ConfigProblem { setting: file.display().to_string(), problem: "no such file".into() }]);
-        }
-        figment = figment.merge(Toml::file_exact(file));
-    }
-    figment = figment.merge(Env::prefixed("FLOWMART__").split("__")).merge(Env::raw().filter_map(|variable| {
-        NAMED_VARIABLES.iter().find(|(name, _)| variable == *name).map(|(_, key)| (*key).into())
-    }));
-    for (key, value) in flags {
-        let value: figment::value::Value = value.parse().unwrap_or_else(|never| match never {});
-        figment = figment.merge(Serialized::default(key, value));
-    }
-    let names = Names { figment: &figment, file };
-    let merged = match figment.extract::<Value>() {
-        Ok(merged) => merged,
-        // The file is not TOML: nothing more can be read.
-        Err(error) => return Err(error.into_iter().map(|error| names.of_type_error(&error)).collect()),
-    };
-    let (config, mistyped, read) = extract_setting_aside(merged, &names);
-    // Looked for in what was read: a value of the wrong type would stop the search at it.
-    let mut problems = unknown_keys(&read).iter().map(|key| names.of_unknown(key)).collect::<Vec<_>>();
-    problems.extend(mistyped.iter().map(|(_, problem)| problem.clone()));
-    let Some(mut config) = config else { return Err(problems) };
-    let mut values = config.kafka.read_secret_files();
-    values.extend(secret_files::resolve(
-        "postgres.database_url",
-        &mut config.postgres.database_url,
-        &config.postgres.database_url_file,
-    ));
-    values.extend(config.problems());
-    // A setting whose value was set aside is named once, for its type.
-    let set_aside = |key: &str| {
-        mistyped
-            .iter()
-            .any(|(bad, _)| key == bad || key.strip_prefix(bad.as_str()).is_some_and(|rest| rest.starts_with('.')))
-    };
-    problems.extend(
-        values
-            .into_iter()
-            .filter(|(key, _)| !set_aside(key))
-            .map(|(key, problem)| ConfigProblem { setting: names.of_value(&key), problem }),
-    );
-    if let Some(file) = std::env::var_os(crate::serve::ADMIN_TOKEN_FILE) {
-        let problem = match std::env::var_os("FLOWMART_ADMIN_TOKEN") {
-            Some(_) => Some("and FLOWMART_ADMIN_TOKEN are both set; set one".to_string()),
-            None => secret_files::read(Path::new(&file)).err(),
-        };
-        problems
-            .extend(problem.map(|problem| ConfigProblem { setting: crate::serve::ADMIN_TOKEN_FILE.into(), problem }));
-    }
-    if problems.is_empty() { Ok(config) } else { Err(problems) }
-}
-
-/// Deserializes `merged`, setting aside each value of the wrong type (its default is taken) and
-/// giving a missing required one a stand-in, until the rest reads. Returns the configuration,
-/// if it could be read, (key, problem) for each value set aside, and the values last read.
-fn extract_setting_aside(
-    mut merged: Value,
-    names: &Names<'_>,
-) -> (Option<PipelineConfig>, Vec<(String, ConfigProblem)>, Value) {
-    let mut set_aside = Vec::<(String, ConfigProblem)>::new();
-    loop {
-        let error = match Figment::from(Serialized::defaults(&merged)).extract::<PipelineConfig>() {
-            Ok(config) => return (Some(config), set_aside, merged),
-            Err(error) => error,
-        };
-        let mut path = error.path.clone();
-        let fixed = match &error.kind {
-            figment::error::Kind::MissingField(field) => {
-                path.push(field.to_string());
-                // The only required values are kafka's two addresses (strings).
-                let stand_in = match path.as_slice() {
-                    [section] if section == "kafka" => Value::from(
-                        [("brokers", ""), ("schema_registry_url", "")]
-                            .map(|(name, value)| (name.to_string(), Value::from(value)))
-                            .into_iter()
-                            .collect::<figment::value::Dict>(),
-                    ),
-                    _ => Value::from(""),
-                };
-                insert(&mut merged, &path, stand_in)
-            }
-            _ => remove(&mut merged, &path),
-        };
-        let key = path.join(".");
-        // A stand-in refused too: nothing more can be read.
-        if set_aside.iter().any(|(seen, _)| *seen == key) {
-            return (None, set_aside, merged);
-        }
-        set_aside.push((key, names.of_type_error(&error)));
-        if !fixed {
-            return (None, set_aside, merged);
-        }
-    }
-}
-
-/// Every key `merged` sets that [`PipelineConfig`] does not have.
-fn unknown_keys(merged: &Value) -> Vec<String> {
-    let mut unknown = Vec::new();
-    // Type errors are reported by the typed extraction that follows; this pass looks for keys only.
-    let _: Result<PipelineConfig, _> = serde_ignored::deserialize(merged, |path| unknown.push(path.to_string()));
-    unknown
-}
-
-/// Removes the value at `path`; whether there was one.
-fn remove(value: &mut Value, path: &[String]) -> bool {
-    let Some((last, parents)) = path.split_last() else { return false };
-    let mut value = value;
-    for parent in parents {
-        match value {
-            Value::Dict(_, dict) => match dict.get_mut(parent) {
-                Some(child) => value = child,
-                None => return false,
-            },
-            _ => return false,
-        }
-    }
-    match value {
-        Value::Dict(_, dict) => dict.remove(last).is_some(),
-        _ => false,
-    }
-}
-
-/// Sets the value at `path`, making the sections on the way; whether it could.
-fn insert(value: &mut Value, path: &[String], new: Value) -> bool {
-    let Some((last, parents)) = path.split_last() else { return false };
-    let mut value = value;
-    for parent in parents {
-        let Value::Dict(_, dict) = value else { return false };
-        value = dict.entry(parent.clone()).or_insert_with(|| Value::from(figment::value::Dict::new()));
-    }
-    match value {
-        Value::Dict(_, dict) => dict.insert(last.clone(), new).is_none(),
-        _ => false,
-    }
-}
-
-/// Names settings as their user set them: `FILE: section.key`, the environment variable, or the
-/// flag.
-struct Names<'a> {
-    figment: &'a Figment,
-    file: Option<&'a Path>,
-}
-
-/// Where a setting's value came from.
-enum Origin {
-    File(PathBuf),
-    Environment(String),
-    Flag(&'static str),
-    /// Nowhere: a default, or a key the file cannot be asked about (a quoted dotted one).
-    Unknown,
-}
-
-impl Names<'_> {
-    fn origin(&self, key: &str) -> Origin {
-        // A librdkafka property (`kafka.consumer."fetch.min.bytes"`) is found under the name the
-        // environment gives it (`kafka.consumer.fetch_min_bytes`); the file's dotted one is not.
-        let lookup = match key.split_once(".\"") {
-            Some((table, name)) => format!("{table}.{}", name.trim_end_matches('"').replace('.', "_")),
-            None => key.to_string(),
-        };
-        let Some(metadata) = self.figment.find_metadata(&lookup) else { return Origin::Unknown };
-        if metadata.name.contains("environment") {
-            let named = NAMED_VARIABLES.iter().find(|(_, named)| *named == key).map(|(name, _)| (*name).to_string());
-            return Origin::Environment(
-                named.unwrap_or_else(|| format!("FLOWMART__{}", lookup.replace('.', "__").to_uppercase())),
-            );
-        }
-        match &metadata.source {
-            Some(figment::Source::File(path)) => Origin::File(path.clone()),
-            _ => FLAGS
-                .iter()
-                .find(|(_, flagged)| *flagged == key)
-                .map_or(Origin::Unknown, |(flag, _)| Origin::Flag(flag)),
-        }
-    }
-
-    fn in_file(&self, key: &str) -> String {
-        self.file.map_or_else(|| key.to_string(), |file| format!("{}: {key}", file.display()))
-    }
-
-    /// The key a type error is about (the whole `kafka` section's two addresses when it is
-    /// missing).
-    fn key_of(&self, error: &figment::Error) -> String {
-        match (&error.kind, error.path.is_empty()) {
-            // `kafka` is the one section without defaults.
-            (figment::error::Kind::MissingField(field), true) if field == "kafka" => {
-                "kafka.brokers (FLOWMART_BROKERS, --brokers) and kafka.schema_registry_url \
-                 (FLOWMART_SCHEMA_REGISTRY_URL, --schema-registry)"
-                    .to_string()
-            }
-            (figment::error::Kind::MissingField(field), _) => {
-                error.path.iter().map(String::as_str).chain([&**field]).collect::<Vec<_>>().join(".")
-            }
-            _ => error.path.join("."),
-        }
-    }
-
-    fn of_unknown(&self, key: &str) -> ConfigProblem {
-        let setting = match self.origin(key) {
-            Origin::Environment(variable) => variable,
-            _ => self.in_file(key),
-        };
-        ConfigProblem { setting, problem: format!("unknown key {key:?}") }
-    }
-
-    fn of_type_error(&self, error: &figment::Error) -> ConfigProblem {
-        let key = self.key_of(error);
-        let setting = match self.origin(&error.path.join(".")) {
-            Origin::File(path) => format!("{}: {key}", path.display()),
-            Origin::Environment(variable) => variable,
-            Origin::Flag(flag) => flag.to_string(),
-            Origin::Unknown => self.in_file(&key),
-        };
-        ConfigProblem { setting: setting.trim_end_matches(": ").to_string(), problem: error.kind.to_string() }
-    }
-
-    fn of_value(&self, key: &str) -> String {
-        match self.origin(key) {
-            Origin::File(path) => format!("{}: {key}", path.display()),
-            Origin::Environment(variable) => format!("{variable} ({key})"),
-            Origin::Flag(flag) => format!("{flag} ({key})"),
-            Origin::Unknown => self.in_file(key),
-        }
-    }
-}
-
 impl PipelineConfig {
     /// Checks what types cannot: every rule on values, as (setting, problem).
     fn problems(&self) -> Vec<(String, String)> {
         let mut problems = self.kafka.problems();
         problems.extend(self.postgres.problems());
-        let mut check = |ok: bool, key: &str, problem: &str| {
-            if !ok {
-                problems.push((key.to_string(), problem.to_string()));
-            }
-        };
-        check((1..=1024).contains(&self.runtime.workers), "runtime.workers", "must be from 1 to 1024");
-        check((1..=1024).contains(&self.cluster.processes), "cluster.processes", "must be from 1 to 1024");
-        check(
-            self.cluster.process_index < self.cluster.processes,
-            "cluster.process_index",
-            "must be less than cluster.processes",
-        );
-        if let Err(problem) = self.cluster.peers() {
-            check(false, "cluster.peers", &problem);
-        }
-        for (key, ca_file) in [("cluster.ca_file", &self.cluster.ca_file), ("webhooks.ca_file", &self.webhooks.ca_file)]
-        {
-            if let Some(Err(problem)) = ca_file.as_deref().map(|path| OutboundTls::new(Some(path))) {
-                check(false, key, &problem.to_string());
-            }
-        }
-        check(self.runtime.poll_batch > 0, "runtime.poll_batch", "must be at least 1");
-        check(self.runtime.idle_tick_ms > 0, "runtime.idle_tick_ms", "must be at least 1");
-        check((0..=19).contains(&self.runtime.nice), "runtime.nice", "must be between 0 and 19");
-        check(self.runtime.stall_after_ms >= 1000, "runtime.stall_after_ms", "must be at least 1000");
-        check(
-            self.api.cors_origins.iter().all(|origin| is_origin(origin)),
-            "api.cors_origins",
-            "must be origins like \"https://dash.example.com\" (scheme, host, optional port; no path)",
-        );
-        check(self.api.request_timeout_ms >= 100, "api.request_timeout_ms", "must be at least 100");
-        let retention = [
-            ("retention.event_id_days", self.retention.event_id_days),
-            ("retention.order_days", self.retention.order_days),
-            ("retention.resolved_alert_days", self.retention.resolved_alert_days),
+        problems.extend(self.cluster.problems());
+        problems.extend(self.webhooks.problems());
+        problems.extend(self.api.problems());
+        problems.extend(self.retention.problems());
+        problems.extend(self.topics.problems());
+        let runtime = &self.runtime;
+        let rules = [
+            ((1..=1024).contains(&runtime.workers), "runtime.workers", "must be from 1 to 1024"),
+            (runtime.poll_batch > 0, "runtime.poll_batch", "must be at least 1"),
+            (runtime.idle_tick_ms > 0, "runtime.idle_tick_ms", "must be at least 1"),
+            ((0..=19).contains(&runtime.nice), "runtime.nice", "must be between 0 and 19"),
+            (runtime.stall_after_ms >= 1000, "runtime.stall_after_ms", "must be at least 1000"),
         ];
-        for (key, days) in retention {
-            check(days <= MAX_RETENTION_DAYS, key, "must be at most 36500 days (0 keeps forever)");
-        }
-        let topics = [
-            ("topics.inventory", &self.topics.inventory),
-            ("topics.orders", &self.topics.orders),
-            ("topics.payments", &self.topics.payments),
-            ("topics.reorder_policies", &self.topics.reorder_policies),
-            ("topics.reorder_alerts", &self.topics.reorder_alerts),
-            ("topics.dlq", &self.topics.dlq),
-        ];
-        for (key, name) in topics {
-            let valid = !name.is_empty()
-                && name.len() <= 249
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-            check(valid, key, "must be a Kafka topic name (1-249 of a-z A-Z 0-9 . _ -)");
-        }
+        problems.extend(broken(rules));
         problems
     }
+}
+
+/// What is wrong with the CA file `path` set as `key`, if anything.
+fn ca_file_problem(key: &str, path: Option<&Path>) -> Option<(String, String)> {
+    match path.map(|path| OutboundTls::new(Some(path))) {
+        Some(Err(problem)) => Some((key.to_string(), problem.to_string())),
+        _ => None,
+    }
+}
+
+/// The rules of `rules` — (holds, setting, problem) — that do not hold, as (setting, problem).
+fn broken<'a>(rules: impl IntoIterator<Item = (bool, &'a str, &'a str)>) -> Vec<(String, String)> {
+    rules
+        .into_iter()
+        .filter(|(holds, _, _)| !holds)
+        .map(|(_, key, problem)| (key.to_string(), problem.to_string()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -686,7 +122,10 @@ mod tests {
     use std::io::Write;
 
     use flowmart_kafka::{OnOffsetOutOfRange, StartFrom};
+    use flowmart_schemas::Retention;
+    use ipnet::IpNet;
 
+    use super::retention::DAY_MS;
     use super::*;
 
     /// A pipeline file in the temp dir, removed on drop.
