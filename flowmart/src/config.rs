@@ -430,8 +430,29 @@ mod tests {
         assert!(problems[0].to_string().contains("kafka.sasl_mechanism"), "{}", problems[0]);
     }
 
+    /// Runs the test `name` again in a process of its own without `DATABASE_URL` (which the test
+    /// command sets for the database tests, and which a setting in a file would meet); true in
+    /// that process, where the test's body runs.
+    fn without_database_url(name: &str) -> bool {
+        const INNER: &str = "FLOWMART_CONFIG_TEST_WITHOUT_DATABASE_URL";
+        if std::env::var_os(INNER).is_some() {
+            return true;
+        }
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", &format!("config::tests::{name}"), "--test-threads", "1"])
+            .env_remove("DATABASE_URL")
+            .env(INNER, "1")
+            .status()
+            .unwrap();
+        assert!(status.success(), "{name} failed in a process without DATABASE_URL");
+        false
+    }
+
     #[test]
     fn postgres_tls_parameters_are_checked_and_the_url_may_come_from_a_file() {
+        if !without_database_url("postgres_tls_parameters_are_checked_and_the_url_may_come_from_a_file") {
+            return;
+        }
         let url = file("postgres://flowmart:secret@db:5432/flowmart?sslmode=verify-full\n");
         let from_file = file(&format!("{MINIMAL}[postgres]\ndatabase_url_file = {:?}\n", url.0.display().to_string()));
         let config = load(Some(&from_file.0), &[]).unwrap();
