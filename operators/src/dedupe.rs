@@ -113,13 +113,13 @@ where
                                 remembered.insert(digest, counted_at);
                             }
                             records.sort_unstable_by_key(|(_, record)| record.offset);
+                            let digests = records.iter().map(|(digest, _)| *digest).collect::<Vec<_>>();
+                            let new = remembered.count(&digests, time);
                             let mut session = output.session(&capabilities[0]);
-                            for (digest, record) in records {
-                                if remembered.contains(&digest, time) {
-                                    continue;
+                            for ((_, record), new) in records.into_iter().zip(new) {
+                                if new {
+                                    session.give((record, time, 1));
                                 }
-                                remembered.insert(digest, time);
-                                session.give((record, time, 1));
                             }
                         });
                     }

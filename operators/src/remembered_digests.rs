@@ -40,11 +40,26 @@ impl RememberedDigests {
         RememberedDigests { retention, window, open_window: 0, open: StateMap::default(), sealed: Vec::new() }
     }
 
-    /// Whether `digest` is remembered at `now`: counted less than the retention before.
-    pub(crate) fn contains(&self, digest: &EventDigest, now: Time) -> bool {
-        let remembered = |counted_at: Time| self.retention.is_none_or(|ms| counted_at.saturating_add(ms) > now);
-        self.open.get(digest).is_some_and(|counted_at| remembered(*counted_at))
-            || self.sealed.iter().rev().any(|run| run.get(digest).is_some_and(remembered))
+    /// Counts `batch` at `now`, in order: remembers each digest not remembered yet (by an earlier
+    /// time, or earlier in `batch`), and says for each whether it was new.
+    pub(crate) fn count(&mut self, batch: &[EventDigest], now: Time) -> Vec<bool> {
+        self.seal_before(now);
+        let retention = self.retention;
+        let remembered = |counted_at: Time| retention.is_none_or(|ms| counted_at.saturating_add(ms) > now);
+        let mut new = vec![true; batch.len()];
+        // Run by run, so the lookups of a batch (independent) overlap their cache misses.
+        for run in &self.sealed {
+            for (digest, new) in batch.iter().zip(&mut new) {
+                *new &= !run.get(digest).is_some_and(remembered);
+            }
+        }
+        for (digest, new) in batch.iter().zip(&mut new) {
+            *new = *new && self.open.get(digest).is_none_or(|counted_at| !remembered(*counted_at));
+            if *new {
+                self.open.insert(*digest, now);
+            }
+        }
+        new
     }
 
     /// Remembers that `digest` was counted at `counted_at` (recovered digests may be older than
@@ -109,17 +124,18 @@ mod tests {
             for (advance, ids) in steps {
                 now += advance * unit;
                 remembered.expire(now);
-                for id in ids {
-                    let digest = EventDigest::of(&id.to_string());
-                    let expected = latest
-                        .get(&id)
+                let mut expected = Vec::new();
+                for id in &ids {
+                    let known = latest
+                        .get(id)
                         .is_some_and(|counted_at: &Time| retention.is_none_or(|ms| counted_at + ms.max(1) > now));
-                    prop_assert_eq!(remembered.contains(&digest, now), expected, "id {} at {}", id, now);
-                    if !expected {
-                        remembered.insert(digest, now);
-                        latest.insert(id, now);
+                    if !known {
+                        latest.insert(*id, now);
                     }
+                    expected.push(!known);
                 }
+                let batch = ids.iter().map(|id| EventDigest::of(&id.to_string())).collect::<Vec<_>>();
+                prop_assert_eq!(remembered.count(&batch, now), expected, "{:?} at {}", ids, now);
             }
         }
     }
