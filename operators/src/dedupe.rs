@@ -49,10 +49,10 @@ pub trait DedupeByEventId<'scope, E> {
     ///
     /// **State:** per worker, each id seen within the last `retention` milliseconds of pipeline
     /// time, as its [`EventDigest`] with the time it was seen, held once
-    /// ([`RememberedDigests`]): 28 bytes of RSS per id (BENCHMARKS.md, "Dedupe state"), so
-    /// it grows with the event rate times `retention`, and without bound when `retention` is
-    /// `None`. A retry that arrives after its id was forgotten counts again: `retention` must
-    /// exceed the longest producer retry window.
+    /// (`remembered_digests.rs`): 30.5 bytes of RSS per id, measured with 5 M ids (BENCHMARKS.md,
+    /// "Dedupe state"). It grows with the event rate times `retention`, and without bound when
+    /// `retention` is `None`. A retry that arrives after its id was forgotten counts again:
+    /// `retention` must exceed the longest producer retry window.
     fn dedupe_by_event_id(
         self,
         recovered: Collection<'scope, SeenEventId>,
