@@ -98,7 +98,6 @@ where
                         });
                         let frontier = joint_frontier(input_frontier.frontier(), recovered_frontier.frontier());
                         stash.drain_complete(frontier.borrow(), |capabilities, time, updates| {
-                            remembered.expire(time);
                             let mut records = Vec::with_capacity(updates.len());
                             let mut recovered = Vec::new();
                             for update in updates {
@@ -107,11 +106,13 @@ where
                                     Update::Seen(seen) => recovered.push(seen),
                                 }
                             }
-                            // In time order, so each lands in its own window.
+                            // In time order and before `expire`, so each lands in the window it
+                            // was counted in (and is dropped with it).
                             recovered.sort_unstable_by_key(|(_, counted_at)| *counted_at);
                             for (digest, counted_at) in recovered {
                                 remembered.insert(digest, counted_at);
                             }
+                            remembered.expire(time);
                             records.sort_unstable_by_key(|(_, record)| record.offset);
                             let digests = records.iter().map(|(digest, _)| *digest).collect::<Vec<_>>();
                             let new = remembered.count(&digests, time);

@@ -16,7 +16,7 @@ const WINDOW_WITHOUT_RETENTION: Time = 60 * 60 * 1000;
 ///
 /// Pipeline time is cut into windows (an eighth of the retention). Digests counted in the current
 /// window are in a hash map; once time passes into a later window they are sealed into a
-/// [`DigestRun`] — sorted, 24 bytes a digest and ~1 of index — and a run is dropped whole once its
+/// [`DigestRun`] — sorted, 24 bytes a digest and ~2 of index — and a run is dropped whole once its
 /// newest digest is forgotten. A digest counted a retention or more ago is forgotten at once
 /// (every entry keeps its time), whether or not its run is dropped yet. Without retention nothing
 /// is forgotten, and runs are merged so each is more than twice the next newer one (a lookup
@@ -62,8 +62,10 @@ impl RememberedDigests {
         new
     }
 
-    /// Remembers that `digest` was counted at `counted_at` (recovered digests may be older than
-    /// those remembered already: each keeps its own time).
+    /// Remembers that `digest` was counted at `counted_at`: in the window of `counted_at` if it
+    /// is no earlier than the windows remembered (recovered digests in time order, before
+    /// [`expire`](RememberedDigests::expire) at a later time), else in the current one (it keeps
+    /// its own time either way).
     pub(crate) fn insert(&mut self, digest: EventDigest, counted_at: Time) {
         self.seal_before(counted_at);
         let latest = self.open.entry(digest).or_insert(counted_at);
@@ -108,6 +110,19 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn recovered_digests_are_dropped_with_the_window_they_were_counted_in() {
+        let mut remembered = RememberedDigests::new(Some(80));
+        for time in 0..80 {
+            remembered.insert(EventDigest::of(&time.to_string()), time);
+        }
+        remembered.expire(95);
+        let held = remembered.open.len() + remembered.sealed.iter().map(DigestRun::len).sum::<usize>();
+        assert_eq!(held, 80 - 10, "the window of times 0..10 dropped");
+        let counted_again = remembered.count(&[EventDigest::of("15"), EventDigest::of("16")], 95);
+        assert_eq!(counted_again, [true, false], "15 forgotten at 95, 16 not");
+    }
 
     proptest! {
         /// Against a plain map of each digest's latest count, forgotten exactly a retention later.
