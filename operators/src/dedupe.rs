@@ -49,10 +49,10 @@ pub trait DedupeByEventId<'scope, E> {
     ///
     /// **State:** per worker, each id seen within the last `retention` milliseconds of pipeline
     /// time, as its [`EventDigest`] with the time it was seen, held once
-    /// ([`RememberedDigests`]): 28 bytes of RSS per id (BENCHMARKS.md, "Dedupe state"), so
-    /// it grows with the event rate times `retention`, and without bound when `retention` is
-    /// `None`. A retry that arrives after its id was forgotten counts again: `retention` must
-    /// exceed the longest producer retry window.
+    /// (`remembered_digests.rs`): 30.5 bytes of RSS per id, measured with 5 M ids (BENCHMARKS.md,
+    /// "Dedupe state"). It grows with the event rate times `retention`, and without bound when
+    /// `retention` is `None`. A retry that arrives after its id was forgotten counts again:
+    /// `retention` must exceed the longest producer retry window.
     fn dedupe_by_event_id(
         self,
         recovered: Collection<'scope, SeenEventId>,
@@ -98,7 +98,6 @@ where
                         });
                         let frontier = joint_frontier(input_frontier.frontier(), recovered_frontier.frontier());
                         stash.drain_complete(frontier.borrow(), |capabilities, time, updates| {
-                            remembered.expire(time);
                             let mut records = Vec::with_capacity(updates.len());
                             let mut recovered = Vec::new();
                             for update in updates {
@@ -107,19 +106,21 @@ where
                                     Update::Seen(seen) => recovered.push(seen),
                                 }
                             }
-                            // In time order, so each lands in its own window.
+                            // In time order and before `expire`, so each lands in the window it
+                            // was counted in (and is dropped with it).
                             recovered.sort_unstable_by_key(|(_, counted_at)| *counted_at);
                             for (digest, counted_at) in recovered {
                                 remembered.insert(digest, counted_at);
                             }
+                            remembered.expire(time);
                             records.sort_unstable_by_key(|(_, record)| record.offset);
+                            let digests = records.iter().map(|(digest, _)| *digest).collect::<Vec<_>>();
+                            let new = remembered.count(&digests, time);
                             let mut session = output.session(&capabilities[0]);
-                            for (digest, record) in records {
-                                if remembered.contains(&digest, time) {
-                                    continue;
+                            for ((_, record), new) in records.into_iter().zip(new) {
+                                if new {
+                                    session.give((record, time, 1));
                                 }
-                                remembered.insert(digest, time);
-                                session.give((record, time, 1));
                             }
                         });
                     }

@@ -16,7 +16,7 @@ const WINDOW_WITHOUT_RETENTION: Time = 60 * 60 * 1000;
 ///
 /// Pipeline time is cut into windows (an eighth of the retention). Digests counted in the current
 /// window are in a hash map; once time passes into a later window they are sealed into a
-/// [`DigestRun`] — sorted, 24 bytes a digest and ~1 of index — and a run is dropped whole once its
+/// [`DigestRun`] — sorted, 24 bytes a digest and ~2 of index — and a run is dropped whole once its
 /// newest digest is forgotten. A digest counted a retention or more ago is forgotten at once
 /// (every entry keeps its time), whether or not its run is dropped yet. Without retention nothing
 /// is forgotten, and runs are merged so each is more than twice the next newer one (a lookup
@@ -40,15 +40,32 @@ impl RememberedDigests {
         RememberedDigests { retention, window, open_window: 0, open: StateMap::default(), sealed: Vec::new() }
     }
 
-    /// Whether `digest` is remembered at `now`: counted less than the retention before.
-    pub(crate) fn contains(&self, digest: &EventDigest, now: Time) -> bool {
-        let remembered = |counted_at: Time| self.retention.is_none_or(|ms| counted_at.saturating_add(ms) > now);
-        self.open.get(digest).is_some_and(|counted_at| remembered(*counted_at))
-            || self.sealed.iter().rev().any(|run| run.get(digest).is_some_and(remembered))
+    /// Counts `batch` at `now`, in order: remembers each digest not remembered yet (by an earlier
+    /// time, or earlier in `batch`), and says for each whether it was new.
+    pub(crate) fn count(&mut self, batch: &[EventDigest], now: Time) -> Vec<bool> {
+        self.seal_before(now);
+        let retention = self.retention;
+        let remembered = |counted_at: Time| retention.is_none_or(|ms| counted_at.saturating_add(ms) > now);
+        let mut new = vec![true; batch.len()];
+        // Run by run, so the lookups of a batch (independent) overlap their cache misses.
+        for run in &self.sealed {
+            for (digest, new) in batch.iter().zip(&mut new) {
+                *new &= !run.get(digest).is_some_and(remembered);
+            }
+        }
+        for (digest, new) in batch.iter().zip(&mut new) {
+            *new = *new && self.open.get(digest).is_none_or(|counted_at| !remembered(*counted_at));
+            if *new {
+                self.open.insert(*digest, now);
+            }
+        }
+        new
     }
 
-    /// Remembers that `digest` was counted at `counted_at` (recovered digests may be older than
-    /// those remembered already: each keeps its own time).
+    /// Remembers that `digest` was counted at `counted_at`: in the window of `counted_at` if it
+    /// is no earlier than the windows remembered (recovered digests in time order, before
+    /// [`expire`](RememberedDigests::expire) at a later time), else in the current one (it keeps
+    /// its own time either way).
     pub(crate) fn insert(&mut self, digest: EventDigest, counted_at: Time) {
         self.seal_before(counted_at);
         let latest = self.open.entry(digest).or_insert(counted_at);
@@ -94,6 +111,19 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn recovered_digests_are_dropped_with_the_window_they_were_counted_in() {
+        let mut remembered = RememberedDigests::new(Some(80));
+        for time in 0..80 {
+            remembered.insert(EventDigest::of(&time.to_string()), time);
+        }
+        remembered.expire(95);
+        let held = remembered.open.len() + remembered.sealed.iter().map(DigestRun::len).sum::<usize>();
+        assert_eq!(held, 80 - 10, "the window of times 0..10 dropped");
+        let counted_again = remembered.count(&[EventDigest::of("15"), EventDigest::of("16")], 95);
+        assert_eq!(counted_again, [true, false], "15 forgotten at 95, 16 not");
+    }
+
     proptest! {
         /// Against a plain map of each digest's latest count, forgotten exactly a retention later.
         #[test]
@@ -109,17 +139,18 @@ mod tests {
             for (advance, ids) in steps {
                 now += advance * unit;
                 remembered.expire(now);
-                for id in ids {
-                    let digest = EventDigest::of(&id.to_string());
-                    let expected = latest
-                        .get(&id)
+                let mut expected = Vec::new();
+                for id in &ids {
+                    let known = latest
+                        .get(id)
                         .is_some_and(|counted_at: &Time| retention.is_none_or(|ms| counted_at + ms.max(1) > now));
-                    prop_assert_eq!(remembered.contains(&digest, now), expected, "id {} at {}", id, now);
-                    if !expected {
-                        remembered.insert(digest, now);
-                        latest.insert(id, now);
+                    if !known {
+                        latest.insert(*id, now);
                     }
+                    expected.push(!known);
                 }
+                let batch = ids.iter().map(|id| EventDigest::of(&id.to_string())).collect::<Vec<_>>();
+                prop_assert_eq!(remembered.count(&batch, now), expected, "{:?} at {}", ids, now);
             }
         }
     }
