@@ -13,6 +13,7 @@ mod model;
 mod private_postgres;
 mod registry;
 mod tansu;
+mod tcp_proxy;
 
 pub use database::TestDatabase;
 pub use fixed_source::FixedRecords;
@@ -24,6 +25,7 @@ pub use model::{STOCK_ROWS_QUERY, assert_snapshot_equals_model, model_of, settle
 pub use private_postgres::PrivatePostgres;
 pub use registry::RegistryStub;
 pub use tansu::Tansu;
+pub use tcp_proxy::TcpProxy;
 
 /// A free loopback port (bound and released; good enough for tests).
 pub fn free_port() -> u16 {

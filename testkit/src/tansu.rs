@@ -15,7 +15,18 @@ impl Tansu {
     /// Starts a broker and waits until it accepts connections.
     pub fn start() -> Tansu {
         let port = crate::free_port();
+        Tansu::spawn(port, port)
+    }
+
+    /// Starts a broker that tells clients to connect on `advertised` (where a [`crate::TcpProxy`]
+    /// in front of it listens) and waits until it accepts connections on its own port.
+    pub fn start_behind(advertised: u16) -> Tansu {
+        Tansu::spawn(crate::free_port(), advertised)
+    }
+
+    fn spawn(port: u16, advertised: u16) -> Tansu {
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised_url = format!("tcp://127.0.0.1:{advertised}");
         let child = Command::new("tansu")
             .args([
                 "broker",
@@ -24,7 +35,7 @@ impl Tansu {
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised_url,
                 "--silent",
             ])
             .stdout(Stdio::null())
@@ -39,9 +50,14 @@ impl Tansu {
         Tansu { child, port }
     }
 
-    /// `bootstrap.servers` for it.
+    /// `bootstrap.servers` for it (not through a proxy).
     pub fn brokers(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 }
 
