@@ -23,9 +23,12 @@ use serde_json::Value;
 
 #[path = "../support/mod.rs"]
 mod support;
-// Each test binary uses part of the harness: the storm and its reader are crash_recovery's.
+// Each test binary uses part of the harness: the storm and its reader are crash_recovery's,
+// served_ahead is cluster's.
 #[allow(dead_code)]
 mod as_of_watch;
+#[allow(dead_code)]
+pub mod served_ahead;
 #[allow(dead_code)]
 pub mod storm;
 
