@@ -24,11 +24,13 @@ use serde_json::Value;
 #[path = "../support/mod.rs"]
 mod support;
 // Each test binary uses part of the harness: the storm and its reader are crash_recovery's,
-// served_ahead is cluster's.
+// served_ahead and stop_during_outage are cluster's.
 #[allow(dead_code)]
 mod as_of_watch;
 #[allow(dead_code)]
 pub mod served_ahead;
+#[allow(dead_code)]
+pub mod stop_during_outage;
 #[allow(dead_code)]
 pub mod storm;
 
@@ -245,6 +247,22 @@ fn kill_one(running: &mut [Running], victim: usize) {
         let status = exits_within(other, Duration::from_secs(30));
         assert_eq!(status.code(), Some(1), "process {process} after losing process {victim}: {status}");
     }
+}
+
+/// SIGTERMs the last process and waits for every process to exit; their statuses.
+fn terminate(running: &mut Vec<Running>) -> String {
+    let pid = running.last().expect("a process").0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let statuses = running
+        .iter_mut()
+        .map(|process| {
+            let status = exits_within(process, Duration::from_secs(60));
+            assert!(status.code().is_some(), "a process stopped by SIGTERM exits by itself: {status}");
+            status.code().unwrap_or_default().to_string()
+        })
+        .collect::<Vec<_>>();
+    running.clear();
+    statuses.join(", ")
 }
 
 /// Runs the whole scenario and asserts what it promises.

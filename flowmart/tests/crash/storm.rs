@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::as_of_watch::AsOfWatch;
 use super::support::Running;
-use super::{Deployment, Moments, Outcome, Scene, kill_one, stored_offsets};
+use super::{Deployment, Moments, Outcome, Scene, kill_one, stored_offsets, terminate};
 
 /// One step of a storm's plan.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -214,22 +214,6 @@ fn kill_writer_after_commit(scene: &Scene, running: &mut [Running]) -> String {
     });
     kill_one(running, 0);
     seen
-}
-
-/// SIGTERMs the last process and waits for every process to exit; their statuses.
-fn terminate(running: &mut Vec<Running>) -> String {
-    let pid = running.last().expect("a process").0.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let statuses = running
-        .iter_mut()
-        .map(|process| {
-            let status = super::exits_within(process, Duration::from_secs(60));
-            assert!(status.code().is_some(), "a process stopped by SIGTERM exits by itself: {status}");
-            status.code().unwrap_or_default().to_string()
-        })
-        .collect::<Vec<_>>();
-    running.clear();
-    statuses.join(", ")
 }
 
 /// The stored `as_of` and how many alert changes are committed.
