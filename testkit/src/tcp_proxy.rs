@@ -97,3 +97,43 @@ fn pipe(mut from: TcpStream, mut to: TcpStream) {
     let _ = from.shutdown(Shutdown::Both);
     let _ = to.shutdown(Shutdown::Both);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+
+    /// A server on a free port that echoes what each connection sends.
+    fn echo_server() -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for mut connection in listener.incoming().map_while(Result::ok) {
+                std::thread::spawn(move || {
+                    let mut reading = connection.try_clone().unwrap();
+                    let _ = std::io::copy(&mut reading, &mut connection);
+                });
+            }
+        });
+        port
+    }
+
+    fn echoes(connection: &mut TcpStream) -> bool {
+        let mut answer = [0; 4];
+        connection.write_all(b"ping").is_ok() && connection.read_exact(&mut answer).is_ok() && &answer == b"ping"
+    }
+
+    #[test]
+    fn a_stopped_proxy_cuts_its_connections_and_refuses_new_ones_until_started_again() {
+        let mut proxy = TcpProxy::start(crate::free_port(), echo_server());
+        let mut before = TcpStream::connect(("127.0.0.1", proxy.port())).unwrap();
+        assert!(echoes(&mut before), "forwarded");
+        proxy.stop();
+        assert!(!echoes(&mut before), "a connection made before the outage is cut");
+        assert!(TcpStream::connect(("127.0.0.1", proxy.port())).is_err(), "refused while down");
+        proxy.start_again();
+        let mut after = TcpStream::connect(("127.0.0.1", proxy.port())).unwrap();
+        assert!(echoes(&mut after), "forwarded again");
+    }
+}
