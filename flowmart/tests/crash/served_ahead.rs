@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use super::{ADMIN, Deployment, Outcome, Scene, kill_one, query, stored_offsets};
 
-/// Starts a 2-process cluster `attempts` times; each time, as soon as process 1 serves an
-/// `as_of` Postgres does not hold (or after 5 s if it never does), kills process 0 with SIGKILL,
-/// restarts the cluster and asserts process 1 answers with an `as_of` no older than it showed.
-/// Then the harness's checks.
+/// Runs a 2-process cluster and, `attempts` times, as soon as process 1 serves an `as_of`
+/// Postgres does not hold (or after 5 s if it never does), kills process 0 with SIGKILL, restarts
+/// the cluster and asserts process 1 answers with an `as_of` no older than it showed. Then the
+/// harness's checks.
 pub fn kill_the_writer_while_another_process_serves_ahead(seed: u64, attempts: usize) -> Outcome {
     let scene = Scene::start(seed, Duration::from_millis(150));
     let cluster = Deployment::new(2);

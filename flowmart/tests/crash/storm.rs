@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use super::as_of_watch::AsOfWatch;
 use super::support::Running;
-use super::{Deployment, Moments, Outcome, Scene, kill_one, stored_offsets, terminate};
+use flowmart_testkit::consume;
+
+use super::{Deployment, Moments, Outcome, Scene, kill_one, query, stored_offsets, terminate};
 
 /// One step of a storm's plan.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -179,7 +181,8 @@ pub fn storm(seed: u64, faults: usize) -> Outcome {
     let mut outcome = scene.check(last, running, stored_before_last_run);
     let watched = watch.stop();
     outcome.summary = format!(
-        "seed {seed}, {count} faults in {:.0} s, last run {} process(es): {}; {} reads of as_of, {} went back\n{}",
+        "seed {seed}, {count} faults, {:.0} s to the last check, last run {} process(es): {}; {} reads of as_of, {} \
+         went back\n{}",
         began.elapsed().as_secs_f64(),
         plan.last_run,
         outcome.summary,
@@ -193,17 +196,17 @@ pub fn storm(seed: u64, faults: usize) -> Outcome {
 }
 
 /// SIGKILLs the writer (process 0) as soon as `pipeline_frontier` shows a new commit with alert
-/// changes (or after 15 s without one); says which.
+/// changes (or after 15 s without one); says which, and whether the kill came before the alert
+/// send: the topic then lacks some of the committed changes (the restart must send them).
 fn kill_writer_after_commit(scene: &Scene, running: &mut [Running]) -> String {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let seen = runtime.block_on(async {
         use sqlx::Connection;
         let mut connection = sqlx::PgConnection::connect(&scene.postgres.url()).await.expect("postgres");
-        let before = frontier(&mut connection).await;
+        let changes_before = frontier(&mut connection).await.map_or(0, |(_, changes)| changes);
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
-            let now = frontier(&mut connection).await;
-            if let (Some((_, changes_before)), Some((as_of, changes))) = (before, now)
+            if let Some((as_of, changes)) = frontier(&mut connection).await
                 && changes > changes_before
             {
                 return format!("on seeing the commit up to {as_of} with {} alert changes", changes - changes_before);
@@ -213,7 +216,17 @@ fn kill_writer_after_commit(scene: &Scene, running: &mut [Running]) -> String {
         "after 15 s without a commit with alert changes".to_string()
     });
     kill_one(running, 0);
-    seen
+    // Once the killed writer's session is gone, nothing more can commit.
+    stored_offsets(&scene.postgres.url());
+    let committed = query(&scene.postgres.url(), "SELECT alert_changes::text FROM pipeline_frontier")
+        .first()
+        .map_or(0, |row| row[0].parse::<usize>().unwrap());
+    let on_topic = consume(&scene.brokers(), "flowmart.reorder-alerts", committed, Duration::from_secs(2)).len();
+    match committed.checked_sub(on_topic) {
+        Some(0) => format!("{seen}; the topic already had all {committed} committed changes"),
+        Some(unsent) => format!("{seen}; {unsent} committed changes not on the topic: between commit and send"),
+        None => panic!("{on_topic} alert changes on the topic, only {committed} committed"),
+    }
 }
 
 /// The stored `as_of` and how many alert changes are committed.
