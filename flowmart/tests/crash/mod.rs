@@ -193,9 +193,9 @@ struct Scene {
 
 impl Scene {
     /// Starts Tansu behind a proxy (which a broker outage takes down), the registry stub and a
-    /// private Postgres; creates the topics, migrates, and produces the workload of `seed` in 40
-    /// slices `pause` apart.
-    fn start(seed: u64, pause: Duration) -> Scene {
+    /// private Postgres; creates the topics, migrates, and produces the workload of `seed` (that
+    /// share of it breaking a rule: `rule_breakers`) in 40 slices `pause` apart.
+    fn start(seed: u64, pause: Duration, rule_breakers: f64) -> Scene {
         let proxy_port = free_port();
         let tansu = Tansu::start_behind(proxy_port);
         let proxy = TcpProxy::start(proxy_port, tansu.port());
@@ -210,7 +210,7 @@ impl Scene {
             skus_per_tenant: 20,
             records_per_second: None,
             max_records: Some(6_000),
-            fault_ratio: 0.01,
+            fault_ratio: rule_breakers,
             ..GeneratorConfig::default()
         };
         let broker_gate = Arc::new(Mutex::new(()));
@@ -268,7 +268,7 @@ fn terminate(running: &mut Vec<Running>) -> String {
 /// Runs the whole scenario and asserts what it promises.
 pub fn crash_and_recover(faults: Faults) -> Outcome {
     // The workload is spread over about as long as the kills take, so each run has records to read.
-    let scene = Scene::start(faults.seed, Duration::from_millis((35 * faults.kills as u64).max(150)));
+    let scene = Scene::start(faults.seed, Duration::from_millis((35 * faults.kills as u64).max(150)), 0.01);
     let (http, postgres) = (&scene.http, &scene.postgres);
     let mut moments = Moments(faults.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let deployment = Deployment::new(faults.processes);

@@ -14,7 +14,7 @@ use super::{ADMIN, Deployment, Outcome, Scene, kill_one, query, stored_offsets};
 /// the cluster and asserts process 1 answers with an `as_of` no older than it showed. Then the
 /// harness's checks.
 pub fn kill_the_writer_while_another_process_serves_ahead(seed: u64, attempts: usize) -> Outcome {
-    let scene = Scene::start(seed, Duration::from_millis(150));
+    let scene = Scene::start(seed, Duration::from_millis(150), 0.01);
     let cluster = Deployment::new(2);
     let database = scene.postgres.url();
     let served = |http: &super::support::Http| {

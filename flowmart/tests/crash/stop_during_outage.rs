@@ -11,7 +11,7 @@ use super::{Deployment, Outcome, Scene, stored_offsets, terminate, wait_for};
 /// a second into the outage and waits (60 s at most) for every process to exit; then starts
 /// Postgres and the cluster again for the harness's checks.
 pub fn sigterm_to_a_cluster_during_a_postgres_outage(seed: u64) -> Outcome {
-    let scene = Scene::start(seed, Duration::from_millis(150));
+    let scene = Scene::start(seed, Duration::from_millis(150), 0.01);
     let cluster = Deployment::new(2);
     let mut running = scene.start_pipeline(&cluster);
     wait_for(&scene.http, &cluster.api(0), |progress| covered(progress) > 0, Duration::from_secs(60));
