@@ -31,5 +31,5 @@ fn storm_seed() -> u64 {
 #[test]
 fn a_seeded_storm_of_twenty_four_faults_loses_nothing_repeats_no_alert_and_never_turns_as_of_back() {
     // The storm prints its seed, every fault and the outcome.
-    storm(storm_seed(), 24);
+    storm(storm_seed(), 24, true);
 }

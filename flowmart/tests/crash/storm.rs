@@ -71,13 +71,15 @@ struct Plan {
 }
 
 /// Draws at least `faults` faults from `seed` (the same seed, the same plan): the kinds dealt
-/// from decks of one of each kind, shuffled, so that every kind comes up in every six faults; the
-/// plan ends with the pipeline stopped.
-fn plan(seed: u64, faults: usize) -> Plan {
+/// from decks of one of each kind, shuffled, so that every kind comes up in every deck's worth of
+/// faults; without `clusters`, every run is one process (and no cluster kill is dealt). The plan
+/// ends with the pipeline stopped.
+fn plan(seed: u64, faults: usize, clusters: bool) -> Plan {
     let mut draw = Moments(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let dealt = KINDS.into_iter().filter(|kind| clusters || *kind != Kind::ClusterKill).collect::<Vec<_>>();
     let mut kinds = Vec::new();
     while kinds.len() < faults {
-        let mut deck = KINDS;
+        let mut deck = dealt.clone();
         for at in (1..deck.len()).rev() {
             deck.swap(at, draw.next_ms(0, at as u64 + 1) as usize);
         }
@@ -89,7 +91,7 @@ fn plan(seed: u64, faults: usize) -> Plan {
         if !running {
             // A run ending in a cluster kill is a cluster; others are one now and then.
             let next_end = kinds[at..].iter().find(|kind| !matches!(kind, Kind::PostgresRestart | Kind::BrokerOutage));
-            let cluster = next_end == Some(&Kind::ClusterKill) || draw.next_ms(0, 4) == 0;
+            let cluster = clusters && (next_end == Some(&Kind::ClusterKill) || draw.next_ms(0, 4) == 0);
             steps.push(Step::Start { processes: if cluster { 2 } else { 1 } });
             running = true;
         }
@@ -108,17 +110,18 @@ fn plan(seed: u64, faults: usize) -> Plan {
     if running {
         steps.push(Step::Kill { process: 0, after: millis(&mut draw, 300, 2_500) });
     }
-    Plan { steps, last_run: if draw.next_ms(0, 3) == 0 { 2 } else { 1 } }
+    Plan { steps, last_run: if clusters && draw.next_ms(0, 3) == 0 { 2 } else { 1 } }
 }
 
 fn millis(draw: &mut Moments, from: u64, to: u64) -> Duration {
     Duration::from_millis(draw.next_ms(from, to))
 }
 
-/// Runs a storm of at least `faults` faults drawn from `seed` and asserts what the harness
-/// promises, and that no reader saw `as_of` go back. The summary lists every fault.
-pub fn storm(seed: u64, faults: usize) -> Outcome {
-    let plan = plan(seed, faults);
+/// Runs a storm of at least `faults` faults drawn from `seed` (with runs as 2-process clusters
+/// among them when `clusters`) and asserts what the harness promises, and that no reader saw
+/// `as_of` go back. The summary lists every fault.
+pub fn storm(seed: u64, faults: usize, clusters: bool) -> Outcome {
+    let plan = plan(seed, faults, clusters);
     let count = plan.steps.iter().filter(|step| !matches!(step, Step::Start { .. })).count();
     eprintln!("storm: seed {seed} (FLOWMART_STORM_SEED={seed} replays it), {count} faults");
     // The workload is spread over about as long as the storm takes (~3 s a fault); 5% of it
