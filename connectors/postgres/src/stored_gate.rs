@@ -67,8 +67,10 @@ impl Sink for StoredGate {
                 break;
             }
             if started.elapsed() > PATIENCE {
-                let message =
-                    format!("the writer (process 0) has stored results up to {}, not yet to {}", self.stored, batch.upper);
+                let message = format!(
+                    "the writer (process 0) has stored results up to {}, not yet to {}",
+                    self.stored, batch.upper
+                );
                 return Err(SinkError::new("stored-by-the-writer", ErrorClass::Transient, message));
             }
             std::thread::sleep(POLL);

@@ -341,15 +341,24 @@ impl Scene {
 
         // The last run resumed where the stored results end: it read only what they did not cover
         // (in a cluster, each process reports what its own workers read).
-        let mut consumed = 0;
-        let mut scraped = String::new();
-        for process in 0..processes {
-            let metrics = http.text(&format!("{}/metrics", deployment.api(process)));
-            consumed += metric_sum(&metrics, "flowmart_records_consumed_total");
-            scraped.push_str(&metrics);
+        let scrape = || {
+            let mut scraped = String::new();
+            for process in 0..processes {
+                scraped.push_str(&http.text(&format!("{}/metrics", deployment.api(process))));
+            }
+            scraped
+        };
+        // What Prometheus scrapes from all processes together: every series the dashboard queries
+        // is there (a series a process sets on its first report may take a moment after a start).
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut scraped = scrape();
+        while !dashboard_metrics_missing(&scraped).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(250));
+            scraped = scrape();
         }
-        // What Prometheus scrapes from all processes together.
-        assert_dashboard_metrics_are_exported(&scraped);
+        let missing = dashboard_metrics_missing(&scraped);
+        assert!(missing.is_empty(), "the dashboard queries {missing:?}, not exported");
+        let consumed = metric_sum(&scraped, "flowmart_records_consumed_total");
         let resumed = running_total_check(stored_before_last_run, total, consumed);
 
         // Postgres equals the model.
@@ -633,8 +642,8 @@ fn assert_tenants_are_routed_to_their_owner(http: &Http, deployment: &Deployment
     }
 }
 
-/// Every metric the Grafana dashboard queries is one the binary exports.
-fn assert_dashboard_metrics_are_exported(metrics: &str) {
+/// The metrics the Grafana dashboard queries that `metrics` does not hold.
+fn dashboard_metrics_missing(metrics: &str) -> Vec<String> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/grafana/dashboards/flowmart.json");
     let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("the dashboard")).unwrap();
     let mut queried = BTreeSet::new();
@@ -648,9 +657,7 @@ fn assert_dashboard_metrics_are_exported(metrics: &str) {
         }
     }
     assert!(queried.len() >= 10, "{queried:?}");
-    for name in queried {
-        assert!(metrics.lines().any(|line| line.starts_with(&name)), "the dashboard queries {name}, not exported");
-    }
+    queried.into_iter().filter(|name| !metrics.lines().any(|line| line.starts_with(name))).collect()
 }
 
 /// Produces the generator's workload in 40 slices, `pause` apart, each while holding `gate`;
