@@ -31,6 +31,10 @@ fi
 # The pipeline-file target must see only its file: drop the variables config::load reads.
 for variable in $(compgen -e | grep -E '^(FLOWMART_|DATABASE_URL$)' || true); do unset "$variable"; done
 
+# zstd-sys compiles its C with AddressSanitizer when the build does; librdkafka's configure then
+# links its test programs against that library, and they need the sanitizer's runtime too.
+export LDFLAGS="${LDFLAGS:-} -fsanitize=address"
+
 cd fuzz
 started=$SECONDS
 cargo +nightly fuzz build --release

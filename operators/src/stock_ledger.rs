@@ -76,7 +76,7 @@ impl StockLedger {
     pub(crate) fn apply_inventory(&mut self, event: InventoryEvent) -> Result<(), AggregateOutOfRange> {
         let effect = StockLevels::of_inventory(&event);
         let position = PositionKey { tenant_id: event.tenant_id, warehouse_id: event.warehouse_id, sku: event.sku };
-        let levels = self.checked_levels(&position, &effect)?;
+        let levels = self.checked_levels(&position, &StockLevels::default(), &effect)?;
         self.touch(&position).levels = levels;
         Ok(())
     }
@@ -111,13 +111,14 @@ impl StockLedger {
             Some(current) => LineEffects::checked(&key, current)?,
             None => LineEffects::default(),
         };
+        let none = StockLevels::default();
         let mut next = Vec::with_capacity(added.list.len() + retracted.list.len());
-        for (position, effect) in &added.list {
-            let delta = retracted.get(position).map_or(Ok(*effect), |old| effect.checked_sub(old));
-            next.push((position, self.checked_levels_after(position, delta)?));
+        for (position, new) in &added.list {
+            let old = retracted.get(position).unwrap_or(&none);
+            next.push((position, self.checked_levels(position, old, new)?));
         }
         for (position, old) in retracted.list.iter().filter(|(position, _)| added.get(position).is_none()) {
-            next.push((position, self.checked_levels_after(position, StockLevels::default().checked_sub(old))?));
+            next.push((position, self.checked_levels(position, old, &none)?));
         }
         for (position, levels) in next {
             self.touch(position).levels = levels;
@@ -174,25 +175,20 @@ impl StockLedger {
         }
     }
 
-    /// The levels of `position` after `effect`, or the first aggregate that would leave the range.
-    fn checked_levels(&self, position: &PositionKey, effect: &StockLevels) -> Result<StockLevels, AggregateOutOfRange> {
+    /// The levels of `position` after the effect `retracted` is replaced by `added` (see
+    /// [`StockLevels::checked_replace`]), or the first aggregate that would leave the range.
+    fn checked_levels(
+        &self,
+        position: &PositionKey,
+        retracted: &StockLevels,
+        added: &StockLevels,
+    ) -> Result<StockLevels, AggregateOutOfRange> {
         let current = self.positions.get(position);
         let levels = current.map(|current| current.levels).unwrap_or_default();
         let policy = current.and_then(|current| current.policy.as_ref());
         levels
-            .checked_apply_with_policy(effect, policy)
+            .checked_replace_with_policy(retracted, added, policy)
             .map_err(|aggregate| AggregateOutOfRange::new(aggregate, AggregateKey::Position(position.clone())))
-    }
-
-    /// As [`checked_levels`](Self::checked_levels), for an effect that may itself be out of range.
-    fn checked_levels_after(
-        &self,
-        position: &PositionKey,
-        effect: Result<StockLevels, Aggregate>,
-    ) -> Result<StockLevels, AggregateOutOfRange> {
-        let key = || AggregateKey::Position(position.clone());
-        let effect = effect.map_err(|aggregate| AggregateOutOfRange::new(aggregate, key()))?;
-        self.checked_levels(position, &effect)
     }
 
     /// The position, noting what it held before this time if this is the time's first touch.
@@ -323,6 +319,28 @@ mod tests {
             |_, _| {},
             |_, _| {},
         );
+    }
+
+    #[test]
+    fn a_version_replacing_one_that_ships_2_pow_63_units_is_judged_on_the_levels_it_leaves() {
+        let mut ledger = StockLedger::new(None);
+        let mut stock = BTreeMap::new();
+        let shipped_all = StockLevels { on_hand: i64::MIN, reserved: 0, on_order: 0, records: 2 };
+        let reserved = StockLevels { on_hand: 0, reserved: 7, on_order: 0, records: 1 };
+        let at = |sku: usize| PositionKey::new("acme", "berlin", format!("SKU-{sku}"));
+        // Each replacement moves on_hand by 2^63 (out of range) to a value in range: applied.
+        let versions = [
+            (OrderStatus::Delivered, vec![(0, i64::MAX), (0, 1)], vec![(at(0), shipped_all)]),
+            (OrderStatus::Placed, vec![(0, 7)], vec![(at(0), reserved)]),
+            (OrderStatus::Delivered, vec![(0, i64::MAX), (0, 1)], vec![(at(0), shipped_all)]),
+            (OrderStatus::Placed, vec![(1, 7)], vec![(at(1), reserved)]),
+        ];
+        for (version, (status, lines, expected)) in versions.into_iter().enumerate() {
+            ledger.start_time(version as Time + 1);
+            ledger.apply_order(order(version as i32 + 1, status, &lines)).expect("in range");
+            stock_after(&mut ledger, &mut stock);
+            assert_eq!(stock, expected.into_iter().collect(), "version {}", version + 1);
+        }
     }
 
     #[test]

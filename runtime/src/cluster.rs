@@ -128,7 +128,8 @@ impl ClusterLink {
             stream.sink(exchange, "FanIn", move |(input, _frontier)| {
                 input.for_each(|_, batches| {
                     for (_, batch) in batches.drain(..) {
-                        // The collector outlives the workers; it is gone only if it panicked.
+                        // Gone only when the collector stopped (a sink failing at shutdown) or
+                        // panicked: then nobody takes it.
                         let _ = send(&collector, batch, &std::sync::atomic::AtomicBool::new(false));
                     }
                 });

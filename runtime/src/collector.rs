@@ -140,6 +140,8 @@ pub(crate) fn run(
     };
     let mut published: Time = resume.as_of;
     let mut alerts_before = resume.alerts_before;
+    // Exported from the start: what the sinks hold before this run publishes anything.
+    metrics::gauge!("flowmart_as_of_ms").set(published as f64);
     for sink in sinks.iter() {
         // Export the retry count of every sink from the start, at zero.
         for class in [ErrorClass::Transient, ErrorClass::Data] {

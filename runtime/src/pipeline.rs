@@ -254,6 +254,9 @@ fn drive(mut run: Run, mut sinks: Vec<Box<dyn Sink>>, may_rewind: bool) -> Resul
         let (skips, delivered) = match collector::run(all_workers, &run.receiver, &mut sinks, &run.context, may_rewind)
         {
             End::Done => {
+                // Gone before the workers are waited for: a worker blocked handing over a batch
+                // nobody will take (the collector stopped at a failing sink) then sees it gone.
+                drop(run.receiver);
                 let workers_ok = run.workers.join().into_iter().all(|result| result.is_ok());
                 return if workers_ok {
                     Ok(())

@@ -9,7 +9,7 @@ use crate::{Aggregate, InventoryEvent, InventoryKind, OrderStatus, ReorderPolicy
 /// position.
 ///
 /// Nothing wraps (`CONTRACT.md` §2): the stock operator forms every sum with
-/// [`checked_apply`](StockLevels::checked_apply), so the levels the pipeline holds keep every
+/// [`checked_replace`](StockLevels::checked_replace), so the levels the pipeline holds keep every
 /// field, `available` and `projected` inside the signed 64-bit range.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct StockLevels {
@@ -41,20 +41,37 @@ impl StockLevels {
     /// the first aggregate out of range, in the order `on_hand`, `reserved`, `on_order`, record
     /// count, `available`, `projected`.
     pub fn checked_apply(&self, effect: &StockLevels) -> Result<StockLevels, Aggregate> {
-        let levels = self.checked_add(effect)?;
+        self.checked_replace(&StockLevels::default(), effect)
+    }
+
+    /// The levels after an effect they count, `retracted`, is replaced by `added` (an order's
+    /// current version by its next), checked as [`checked_apply`](StockLevels::checked_apply).
+    /// Each field is formed exactly, so only the result must be in range: the net change
+    /// `added - retracted` need not be (a shipment of `2^63` units replaced by none).
+    pub fn checked_replace(&self, retracted: &StockLevels, added: &StockLevels) -> Result<StockLevels, Aggregate> {
+        let field = |now: i64, retracted: i64, added: i64, aggregate| {
+            i64::try_from(i128::from(now) - i128::from(retracted) + i128::from(added)).map_err(|_| aggregate)
+        };
+        let levels = StockLevels {
+            on_hand: field(self.on_hand, retracted.on_hand, added.on_hand, Aggregate::OnHand)?,
+            reserved: field(self.reserved, retracted.reserved, added.reserved, Aggregate::Reserved)?,
+            on_order: field(self.on_order, retracted.on_order, added.on_order, Aggregate::OnOrder)?,
+            records: field(self.records, retracted.records, added.records, Aggregate::RecordCount)?,
+        };
         let available = levels.on_hand.checked_sub(levels.reserved).ok_or(Aggregate::Available)?;
         available.checked_add(levels.on_order).ok_or(Aggregate::Projected)?;
         Ok(levels)
     }
 
-    /// [`checked_apply`](StockLevels::checked_apply), then `policy`'s suggested quantity at the
-    /// new projected stock in range too (when the position has a policy).
-    pub fn checked_apply_with_policy(
+    /// [`checked_replace`](StockLevels::checked_replace), then `policy`'s suggested quantity at
+    /// the new projected stock in range too (when the position has a policy).
+    pub fn checked_replace_with_policy(
         &self,
-        effect: &StockLevels,
+        retracted: &StockLevels,
+        added: &StockLevels,
         policy: Option<&ReorderPolicy>,
     ) -> Result<StockLevels, Aggregate> {
-        let levels = self.checked_apply(effect)?;
+        let levels = self.checked_replace(retracted, added)?;
         match policy {
             Some(policy) => match policy.checked_suggested_quantity(levels.projected()) {
                 Some(_) => Ok(levels),
@@ -71,16 +88,6 @@ impl StockLevels {
             reserved: self.reserved.checked_add(other.reserved).ok_or(Aggregate::Reserved)?,
             on_order: self.on_order.checked_add(other.on_order).ok_or(Aggregate::OnOrder)?,
             records: self.records.checked_add(other.records).ok_or(Aggregate::RecordCount)?,
-        })
-    }
-
-    /// The field-by-field difference (of two effects, say); else the first field out of range.
-    pub fn checked_sub(&self, other: &StockLevels) -> Result<StockLevels, Aggregate> {
-        Ok(StockLevels {
-            on_hand: self.on_hand.checked_sub(other.on_hand).ok_or(Aggregate::OnHand)?,
-            reserved: self.reserved.checked_sub(other.reserved).ok_or(Aggregate::Reserved)?,
-            on_order: self.on_order.checked_sub(other.on_order).ok_or(Aggregate::OnOrder)?,
-            records: self.records.checked_sub(other.records).ok_or(Aggregate::RecordCount)?,
         })
     }
 
@@ -142,6 +149,19 @@ mod tests {
     }
 
     #[test]
+    fn replacing_an_effect_needs_only_the_result_in_range_not_the_net_change() {
+        let shipped = StockLevels { on_hand: i64::MIN, reserved: 0, on_order: 0, records: 1 };
+        let reserved = StockLevels { on_hand: 0, reserved: 5, on_order: 0, records: 1 };
+        // on_hand moves by 2^63: out of range as a change, in range as a result.
+        assert_eq!(shipped.checked_replace(&shipped, &reserved), Ok(reserved));
+        assert_eq!(shipped.checked_replace(&shipped, &StockLevels::default()), Ok(StockLevels::default()));
+        let stock = levels(1, 0, 0).checked_add(&shipped).unwrap();
+        assert_eq!(stock.checked_replace(&shipped, &reserved), Ok(StockLevels { on_hand: 1, records: 2, ..reserved }));
+        // The result still must be.
+        assert_eq!(levels(i64::MAX, 0, 0).checked_replace(&reserved, &levels(1, 0, 0)), Err(Aggregate::OnHand));
+    }
+
+    #[test]
     fn a_policy_adds_its_suggested_quantity_to_what_must_stay_in_range() {
         let policy = ReorderPolicy {
             tenant_id: "t".into(),
@@ -156,10 +176,11 @@ mod tests {
         // max_level - projected = 1000 - (MIN + 1001) = MAX: in range; one less projected is not.
         let at = levels(i64::MIN + 1_002, 0, 0);
         let down = StockLevels { on_hand: -1, reserved: 0, on_order: 0, records: 1 };
-        assert!(at.checked_apply_with_policy(&down, Some(&policy)).is_ok());
+        let none = StockLevels::default();
+        assert!(at.checked_replace_with_policy(&none, &down, Some(&policy)).is_ok());
         let lower = at.checked_apply(&down).unwrap();
-        assert_eq!(lower.checked_apply_with_policy(&down, Some(&policy)), Err(Aggregate::SuggestedQuantity));
-        assert!(lower.checked_apply_with_policy(&down, None).is_ok());
+        assert_eq!(lower.checked_replace_with_policy(&none, &down, Some(&policy)), Err(Aggregate::SuggestedQuantity));
+        assert!(lower.checked_replace_with_policy(&none, &down, None).is_ok());
     }
 
     #[test]

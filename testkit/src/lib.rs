@@ -15,6 +15,7 @@ mod model;
 mod private_postgres;
 mod registry;
 mod tansu;
+mod tcp_proxy;
 
 pub use certificates::TestCertificates;
 pub use database::TestDatabase;
@@ -27,6 +28,7 @@ pub use model::{STOCK_ROWS_QUERY, assert_snapshot_equals_model, model_of, settle
 pub use private_postgres::PrivatePostgres;
 pub use registry::RegistryStub;
 pub use tansu::{Tansu, TansuAuth};
+pub use tcp_proxy::TcpProxy;
 
 /// A free loopback port (bound and released; good enough for tests).
 pub fn free_port() -> u16 {

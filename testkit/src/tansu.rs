@@ -41,6 +41,15 @@ impl Tansu {
         Tansu { child, stunnel: None, port, properties: BTreeMap::new() }
     }
 
+    /// Starts a plain-text broker that tells clients to connect on `advertised` (where a
+    /// [`crate::TcpProxy`] in front of it listens) and waits until it accepts connections on its
+    /// own port.
+    pub fn start_behind(advertised: u16) -> Tansu {
+        let port = crate::free_port();
+        let child = Tansu::launch(port, advertised, &[]);
+        Tansu { child, stunnel: None, port, properties: BTreeMap::new() }
+    }
+
     /// Starts a broker reached over TLS only, with `certificates`' server certificate (and SASL
     /// as `auth` says): stunnel (Debian's `stunnel4`, which `scripts/test.sh` installs) listens
     /// on the advertised port and forwards to Tansu on another loopback port. Its
@@ -99,9 +108,14 @@ impl Tansu {
         child
     }
 
-    /// `bootstrap.servers` for it.
+    /// `bootstrap.servers` for it (not through a proxy).
     pub fn brokers(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// Its address with what a client needs to connect (TLS and SASL settings when secured).

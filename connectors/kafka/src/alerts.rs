@@ -107,6 +107,14 @@ impl AlertSink {
 
     /// The numbers found in the last `window` records of every partition of the topic (at most
     /// `window` of the changes being sent can be on one partition).
+    ///
+    /// Called only once every delivery of this producer has settled (`SinkProducer` purges and
+    /// waits for every report first), so every copy that landed is below the true end. The high
+    /// watermark is only where reading starts, never a record of what was written: what counts
+    /// is the sequence headers read, up to the end of each partition (the fetch's end, which
+    /// raises `PartitionEOF`). A watermark below the true end only starts the window earlier —
+    /// Tansu answers the latest offset with its last record batch's base offset + 1 — so the
+    /// window reads more, never less.
     fn sequences_on_topic(&self, window: usize) -> Result<BTreeSet<u64>, String> {
         let mut client = ClientConfig::new();
         client

@@ -24,6 +24,7 @@ mod copy_text;
 mod metrics_catalogue;
 mod recover;
 mod refused;
+mod stored_gate;
 mod tables;
 mod writer_lock;
 
@@ -34,6 +35,7 @@ use sqlx::{Connection, PgConnection};
 pub use metrics_catalogue::describe_metrics;
 
 pub use recover::{RecoverError, Recovered};
+pub use stored_gate::StoredGate;
 pub use writer_lock::{Session, WRITER_LOCK_KEY, WriterLockError};
 
 /// Why the database could not be prepared.

@@ -11,6 +11,7 @@ use anyhow::Context;
 use flowmart_api::OutboundTls;
 use flowmart_api::cluster::ClusterRoutes;
 use flowmart_kafka::{KafkaSource, KafkaSourceConfig, Registry, WriterSchemas};
+use flowmart_postgres::StoredGate;
 use flowmart_runtime::Pipeline;
 
 use crate::config::PipelineConfig;
@@ -90,7 +91,12 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
             peers.iter().map(|peer| peer.timely.as_str()).collect::<Vec<_>>().join(", ")
         );
     }
-    let sinks = sinks::in_order(producers, postgres, index_writer);
+    // A process that does not write passes on only what the writer stored.
+    let gate = match (&config.postgres.database_url, writes_results) {
+        (Some(url), false) => Some(StoredGate::new(url).context("the stored-results gate")?),
+        _ => None,
+    };
+    let sinks = sinks::in_order(producers, postgres, gate, index_writer);
     let pipeline =
         Pipeline::resume(config.runtime(), Arc::new(source), sinks, resume).context("cannot start the pipeline")?;
 

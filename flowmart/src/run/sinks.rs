@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use flowmart_kafka::{AlertSink, DeadLetterSink, KafkaSinkConfig};
-use flowmart_postgres::PostgresSink;
+use flowmart_postgres::{PostgresSink, StoredGate};
 use flowmart_runtime::Sink;
 use flowmart_schemas::ReorderAlert;
 use flowmart_serving::IndexWriter;
@@ -60,13 +60,19 @@ pub(super) fn producers(
 /// The sinks in the order every batch passes them. Dead letters go out before the commit (at
 /// least once: a crash in between sends them again); results are stored before they are
 /// announced: Postgres, then the index, then the alert topic. A process that does not write the
-/// results (not process 0 of a cluster) only serves: its index is its one sink.
+/// results (not process 0 of a cluster) only serves: its index takes a batch once the writer has
+/// stored it (`gate`, with a database).
 pub(super) fn in_order(
     producers: Option<Producers>,
     postgres: Option<PostgresSink>,
+    gate: Option<StoredGate>,
     index: IndexWriter,
 ) -> Vec<Box<dyn Sink>> {
-    let Some(Producers { dead_letters, alerts }) = producers else { return vec![Box::new(index)] };
+    let Some(Producers { dead_letters, alerts }) = producers else {
+        let mut sinks = gate.map_or_else(Vec::new, |gate| vec![Box::new(gate) as Box<dyn Sink>]);
+        sinks.push(Box::new(index));
+        return sinks;
+    };
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(dead_letters)];
     sinks.extend(postgres.map(|postgres| Box::new(postgres) as Box<dyn Sink>));
     sinks.push(Box::new(index));
