@@ -19,7 +19,8 @@ fuzz_target!(|data: &[u8]| {
     let Some((processes, file)) = data.split_first() else { return };
     let processes = usize::from(processes % 16) + 1;
     std::fs::write(&*PATH, file).expect("the temp dir is writable");
-    let settings = ClusterSettings { processes, process_index: 0, peers: Some(PATH.clone()) };
+    let settings =
+        ClusterSettings { processes, process_index: 0, peers: Some(PATH.clone()), ..ClusterSettings::default() };
     if let Ok(peers) = settings.peers() {
         assert_eq!(peers.len(), processes);
         for peer in &peers {
