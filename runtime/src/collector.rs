@@ -119,17 +119,12 @@ pub(crate) enum End {
     Rewind { skips: Skips, delivered: SourceProgress },
 }
 
-/// Collects what the workers hand over through `receiver` and applies it to `sinks`, from
-/// `resume`, until the workers are gone, the pipeline fails, or a sink refuses changes that a
-/// rewind can go past (only when `may_rewind`).
-pub(crate) fn run(
-    workers: usize,
-    receiver: &Receiver<WorkerBatch>,
-    sinks: &mut [Box<dyn Sink>],
-    context: &Context,
-    may_rewind: bool,
-) -> End {
+/// Collects what the workers hand over through `receiver` and applies it to `sinks`, from the
+/// context's `resume`, until the workers are gone, the pipeline fails, or a sink refuses changes
+/// that a rewind can go past (only when the context `may_rewind`).
+pub(crate) fn run(receiver: &Receiver<WorkerBatch>, sinks: &mut [Box<dyn Sink>], context: &Context) -> End {
     let (status, shutdown, resume) = (&*context.status, &*context.shutdown, &*context.resume);
+    let (may_rewind, workers) = (context.may_rewind, context.config.workers * context.config.processes());
     let mut collector = Collector {
         receiver,
         uppers: vec![0; workers],

@@ -8,7 +8,7 @@
 //! worker read and the sinks have not yet taken: `max_lag_ms` and the bounded channel to the
 //! collector bound it.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use flowmart_operators::SourceOffset;
 use flowmart_schemas::{InputRecord, InputTopic, NetChanges, Outputs, Time};
@@ -23,8 +23,8 @@ pub(crate) struct FedRecord {
     pub(crate) offset: u64,
     pub(crate) key: Option<Vec<u8>>,
     pub(crate) value: Option<Vec<u8>>,
-    /// The record as fed.
-    pub(crate) record: InputRecord,
+    /// The record as fed, when the pipeline may rewind (else nothing traces it).
+    pub(crate) record: Option<InputRecord>,
     /// Dead-lettered already (refused by the dataflow): never traced.
     pub(crate) dead: bool,
 }
@@ -35,9 +35,9 @@ impl FedRecord {
         SourceOffset { partition: self.partition, offset: self.offset }
     }
 
-    /// Whether it is the record read at `position`.
-    fn is_at(&self, (topic, partition, offset): RecordPosition) -> bool {
-        (self.topic, self.partition, self.offset) == (topic, partition, offset)
+    /// Where it was read.
+    fn position(&self) -> RecordPosition {
+        (self.topic, self.partition, self.offset)
     }
 
     /// Its dead letter, of `kind` for `message`; marks it dead.
@@ -97,13 +97,14 @@ impl FedRecords {
         self.by_time.drain(..done);
     }
 
-    /// The record read at `position`, if fed before `upper` and still kept.
-    pub(crate) fn find(&mut self, position: RecordPosition, upper: Time) -> Option<&mut FedRecord> {
+    /// Every record fed before `upper` and still kept, by where it was read.
+    pub(crate) fn by_position(&mut self, upper: Time) -> HashMap<RecordPosition, &mut FedRecord> {
         self.by_time
             .iter_mut()
             .take_while(|(time, _)| *time < upper)
             .flat_map(|(_, records)| records.iter_mut())
-            .find(|record| record.is_at(position))
+            .map(|record| (record.position(), record))
+            .collect()
     }
 
     /// The records fed before `upper`, not dead-lettered, that may be behind one of `refused`.
@@ -112,7 +113,7 @@ impl FedRecords {
             .iter()
             .take_while(|(time, _)| *time < upper)
             .flat_map(|(time, records)| records.iter().map(move |record| (*time, record)))
-            .filter(|(_, record)| !record.dead && refused.caused_by(&record.record))
+            .filter(|(_, fed)| !fed.dead && fed.record.as_ref().is_some_and(|record| refused.caused_by(record)))
             .map(|(time, record)| Suspect {
                 time,
                 partition: record.partition,
@@ -141,7 +142,7 @@ pub(crate) mod tests {
             offset,
             key: Some(b"acme".to_vec()),
             value: Some(vec![0, 1, 2, offset as u8]),
-            record: InputRecord::Inventory(InventoryEvent {
+            record: Some(InputRecord::Inventory(InventoryEvent {
                 event_id: format!("e{offset}").into(),
                 tenant_id: "acme".into(),
                 warehouse_id: "berlin".into(),
@@ -150,7 +151,7 @@ pub(crate) mod tests {
                 quantity: 5,
                 occurred_at: 1_767_571_200_000,
                 purchase_order_id: None,
-            }),
+            })),
             dead: false,
         }
     }
@@ -173,12 +174,13 @@ pub(crate) mod tests {
         assert_eq!(suspects.iter().max().map(|latest| latest.offset), Some(3), "the latest read orders last");
 
         let dead = fed
-            .find((InputTopic::Inventory, 3, 3), 9)
+            .by_position(9)
+            .remove(&(InputTopic::Inventory, 3, 3))
             .expect("kept")
             .dead_letter("aggregate_out_of_range", "no".into());
         assert_eq!((dead.offset, dead.value, &*dead.kind), (3, Some(vec![0, 1, 2, 3]), "aggregate_out_of_range"));
         assert_eq!(fed.suspects(&stock_change("A"), 9).len(), 1, "a dead-lettered record is no suspect");
-        assert!(fed.find((InputTopic::Inventory, 3, 4), 9).is_none(), "fed at the upper or later");
+        assert!(!fed.by_position(9).contains_key(&(InputTopic::Inventory, 3, 4)), "fed at the upper or later");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! From a source record to a validated input record, or to a dead letter.
 
-use flowmart_schemas::Validate;
+use flowmart_schemas::{InputRecord, Validate};
 
 use crate::fed::FedRecord;
 use crate::rewind::Skips;
@@ -8,10 +8,10 @@ use crate::{DeadLetter, SourceRecord};
 
 /// Checks a decoded record against the contract's rules: a valid one comes back with where it
 /// was read and its original bytes (which the worker keeps until its results are committed, in
-/// case the dataflow or a sink refuses it). A record that was not decoded, or breaks a rule,
+/// case the dataflow or a sink refuses it; the worker adds a decoded copy when it may rewind). A record that was not decoded, or breaks a rule,
 /// becomes a [`DeadLetter`] carrying its original key, bytes and position; so does a record a
 /// sink refused, among `skips` (`sink_rejected`).
-pub(crate) fn ingest(record: SourceRecord, skips: &Skips) -> Result<FedRecord, DeadLetter> {
+pub(crate) fn ingest(record: SourceRecord, skips: &Skips) -> Result<(InputRecord, FedRecord), DeadLetter> {
     let SourceRecord { topic, partition, offset, key, raw_value, decoded } = record;
     let checked = match skips.get(&(topic, partition, offset)) {
         Some(reason) => Err(("sink_rejected", reason.clone())),
@@ -20,7 +20,9 @@ pub(crate) fn ingest(record: SourceRecord, skips: &Skips) -> Result<FedRecord, D
         }),
     };
     match checked {
-        Ok(record) => Ok(FedRecord { topic, partition, offset, key, value: raw_value, record, dead: false }),
+        Ok(input) => {
+            Ok((input, FedRecord { topic, partition, offset, key, value: raw_value, record: None, dead: false }))
+        }
         Err((kind, message)) => {
             Err(DeadLetter { topic, partition, offset, key, value: raw_value, kind: kind.into(), message })
         }
@@ -30,7 +32,7 @@ pub(crate) fn ingest(record: SourceRecord, skips: &Skips) -> Result<FedRecord, D
 #[cfg(test)]
 mod tests {
     use flowmart_operators::SourceOffset;
-    use flowmart_schemas::{InputRecord, InventoryEvent, InventoryKind};
+    use flowmart_schemas::{InventoryEvent, InventoryKind};
 
     use super::*;
     use crate::{InputTopic, Rejection};
@@ -61,8 +63,8 @@ mod tests {
 
     #[test]
     fn a_valid_record_keeps_its_position_and_bytes() {
-        let fed = ingest(record(Ok(event(3))), &Skips::new()).expect("valid");
-        assert_eq!((fed.source(), &fed.record), (SourceOffset { partition: 2, offset: 17 }, &event(3)));
+        let (input, fed) = ingest(record(Ok(event(3))), &Skips::new()).expect("valid");
+        assert_eq!((fed.source(), input), (SourceOffset { partition: 2, offset: 17 }, event(3)));
         assert_eq!((fed.topic, fed.partition, fed.offset), (InputTopic::Inventory, 2, 17));
         assert_eq!((fed.key.as_deref(), fed.value), (Some(&b"acme"[..]), Some(vec![0, 0, 0, 0, 1, 9])));
     }

@@ -53,6 +53,13 @@ pub struct RuntimeConfig {
     pub stall_after_ms: u64,
 }
 
+impl RuntimeConfig {
+    /// How many processes run the pipeline (1 without a cluster).
+    pub(crate) fn processes(&self) -> usize {
+        self.cluster.as_ref().map_or(1, ClusterConfig::processes)
+    }
+}
+
 impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
@@ -138,7 +145,7 @@ impl Pipeline {
         }
         let status = Arc::new(PipelineStatus::new(Duration::from_millis(config.stall_after_ms)));
         let shutdown = Arc::new(AtomicBool::new(false));
-        let processes = config.cluster.as_ref().map_or(1, ClusterConfig::processes);
+        let processes = config.processes();
         if processes > 1 {
             cluster::watch_for_lost_peers(Arc::clone(&status));
         }
@@ -147,20 +154,20 @@ impl Pipeline {
         // A refused record is gone past by reading again from what a sink stored: one process
         // alone, from a source that can read again.
         let may_rewind = processes == 1 && source.can_rewind() && sinks.iter().any(|sink| sink.stores_recovery_state());
-        let config_workers = config.workers;
         let context = worker::Context {
+            desks: Arc::new(Desks::new(config.workers)),
             config,
             source,
             status: Arc::clone(&status),
             shutdown: Arc::clone(&shutdown),
             resume: Arc::new(resume),
-            desks: Arc::new(Desks::new(config_workers)),
             skips: Arc::default(),
             read_from: Arc::default(),
             delivered: SourceProgress::default(),
             abort: AtomicBool::new(false),
             stores_recovery_state,
             clustered: processes > 1,
+            may_rewind,
         };
         let first = Run::start(context)?;
         let nice = first.context.config.nice;
@@ -169,7 +176,7 @@ impl Pipeline {
             .spawn(move || {
                 supervision::supervise(&first.context.status, "the collector (or a sink it called)".into());
                 cpu_share::run_in_background(nice);
-                drive(first, sinks, may_rewind)
+                drive(first, sinks)
             })
             .map_err(|error| RuntimeError::Timely(error.to_string()))?;
         Ok(Pipeline { status, shutdown, driver: Some(driver) })
@@ -217,9 +224,8 @@ impl Run {
     /// Starts the workers of `context`.
     fn start(context: worker::Context) -> Result<Run, RuntimeError> {
         let config = &context.config;
-        let all_workers = config.workers * config.cluster.as_ref().map_or(1, ClusterConfig::processes);
         // A few batches per worker in flight at most: a slow sink holds the workers back.
-        let (sender, receiver) = sync_channel(4 * all_workers);
+        let (sender, receiver) = sync_channel(4 * config.workers * config.processes());
         let timely_config = cluster::timely_config(config.workers, config.cluster.as_ref());
         let context = Arc::new(context);
         let workers = timely::execute(timely_config, {
@@ -247,12 +253,9 @@ impl Run {
 
 /// Runs the collector over each run of the workers, rewinding when a sink refuses records
 /// (`rewind.rs`), until the pipeline ends.
-fn drive(mut run: Run, mut sinks: Vec<Box<dyn Sink>>, may_rewind: bool) -> Result<(), RuntimeError> {
-    let all_workers =
-        run.context.config.workers * run.context.config.cluster.as_ref().map_or(1, ClusterConfig::processes);
+fn drive(mut run: Run, mut sinks: Vec<Box<dyn Sink>>) -> Result<(), RuntimeError> {
     loop {
-        let (skips, delivered) = match collector::run(all_workers, &run.receiver, &mut sinks, &run.context, may_rewind)
-        {
+        let (skips, delivered) = match collector::run(&run.receiver, &mut sinks, &run.context) {
             End::Done => {
                 // Gone before the workers are waited for: a worker blocked handing over a batch
                 // nobody will take (the collector stopped at a failing sink) then sees it gone.
@@ -273,27 +276,7 @@ fn drive(mut run: Run, mut sinks: Vec<Box<dyn Sink>>, may_rewind: bool) -> Resul
         context.source.rewind(&read_from);
         metrics::counter!("flowmart_rewinds_total").increment(1);
         tracing::warn!(as_of = resume.as_of, records = skips.len(), "rewound to the stored results; reading again");
-        let mut all_skips = (*context.skips).clone();
-        all_skips.extend(skips);
-        let config_workers = context.config.workers;
-        run = Run::start(worker::Context {
-            config: context.config.clone(),
-            source: Arc::clone(&context.source),
-            status: Arc::clone(&context.status),
-            shutdown: Arc::clone(&context.shutdown),
-            resume: Arc::new(resume),
-            desks: Arc::new(Desks::new(config_workers)),
-            skips: Arc::new(all_skips),
-            read_from: Arc::clone(&context.read_from),
-            delivered: {
-                let mut all = context.delivered.clone();
-                all.merge(&delivered);
-                all
-            },
-            abort: AtomicBool::new(false),
-            stores_recovery_state: context.stores_recovery_state,
-            clustered: context.clustered,
-        })?;
+        run = Run::start(context.rewound(resume, skips, &delivered))?;
     }
 }
 

@@ -28,14 +28,17 @@ pub(crate) fn to_readers(refused: Collection<'_, RefusedRecord>) -> Collection<'
 
 /// The dead letters of `refused` — the refusals of records this worker fed before `upper` — with
 /// their records' bytes (the records are marked dead: never traced again). Counts them in
-/// `flowmart_dead_letters_total`. A refusal taken back (a negative update: the record behind it,
-/// or one before it, was taken back) is no new dead letter.
+/// `flowmart_dead_letters_total`. A refusal withdrawn (a negative update) is no new dead letter.
 pub(crate) fn dead_letters(
     fed: &mut FedRecords,
     upper: Time,
     refused: Vec<(RefusedRecord, Time, Diff)>,
     topics: &Topics,
 ) -> Vec<(Time, DeadLetter)> {
+    if refused.is_empty() {
+        return Vec::new();
+    }
+    let mut kept = fed.by_position(upper);
     refused
         .into_iter()
         .filter(|(_, _, diff)| *diff > 0)
@@ -46,7 +49,7 @@ pub(crate) fn dead_letters(
                 .increment(1);
             tracing::debug!(kind, message = %error, partition, offset, "record refused");
             let message = error.to_string();
-            let dead_letter = match fed.find((*topic, *partition, *offset), upper) {
+            let dead_letter = match kept.get_mut(&(*topic, *partition, *offset)) {
                 Some(record) => record.dead_letter(kind, message),
                 None => {
                     // Routed to the worker that read it, before its time was committed: never.
@@ -96,8 +99,8 @@ mod tests {
                 }
             )]
         );
-        assert!(fed.find((InputTopic::Inventory, 3, 7), 6).is_some_and(|record| record.dead));
+        assert!(fed.by_position(6)[&(InputTopic::Inventory, 3, 7)].dead);
         let taken_back = dead_letters(&mut fed, 9, vec![(refused, 8, -1)], &Topics::default());
-        assert!(taken_back.is_empty(), "a refusal taken back is no second dead letter");
+        assert!(taken_back.is_empty(), "a refusal withdrawn is no second dead letter");
     }
 }

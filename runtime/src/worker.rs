@@ -51,9 +51,37 @@ pub(crate) struct Context {
     /// Whether the workers span several processes (then batches reach the collectors through
     /// [`ClusterLink`]).
     pub(crate) clustered: bool,
+    /// Whether the pipeline rewinds past records a sink refuses (one process, a source that reads
+    /// again, a sink that stores the state): only then do the workers keep a decoded copy of
+    /// each record until it is committed, to trace what a sink refuses.
+    pub(crate) may_rewind: bool,
 }
 
 impl Context {
+    /// The context of the run after a rewind to `resume`: `skips` dead-lettered as they are read
+    /// again besides the earlier ones, and the dead letters the sinks took reaching `delivered`.
+    pub(crate) fn rewound(&self, resume: Resume, skips: Skips, delivered: &SourceProgress) -> Context {
+        let mut all_skips = (*self.skips).clone();
+        all_skips.extend(skips);
+        let mut all_delivered = self.delivered.clone();
+        all_delivered.merge(delivered);
+        Context {
+            config: self.config.clone(),
+            source: Arc::clone(&self.source),
+            status: Arc::clone(&self.status),
+            shutdown: Arc::clone(&self.shutdown),
+            resume: Arc::new(resume),
+            desks: Arc::new(Desks::new(self.config.workers)),
+            skips: Arc::new(all_skips),
+            read_from: Arc::clone(&self.read_from),
+            delivered: all_delivered,
+            abort: AtomicBool::new(false),
+            stores_recovery_state: self.stores_recovery_state,
+            clustered: self.clustered,
+            may_rewind: self.may_rewind,
+        }
+    }
+
     /// The settings every process of a cluster must share, named as in the pipeline file, and
     /// what it recovered: processes that read different stored states (a write between their
     /// reads) would resume from different points.
@@ -294,8 +322,11 @@ fn feed(
         progress.consumed(record.topic, record.partition, record.offset);
         *consumed.entry((record.topic, record.partition)).or_default() += 1;
         match ingest(record, &context.skips) {
-            Ok(fed) => {
-                inputs.insert(fed.source(), fed.record.clone());
+            Ok((record, mut fed)) => {
+                if context.may_rewind {
+                    fed.record = Some(record.clone());
+                }
+                inputs.insert(fed.source(), record);
                 pending.fed.keep(time, fed);
             }
             Err(dead_letter) => {
