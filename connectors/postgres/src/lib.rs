@@ -162,6 +162,18 @@ impl PostgresSink {
     }
 }
 
+/// The connection holding the writer lock: `connection`, or after an error a new one.
+async fn connected<'a>(
+    connection: &'a mut Option<PgConnection>,
+    url: &str,
+    session: &mut Option<Session>,
+) -> Result<&'a mut PgConnection, ApplyError> {
+    Ok(match connection {
+        Some(connection) => connection,
+        None => connection.insert(reconnect(url, session).await?),
+    })
+}
+
 /// Connects again and takes the writer lock again (`session` is the one that held it before),
 /// before anything is committed on the new connection.
 async fn reconnect(url: &str, session: &mut Option<Session>) -> Result<PgConnection, ApplyError> {
@@ -214,10 +226,7 @@ impl Sink for PostgresSink {
         let PostgresSink { runtime, url, connection, session, topics, retention, resolved_alert_retention_ms, .. } =
             self;
         let result = runtime.block_on(async {
-            let connection = match connection {
-                Some(connection) => connection,
-                None => connection.insert(reconnect(url, session).await.map_err(|error| error.to_string())?),
-            };
+            let connection = connected(connection, url, session).await.map_err(|error| error.to_string())?;
             read_state(connection, topics, *retention, *resolved_alert_retention_ms)
                 .await
                 .map_err(|error| error.to_string())
@@ -233,13 +242,10 @@ impl Sink for PostgresSink {
         let started = std::time::Instant::now();
         let PostgresSink { runtime, url, connection, session, topics, retention, .. } = self;
         let result = runtime.block_on(async {
-            let connection = match connection {
-                Some(connection) => connection,
-                None => connection.insert(reconnect(url, session).await?),
-            };
+            let connection = connected(connection, url, session).await?;
             match commit::commit(connection, batch, topics, *retention).await {
                 Ok(rows) => Ok(rows),
-                // Refused: find what, for the runtime to take the records behind it back.
+                // Refused: find what, for the runtime to dead-letter the records behind it.
                 Err(error) if class_of(&error) == ErrorClass::Data => {
                     let refused = refused::refused_changes(connection, batch, topics, *retention).await?;
                     Err(ApplyError::Refused(error, refused))
