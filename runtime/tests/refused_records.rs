@@ -3,32 +3,16 @@
 //! its source position, `aggregate_out_of_range` and a message naming the aggregate and key;
 //! counted once, on any number of workers, and the results go on without it.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use differential_dataflow::Hashable;
-use flowmart_runtime::{
-    ChangeBatch, DeadLetter, InputTopic, Pipeline, RuntimeConfig, Sink, SinkError, SourceProgress, SourceRecord,
-};
+use flowmart_runtime::{ChangeBatch, DeadLetter, InputTopic, Pipeline, RuntimeConfig, SourceProgress, SourceRecord};
 use flowmart_schemas::{
     Id, InputRecord, InventoryEvent, InventoryKind, MAX_ABS_VALUE, OrderEvent, OrderLine, OrderStatus, PositionKey,
     StockLevels,
 };
-use flowmart_testkit::{FixedRecords, OCCURRED_AT};
-
-/// Every batch a sink was given.
-#[derive(Clone, Default)]
-struct Batches(Arc<Mutex<Vec<ChangeBatch>>>);
-
-impl Sink for Batches {
-    fn name(&self) -> &'static str {
-        "batches"
-    }
-    fn apply(&mut self, batch: &ChangeBatch) -> Result<(), SinkError> {
-        self.0.lock().unwrap().push(batch.clone());
-        Ok(())
-    }
-}
+use flowmart_testkit::{CapturedBatches, FixedRecords, OCCURRED_AT};
 
 fn source_record(topic: InputTopic, partition: u32, offset: u64, record: InputRecord) -> SourceRecord {
     let key = record.tenant_id().as_bytes().to_vec();
@@ -87,7 +71,7 @@ fn run(workers: usize) -> (Vec<DeadLetter>, Vec<ChangeBatch>, u64) {
     for record in &records {
         expected.consumed(record.topic, record.partition, record.offset);
     }
-    let batches = Batches::default();
+    let batches = CapturedBatches::default();
     let pipeline = Pipeline::start(
         RuntimeConfig { workers, ..RuntimeConfig::default() },
         Arc::new(FixedRecords::new(records)),
@@ -95,13 +79,13 @@ fn run(workers: usize) -> (Vec<DeadLetter>, Vec<ChangeBatch>, u64) {
     )
     .expect("starts");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while batches.0.lock().unwrap().last().is_none_or(|batch| batch.progress != expected) {
+    while batches.batches().last().is_none_or(|batch| batch.progress != expected) {
         assert!(Instant::now() < deadline, "the pipeline did not read every record");
         std::thread::sleep(Duration::from_millis(10));
     }
     let dead_letters_counted = pipeline.status().dead_letters();
     pipeline.stop().expect("stops");
-    let batches = batches.0.lock().unwrap().clone();
+    let batches = batches.batches();
     let dead_letters = batches.iter().flat_map(|batch| batch.dead_letters.clone()).collect();
     (dead_letters, batches, dead_letters_counted)
 }

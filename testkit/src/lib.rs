@@ -5,6 +5,7 @@
 
 #![warn(missing_docs)]
 
+mod captured_batches;
 mod certificates;
 mod database;
 mod fixed_source;
@@ -17,6 +18,7 @@ mod registry;
 mod tansu;
 mod tcp_proxy;
 
+pub use captured_batches::CapturedBatches;
 pub use certificates::TestCertificates;
 pub use database::TestDatabase;
 pub use fixed_source::FixedRecords;

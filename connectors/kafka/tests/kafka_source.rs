@@ -3,7 +3,7 @@
 //! its reason, a newer writer schema decodes, and a restart rebuilds the same answers from
 //! `earliest`.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use apache_avro::Schema;
@@ -11,12 +11,13 @@ use apache_avro::types::Value;
 use flowmart_generator::GeneratorConfig;
 use flowmart_kafka::{KafkaSource, KafkaSourceConfig, OnOffsetOutOfRange, Registry, StartFrom, WriterSchemas, frame};
 use flowmart_operators::reference::ReferenceModel;
-use flowmart_runtime::{ChangeBatch, DeadLetter, InputTopic, Sink, SinkError, SourceProgress, Topics};
+use flowmart_runtime::{DeadLetter, InputTopic, SourceProgress, Topics};
 use flowmart_runtime::{Pipeline, RuntimeConfig};
 use flowmart_schemas::{AvroRecord, InputRecord, InventoryEvent, InventoryKind, encode};
 use flowmart_serving::{ServingIndex, Snapshot};
 use flowmart_testkit::{
-    RegistryStub, Tansu, assert_snapshot_equals_model, create_topics, model_of, produce, produce_workload,
+    CapturedBatches, RegistryStub, Tansu, assert_snapshot_equals_model, create_topics, model_of, produce,
+    produce_workload,
 };
 
 fn partitions(topic: InputTopic) -> i32 {
@@ -25,18 +26,6 @@ fn partitions(topic: InputTopic) -> i32 {
         InputTopic::Orders => 2,
         InputTopic::Payments => 3,
         InputTopic::ReorderPolicies => 1,
-    }
-}
-
-struct DeadLetters(Arc<Mutex<Vec<DeadLetter>>>);
-
-impl Sink for DeadLetters {
-    fn name(&self) -> &'static str {
-        "dead-letters"
-    }
-    fn apply(&mut self, batch: &ChangeBatch) -> Result<(), SinkError> {
-        self.0.lock().unwrap().extend(batch.dead_letters.iter().cloned());
-        Ok(())
     }
 }
 
@@ -64,11 +53,11 @@ fn kafka_source(brokers: &str, registry: &RegistryStub, group_id: &str, start: S
 fn run(brokers: &str, registry: &RegistryStub, records: usize) -> (Arc<Snapshot>, Vec<DeadLetter>) {
     let source = kafka_source(brokers, registry, "flowmart-test", StartFrom::Earliest);
     let (index, writer) = ServingIndex::new(u64::MAX);
-    let dead_letters = Arc::new(Mutex::new(Vec::new()));
+    let dead_letters = CapturedBatches::default();
     let pipeline = Pipeline::start(
         RuntimeConfig { workers: 3, ..RuntimeConfig::default() },
         Arc::new(source),
-        vec![Box::new(writer), Box::new(DeadLetters(Arc::clone(&dead_letters)))],
+        vec![Box::new(writer), Box::new(dead_letters.clone())],
     )
     .expect("pipeline starts");
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -84,8 +73,7 @@ fn run(brokers: &str, registry: &RegistryStub, records: usize) -> (Arc<Snapshot>
     assert_eq!(pipeline.status().records() as usize, records, "nothing read twice");
     let snapshot = index.snapshot();
     pipeline.stop().expect("pipeline stops cleanly");
-    let dead_letters = dead_letters.lock().unwrap().clone();
-    (snapshot, dead_letters)
+    (snapshot, dead_letters.dead_letters())
 }
 
 #[test]

@@ -3,17 +3,18 @@
 //! and dead-letters the one record behind it (`sink_rejected`, with the database's message), and
 //! commits the rest exactly once; no dead letter goes out twice.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flowmart_generator::{Generator, GeneratorConfig};
 use flowmart_postgres::PostgresSink;
 use flowmart_runtime::{
-    ChangeBatch, DeadLetter, ErrorClass, InputTopic, Pipeline, RuntimeConfig, Sink, SinkError, Source, SourceProgress,
-    SourceRecord, Topics,
+    ErrorClass, InputTopic, Pipeline, RuntimeConfig, Sink, Source, SourceProgress, SourceRecord, Topics,
 };
 use flowmart_schemas::{InputRecord, InventoryEvent, InventoryKind, PositionKey, Retention, StockLevels};
-use flowmart_testkit::{FixedRecords, OCCURRED_AT, STOCK_ROWS_QUERY, TestDatabase, model_of, stock_batch, stock_rows};
+use flowmart_testkit::{
+    CapturedBatches, FixedRecords, OCCURRED_AT, STOCK_ROWS_QUERY, TestDatabase, model_of, stock_batch, stock_rows,
+};
 
 /// A database whose `stock_levels` refuses the sku `FORBIDDEN`, and a sink open on it.
 fn refusing_database() -> (TestDatabase, PostgresSink) {
@@ -45,20 +46,6 @@ fn the_sink_splits_a_refused_batch_down_to_the_one_change_and_commits_nothing() 
     stock.remove(41);
     sink.apply(&stock_batch(0, 10, stock)).expect("the rest is taken");
     assert_eq!(database.rows("SELECT count(*)::text FROM stock_levels"), [["64"]]);
-}
-
-/// Every dead letter the sinks were given.
-#[derive(Clone, Default)]
-struct DeadLetters(Arc<Mutex<Vec<DeadLetter>>>);
-
-impl Sink for DeadLetters {
-    fn name(&self) -> &'static str {
-        "dead-letters"
-    }
-    fn apply(&mut self, batch: &ChangeBatch) -> Result<(), SinkError> {
-        self.0.lock().unwrap().extend(batch.dead_letters.iter().cloned());
-        Ok(())
-    }
 }
 
 /// The generator's workload on three partitions, with one inventory record for sku `FORBIDDEN`
@@ -114,7 +101,7 @@ fn the_record_behind_a_refused_row_is_dead_lettered_and_the_rest_committed_exact
         expected_progress.consumed(record.topic, record.partition, record.offset);
     }
     let source = Arc::new(FixedRecords::new(records.clone()));
-    let dead_letters = DeadLetters::default();
+    let dead_letters = CapturedBatches::default();
     let pipeline = Pipeline::start(
         RuntimeConfig { workers: 2, ..RuntimeConfig::default() },
         Arc::clone(&source) as Arc<dyn Source>,
@@ -138,8 +125,13 @@ fn the_record_behind_a_refused_row_is_dead_lettered_and_the_rest_committed_exact
     pipeline.stop().expect("stops");
     assert!(source.rewinds() > 0, "the pipeline rewound");
 
-    let rejected =
-        dead_letters.0.lock().unwrap().iter().filter(|dead| dead.kind == "sink_rejected").cloned().collect::<Vec<_>>();
+    let dead_letters = dead_letters.dead_letters();
+    let mut positions = dead_letters.iter().map(|dead| (dead.topic, dead.partition, dead.offset)).collect::<Vec<_>>();
+    positions.sort();
+    positions.dedup();
+    assert_eq!(positions.len(), dead_letters.len(), "no dead letter twice, though the pipeline read again");
+    assert!(dead_letters.len() > 10, "the workload's faulty records too: {}", dead_letters.len());
+    let rejected = dead_letters.iter().filter(|dead| dead.kind == "sink_rejected").cloned().collect::<Vec<_>>();
     assert_eq!(rejected.len(), 1, "the refused record is dead-lettered, once: {rejected:?}");
     for dead in &rejected {
         assert_eq!((dead.topic, dead.partition, dead.offset), forbidden, "only the refused record");
