@@ -18,8 +18,8 @@ use flowmart_operators::reference::ReferenceModel;
 use flowmart_runtime::Topics;
 use flowmart_schemas::{AvroRecord, ReorderAlert, ReorderAlertStatus, decode};
 use flowmart_testkit::{
-    PrivatePostgres, RegistryStub, Tansu, TansuAuth, TestCertificates, TestDatabase, consume, free_port, model_of,
-    produce, produce_workload,
+    Consumed, PrivatePostgres, RegistryStub, Tansu, TansuAuth, TestCertificates, TestDatabase, consume, free_port,
+    model_of, produce, produce_workload,
 };
 use support::{Http, Running, covered, create_flowmart_topics, run_flowmart, wait_until_covered};
 
@@ -146,36 +146,11 @@ fn flowmart_run_serves_the_model_and_publishes_dead_letters_and_alerts() {
     }
 
     // Replaying the alert topic gives the model's open alerts.
-    let reader = Schema::parse_str(ReorderAlert::SCHEMA_TEXT).unwrap();
     let published =
         consume(&tansu.brokers(), "flowmart.reorder-alerts", model.open_alerts().len(), Duration::from_secs(60));
-    let mut open = BTreeMap::new();
-    let mut changes = published
-        .iter()
-        .map(|record| {
-            decode::<ReorderAlert>(&reader, split_frame(record.value.as_deref().unwrap()).unwrap().1).unwrap()
-        })
-        .collect::<Vec<_>>();
-    changes.sort_by_key(|change| change.changed_at);
-    for change in changes {
-        let position = (change.tenant_id.to_string(), change.warehouse_id.to_string(), change.sku.to_string());
-        match change.status {
-            ReorderAlertStatus::Resolved => open.remove(&position),
-            _ => open.insert(position, (change.projected, change.reorder_point, change.suggested_quantity)),
-        };
-    }
-    let expected_open = model
-        .open_alerts()
-        .iter()
-        .map(|(position, (_, check))| {
-            (
-                (position.tenant_id.to_string(), position.warehouse_id.to_string(), position.sku.to_string()),
-                (check.projected, check.reorder_point, check.suggested_quantity),
-            )
-        })
-        .collect::<BTreeMap<_, _>>();
+    let expected_open = open_alerts_of(&model);
     assert!(!expected_open.is_empty());
-    assert_eq!(open, expected_open, "the alert topic replays to the open alerts");
+    assert_eq!(replayed_open_alerts(&published), expected_open, "the alert topic replays to the open alerts");
 
     // SIGTERM: finish, exit 0.
     let pid = running.0.id().to_string();
@@ -378,29 +353,9 @@ fn flowmart_run_over_tls_an_https_registry_and_verify_full_postgres_serves_and_s
 
     // Alert changes, zstd-compressed, over TLS: their replay gives the open alerts.
     let published = consume(&kafka, "flowmart.reorder-alerts", model.open_alerts().len(), Duration::from_secs(30));
-    let reader = Schema::parse_str(ReorderAlert::SCHEMA_TEXT).unwrap();
-    let mut changes = published
-        .iter()
-        .map(|record| {
-            decode::<ReorderAlert>(&reader, split_frame(record.value.as_deref().unwrap()).unwrap().1).unwrap()
-        })
-        .collect::<Vec<_>>();
-    changes.sort_by_key(|change| change.changed_at);
-    let mut open = std::collections::BTreeSet::new();
-    for change in changes {
-        let position = (change.tenant_id.to_string(), change.warehouse_id.to_string(), change.sku.to_string());
-        match change.status {
-            ReorderAlertStatus::Resolved => open.remove(&position),
-            _ => open.insert(position),
-        };
-    }
-    let expected_open = model
-        .open_alerts()
-        .keys()
-        .map(|position| (position.tenant_id.to_string(), position.warehouse_id.to_string(), position.sku.to_string()))
-        .collect::<std::collections::BTreeSet<_>>();
+    let expected_open = open_alerts_of(&model);
     assert!(!expected_open.is_empty());
-    assert_eq!(open, expected_open, "the alert topic replays to the open alerts");
+    assert_eq!(replayed_open_alerts(&published), expected_open, "the alert topic replays to the open alerts");
 
     assert!(Command::new("kill").args(["-TERM", &running.0.id().to_string()]).status().unwrap().success());
     assert_eq!(running.0.wait().unwrap().code(), Some(0), "SIGTERM exits 0");
@@ -604,4 +559,42 @@ fn flowmart_migrate_prepares_a_database_and_can_run_again() {
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     }
     assert_eq!(database.rows("SELECT count(*)::text FROM stock_levels"), vec![vec!["0".to_string()]]);
+}
+
+/// An open alert by position, with its projected stock, reorder point and suggested quantity.
+type OpenAlerts = BTreeMap<(String, String, String), (i64, i64, i64)>;
+
+/// The open alerts that replaying `published` alert changes, in the order they happened, leaves.
+fn replayed_open_alerts(published: &[Consumed]) -> OpenAlerts {
+    let reader = Schema::parse_str(ReorderAlert::SCHEMA_TEXT).unwrap();
+    let mut changes = published
+        .iter()
+        .map(|record| {
+            decode::<ReorderAlert>(&reader, split_frame(record.value.as_deref().unwrap()).unwrap().1).unwrap()
+        })
+        .collect::<Vec<_>>();
+    changes.sort_by_key(|change| change.changed_at);
+    let mut open = OpenAlerts::new();
+    for change in changes {
+        let position = (change.tenant_id.to_string(), change.warehouse_id.to_string(), change.sku.to_string());
+        match change.status {
+            ReorderAlertStatus::Resolved => open.remove(&position),
+            _ => open.insert(position, (change.projected, change.reorder_point, change.suggested_quantity)),
+        };
+    }
+    open
+}
+
+/// The model's open alerts, as [`replayed_open_alerts`] gives them.
+fn open_alerts_of(model: &ReferenceModel) -> OpenAlerts {
+    model
+        .open_alerts()
+        .iter()
+        .map(|(position, (_, check))| {
+            (
+                (position.tenant_id.to_string(), position.warehouse_id.to_string(), position.sku.to_string()),
+                (check.projected, check.reorder_point, check.suggested_quantity),
+            )
+        })
+        .collect()
 }
