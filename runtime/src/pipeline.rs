@@ -1,6 +1,6 @@
 //! A running pipeline: its configuration, where it resumes from, starting and stopping it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, PoisonError};
 use std::thread::JoinHandle;
@@ -168,6 +168,7 @@ impl Pipeline {
             stores_recovery_state,
             clustered: processes > 1,
             may_rewind,
+            fed_up_to: AtomicU64::new(0),
         };
         let first = Run::start(context)?;
         let nice = first.context.config.nice;

@@ -1,10 +1,10 @@
 //! One timely worker: read, validate, feed the dataflow, seal and hand over its output.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use differential_dataflow::Hashable;
 use flowmart_operators::dataflow::{self, Collections, InputSessions};
@@ -55,6 +55,9 @@ pub(crate) struct Context {
     /// again, a sink that stores the state): only then do the workers keep a decoded copy of
     /// each record until it is committed, to trace what a sink refuses.
     pub(crate) may_rewind: bool,
+    /// The latest time this process's workers fed records at: until every worker's frontier
+    /// passes it, idle workers wake each millisecond to let it close.
+    pub(crate) fed_up_to: AtomicU64,
 }
 
 impl Context {
@@ -79,6 +82,7 @@ impl Context {
             stores_recovery_state: self.stores_recovery_state,
             clustered: self.clustered,
             may_rewind: self.may_rewind,
+            fed_up_to: AtomicU64::new(0),
         }
     }
 
@@ -160,6 +164,12 @@ struct Pending {
 /// A worker publishes at least this often while its frontier moves, even with nothing changed,
 /// so `as_of` keeps up with time.
 const QUIET_PUBLISH_INTERVAL: Duration = Duration::from_millis(20);
+
+/// The time to the next wall-clock millisecond, when the pipeline time moves on.
+fn until_next_millisecond() -> Duration {
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    Duration::from_nanos(1_000_000 - u64::from(since_epoch.subsec_nanos() % 1_000_000))
+}
 
 pub(crate) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<WorkerBatch>) {
     let (index, peers) = (worker.index(), worker.peers());
@@ -248,8 +258,15 @@ pub(crate) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
             }
             if !polled.is_empty() {
                 feed(now, polled.drain(..), &mut inputs, &mut progress, &mut pending, context);
+                context.fed_up_to.fetch_max(now, Ordering::Relaxed);
                 pending.progress.push_back((now, progress.clone()));
             }
+        }
+        if upper <= context.fed_up_to.load(Ordering::Relaxed) {
+            // Results of records fed (here or on another worker) are in flight: their time
+            // closes only once every worker's input passes it, so wake at the next millisecond
+            // to move on, instead of holding it back for a whole idle tick.
+            park = park.min(until_next_millisecond());
         }
         pending.fed.forget_before(context.status.as_of());
         context.desks.serve(local, &pending.fed);
@@ -260,7 +277,12 @@ pub(crate) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
         worker.step_or_park(Some(park));
 
         let upper = probe.with_frontier(|frontier| frontier.first().copied()).unwrap_or(inputs.time());
-        if upper > published_upper && (last_publish.elapsed() >= QUIET_PUBLISH_INTERVAL || !nothing_captured(&outputs))
+        // An advance past times records were fed at is published at once, changes here or not:
+        // the collector closes a time only once every worker has, so a quiet worker holding its
+        // frontier back would delay the others' results.
+        let closes_fed = published_upper <= context.fed_up_to.load(Ordering::Relaxed);
+        if upper > published_upper
+            && (closes_fed || last_publish.elapsed() >= QUIET_PUBLISH_INTERVAL || !nothing_captured(&outputs))
         {
             let batch = seal(index, upper, &outputs, &mut pending, context);
             if let Some((_, sealed)) = batch.progress.last() {

@@ -66,14 +66,45 @@ pub fn produce_workload(
     registry: &RegistryStub,
     config: &GeneratorConfig,
 ) -> Produced {
+    let counts = (0..config.partitions).map(|partition| config.records_of_partition(partition)).collect::<Vec<_>>();
+    produce_partitions(kafka.into(), registry, config, &counts)
+}
+
+/// Like [`produce_workload`], with tenants of uneven size, as on a real marketplace: generator
+/// partition `g` (tenant `g` when `config.partitions == config.tenants`) carries
+/// `shares[g] / sum(shares)` of `config.max_records`.
+pub fn produce_uneven_workload(
+    kafka: impl Into<KafkaConnection>,
+    registry: &RegistryStub,
+    config: &GeneratorConfig,
+    shares: &[u64],
+) -> Produced {
+    assert_eq!(shares.len(), config.partitions as usize, "one share per generator partition");
+    let total = config.max_records.expect("a bounded workload");
+    let sum: u64 = shares.iter().sum();
+    let counts = shares.iter().map(|share| Some(total * share / sum)).collect::<Vec<_>>();
+    produce_partitions(kafka.into(), registry, &GeneratorConfig { max_records: None, ..config.clone() }, &counts)
+}
+
+/// Produces `counts[g]` records of generator partition `g` (all of them for `None`).
+fn produce_partitions(
+    kafka: KafkaConnection,
+    registry: &RegistryStub,
+    config: &GeneratorConfig,
+    counts: &[Option<u64>],
+) -> Produced {
     let producer =
-        WorkloadProducer::connect(&kafka.into(), &registry.config(), Topics::default()).expect("a workload producer");
+        WorkloadProducer::connect(&kafka, &registry.config(), Topics::default()).expect("a workload producer");
     let mut records = Vec::new();
-    for generator_partition in 0..config.partitions {
-        let mut workload = PartitionWorkload::new(config, generator_partition);
-        while let Some(record) = workload.next() {
+    for (generator_partition, count) in counts.iter().enumerate() {
+        let mut workload = PartitionWorkload::new(config, generator_partition as u32);
+        let mut left = count.unwrap_or(u64::MAX);
+        while left > 0
+            && let Some(record) = workload.next()
+        {
             producer.send(&record).expect("queued");
             records.push(record.decoded.expect("generated"));
+            left -= 1;
         }
     }
     producer.flush().expect("every record acknowledged");

@@ -24,7 +24,8 @@ pub use database::TestDatabase;
 pub use fixed_source::FixedRecords;
 pub use fixtures::{OCCURRED_AT, alert_batch, inventory_event, reorder_alert, stock_batch};
 pub use kafka::{
-    Consumed, OutgoingRecord, Produced, committed_offsets, consume, create_topics, produce, produce_workload,
+    Consumed, OutgoingRecord, Produced, committed_offsets, consume, create_topics, produce, produce_uneven_workload,
+    produce_workload,
 };
 pub use model::{STOCK_ROWS_QUERY, assert_snapshot_equals_model, model_of, settlement_rows, stock_rows};
 pub use private_postgres::PrivatePostgres;

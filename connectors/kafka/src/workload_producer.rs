@@ -108,12 +108,13 @@ impl WorkloadProducer {
             }
             partitions.insert(topic, count);
         }
-        let producer = connection
-            .client_config()
-            .set("enable.idempotence", "true")
-            .set("linger.ms", "5")
-            .create()
-            .map_err(kafka)?;
+        let mut client = connection.client_config();
+        client.set("enable.idempotence", "true");
+        // Batches for throughput, unless the connection says otherwise (a latency probe sets 0).
+        if !connection.properties.contains_key("linger.ms") {
+            client.set("linger.ms", "5");
+        }
+        let producer = client.create().map_err(kafka)?;
         Ok(WorkloadProducer { producer, topics, schema_ids, partitions })
     }
 
