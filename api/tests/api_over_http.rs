@@ -82,6 +82,7 @@ impl Service {
             metrics: metrics(),
             limits: Arc::new(limits),
             webhooks,
+            audit: None,
             cluster: None,
             pipeline: Some(Arc::clone(pipeline.status())),
             http,
