@@ -59,7 +59,7 @@ pub(crate) enum Command {
 #[derive(Args, Debug)]
 pub(crate) struct AuditArgs {
     /// The database, postgres://… (or DATABASE_URL_FILE: a file holding it).
-    #[arg(long, env = "DATABASE_URL", global = true)]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
     pub(crate) database_url: Option<String>,
     #[command(subcommand)]
     pub(crate) command: AuditCommand,
