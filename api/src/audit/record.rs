@@ -56,6 +56,21 @@ impl AuditEntry {
     pub fn new(actor: Actor, action: Action, tenant_id: Option<&str>, details: Value) -> AuditEntry {
         AuditEntry { actor, action, tenant_id: tenant_id.map(str::to_string), details }
     }
+
+    /// The record the acknowledge route appends (with [`super::append_in`], in the transaction
+    /// that stores the acknowledgement, or [`super::AuditLog::append`]): the key `key_id` of
+    /// `tenant_id` acknowledged alert `alert_id` with `note`.
+    pub fn alert_acknowledged(key_id: &str, tenant_id: &str, alert_id: &str, note: Option<&str>) -> AuditEntry {
+        let details = json!({ "alert_id": alert_id, "note": note });
+        AuditEntry::new(Actor::Key(key_id.to_string()), Action::AlertAcknowledged, Some(tenant_id), details)
+    }
+
+    /// The record the snooze route appends: the key `key_id` of `tenant_id` snoozed alert
+    /// `alert_id` until `until` (ms since the epoch) with `note`.
+    pub fn alert_snoozed(key_id: &str, tenant_id: &str, alert_id: &str, until: i64, note: Option<&str>) -> AuditEntry {
+        let details = json!({ "alert_id": alert_id, "until": until, "note": note });
+        AuditEntry::new(Actor::Key(key_id.to_string()), Action::AlertSnoozed, Some(tenant_id), details)
+    }
 }
 
 /// A record as stored, chained.
@@ -183,6 +198,22 @@ mod tests {
         assert_eq!(Actor::Key("key_0123".into()).name(), "key_0123");
         assert_eq!(Actor::Admin.name(), "admin");
         assert_eq!(Actor::System.name(), "system");
+    }
+
+    #[test]
+    fn an_acknowledgement_or_a_snooze_is_recorded_against_the_key_that_made_it() {
+        let acknowledged = AuditEntry::alert_acknowledged("key_1", "acme", "al-7", Some("ordered"));
+        assert_eq!(acknowledged.actor, Actor::Key("key_1".into()));
+        assert_eq!(
+            (acknowledged.action.name(), acknowledged.tenant_id.as_deref()),
+            ("alert.acknowledged", Some("acme"))
+        );
+        assert_eq!(acknowledged.details, json!({ "alert_id": "al-7", "note": "ordered" }));
+        let snoozed = AuditEntry::alert_snoozed("key_1", "acme", "al-7", 1_770_000_000_000, None);
+        assert_eq!(snoozed.action.name(), "alert.snoozed");
+        assert_eq!(snoozed.details, json!({ "alert_id": "al-7", "until": 1_770_000_000_000_i64, "note": null }));
+        let record = AuditRecord::chained(&snoozed, 1, 10, FIRST_PREV_HASH).expect("integers only: a canonical text");
+        assert_eq!(record.actor, "key_1");
     }
 
     #[test]
