@@ -205,6 +205,32 @@ fn the_admin_filters_by_tenant_and_each_read_of_a_tenant_is_itself_recorded() {
 }
 
 #[test]
+fn a_change_whose_audit_record_cannot_be_written_is_not_made() {
+    let database = TestDatabase::create();
+    let api = Api::start(Some(&database));
+    let (key_id, acme) = api.issue_key("acme");
+    // From now on no record can be appended (as if the log's table were full or broken).
+    database.rows("ALTER TABLE audit_log ADD CONSTRAINT nothing_after_the_first CHECK (seq < 2)");
+    let issue = api.client.post(format!("{}/v1/admin/tenants/globex/api-keys", api.url)).bearer_auth(ADMIN);
+    assert_eq!(api.send(issue).0, StatusCode::SERVICE_UNAVAILABLE);
+    let webhook = api.client.post(format!("{}/v1/webhooks", api.url)).bearer_auth(&acme);
+    let webhook = webhook.json(&json!({ "url": "http://127.0.0.1:9/hook" }));
+    assert_eq!(api.send(webhook).0, StatusCode::SERVICE_UNAVAILABLE);
+    let revoke = api.client.delete(format!("{}/v1/admin/tenants/acme/api-keys/{key_id}", api.url)).bearer_auth(ADMIN);
+    assert_eq!(api.send(revoke).0, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        api.get("/v1/admin/tenants/acme/api-keys", ADMIN).0,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "an unaudited read"
+    );
+    let stored = database.rows(
+        "SELECT (SELECT count(*) FROM api_keys)::text, (SELECT count(*) FROM api_keys WHERE revoked_at IS NULL)::text,
+                (SELECT count(*) FROM webhooks)::text, (SELECT count(*) FROM audit_log)::text",
+    );
+    assert_eq!(stored, vec![vec!["1", "1", "0", "1"]], "keys, live keys, webhooks, audit records");
+}
+
+#[test]
 fn a_time_window_selects_records_and_bad_parameters_get_400() {
     let database = TestDatabase::create();
     let api = Api::start(Some(&database));
