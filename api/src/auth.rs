@@ -38,6 +38,34 @@ impl FromRequestParts<ApiState> for Tenant {
     }
 }
 
+/// The tenant whose key the request carries, and that key's id: for the routes whose actions are
+/// audited, which name the key that acted ([`crate::audit::Actor::Key`]). Rate-limited as
+/// [`Tenant`] is (a handler takes one or the other, never both).
+pub(crate) struct KeyHolder {
+    /// The key's tenant.
+    pub(crate) tenant_id: Id,
+    /// The key's public id.
+    pub(crate) key_id: String,
+}
+
+impl KeyHolder {
+    /// The key, as the actor of an audit record.
+    pub(crate) fn actor(&self) -> crate::audit::Actor {
+        crate::audit::Actor::Key(self.key_id.clone())
+    }
+}
+
+impl FromRequestParts<ApiState> for KeyHolder {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let key = bearer(&parts.headers).ok_or(ApiError::Unauthorized("missing bearer api key"))?;
+        let (tenant_id, key_id) = state.keys.holder_of(key).ok_or(ApiError::Unauthorized("unknown api key"))?;
+        state.limits.check(&tenant_id).map_err(ApiError::TooManyRequests)?;
+        Ok(KeyHolder { tenant_id, key_id })
+    }
+}
+
 /// Proof that the request carries the admin token.
 pub(crate) struct Admin;
 

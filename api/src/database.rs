@@ -1,4 +1,5 @@
-//! The API's own tables in Postgres (`api/migrations/`: tenant keys, webhooks), beside the sink's.
+//! The API's own tables in Postgres (`api/migrations/`: tenant keys, webhooks, the audit log),
+//! beside the sink's.
 
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -17,6 +18,9 @@ pub enum StoreError {
     /// The database failed or is unreachable.
     #[error("api store: {0}")]
     Database(#[from] sqlx::Error),
+    /// The audit record of a change could not be appended (the change is not made either).
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
     /// A migration failed.
     #[error("api store migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

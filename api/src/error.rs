@@ -25,6 +25,10 @@ pub enum ApiError {
     /// The route exists but not for that method.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The route needs a part this process was started without (the audit log without a
+    /// database).
+    #[error("{0}")]
+    NotImplemented(&'static str),
     /// The service cannot answer yet.
     #[error("{0}")]
     Unavailable(&'static str),
@@ -50,6 +54,7 @@ impl ApiError {
             ApiError::Unavailable(_) | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
         }
     }
 }

@@ -2,11 +2,15 @@
 //! settlements, read from the pipeline's serving index without ever waiting on a worker; the
 //! live alert stream; tenant key administration; health, readiness and metrics.
 //!
+//! Privileged actions are appended to a hash-chained audit log ([`audit`]) when the API has a
+//! database.
+//!
 //! Every `/v1` route but `/v1/admin/*` answers for the tenant of the bearer key only; admin
 //! routes need the admin token. Every error is JSON `{"error": "…"}`.
 
 #![warn(missing_docs)]
 
+pub mod audit;
 mod auth;
 pub mod cluster;
 mod dashboard;

@@ -30,6 +30,9 @@ pub struct ApiState {
     /// The pipeline feeding the index, for readiness (`/readyz` answers 503 while it is stalled);
     /// `None` when nothing runs one here (tests that serve a hand-made index).
     pub pipeline: Option<Arc<PipelineStatus>>,
+    /// The audit log, when the API has a database; `None`: nothing is audited and the audit
+    /// routes answer 501.
+    pub audit: Option<crate::audit::AuditLog>,
     /// CORS origins and the request time limit.
     pub http: HttpSettings,
 }

@@ -82,6 +82,7 @@ impl Service {
             metrics: metrics(),
             limits: Arc::new(limits),
             webhooks,
+            audit: None,
             cluster: None,
             pipeline: Some(Arc::clone(pipeline.status())),
             http,
@@ -706,6 +707,8 @@ fn the_openapi_document_describes_every_route_of_the_contract() {
         ("/v1/webhooks", "get"),
         ("/v1/webhooks/{webhook_id}", "delete"),
         ("/v1/webhooks/{webhook_id}/deliveries", "get"),
+        ("/v1/audit", "get"),
+        ("/v1/admin/audit", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),
@@ -713,7 +716,7 @@ fn the_openapi_document_describes_every_route_of_the_contract() {
     ] {
         assert!(paths.get(path).and_then(|item| item.get(method)).is_some(), "{method} {path} is documented");
     }
-    assert_eq!(paths.len(), 16, "no undocumented extra path: {:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 18, "no undocumented extra path: {:?}", paths.keys().collect::<Vec<_>>());
     let stock_item = &document["components"]["schemas"]["StockItem"]["properties"];
     for field in ["warehouse_id", "sku", "on_hand", "reserved", "on_order", "available", "projected"] {
         assert!(stock_item.get(field).is_some(), "StockItem.{field}");

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use flowmart_api::Store;
+use flowmart_api::audit::Actor;
 use flowmart_api::webhooks::{WebhookSettings, Webhooks};
 use flowmart_runtime::{ChangeBatch, Sink, SourceProgress};
 use flowmart_schemas::{Id, ReorderAlert};
@@ -58,7 +59,8 @@ fn a_restarted_api_keeps_its_webhooks_and_delivers_on_from_where_it_stopped() {
     // First run: register, deliver changes 1 and 3 (2 is another tenant's).
     let (index, mut writer) = restarted_index(0, Vec::new());
     let webhooks = runtime.block_on(Webhooks::stored(index, &store, loopback_receivers())).unwrap();
-    let (registered, _secret) = runtime.block_on(webhooks.register(&tenant, &url)).unwrap();
+    let (registered, _secret) =
+        runtime.block_on(webhooks.register(&tenant, &url, &Actor::Key("key_test".into()))).unwrap();
     let alerts = ["acme-wholesale", "globex-distribution", "acme-wholesale"];
     let alerts = alerts.into_iter().zip(["a", "b", "c"]).map(|(tenant, sku)| reorder_alert(tenant, sku)).collect();
     let batch = ChangeBatch { lower: 5, upper: 6, ..alert_batch(0, alerts) };
@@ -104,6 +106,8 @@ fn a_restarted_api_keeps_its_webhooks_and_delivers_on_from_where_it_stopped() {
     assert_eq!(delivered(), ["1", "3", "4", "5", "7"]);
 
     // Removed, it is gone for good.
-    assert!(runtime.block_on(webhooks.remove(&tenant, &registered.webhook_id)).unwrap());
+    assert!(
+        runtime.block_on(webhooks.remove(&tenant, &registered.webhook_id, &Actor::Key("key_test".into()))).unwrap()
+    );
     assert!(database.rows("SELECT webhook_id FROM webhooks").is_empty());
 }

@@ -119,6 +119,7 @@ fn main() {
         metrics: PrometheusBuilder::new().install_recorder().unwrap(),
         limits: Arc::new(RateLimits::new(unlimited, unlimited)),
         webhooks: Arc::new(Webhooks::new(index.clone())),
+        audit: None,
         cluster: None,
         pipeline: Some(Arc::clone(pipeline.status())),
         http: Default::default(),

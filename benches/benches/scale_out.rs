@@ -117,6 +117,7 @@ fn api(
         metrics: PrometheusBuilder::new().build_recorder().handle(),
         limits: Arc::new(RateLimits::new(unlimited, unlimited)),
         webhooks: Arc::new(Webhooks::new(index)),
+        audit: None,
         cluster: Some(routes),
         pipeline: None,
         http: Default::default(),

@@ -50,6 +50,62 @@ pub(crate) enum Command {
     /// Writes the built-in generator's workload to the input topics (Avro in the Confluent wire
     /// format, schemas registered), at a target rate or flat out, with a progress bar.
     Produce(ProduceArgs),
+    /// The audit log (README "Audit log"): verify its hash chain, or export a tenant's lineage
+    /// and audit records.
+    Audit(AuditArgs),
+}
+
+/// `flowmart audit …`.
+#[derive(Args, Debug)]
+pub(crate) struct AuditArgs {
+    /// The database, postgres://… (or DATABASE_URL_FILE: a file holding it).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    pub(crate) database_url: Option<String>,
+    #[command(subcommand)]
+    pub(crate) command: AuditCommand,
+}
+
+/// What to do with the audit log.
+#[derive(Subcommand, Debug)]
+pub(crate) enum AuditCommand {
+    /// Walks the whole chain in seq order: exit 0 when intact (printing the record count and the
+    /// last hash), 1 naming the first broken seq and why (a changed field, a deleted record,
+    /// records reordered), 2 when the log cannot be read.
+    Verify,
+    /// Writes a tenant's lineage rows (stock_history, settlement_history, by applied day) and
+    /// audit records between two UTC dates, inclusive, streamed from the database. Each line
+    /// says which kind of record it is.
+    Export(ExportArgs),
+}
+
+/// Settings of `flowmart audit export`.
+#[derive(Args, Debug)]
+pub(crate) struct ExportArgs {
+    /// The tenant whose records to export.
+    #[arg(long)]
+    pub(crate) tenant: String,
+    /// The first UTC date, YYYY-MM-DD.
+    #[arg(long)]
+    pub(crate) from: String,
+    /// The last UTC date, YYYY-MM-DD (inclusive).
+    #[arg(long)]
+    pub(crate) to: String,
+    /// JSON lines (one object per record, `record` naming its kind) or CSV (one header; the
+    /// first column names the kind).
+    #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+    pub(crate) format: ExportFormat,
+    /// Where to write it [default: stdout].
+    #[arg(long)]
+    pub(crate) output: Option<PathBuf>,
+}
+
+/// The export's format.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ExportFormat {
+    /// One JSON object per line.
+    Jsonl,
+    /// RFC 4180 CSV with a header.
+    Csv,
 }
 
 /// Settings of `flowmart run` (each also in the pipeline file and the environment).

@@ -75,6 +75,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
         metrics,
         limits,
         webhooks,
+        audit: None,
         cluster: None,
         pipeline: pipeline_status,
         http: Default::default(),

@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+mod audit;
 mod cli;
 pub mod config;
 mod demo;
@@ -29,7 +30,7 @@ fn migrate(database_url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `migrate`'s database: `--database-url` or `DATABASE_URL`, else the file `DATABASE_URL_FILE`
+/// `migrate`'s (and `audit`'s) database: `--database-url` or `DATABASE_URL`, else the file `DATABASE_URL_FILE`
 /// names.
 fn migrate_database_url(given: Option<String>) -> Result<String, config::ConfigProblem> {
     let problem = |setting: &str, problem: String| config::ConfigProblem { setting: setting.into(), problem };
@@ -84,6 +85,8 @@ pub fn main() -> ExitCode {
             Err(problem) => return cli::report(&[problem]),
         },
         cli::Command::Produce(args) => produce::run(args),
+        // Its own exit statuses: 1 is a broken chain, 2 a log that cannot be read.
+        cli::Command::Audit(args) => return audit::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

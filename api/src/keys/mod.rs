@@ -155,6 +155,12 @@ impl ApiKeys {
         keys.get(&digest(key)).map(|(tenant, _)| tenant.clone())
     }
 
+    /// The tenant and id of a live key issued here: who acts with it, for the audit log.
+    pub fn holder_of(&self, key: &str) -> Option<(Id, String)> {
+        let keys = self.by_digest.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        keys.get(&digest(key)).map(|(tenant, info)| (tenant.clone(), info.key_id.clone()))
+    }
+
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<KeyDigest, (Id, KeyInfo)>> {
         self.by_digest.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }

@@ -1,9 +1,11 @@
 //! The key table in Postgres (`api/migrations/`): keys issued or revoked by one process are
 //! written through, and a process starting with a database loads every live key.
 
+use serde_json::json;
 use sqlx::PgPool;
 
 use super::KeyDigest;
+use crate::audit::{Action, Actor, AuditEntry, append_in};
 use crate::{Store, StoreError};
 
 /// A live key as stored.
@@ -40,7 +42,9 @@ impl KeyTable {
             .collect())
     }
 
+    /// Stores `key`, and its audit record in the same transaction.
     pub(super) async fn insert(&self, key: &StoredKey) -> Result<(), StoreError> {
+        let mut transaction = self.0.begin().await?;
         sqlx::query(
             "INSERT INTO api_keys (key_id, tenant_id, key_digest, created_at)
              VALUES ($1, $2, $3, to_timestamp($4::float8 / 1000))",
@@ -49,20 +53,35 @@ impl KeyTable {
         .bind(&key.tenant_id)
         .bind(key.digest.as_slice())
         .bind(key.created_at_ms)
-        .execute(&self.0)
+        .execute(&mut *transaction)
         .await?;
+        let details = json!({ "key_id": key.key_id });
+        append_in(
+            &mut transaction,
+            &AuditEntry::new(Actor::Admin, Action::ApiKeyIssued, Some(&key.tenant_id), details),
+        )
+        .await?;
+        transaction.commit().await?;
         Ok(())
     }
 
-    /// Marks the key revoked; whether it was live.
+    /// Marks the key revoked, with its audit record in the same transaction; whether it was live.
     pub(super) async fn revoke(&self, tenant_id: &str, key_id: &str) -> Result<bool, StoreError> {
+        let mut transaction = self.0.begin().await?;
         let revoked = sqlx::query(
             "UPDATE api_keys SET revoked_at = now() WHERE key_id = $1 AND tenant_id = $2 AND revoked_at IS NULL",
         )
         .bind(key_id)
         .bind(tenant_id)
-        .execute(&self.0)
+        .execute(&mut *transaction)
         .await?;
-        Ok(revoked.rows_affected() == 1)
+        let revoked = revoked.rows_affected() == 1;
+        if revoked {
+            let entry =
+                AuditEntry::new(Actor::Admin, Action::ApiKeyRevoked, Some(tenant_id), json!({ "key_id": key_id }));
+            append_in(&mut transaction, &entry).await?;
+        }
+        transaction.commit().await?;
+        Ok(revoked)
     }
 }

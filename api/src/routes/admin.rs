@@ -53,7 +53,8 @@ pub(super) async fn issue_key(
 
 /// `GET /v1/admin/tenants/{tenant_id}/api-keys`: the tenant's live keys (ids, never secrets).
 #[utoipa::path(get, path = "/v1/admin/tenants/{tenant_id}/api-keys", params(("tenant_id" = String, Path)),
-    security(("admin_token" = [])), responses((status = 200, body = KeyList), AdminErrors))]
+    security(("admin_token" = [])),
+    responses((status = 200, body = KeyList), (status = 503, description = "the read cannot be audited", body = ErrorBody), AdminErrors))]
 pub(super) async fn list_keys(
     _: Admin,
     State(state): State<ApiState>,
@@ -61,6 +62,8 @@ pub(super) async fn list_keys(
 ) -> Result<Json<KeyList>, ApiError> {
     let Path(tenant_id) = path?;
     checked_tenant_id(&tenant_id)?;
+    super::audit::admin_read(&state, &tenant_id, "/v1/admin/tenants/{tenant_id}/api-keys", serde_json::Value::Null)
+        .await?;
     let keys = state.keys.keys_of(&tenant_id);
     Ok(Json(KeyList { tenant_id, keys }))
 }

@@ -2,6 +2,7 @@
 
 mod admin;
 mod alerts;
+mod audit;
 mod fresh;
 mod health;
 mod openapi;
@@ -31,6 +32,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/admin/tenants/{tenant_id}/api-keys", post(admin::issue_key).get(admin::list_keys))
         .route("/v1/admin/tenants/{tenant_id}/api-keys/{key_id}", delete(admin::revoke_key))
         .route("/v1/admin/tenants", get(admin::tenants))
+        .route("/v1/audit", get(audit::tenant))
+        .route("/v1/admin/audit", get(audit::admin))
         .route("/v1/admin/progress", get(admin::progress))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))

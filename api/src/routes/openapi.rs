@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, alerts, health, settlements, stock, stream, webhooks};
+use super::{admin, alerts, audit, health, settlements, stock, stream, webhooks};
 use crate::error::ErrorBody;
 
 #[derive(OpenApi)]
@@ -15,6 +15,7 @@ use crate::error::ErrorBody;
         stock::list, stock::one, alerts::list, settlements::list, stream::alerts,
         webhooks::register, webhooks::list, webhooks::remove, webhooks::deliveries,
         admin::issue_key, admin::list_keys, admin::revoke_key, admin::tenants, admin::progress,
+        audit::tenant, audit::admin,
         health::live, health::ready, health::metrics, document,
     ),
     components(schemas(ErrorBody)),

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::Tenant;
+use crate::auth::{KeyHolder, Tenant};
 use crate::error::{ErrorBody, TenantKeyErrors};
 use crate::webhooks::{Delivery, WebhookError, WebhookInfo};
 use crate::{ApiError, ApiState};
@@ -64,12 +64,14 @@ fn json_error(rejection: JsonRejection) -> ApiError {
         (status = 400, description = "a bad body, or a url not http(s) or not reaching an allowed address", body = ErrorBody),
         TenantKeyErrors))]
 pub(super) async fn register(
-    Tenant(tenant_id): Tenant,
+    holder: KeyHolder,
     State(state): State<ApiState>,
     body: Result<Json<NewWebhook>, JsonRejection>,
 ) -> Result<(StatusCode, Json<RegisteredWebhook>), ApiError> {
     let Json(new) = body.map_err(json_error)?;
-    let (webhook, secret) = state.webhooks.register(&tenant_id, &new.url).await.map_err(webhook_failure)?;
+    let tenant_id = &holder.tenant_id;
+    let (webhook, secret) =
+        state.webhooks.register(tenant_id, &new.url, &holder.actor()).await.map_err(webhook_failure)?;
     tracing::info!(%tenant_id, webhook_id = %webhook.webhook_id, "registered a webhook");
     Ok((StatusCode::CREATED, Json(RegisteredWebhook { webhook, secret })))
 }
@@ -87,12 +89,12 @@ pub(super) async fn list(Tenant(tenant_id): Tenant, State(state): State<ApiState
     responses((status = 204, description = "removed"), (status = 404, description = "no such webhook", body = ErrorBody),
         TenantKeyErrors))]
 pub(super) async fn remove(
-    Tenant(tenant_id): Tenant,
+    holder: KeyHolder,
     State(state): State<ApiState>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     let Path(webhook_id) = path?;
-    if state.webhooks.remove(&tenant_id, &webhook_id).await.map_err(webhook_failure)? {
+    if state.webhooks.remove(&holder.tenant_id, &webhook_id, &holder.actor()).await.map_err(webhook_failure)? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound(format!("no webhook {webhook_id:?}")))

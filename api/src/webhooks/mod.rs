@@ -39,6 +39,7 @@ use receiver_guard::ReceiverGuard;
 pub use signature::{SIGNATURE_HEADER, TIMESTAMPED_SIGNATURE_HEADER, sign, sign_timestamped};
 use stored::{StoredWebhook, WebhookTable};
 
+use crate::audit::Actor;
 use crate::{OutboundTls, Store, StoreError};
 
 /// How many deliveries each webhook's log keeps (the oldest go first).
@@ -178,7 +179,14 @@ impl Webhooks {
     /// Registers `url` for `tenant_id`'s alert changes from now on; returns it and its secret
     /// (for the signature headers). Its host is resolved (never connected to) and refused unless
     /// the guard allows an address of it. Must be called within a tokio runtime.
-    pub async fn register(&self, tenant_id: &Id, url: &str) -> Result<(WebhookInfo, String), WebhookError> {
+    ///
+    /// `actor` (the tenant key that asked) is named in the audit record, stored with it.
+    pub async fn register(
+        &self,
+        tenant_id: &Id,
+        url: &str,
+        actor: &Actor,
+    ) -> Result<(WebhookInfo, String), WebhookError> {
         let parsed = reqwest::Url::parse(url).map_err(|_| WebhookError::BadUrl(url.to_string()))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
             return Err(WebhookError::BadUrl(url.to_string()));
@@ -195,7 +203,7 @@ impl Webhooks {
             delivered_up_to: self.index.snapshot().alerts_published,
         };
         if let Some(table) = &self.table {
-            table.insert(&webhook).await?;
+            table.insert(&webhook, actor).await?;
         }
         let info = WebhookInfo {
             webhook_id: webhook.webhook_id.clone(),
@@ -263,7 +271,8 @@ impl Webhooks {
     }
 
     /// Removes `tenant_id`'s webhook `webhook_id` and stops its deliveries; whether it existed.
-    pub async fn remove(&self, tenant_id: &Id, webhook_id: &str) -> Result<bool, WebhookError> {
+    /// `actor` is named in the audit record, stored with the removal.
+    pub async fn remove(&self, tenant_id: &Id, webhook_id: &str, actor: &Actor) -> Result<bool, WebhookError> {
         let owned = {
             let hooks = self.hooks.read().unwrap_or_else(|poisoned| poisoned.into_inner());
             hooks.get(webhook_id).is_some_and(|hook| hook.tenant_id == *tenant_id)
@@ -272,7 +281,7 @@ impl Webhooks {
             return Ok(false);
         }
         if let Some(table) = &self.table {
-            table.delete(webhook_id).await?;
+            table.delete(tenant_id, webhook_id, actor).await?;
         }
         Ok(self.hooks.write().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(webhook_id).is_some())
     }

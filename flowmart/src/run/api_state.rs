@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use flowmart_api::audit::AuditLog;
 use flowmart_api::cluster::ClusterRoutes;
 use flowmart_api::webhooks::Webhooks;
 use flowmart_api::{AdminToken, ApiKeys, ApiState, RateLimits, Store};
@@ -14,8 +15,9 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::PipelineConfig;
 
-/// The API's state. Tenant keys and
-/// webhooks live in the database when there is one (they survive restarts). In a cluster, each
+/// The API's state. Tenant keys,
+/// webhooks and the audit log live in the database when there is one (they survive restarts);
+/// the configuration this process starts with is then its first audit record. In a cluster, each
 /// process delivers the webhooks of the tenants it serves, and reads the keys again each second,
 /// so keys issued through any process work everywhere.
 pub(super) fn api_state(
@@ -28,9 +30,12 @@ pub(super) fn api_state(
     admin_token: AdminToken,
 ) -> anyhow::Result<ApiState> {
     let webhook_settings = config.webhooks.api().context("webhooks.ca_file")?;
-    let (keys, webhooks) = match &config.postgres.database_url {
+    let (keys, webhooks, audit) = match &config.postgres.database_url {
         Some(url) => {
             let store = tokio.block_on(Store::open(url)).context("cannot open the api's tables")?;
+            let audit = AuditLog::new(&store);
+            let started = crate::audit::configuration_at_start(config);
+            tokio.block_on(audit.append(&started)).context("cannot audit the configuration at start")?;
             let keys = Arc::new(tokio.block_on(ApiKeys::stored(&store)).context("cannot read the api keys")?);
             let serves = |tenant_id: &str| routes.as_ref().is_none_or(|routes| routes.serves(tenant_id));
             let webhooks = tokio
@@ -39,9 +44,9 @@ pub(super) fn api_state(
             if config.cluster.processes > 1 {
                 tokio.spawn(reload_keys(Arc::clone(&keys)));
             }
-            (keys, webhooks)
+            (keys, webhooks, Some(audit))
         }
-        None => (Arc::new(ApiKeys::new()), Webhooks::with_settings(index.clone(), webhook_settings)),
+        None => (Arc::new(ApiKeys::new()), Webhooks::with_settings(index.clone(), webhook_settings), None),
     };
     let state = ApiState {
         index,
@@ -51,6 +56,7 @@ pub(super) fn api_state(
         metrics,
         limits: Arc::new(RateLimits::new(config.api.rate_limit_per_second, config.api.rate_limit_burst)),
         webhooks: Arc::new(webhooks),
+        audit,
         cluster: routes,
         pipeline: Some(pipeline),
         http: config.api.http(),

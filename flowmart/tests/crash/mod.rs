@@ -458,6 +458,7 @@ impl Scene {
 
         if processes > 1 {
             assert_tenants_are_routed_to_their_owner(http, deployment, &tenants);
+            assert_one_audit_chain(&database, processes, &tenants);
         }
 
         // The alert topic: every committed change exactly once, replaying to the stored alerts.
@@ -642,6 +643,33 @@ fn assert_tenants_are_routed_to_their_owner(http: &Http, deployment: &Deployment
             .map(|tenant| tenant["tenant_id"].as_str().unwrap().to_string())
             .collect::<BTreeSet<_>>();
         assert_eq!(&listed, tenants, "every tenant listed through process {process}");
+    }
+}
+
+/// Every process of the cluster appended to one intact audit chain: each one's configuration at
+/// start, and each tenant's webhook registered (through the process that does not own it, above)
+/// naming the tenant key that registered it.
+fn assert_one_audit_chain(database: &str, processes: usize, tenants: &BTreeSet<String>) {
+    let verified = Command::new(env!("CARGO_BIN_EXE_flowmart"))
+        .args(["audit", "verify", "--database-url", database])
+        .output()
+        .expect("flowmart audit verify runs");
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stderr));
+    let started = query(
+        database,
+        "SELECT DISTINCT details->>'process' AS process FROM audit_log WHERE action = 'configuration.at_start' ORDER BY 1",
+    );
+    let expected = (0..processes).map(|process| vec![process.to_string()]).collect::<Vec<_>>();
+    assert_eq!(started, expected, "each process recorded its configuration");
+    for tenant in tenants {
+        let registered = query(
+            database,
+            &format!("SELECT actor FROM audit_log WHERE action = 'webhook.registered' AND tenant_id = '{tenant}'"),
+        );
+        assert!(
+            !registered.is_empty() && registered.iter().all(|row| row[0].starts_with("key_")),
+            "{tenant}: {registered:?}"
+        );
     }
 }
 
