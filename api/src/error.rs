@@ -34,6 +34,9 @@ pub enum ApiError {
     /// The tenant is over its rate limit; it may retry after the given time.
     #[error("rate limit exceeded; retry in {} ms", .0.as_millis())]
     TooManyRequests(std::time::Duration),
+    /// The route needs something this deployment does not have (the history routes, a database).
+    #[error("{0}")]
+    NotImplemented(&'static str),
     /// The request body is larger than the API reads.
     #[error("request body of {0} bytes is over the limit of {max} bytes", max = crate::limits::MAX_BODY_BYTES)]
     PayloadTooLarge(usize),
@@ -50,6 +53,7 @@ impl ApiError {
             ApiError::Unavailable(_) | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
         }
     }
 }

@@ -85,6 +85,7 @@ impl Service {
             cluster: None,
             pipeline: Some(Arc::clone(pipeline.status())),
             http,
+            database: None,
         };
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
@@ -699,8 +700,10 @@ fn the_openapi_document_describes_every_route_of_the_contract() {
         ("/v1/admin/progress", "get"),
         ("/v1/stock", "get"),
         ("/v1/stock/{warehouse_id}/{sku}", "get"),
+        ("/v1/stock/{warehouse_id}/{sku}/history", "get"),
         ("/v1/reorder-alerts", "get"),
         ("/v1/settlements", "get"),
+        ("/v1/settlements/{currency}/{date}/history", "get"),
         ("/v1/alerts/stream", "get"),
         ("/v1/webhooks", "post"),
         ("/v1/webhooks", "get"),
@@ -713,7 +716,7 @@ fn the_openapi_document_describes_every_route_of_the_contract() {
     ] {
         assert!(paths.get(path).and_then(|item| item.get(method)).is_some(), "{method} {path} is documented");
     }
-    assert_eq!(paths.len(), 16, "no undocumented extra path: {:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 18, "no undocumented extra path: {:?}", paths.keys().collect::<Vec<_>>());
     let stock_item = &document["components"]["schemas"]["StockItem"]["properties"];
     for field in ["warehouse_id", "sku", "on_hand", "reserved", "on_order", "available", "projected"] {
         assert!(stock_item.get(field).is_some(), "StockItem.{field}");

@@ -15,7 +15,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use crate::config::PipelineConfig;
 
 /// The API's state. Tenant keys and
-/// webhooks live in the database when there is one (they survive restarts). In a cluster, each
+/// webhooks live in the database when there is one (they survive restarts), and the history
+/// routes read the sink's lineage there. In a cluster, each
 /// process delivers the webhooks of the tenants it serves, and reads the keys again each second,
 /// so keys issued through any process work everywhere.
 pub(super) fn api_state(
@@ -28,7 +29,7 @@ pub(super) fn api_state(
     admin_token: AdminToken,
 ) -> anyhow::Result<ApiState> {
     let webhook_settings = config.webhooks.api().context("webhooks.ca_file")?;
-    let (keys, webhooks) = match &config.postgres.database_url {
+    let (keys, webhooks, database) = match &config.postgres.database_url {
         Some(url) => {
             let store = tokio.block_on(Store::open(url)).context("cannot open the api's tables")?;
             let keys = Arc::new(tokio.block_on(ApiKeys::stored(&store)).context("cannot read the api keys")?);
@@ -39,9 +40,9 @@ pub(super) fn api_state(
             if config.cluster.processes > 1 {
                 tokio.spawn(reload_keys(Arc::clone(&keys)));
             }
-            (keys, webhooks)
+            (keys, webhooks, Some(store))
         }
-        None => (Arc::new(ApiKeys::new()), Webhooks::with_settings(index.clone(), webhook_settings)),
+        None => (Arc::new(ApiKeys::new()), Webhooks::with_settings(index.clone(), webhook_settings), None),
     };
     let state = ApiState {
         index,
@@ -54,6 +55,7 @@ pub(super) fn api_state(
         cluster: routes,
         pipeline: Some(pipeline),
         http: config.api.http(),
+        database,
     };
     Ok(state)
 }
