@@ -1039,6 +1039,18 @@ fn the_dashboard_signs_in_shows_the_tenants_data_and_updates_live_in_headless_ch
     );
     assert!(browser.eval("document.querySelectorAll('#stock tr').length").as_u64().unwrap() >= 1, "{warehouse}/{sku}");
 
+    // Clicking a stock row opens its history panel; this service has no database, so the panel
+    // says the history route's 501 (with the Postgres sink it lists the rows).
+    assert_eq!(browser.eval("document.getElementById('history').classList.contains('hidden')"), Value::Bool(true));
+    browser.eval("document.querySelector('#stock tr').click()");
+    browser.wait_for(
+        "document.getElementById('history-note').textContent.includes('needs the Postgres sink')",
+        "the history panel of the clicked position",
+    );
+    let title = browser.eval("document.getElementById('history-title').textContent");
+    assert!(title.as_str().unwrap().contains(sku.as_str()), "{title}");
+    assert_eq!(browser.eval("document.querySelector('#stock tr').classList.contains('selected')"), Value::Bool(true));
+
     // A screenshot, for a person to look at.
     let shot = browser.call("Page.captureScreenshot", json!({ "format": "png" }));
     let png = base64_decode(shot["data"].as_str().unwrap());
