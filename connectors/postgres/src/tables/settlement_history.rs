@@ -28,9 +28,9 @@ pub(crate) async fn write(
             .expect("writing to a String cannot fail");
         copy_text::field(&mut text, &row.event_id);
         copy_text::field(&mut text, topics.name(row.source.topic));
-        write!(
+        writeln!(
             text,
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
             row.source.partition,
             row.source.offset,
             row.kind.as_str(),

@@ -30,9 +30,9 @@ pub(crate) async fn write(
         copy_text::field(&mut text, &row.position.sku);
         copy_text::field(&mut text, &row.event_id);
         copy_text::field(&mut text, topics.name(row.source.topic));
-        write!(
+        writeln!(
             text,
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             row.source.partition,
             row.source.offset,
             row.kind,
