@@ -38,6 +38,9 @@ pub enum ApiError {
     /// The tenant is over its rate limit; it may retry after the given time.
     #[error("rate limit exceeded; retry in {} ms", .0.as_millis())]
     TooManyRequests(std::time::Duration),
+    /// The route needs something this deployment does not have (the history routes, a database).
+    #[error("{0}")]
+    NotImplemented(&'static str),
     /// The request body is larger than the API reads.
     #[error("request body of {0} bytes is over the limit of {max} bytes", max = crate::limits::MAX_BODY_BYTES)]
     PayloadTooLarge(usize),

@@ -17,6 +17,7 @@ mod dashboard;
 mod database;
 mod docs;
 mod error;
+pub mod history;
 mod http;
 mod keys;
 mod limits;

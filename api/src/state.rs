@@ -6,7 +6,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::cluster::ClusterRoutes;
 use crate::webhooks::Webhooks;
-use crate::{AdminToken, ApiKeys, HttpSettings, RateLimits};
+use crate::{AdminToken, ApiKeys, HttpSettings, RateLimits, Store};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -35,4 +35,7 @@ pub struct ApiState {
     pub audit: Option<crate::audit::AuditLog>,
     /// CORS origins and the request time limit.
     pub http: HttpSettings,
+    /// The database the Postgres sink writes, where the history routes read its lineage; `None`
+    /// without one (they answer 501).
+    pub database: Option<Store>,
 }

@@ -86,6 +86,7 @@ impl Service {
             cluster: None,
             pipeline: Some(Arc::clone(pipeline.status())),
             http,
+            database: None,
         };
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
@@ -700,8 +701,10 @@ fn the_openapi_document_describes_every_route_of_the_contract() {
         ("/v1/admin/progress", "get"),
         ("/v1/stock", "get"),
         ("/v1/stock/{warehouse_id}/{sku}", "get"),
+        ("/v1/stock/{warehouse_id}/{sku}/history", "get"),
         ("/v1/reorder-alerts", "get"),
         ("/v1/settlements", "get"),
+        ("/v1/settlements/{currency}/{date}/history", "get"),
         ("/v1/alerts/stream", "get"),
         ("/v1/webhooks", "post"),
         ("/v1/webhooks", "get"),
@@ -716,7 +719,7 @@ fn the_openapi_document_describes_every_route_of_the_contract() {
     ] {
         assert!(paths.get(path).and_then(|item| item.get(method)).is_some(), "{method} {path} is documented");
     }
-    assert_eq!(paths.len(), 18, "no undocumented extra path: {:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 20, "no undocumented extra path: {:?}", paths.keys().collect::<Vec<_>>());
     let stock_item = &document["components"]["schemas"]["StockItem"]["properties"];
     for field in ["warehouse_id", "sku", "on_hand", "reserved", "on_order", "available", "projected"] {
         assert!(stock_item.get(field).is_some(), "StockItem.{field}");
@@ -1038,6 +1041,18 @@ fn the_dashboard_signs_in_shows_the_tenants_data_and_updates_live_in_headless_ch
         "the search",
     );
     assert!(browser.eval("document.querySelectorAll('#stock tr').length").as_u64().unwrap() >= 1, "{warehouse}/{sku}");
+
+    // Clicking a stock row opens its history panel; this service has no database, so the panel
+    // says the history route's 501 (with the Postgres sink it lists the rows).
+    assert_eq!(browser.eval("document.getElementById('history').classList.contains('hidden')"), Value::Bool(true));
+    browser.eval("document.querySelector('#stock tr').click()");
+    browser.wait_for(
+        "document.getElementById('history-note').textContent.includes('needs the Postgres sink')",
+        "the history panel of the clicked position",
+    );
+    let title = browser.eval("document.getElementById('history-title').textContent");
+    assert!(title.as_str().unwrap().contains(sku.as_str()), "{title}");
+    assert_eq!(browser.eval("document.querySelector('#stock tr').classList.contains('selected')"), Value::Bool(true));
 
     // A screenshot, for a person to look at.
     let shot = browser.call("Page.captureScreenshot", json!({ "format": "png" }));

@@ -121,6 +121,7 @@ fn api(
         cluster: Some(routes),
         pipeline: None,
         http: Default::default(),
+        database: None,
     };
     listener.set_nonblocking(true).unwrap();
     let _guard = runtime.enter();

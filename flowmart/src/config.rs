@@ -227,14 +227,22 @@ mod tests {
     #[test]
     fn a_retention_too_long_for_milliseconds_is_a_problem_not_an_overflow() {
         let long = file(&format!(
-            "{MINIMAL}[retention]\nevent_id_days = 213503982334602\norder_days = 36501\nresolved_alert_days = 213503982335\n"
+            "{MINIMAL}[retention]\nevent_id_days = 213503982334602\norder_days = 36501\nresolved_alert_days = 213503982335\nhistory_days = 36501\n"
         ));
         let problems = load(Some(&long.0), &[]).unwrap_err();
-        for key in ["retention.event_id_days", "retention.order_days", "retention.resolved_alert_days"] {
+        for key in [
+            "retention.event_id_days",
+            "retention.order_days",
+            "retention.resolved_alert_days",
+            "retention.history_days",
+        ] {
             assert!(problems.iter().any(|problem| problem.setting.ends_with(key)), "{key} in {problems:?}");
         }
-        let longest = file(&format!("{MINIMAL}[retention]\nevent_id_days = 36500\n"));
-        assert_eq!(load(Some(&longest.0), &[]).unwrap().retention.operators().event_ids_ms, Some(36_500 * DAY_MS));
+        let longest = file(&format!("{MINIMAL}[retention]\nevent_id_days = 36500\nhistory_days = 36500\n"));
+        let retention = load(Some(&longest.0), &[]).unwrap().retention.operators();
+        assert_eq!((retention.event_ids_ms, retention.history_ms), (Some(36_500 * DAY_MS), Some(36_500 * DAY_MS)));
+        let forever = load(Some(&file(MINIMAL).0), &[]).unwrap().retention.operators();
+        assert_eq!(forever.history_ms, None, "lineage is kept forever by default");
     }
 
     #[test]

@@ -79,6 +79,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
         cluster: None,
         pipeline: pipeline_status,
         http: Default::default(),
+        database: None,
     };
     serve_until_stopped(&tokio, listener, state, pipeline)
 }

@@ -106,6 +106,9 @@ pub fn build<'scope>(
         policies: recovered_policies,
         inventory_ids: recovered_inventory_ids,
         payment_ids: recovered_payment_ids,
+        // Logs of what records did: nothing to recover.
+        stock_history: _,
+        settlement_history: _,
         refused: _,
     } = recovered;
     let inventory = inventory.dedupe_by_event_id(recovered_inventory_ids, retention.event_ids_ms);
@@ -126,6 +129,8 @@ pub fn build<'scope>(
         policies: positions.policies,
         inventory_ids,
         payment_ids,
+        stock_history: positions.history,
+        settlement_history: settlements.history,
         refused: positions.refused.concat(settlements.refused),
     }
 }

@@ -13,13 +13,20 @@
 //! dedupe has seen: like any record, it is counted by event id, so a retry of it (the same event)
 //! changes nothing. An order version refused leaves the current version current: a later record
 //! with a higher version than that — a retry of the refused one included — is judged afresh.
+//!
+//! Lineage: every record applied through [`ReferenceModel::apply_read`] leaves one row per stock
+//! position it changed (its effect, or for an order version its lines' effect net of the version
+//! it replaced, at every position either is at) or one row for the settlement it counts in,
+//! naming where and when it was read; a refused record, a repeat and a version that does not
+//! supersede leave none.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use flowmart_schemas::{
     Aggregate, AggregateKey, AggregateOutOfRange, Currency, Id, InputRecord, InvalidRecord, InventoryKind, OrderEvent,
-    OrderStatus, PaymentKind, PositionKey, ReorderAlert, ReorderAlertStatus, ReorderCheck, ReorderPolicy,
-    SettlementDate, SettlementKey, SettlementTotals, StockLevels, Validate,
+    OrderStatus, PaymentKind, PositionKey, RecordSource, ReorderAlert, ReorderAlertStatus, ReorderCheck, ReorderPolicy,
+    SettlementDate, SettlementHistoryRow, SettlementKey, SettlementTotals, StockChangeKind, StockHistoryRow,
+    StockLevels, Validate,
 };
 
 use crate::Time;
@@ -57,6 +64,19 @@ pub struct ReferenceModel {
     settlements: HashMap<SettlementKey, SettlementTotals>,
     open_alerts: BTreeMap<PositionKey, (Id, ReorderCheck)>,
     changed_since_last_time: BTreeSet<PositionKey>,
+    stock_history: Vec<StockHistoryRow>,
+    settlement_history: Vec<SettlementHistoryRow>,
+}
+
+/// Where and when the pipeline read a record: what the record's lineage rows name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadAt {
+    /// Its partition.
+    pub partition: u32,
+    /// Its offset in the partition.
+    pub offset: u64,
+    /// The pipeline time it was read (and applied) at.
+    pub time: Time,
 }
 
 /// Stock levels, or a change to them, in 128 bits: on_hand, reserved, on_order, records.
@@ -93,9 +113,17 @@ impl ReferenceModel {
 
     /// Applies one record, or refuses it (changing nothing) if it breaks a contract rule or would
     /// take an aggregate out of range. Records must come in the order the pipeline reads them: by
-    /// pipeline time, and within a time by source position (partition, offset, then topic).
+    /// pipeline time, and within a time by source position (partition, offset, then topic). Its
+    /// lineage rows name partition 0, offset 0 and time 0: use [`apply_read`](Self::apply_read)
+    /// where lineage matters.
     pub fn apply(&mut self, record: InputRecord) -> Result<(), Refusal> {
+        self.apply_read(record, ReadAt::default())
+    }
+
+    /// As [`apply`](Self::apply), for a record read at `read`: its lineage rows say so.
+    pub fn apply_read(&mut self, record: InputRecord, read: ReadAt) -> Result<(), Refusal> {
         record.validate()?;
+        let source = RecordSource { topic: record.topic(), partition: read.partition, offset: read.offset };
         match record {
             InputRecord::Inventory(event) => {
                 if self.inventory_event_ids.insert(event.event_id.clone()) {
@@ -112,14 +140,25 @@ impl ReferenceModel {
                         InventoryKind::PurchaseCancelled => (0, -q),
                     };
                     let levels = self.stock_after(&position, [on_hand, 0, on_order, 1])?;
-                    self.set_stock(position, levels);
+                    self.set_stock(position.clone(), levels);
+                    self.stock_history.push(StockHistoryRow {
+                        applied_at: read.time,
+                        source,
+                        position,
+                        event_id: event.event_id.clone(),
+                        kind: StockChangeKind::Inventory(event.kind),
+                        on_hand_delta: on_hand,
+                        reserved_delta: 0,
+                        on_order_delta: on_order,
+                        occurred_at: event.occurred_at,
+                    });
                 }
             }
             InputRecord::Order(order) => {
                 let key = (order.tenant_id.clone(), order.order_id.clone());
                 let supersedes = self.orders.get(&key).is_none_or(|current| order.version > current.version);
                 if supersedes {
-                    self.apply_order(key, order)?;
+                    self.apply_order(key, order, source, read.time)?;
                 }
             }
             InputRecord::Payment(payment) => {
@@ -131,7 +170,16 @@ impl ReferenceModel {
                         settlement_date: SettlementDate(payment.occurred_at.div_euclid(86_400_000) as i32),
                     };
                     let totals = self.settlement_after(&key, payment.kind, payment.amount_minor)?;
-                    self.settlements.insert(key, totals);
+                    self.settlements.insert(key.clone(), totals);
+                    self.settlement_history.push(SettlementHistoryRow {
+                        applied_at: read.time,
+                        source,
+                        settlement: key,
+                        event_id: payment.event_id.clone(),
+                        kind: payment.kind,
+                        amount_minor: payment.amount_minor,
+                        occurred_at: payment.occurred_at,
+                    });
                 }
             }
             InputRecord::Policy(update) => {
@@ -154,7 +202,13 @@ impl ReferenceModel {
 
     /// A new current version: its lines' sums must each fit, and so must every position its
     /// lines or the replaced version's touch after the change; else nothing changes.
-    fn apply_order(&mut self, key: (Id, Id), order: OrderEvent) -> Result<(), AggregateOutOfRange> {
+    fn apply_order(
+        &mut self,
+        key: (Id, Id),
+        order: OrderEvent,
+        source: RecordSource,
+        time: Time,
+    ) -> Result<(), AggregateOutOfRange> {
         let added = order_line_sums(&order);
         for (position, sums) in &added {
             if let Some(field) = (0..4).find(|field| !fits(sums[*field])) {
@@ -171,10 +225,23 @@ impl ReferenceModel {
             };
             let (new, old) = (sum_at(&added), sum_at(&retracted));
             let change = [new[0] - old[0], new[1] - old[1], new[2] - old[2], new[3] - old[3]];
-            after.push((position.clone(), self.stock_after(position, change)?));
+            after.push((position.clone(), self.stock_after(position, change)?, change));
         }
-        for (position, levels) in after {
-            self.set_stock(position, levels);
+        let kind =
+            StockChangeKind::Order { from: self.orders.get(&key).map(|current| current.status), to: order.status };
+        for (position, levels, change) in after {
+            self.set_stock(position.clone(), levels);
+            self.stock_history.push(StockHistoryRow {
+                applied_at: time,
+                source,
+                position,
+                event_id: order.event_id.clone(),
+                kind,
+                on_hand_delta: change[0],
+                reserved_delta: change[1],
+                on_order_delta: change[2],
+                occurred_at: order.occurred_at,
+            });
         }
         self.orders.insert(key, order);
         Ok(())
@@ -321,6 +388,17 @@ impl ReferenceModel {
     /// Settlement totals of every (tenant, currency, date) with a payment.
     pub fn settlements(&self) -> BTreeMap<SettlementKey, SettlementTotals> {
         self.settlements.iter().map(|(key, totals)| (key.clone(), *totals)).collect()
+    }
+
+    /// Lineage of the stock: every record's change to each position it moved, in the order
+    /// applied.
+    pub fn stock_history(&self) -> &[StockHistoryRow] {
+        &self.stock_history
+    }
+
+    /// Lineage of the settlements: every payment applied, in order.
+    pub fn settlement_history(&self) -> &[SettlementHistoryRow] {
+        &self.settlement_history
     }
 
     /// The open alerts as of the last [`end_time`](Self::end_time): id and check per position.

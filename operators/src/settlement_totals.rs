@@ -2,8 +2,8 @@
 
 use differential_dataflow::{AsCollection, Hashable};
 use flowmart_schemas::{
-    AggregateKey, AggregateOutOfRange, Currency, Diff, InputTopic, PaymentEvent, RefusedRecord, SettlementDate,
-    SettlementKey, SettlementTotals,
+    AggregateKey, AggregateOutOfRange, Currency, Diff, InputTopic, PaymentEvent, RecordSource, RefusedRecord,
+    SettlementDate, SettlementHistoryRow, SettlementKey, SettlementTotals,
 };
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
@@ -19,6 +19,8 @@ pub struct SettlementOutputs<'scope> {
     pub totals: Collection<'scope, (SettlementKey, SettlementTotals)>,
     /// The payments refused because they would take a sum or `net` out of range.
     pub refused: Collection<'scope, RefusedRecord>,
+    /// Lineage: one row per payment applied.
+    pub history: Collection<'scope, SettlementHistoryRow>,
 }
 
 /// The settlement a payment counts in; `None` for a currency that does not parse (validation
@@ -41,7 +43,9 @@ enum Update {
 /// [`SettlementOutputs`]: per (tenant, currency, UTC date of `occurred_at`), `(key, totals)` — a
 /// change retracts the old pair and adds the new one, once per time — and every payment refused
 /// because its amount would take its kind's sum or `net` out of the signed 64-bit range
-/// (`CONTRACT.md` §2, "Nothing wraps"), which changes nothing.
+/// (`CONTRACT.md` §2, "Nothing wraps"), which changes nothing — and, for every payment applied,
+/// its [`SettlementHistoryRow`] at the time it was applied (none for a refused payment): per key,
+/// the rows' amounts of each kind sum to that kind's total.
 ///
 /// **Order:** each time once complete, payments are added by source position (partition, then
 /// offset), so which one is refused is the same for any worker count and arrival order. Routed by
@@ -65,10 +69,12 @@ pub fn settlement_totals<'scope>(
     );
     let (totals_output, totals) = builder.new_output();
     let (refused_output, refused) = builder.new_output();
+    let (history_output, history) = builder.new_output();
     let mut totals_output = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(totals_output);
     let mut refused_output = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(refused_output);
+    let mut history_output = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(history_output);
     builder.build(move |_initial_capabilities| {
-        let mut stash = TimeOrderedStash::for_outputs(2);
+        let mut stash = TimeOrderedStash::for_outputs(3);
         let mut settlements = StateMap::<SettlementKey, SettlementTotals>::default();
         move |frontiers| {
             payments.for_each(|capability, updates| {
@@ -79,9 +85,17 @@ pub fn settlement_totals<'scope>(
             });
             let frontier = joint_frontiers(frontiers.iter().map(|frontier| frontier.frontier()));
             let (mut totals, mut refused) = (totals_output.activate(), refused_output.activate());
+            let mut history = history_output.activate();
             stash.drain_complete(frontier.borrow(), |capabilities, time, updates| {
                 let mut refused = refused.session(&capabilities[1]);
-                let changed = apply(&mut settlements, updates, |record| refused.give((record, time, 1)));
+                let mut history = history.session(&capabilities[2]);
+                let changed = apply(
+                    &mut settlements,
+                    time,
+                    updates,
+                    |record| refused.give((record, time, 1)),
+                    |row| history.give((row, time, 1)),
+                );
                 let mut totals = totals.session(&capabilities[0]);
                 for (key, before) in changed {
                     let after = settlements.get(&key);
@@ -97,16 +111,22 @@ pub fn settlement_totals<'scope>(
             });
         }
     });
-    SettlementOutputs { totals: totals.as_collection(), refused: refused.as_collection() }
+    SettlementOutputs {
+        totals: totals.as_collection(),
+        refused: refused.as_collection(),
+        history: history.as_collection(),
+    }
 }
 
 /// Applies one complete time's updates: recovered totals first, then the payments by source
-/// position; hands every refused payment to `refuse`. Returns each settlement changed, with its
-/// totals before.
+/// position; hands every refused payment to `refuse`, and the lineage row of every payment
+/// applied to `record_history`. Returns each settlement changed, with its totals before.
 fn apply(
     settlements: &mut StateMap<SettlementKey, SettlementTotals>,
+    time: Time,
     updates: Vec<Update>,
     mut refuse: impl FnMut(RefusedRecord),
+    mut record_history: impl FnMut(SettlementHistoryRow),
 ) -> StateMap<SettlementKey, Option<SettlementTotals>> {
     let mut changed = StateMap::<SettlementKey, Option<SettlementTotals>>::default();
     let mut payments = Vec::with_capacity(updates.len());
@@ -128,7 +148,21 @@ fn apply(
                 if !changed.contains_key(&key) {
                     changed.insert(key.clone(), current);
                 }
-                settlements.insert(key, totals);
+                settlements.insert(key.clone(), totals);
+                let Sourced { offset, event } = record;
+                record_history(SettlementHistoryRow {
+                    applied_at: time,
+                    source: RecordSource {
+                        topic: InputTopic::Payments,
+                        partition: offset.partition,
+                        offset: offset.offset,
+                    },
+                    settlement: key,
+                    event_id: event.event_id,
+                    kind: event.kind,
+                    amount_minor: event.amount_minor,
+                    occurred_at: event.occurred_at,
+                });
             }
             Err(aggregate) => refuse(RefusedRecord {
                 topic: InputTopic::Payments,

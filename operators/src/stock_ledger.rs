@@ -4,7 +4,7 @@
 
 use flowmart_schemas::{
     Aggregate, AggregateKey, AggregateOutOfRange, Diff, Id, InventoryEvent, OrderEvent, OrderKey, OrderState,
-    PolicyUpdate, PositionKey, ReorderPolicy, StockLevels,
+    OrderStatus, PolicyUpdate, PositionKey, ReorderPolicy, StockLevels,
 };
 
 use crate::order_upsert::OrderBook;
@@ -97,11 +97,12 @@ impl StockLedger {
 
     /// Applies an order record: if it supersedes the order's current version, retracts that
     /// version's effect and adds its own — all of it, or (when any aggregate would leave the
-    /// range) none of it, the current version staying.
-    pub(crate) fn apply_order(&mut self, order: OrderEvent) -> Result<(), AggregateOutOfRange> {
+    /// range) none of it, the current version staying. Returns what it changed (`None`: it did
+    /// not supersede the current version, and changed nothing).
+    pub(crate) fn apply_order(&mut self, order: OrderEvent) -> Result<Option<OrderApplied>, AggregateOutOfRange> {
         let key = (order.tenant_id.clone(), order.order_id.clone());
         if !self.orders.supersedes(&key, order.version) {
-            return Ok(());
+            return Ok(None);
         }
         let state = OrderState::from(order);
         let added = LineEffects::checked(&key, &state)?;
@@ -120,12 +121,16 @@ impl StockLedger {
         for (position, old) in retracted.list.iter().filter(|(position, _)| added.get(position).is_none()) {
             next.push((position, self.checked_levels(position, old, &none)?));
         }
+        let mut deltas = Vec::with_capacity(next.len());
         for (position, levels) in next {
+            let before = self.touch(position).levels;
+            deltas.push((position.clone(), delta(&before, &levels)));
             self.touch(position).levels = levels;
         }
+        let replaced = self.orders.current(&key).map(|current| current.status);
         let time = self.time;
         self.set_order(key, state, time);
-        Ok(())
+        Ok(Some(OrderApplied { replaced, deltas }))
     }
 
     /// Ends the current time: hands every change it made to `stock`, `policies` and `orders` as
@@ -215,6 +220,26 @@ impl StockLedger {
         }
         self.orders.set(key, state, changed_at);
     }
+}
+
+/// What an order version that became current changed.
+#[derive(Debug, PartialEq)]
+pub(crate) struct OrderApplied {
+    /// The status of the version it replaced (`None`: the order was new, or forgotten).
+    pub(crate) replaced: Option<OrderStatus>,
+    /// Per position its lines or the replaced version's lines are at (the new version's first,
+    /// in order of first appearance), its exact change to on_hand, reserved and on_order.
+    pub(crate) deltas: Vec<(PositionKey, [i128; 3])>,
+}
+
+/// `after - before` of on_hand, reserved and on_order, exactly.
+fn delta(before: &StockLevels, after: &StockLevels) -> [i128; 3] {
+    let field = |before: i64, after: i64| i128::from(after) - i128::from(before);
+    [
+        field(before.on_hand, after.on_hand),
+        field(before.reserved, after.reserved),
+        field(before.on_order, after.on_order),
+    ]
 }
 
 /// The effect of an order version's lines on each position they are at: per position, the sum of

@@ -3,8 +3,8 @@
 
 use differential_dataflow::{AsCollection, Hashable};
 use flowmart_schemas::{
-    Diff, InputTopic, InventoryEvent, OrderEvent, OrderKey, OrderState, PolicyUpdate, PositionKey, RecoveredOrder,
-    RefusedRecord, ReorderPolicy, StockLevels,
+    Diff, InputTopic, InventoryEvent, OrderEvent, OrderKey, OrderState, PolicyUpdate, PositionKey, RecordSource,
+    RecoveredOrder, RefusedRecord, ReorderPolicy, StockChangeKind, StockHistoryRow, StockLevels,
 };
 use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
@@ -42,6 +42,8 @@ pub struct StockPositions<'scope> {
     pub policies: Collection<'scope, (PositionKey, ReorderPolicy)>,
     /// The records refused because their effect would take an aggregate out of range.
     pub refused: Collection<'scope, RefusedRecord>,
+    /// Lineage: per record applied, one row per position it changed.
+    pub history: Collection<'scope, StockHistoryRow>,
 }
 
 /// Recovered state, as it travels to the worker of its tenant.
@@ -84,7 +86,13 @@ enum Update {
 ///   (`CONTRACT.md` §2, "Nothing wraps"): a stock field, `available` or `projected` of a position
 ///   it touches, the suggested quantity of that position's policy, or an order version's own line
 ///   effect at a position. A refused record changes nothing; an order version is refused whole
-///   (every position its lines or its predecessor's touch), its predecessor staying current.
+///   (every position its lines or its predecessor's touch), its predecessor staying current;
+/// - `history`: per record applied, one [`StockHistoryRow`] per position it changed, at the time
+///   it was applied: an inventory event's effect; for an order version that became current, its
+///   change at every position its lines or its predecessor's are at (its lines' effect net of the
+///   version it replaced). A refused record, a dedupe's repeat and an order version that does not
+///   supersede the current one have none, and recovered state has none. Per position, the rows'
+///   deltas sum to its levels.
 ///
 /// Every output holds per time only the net change of that time. Recovered state enters at its
 /// time as the operators' state and is output again (the stored levels already count the
@@ -128,12 +136,14 @@ pub fn stock_positions<'scope>(inputs: StockInputs<'scope>, order_retention: Opt
     let (order_output, order_stream) = builder.new_output();
     let (policy_output, policy_stream) = builder.new_output();
     let (refused_output, refused) = builder.new_output();
+    let (history_output, history) = builder.new_output();
     let mut stock_output = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(stock_output);
     let mut order_output = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(order_output);
     let mut policy_output = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(policy_output);
     let mut refused_output = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(refused_output);
+    let mut history_output = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(history_output);
     builder.build(move |_initial_capabilities| {
-        let mut stash = TimeOrderedStash::for_outputs(4);
+        let mut stash = TimeOrderedStash::for_outputs(5);
         let mut ledger = StockLedger::new(order_retention);
         move |frontiers| {
             inventory.for_each(|capability, updates| {
@@ -151,9 +161,17 @@ pub fn stock_positions<'scope>(inputs: StockInputs<'scope>, order_retention: Opt
             let frontier = joint_frontiers(frontiers.iter().map(|frontier| frontier.frontier()));
             let (mut stock, mut orders) = (stock_output.activate(), order_output.activate());
             let (mut policies, mut refused) = (policy_output.activate(), refused_output.activate());
+            let mut history = history_output.activate();
             stash.drain_complete(frontier.borrow(), |capabilities, time, updates| {
                 let mut refused = refused.session(&capabilities[3]);
-                apply(&mut ledger, time, updates, |record| refused.give((record, time, 1)));
+                let mut history = history.session(&capabilities[4]);
+                apply(
+                    &mut ledger,
+                    time,
+                    updates,
+                    |record| refused.give((record, time, 1)),
+                    |row| history.give((row, time, 1)),
+                );
                 let mut stock = stock.session(&capabilities[0]);
                 let mut orders = orders.session(&capabilities[1]);
                 let mut policies = policies.session(&capabilities[2]);
@@ -170,12 +188,20 @@ pub fn stock_positions<'scope>(inputs: StockInputs<'scope>, order_retention: Opt
         orders: order_stream.as_collection(),
         policies: policy_stream.as_collection(),
         refused: refused.as_collection(),
+        history: history.as_collection(),
     }
 }
 
 /// Applies one complete time's updates to the ledger: recovered state first, then the records in
-/// the order the pipeline reads them; hands every refused record to `refuse`.
-fn apply(ledger: &mut StockLedger, time: Time, updates: Vec<Update>, mut refuse: impl FnMut(RefusedRecord)) {
+/// the order the pipeline reads them; hands every refused record to `refuse`, and the lineage of
+/// every record applied to `record`.
+fn apply(
+    ledger: &mut StockLedger,
+    time: Time,
+    updates: Vec<Update>,
+    mut refuse: impl FnMut(RefusedRecord),
+    mut record_history: impl FnMut(StockHistoryRow),
+) {
     ledger.start_time(time);
     let mut records = Vec::with_capacity(updates.len());
     let mut recovered_orders = Vec::new();
@@ -195,15 +221,55 @@ fn apply(ledger: &mut StockLedger, time: Time, updates: Vec<Update>, mut refuse:
     records.sort_unstable_by_key(read_at);
     for record in records {
         let (SourceOffset { partition, offset }, topic) = read_at(&record);
+        let source = RecordSource { topic, partition, offset };
         let applied = match record {
-            Update::Inventory(record) => ledger.apply_inventory(record.event),
-            Update::Order(record) => ledger.apply_order(record.event),
+            Update::Inventory(record) => {
+                let row = inventory_history(time, source, &record.event);
+                ledger.apply_inventory(record.event).map(|()| record_history(row))
+            }
+            Update::Order(record) => {
+                let (event_id, occurred_at, status) =
+                    (record.event.event_id.clone(), record.event.occurred_at, record.event.status);
+                ledger.apply_order(record.event).map(|applied| {
+                    let Some(applied) = applied else { return };
+                    let kind = StockChangeKind::Order { from: applied.replaced, to: status };
+                    for (position, [on_hand_delta, reserved_delta, on_order_delta]) in applied.deltas {
+                        record_history(StockHistoryRow {
+                            applied_at: time,
+                            source,
+                            position,
+                            event_id: event_id.clone(),
+                            kind,
+                            on_hand_delta,
+                            reserved_delta,
+                            on_order_delta,
+                            occurred_at,
+                        });
+                    }
+                })
+            }
             Update::Policy(record) => ledger.apply_policy(record.event),
             Update::Recovered(_) => Ok(()),
         };
         if let Err(error) = applied {
             refuse(RefusedRecord { topic, partition, offset, error });
         }
+    }
+}
+
+/// The lineage row of an inventory event applied at `time`: its effect at its position.
+fn inventory_history(time: Time, source: RecordSource, event: &InventoryEvent) -> StockHistoryRow {
+    let effect = StockLevels::of_inventory(event);
+    StockHistoryRow {
+        applied_at: time,
+        source,
+        position: PositionKey::new(event.tenant_id.clone(), event.warehouse_id.clone(), event.sku.clone()),
+        event_id: event.event_id.clone(),
+        kind: StockChangeKind::Inventory(event.kind),
+        on_hand_delta: effect.on_hand.into(),
+        reserved_delta: effect.reserved.into(),
+        on_order_delta: effect.on_order.into(),
+        occurred_at: event.occurred_at,
     }
 }
 

@@ -49,6 +49,9 @@ fn stored_state(as_of: Time, captured: &Captured) -> Stored {
         policies: current(&captured.policies),
         inventory_ids: captured.inventory_ids.iter().map(|(digest, time, _)| (*digest, *time)).collect(),
         payment_ids: captured.payment_ids.iter().map(|(digest, time, _)| (*digest, *time)).collect(),
+        // Logs of what records did: not state.
+        stock_history: Vec::new(),
+        settlement_history: Vec::new(),
         // Dead-lettered, never stored.
         refused: Vec::new(),
     };
@@ -96,7 +99,7 @@ fn resumed_equals_uninterrupted(
 
 /// Retention short enough (in the test's pipeline times 1..=12) to expire ids and orders across
 /// the stop.
-const SHORT: Retention = Retention { event_ids_ms: Some(3), orders_ms: Some(4) };
+const SHORT: Retention = Retention { event_ids_ms: Some(3), orders_ms: Some(4), history_ms: None };
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]

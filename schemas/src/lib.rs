@@ -12,6 +12,7 @@ mod alert_view;
 mod avro;
 mod currency;
 mod event_digest;
+mod history;
 mod input_record;
 mod input_topic;
 mod inventory;
@@ -33,6 +34,7 @@ pub use alert_view::{AlertState, AlertView};
 pub use avro::{AvroRecord, DecodeError, EncodeError, decode, encode};
 pub use currency::Currency;
 pub use event_digest::EventDigest;
+pub use history::{RecordSource, SettlementHistoryRow, StockChangeKind, StockHistoryRow};
 pub use input_record::InputRecord;
 pub use input_topic::InputTopic;
 pub use inventory::{InventoryEvent, InventoryKind};
@@ -41,7 +43,8 @@ pub use order_state::{OrderKey, OrderState, RecoveredOrder};
 pub use out_of_range::{Aggregate, AggregateKey, AggregateOutOfRange, RefusedRecord};
 pub use outputs::{
     Alerts, ForEachOutput, Form, InventoryIds, ListForm, MakeOutput, NetChanges, Orders, Output, Outputs, PaymentIds,
-    Policies, Refused, SeenEventId, Settlements, Stock, StoredState, Updates, for_each_output,
+    Policies, Refused, SeenEventId, SettlementHistory, Settlements, Stock, StockHistory, StoredState, Updates,
+    for_each_output,
 };
 pub use payment::{PaymentEvent, PaymentKind};
 pub use policy::{PolicyUpdate, ReorderPolicy};

@@ -57,3 +57,17 @@ pub enum OrderStatus {
     /// Returned: no effect (the goods are back on hand).
     Returned,
 }
+
+impl OrderStatus {
+    /// The Avro symbol, as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Placed => "PLACED",
+            OrderStatus::Confirmed => "CONFIRMED",
+            OrderStatus::Shipped => "SHIPPED",
+            OrderStatus::Delivered => "DELIVERED",
+            OrderStatus::Cancelled => "CANCELLED",
+            OrderStatus::Returned => "RETURNED",
+        }
+    }
+}

@@ -43,7 +43,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{
     Diff, EventDigest, InputRecord, OpenAlert, OrderKey, OrderState, PositionKey, RecoveredOrder, RefusedRecord,
-    ReorderAlert, ReorderPolicy, SettlementDate, SettlementKey, SettlementTotals, StockLevels, Time,
+    ReorderAlert, ReorderPolicy, SettlementDate, SettlementHistoryRow, SettlementKey, SettlementTotals,
+    StockHistoryRow, StockLevels, Time,
 };
 
 /// One output of the pipeline: what its updates carry, and what each stage makes of them.
@@ -143,6 +144,10 @@ pub struct Outputs<F: Form> {
     pub inventory_ids: F::Of<InventoryIds>,
     /// The event id (its digest) of each payment counted, at the time it was (for recovery).
     pub payment_ids: F::Of<PaymentIds>,
+    /// The insert-only log of every record's change to each stock position it moved (lineage).
+    pub stock_history: F::Of<StockHistory>,
+    /// The insert-only log of every payment's change to its settlement row (lineage).
+    pub settlement_history: F::Of<SettlementHistory>,
     /// The records refused because their effect would take an aggregate out of range (turned
     /// into dead letters by the runtime).
     pub refused: F::Of<Refused>,
@@ -171,6 +176,8 @@ impl<F: Form> Outputs<F> {
             policies: maker.make::<Policies>(),
             inventory_ids: maker.make::<InventoryIds>(),
             payment_ids: maker.make::<PaymentIds>(),
+            stock_history: maker.make::<StockHistory>(),
+            settlement_history: maker.make::<SettlementHistory>(),
             refused: maker.make::<Refused>(),
         }
     }
@@ -523,6 +530,60 @@ impl Output for PaymentIds {
     field!(payment_ids);
 }
 
+/// Lineage of the stock output: one row per (record applied, position it changed), in the order
+/// the records were applied. Per position, the rows' deltas sum to its levels.
+///
+/// A result log, not state: nothing recovers it (its stored list is always empty), the serving
+/// index ignores it; the Postgres sink appends it to `stock_history`.
+pub struct StockHistory;
+
+impl Output for StockHistory {
+    const NAME: &'static str = "stock_history";
+    const FOR_RECOVERY: bool = false;
+    type Data = StockHistoryRow;
+    type Change = StockHistoryRow;
+    type Stored = StockHistoryRow;
+
+    /// In the order they were applied: by time, then partition, offset and topic (rows sort so).
+    fn changes(updates: Vec<(StockHistoryRow, Time, Diff)>) -> Vec<StockHistoryRow> {
+        log_in_order(updates, |row| (row.applied_at, row.source.partition, row.source.offset, row.source.topic))
+    }
+    fn caused_by(row: &StockHistoryRow, record: &InputRecord) -> bool {
+        moves_stock_at(record, &row.position)
+            && match record {
+                InputRecord::Inventory(event) => event.event_id == row.event_id,
+                InputRecord::Order(order) => order.event_id == row.event_id,
+                InputRecord::Payment(_) | InputRecord::Policy(_) => false,
+            }
+    }
+    field!(stock_history);
+}
+
+/// Lineage of the settlements output: one row per payment applied, in the order they were. Per
+/// settlement row, the amounts of each kind sum to that kind's total.
+///
+/// A result log, not state, like [`StockHistory`]; the Postgres sink appends it to
+/// `settlement_history`.
+pub struct SettlementHistory;
+
+impl Output for SettlementHistory {
+    const NAME: &'static str = "settlement_history";
+    const FOR_RECOVERY: bool = false;
+    type Data = SettlementHistoryRow;
+    type Change = SettlementHistoryRow;
+    type Stored = SettlementHistoryRow;
+
+    /// In the order they were applied: by time, then partition and offset.
+    fn changes(updates: Vec<(SettlementHistoryRow, Time, Diff)>) -> Vec<SettlementHistoryRow> {
+        log_in_order(updates, |row| (row.applied_at, row.source.partition, row.source.offset, row.source.topic))
+    }
+    fn caused_by(row: &SettlementHistoryRow, record: &InputRecord) -> bool {
+        matches!(record, InputRecord::Payment(payment) if payment.event_id == row.event_id
+            && payment.tenant_id == row.settlement.tenant_id)
+    }
+    field!(settlement_history);
+}
+
 /// Records the dataflow refused (`CONTRACT.md` §2, "Nothing wraps"), each at the pipeline time it
 /// was read.
 ///
@@ -570,6 +631,14 @@ fn latest_values<K: Ord + Clone, V: Ord + Clone>(updates: Vec<((K, V), Time, Dif
         }
     }
     changes
+}
+
+/// The rows of an insert-only log, each once, sorted by `order` (rows with equal keys in their
+/// own order).
+fn log_in_order<D: Ord, K: Ord>(updates: Vec<(D, Time, Diff)>, order: impl Fn(&D) -> K) -> Vec<D> {
+    let mut rows = updates.into_iter().filter(|(_, _, diff)| *diff > 0).map(|(row, _, _)| row).collect::<Vec<_>>();
+    rows.sort_by(|a, b| order(a).cmp(&order(b)).then_with(|| a.cmp(b)));
+    rows
 }
 
 /// Ids counted (insert-only), with the time each was, in time order.
@@ -628,7 +697,18 @@ mod tests {
         for_each_output(&mut names);
         assert_eq!(
             names.0,
-            ["stock", "settlements", "alerts", "orders", "policies", "inventory_ids", "payment_ids", "refused"]
+            [
+                "stock",
+                "settlements",
+                "alerts",
+                "orders",
+                "policies",
+                "inventory_ids",
+                "payment_ids",
+                "stock_history",
+                "settlement_history",
+                "refused"
+            ]
         );
     }
 

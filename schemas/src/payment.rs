@@ -43,3 +43,17 @@ pub enum PaymentKind {
     /// Money paid out to the merchant.
     Payout,
 }
+
+impl PaymentKind {
+    /// The Avro symbol, as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentKind::Authorized => "AUTHORIZED",
+            PaymentKind::Captured => "CAPTURED",
+            PaymentKind::Refunded => "REFUNDED",
+            PaymentKind::Chargeback => "CHARGEBACK",
+            PaymentKind::Fee => "FEE",
+            PaymentKind::Payout => "PAYOUT",
+        }
+    }
+}

@@ -10,13 +10,16 @@ pub struct Retention {
     pub event_ids_ms: Option<Time>,
     /// Orders kept after their last change; `None` keeps every order.
     pub orders_ms: Option<Time>,
+    /// Lineage rows a sink keeps after they were applied, in whole days; `None` keeps them all.
+    /// (The operators keep no lineage: this binds sinks only.)
+    pub history_ms: Option<Time>,
 }
 
 impl Default for Retention {
     /// Event ids for 7 days (far beyond any producer retry), orders for 90 days after their
-    /// last change (beyond a wholesale order's life, returns included).
+    /// last change (beyond a wholesale order's life, returns included), lineage forever.
     fn default() -> Self {
         const DAY_MS: Time = 24 * 60 * 60 * 1000;
-        Retention { event_ids_ms: Some(7 * DAY_MS), orders_ms: Some(90 * DAY_MS) }
+        Retention { event_ids_ms: Some(7 * DAY_MS), orders_ms: Some(90 * DAY_MS), history_ms: None }
     }
 }

@@ -116,6 +116,8 @@ fn produce_partitions(
 pub struct Consumed {
     /// Its partition.
     pub partition: i32,
+    /// Its offset in the partition.
+    pub offset: i64,
     /// Its key.
     pub key: Option<Vec<u8>>,
     /// Its value.
@@ -170,6 +172,7 @@ pub fn consume(kafka: impl Into<KafkaConnection>, topic: &str, count: usize, tim
                 .unwrap_or_default();
             consumed.push(Consumed {
                 partition: message.partition(),
+                offset: message.offset(),
                 key: message.key().map(<[u8]>::to_vec),
                 value: message.payload().map(<[u8]>::to_vec),
                 headers,

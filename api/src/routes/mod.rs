@@ -5,6 +5,7 @@ mod alerts;
 mod audit;
 mod fresh;
 mod health;
+mod history;
 mod openapi;
 pub(crate) mod page;
 mod settlements;
@@ -23,8 +24,10 @@ pub fn router(state: ApiState) -> Router {
     let routes = Router::new()
         .route("/v1/stock", get(stock::list))
         .route("/v1/stock/{warehouse_id}/{sku}", get(stock::one))
+        .route("/v1/stock/{warehouse_id}/{sku}/history", get(history::stock))
         .route("/v1/reorder-alerts", get(alerts::list))
         .route("/v1/settlements", get(settlements::list))
+        .route("/v1/settlements/{currency}/{date}/history", get(history::settlement))
         .route("/v1/alerts/stream", get(stream::alerts))
         .route("/v1/webhooks", post(webhooks::register).get(webhooks::list))
         .route("/v1/webhooks/{webhook_id}", delete(webhooks::remove))

@@ -5,14 +5,14 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, alerts, audit, health, settlements, stock, stream, webhooks};
+use super::{admin, alerts, audit, health, history, settlements, stock, stream, webhooks};
 use crate::error::ErrorBody;
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "FlowMart Streams query API", description = "Each tenant's live stock, reorder alerts and settlement totals (CONTRACT.md §4)."),
     paths(
-        stock::list, stock::one, alerts::list, settlements::list, stream::alerts,
+        stock::list, stock::one, history::stock, alerts::list, settlements::list, history::settlement, stream::alerts,
         webhooks::register, webhooks::list, webhooks::remove, webhooks::deliveries,
         admin::issue_key, admin::list_keys, admin::revoke_key, admin::tenants, admin::progress,
         audit::tenant, audit::admin,

@@ -4,8 +4,10 @@ use flowmart_runtime::{ChangeBatch, InputTopic, Topics};
 use flowmart_schemas::{Outputs, Retention};
 use sqlx::PgConnection;
 
+use crate::history_partitions;
 use crate::tables::{
-    alert_outbox, event_ids, orders, policies, progress, reorder_alerts, settlement_totals, stock_levels,
+    alert_outbox, event_ids, orders, policies, progress, reorder_alerts, settlement_history, settlement_totals,
+    stock_history, stock_levels,
 };
 
 /// Writes the batch's results, what recovery needs, progress and frontier in one transaction;
@@ -18,9 +20,31 @@ pub(crate) async fn commit(
 ) -> Result<usize, sqlx::Error> {
     // Every output named, so a new one is a compile error here until it has a table (refused
     // records reach sinks as dead letters, which the DLQ sink publishes: no table).
-    let Outputs { stock, settlements, alerts, orders, policies, inventory_ids, payment_ids, refused: _ } =
-        &batch.changes;
+    let Outputs {
+        stock,
+        settlements,
+        alerts,
+        orders,
+        policies,
+        inventory_ids,
+        payment_ids,
+        stock_history,
+        settlement_history,
+        refused: _,
+    } = &batch.changes;
     let mut transaction = sqlx::Connection::begin(connection).await?;
+    // Every other table takes a batch applied twice (its commit outcome unknown, so retried) as
+    // once; lineage is appended, so it is written only if the stored frontier is not past the
+    // batch yet. (One writer: nothing moves the frontier between this read and the commit.)
+    let applied_before =
+        progress::read_frontier(&mut transaction).await?.is_some_and(|stored| stored.as_of >= batch.upper);
+    if !applied_before {
+        let mut created = stock_history::write(&mut transaction, stock_history, topics).await?;
+        created |= settlement_history::write(&mut transaction, settlement_history, topics).await?;
+        if created && let Some(history_ms) = retention.history_ms {
+            history_partitions::expire(&mut transaction, batch.upper, history_ms).await?;
+        }
+    }
     let mut rows = stock_levels::write(&mut transaction, stock).await?;
     rows += settlement_totals::write(&mut transaction, settlements).await?;
     rows += reorder_alerts::write(&mut transaction, alerts).await?;

@@ -11,7 +11,9 @@
 //! changes in an outbox; [`PostgresSink::open`] reads it all back as [`Recovered`].
 //!
 //! Each table has one module under `tables/` with its writer and its reader; `commit.rs` and
-//! `recover.rs` call them in turn.
+//! `recover.rs` call them in turn. The lineage tables (`stock_history`, `settlement_history`)
+//! are appended in the same transaction, at most once per batch, in daily partitions
+//! (`history_partitions.rs`); recovery never reads them.
 //!
 //! Only one pipeline writes a database at a time (`writer_lock.rs`): the sink's connection holds
 //! the session advisory lock [`WRITER_LOCK_KEY`], taken before anything is read or written and
@@ -21,6 +23,7 @@
 
 mod commit;
 mod copy_text;
+mod history_partitions;
 mod metrics_catalogue;
 mod recover;
 mod refused;
@@ -149,6 +152,13 @@ impl PostgresSink {
         runtime.block_on(MIGRATIONS.run(&mut connection)).map_err(PostgresError::Migrate)?;
         let recovered =
             runtime.block_on(read_state(&mut connection, &topics, retention, resolved_alert_retention_ms))?;
+        // Lineage past a retention shortened since the last run goes now, not at the next day.
+        if let Some(history_ms) = retention.history_ms {
+            let now = recovered.resume.as_of;
+            runtime
+                .block_on(history_partitions::expire(&mut connection, now, history_ms))
+                .map_err(|error| PostgresError::Recover(RecoverError::Database(error)))?;
+        }
         let sink = PostgresSink {
             runtime,
             url: url.to_string(),

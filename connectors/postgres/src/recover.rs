@@ -60,6 +60,9 @@ pub(crate) async fn recover(
         policies: policies::read(connection).await?,
         inventory_ids: event_ids::read(connection, topics.name(InputTopic::Inventory), since_ids).await?,
         payment_ids: event_ids::read(connection, topics.name(InputTopic::Payments), since_ids).await?,
+        // Lineage is a log of what records did, not state.
+        stock_history: Vec::new(),
+        settlement_history: Vec::new(),
         // Refused records are dead-lettered, not stored.
         refused: Vec::new(),
     };

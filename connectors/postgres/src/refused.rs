@@ -8,12 +8,16 @@
 
 use flowmart_runtime::{ChangeBatch, ErrorClass, InputTopic, RefusedChange, Topics};
 use flowmart_schemas::{
-    Alerts, InventoryIds, NetChanges, Orders, Output, Outputs, PaymentIds, Policies, Retention, Settlements, Stock,
+    Alerts, InventoryIds, NetChanges, Orders, Output, Outputs, PaymentIds, Policies, Retention, SettlementHistory,
+    Settlements, Stock, StockHistory,
 };
 use sqlx::{Connection, PgConnection};
 
 use crate::class_of;
-use crate::tables::{alert_outbox, event_ids, orders, policies, reorder_alerts, settlement_totals, stock_levels};
+use crate::tables::{
+    alert_outbox, event_ids, orders, policies, reorder_alerts, settlement_history, settlement_totals, stock_history,
+    stock_levels,
+};
 
 /// The changes of `batch` the database refuses, each alone, with the database's reason.
 pub(crate) async fn refused_changes(
@@ -22,8 +26,18 @@ pub(crate) async fn refused_changes(
     topics: &Topics,
     retention: Retention,
 ) -> Result<Vec<RefusedChange>, sqlx::Error> {
-    let Outputs { stock, settlements, alerts, orders, policies, inventory_ids, payment_ids, refused: _ } =
-        &batch.changes;
+    let Outputs {
+        stock,
+        settlements,
+        alerts,
+        orders,
+        policies,
+        inventory_ids,
+        payment_ids,
+        stock_history,
+        settlement_history,
+        refused: _,
+    } = &batch.changes;
     let (upper, alerts_before) = (batch.upper, batch.alerts_before);
     let mut transaction = connection.begin().await?;
     let mut refused = Vec::new();
@@ -64,6 +78,18 @@ pub(crate) async fn refused_changes(
     refused.extend(
         split::<PaymentIds>(&mut transaction, payment_ids, async |db, _, part| {
             event_ids::write(db, payments, part, upper, retention.event_ids_ms).await
+        })
+        .await?,
+    );
+    refused.extend(
+        split::<StockHistory>(&mut transaction, stock_history, async |db, _, part| {
+            stock_history::write(db, part, topics).await.map(drop)
+        })
+        .await?,
+    );
+    refused.extend(
+        split::<SettlementHistory>(&mut transaction, settlement_history, async |db, _, part| {
+            settlement_history::write(db, part, topics).await.map(drop)
         })
         .await?,
     );

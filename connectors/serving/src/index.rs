@@ -222,6 +222,9 @@ impl Sink for IndexWriter {
             policies: _,
             inventory_ids: _,
             payment_ids: _,
+            // Lineage is read from Postgres by the history routes.
+            stock_history: _,
+            settlement_history: _,
             refused: _,
         } = &batch.changes;
         let previous = self.current.load();

@@ -15,11 +15,14 @@ pub struct RetentionSettings {
     pub order_days: u64,
     /// Resolved alerts listed by the API. Default 1.
     pub resolved_alert_days: u64,
+    /// Lineage rows (`stock_history`, `settlement_history`) kept in Postgres, dropped a whole day's
+    /// partition at a time. Default 0: forever.
+    pub history_days: u64,
 }
 
 impl Default for RetentionSettings {
     fn default() -> Self {
-        RetentionSettings { event_id_days: 7, order_days: 90, resolved_alert_days: 1 }
+        RetentionSettings { event_id_days: 7, order_days: 90, resolved_alert_days: 1, history_days: 0 }
     }
 }
 
@@ -32,7 +35,11 @@ impl RetentionSettings {
     /// The operators' retention.
     pub fn operators(&self) -> Retention {
         let days = |days: u64| (days > 0).then(|| days * DAY_MS);
-        Retention { event_ids_ms: days(self.event_id_days), orders_ms: days(self.order_days) }
+        Retention {
+            event_ids_ms: days(self.event_id_days),
+            orders_ms: days(self.order_days),
+            history_ms: days(self.history_days),
+        }
     }
 
     /// How long resolved alerts stay listed (ms).
@@ -47,6 +54,7 @@ impl RetentionSettings {
             (self.event_id_days <= MAX_RETENTION_DAYS, "retention.event_id_days", problem),
             (self.order_days <= MAX_RETENTION_DAYS, "retention.order_days", problem),
             (self.resolved_alert_days <= MAX_RETENTION_DAYS, "retention.resolved_alert_days", problem),
+            (self.history_days <= MAX_RETENTION_DAYS, "retention.history_days", problem),
         ])
     }
 }

@@ -15,9 +15,9 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::PipelineConfig;
 
-/// The API's state. Tenant keys,
-/// webhooks and the audit log live in the database when there is one (they survive restarts);
-/// the configuration this process starts with is then its first audit record. In a cluster, each
+/// The API's state. Tenant keys, webhooks and the audit log live in the database when there is
+/// one (they survive restarts); the configuration this process starts with is then its first
+/// audit record, and the history routes read the sink's lineage there. In a cluster, each
 /// process delivers the webhooks of the tenants it serves, and reads the keys again each second,
 /// so keys issued through any process work everywhere.
 pub(super) fn api_state(
@@ -30,7 +30,7 @@ pub(super) fn api_state(
     admin_token: AdminToken,
 ) -> anyhow::Result<ApiState> {
     let webhook_settings = config.webhooks.api().context("webhooks.ca_file")?;
-    let (keys, webhooks, audit) = match &config.postgres.database_url {
+    let (keys, webhooks, audit, database) = match &config.postgres.database_url {
         Some(url) => {
             let store = tokio.block_on(Store::open(url)).context("cannot open the api's tables")?;
             let audit = AuditLog::new(&store);
@@ -44,9 +44,9 @@ pub(super) fn api_state(
             if config.cluster.processes > 1 {
                 tokio.spawn(reload_keys(Arc::clone(&keys)));
             }
-            (keys, webhooks, Some(audit))
+            (keys, webhooks, Some(audit), Some(store))
         }
-        None => (Arc::new(ApiKeys::new()), Webhooks::with_settings(index.clone(), webhook_settings), None),
+        None => (Arc::new(ApiKeys::new()), Webhooks::with_settings(index.clone(), webhook_settings), None, None),
     };
     let state = ApiState {
         index,
@@ -60,6 +60,7 @@ pub(super) fn api_state(
         cluster: routes,
         pipeline: Some(pipeline),
         http: config.api.http(),
+        database,
     };
     Ok(state)
 }

@@ -27,6 +27,7 @@ mod support;
 // served_ahead and stop_during_outage are cluster's.
 #[allow(dead_code)]
 mod as_of_watch;
+mod lineage;
 #[allow(dead_code)]
 pub mod served_ahead;
 #[allow(dead_code)]
@@ -391,6 +392,8 @@ impl Scene {
         .collect::<BTreeSet<_>>();
         let expected_settlements = settlement_rows(&model).into_iter().collect::<BTreeSet<_>>();
         assert_eq!(stored_settlements, expected_settlements, "settlement_totals");
+        // Lineage: every contributing record once per result it changed, after every kill.
+        lineage::assert_history_equals_model(&self.brokers(), &produced, &database);
         let expected_open = model
             .open_alerts()
             .iter()

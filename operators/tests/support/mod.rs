@@ -3,16 +3,17 @@
 
 #![allow(dead_code)] // each test binary uses part of the support module
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use flowmart_operators::dataflow::{self, Collections, InputSessions};
 use flowmart_operators::recovery::stored_collections;
-use flowmart_operators::reference::{ReferenceModel, Refusal};
+use flowmart_operators::reference::{ReadAt, ReferenceModel, Refusal};
 use flowmart_operators::{Diff, SourceOffset, Time};
 use flowmart_schemas::{
     ForEachOutput, InputRecord, InventoryEvent, InventoryKind, MAX_ABS_VALUE, OrderEvent, OrderLine, OrderStatus,
     Output, Outputs, PaymentEvent, PaymentKind, PolicyUpdate, PositionKey, RefusedRecord, ReorderAlert, ReorderPolicy,
-    Retention, StoredState, Updates,
+    Retention, SettlementHistoryRow, SettlementKey, SettlementTotals, StockHistoryRow, StoredState, Updates,
 };
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -106,7 +107,8 @@ pub fn run_model(arrivals: &[Arrival]) -> ModelRun {
     for time in times {
         while let Some(arrival) = records.next_if(|arrival| arrival.time == time) {
             let topic = arrival.record.topic();
-            match model.apply(arrival.record) {
+            let read = ReadAt { partition: arrival.offset.partition, offset: arrival.offset.offset, time };
+            match model.apply_read(arrival.record, read) {
                 Ok(()) => {}
                 Err(Refusal::OutOfRange(error)) => {
                     let SourceOffset { partition, offset } = arrival.offset;
@@ -151,7 +153,63 @@ pub fn dataflow_equals_model(
     refused.sort_by_key(read_order);
     model_refused.sort_by_key(read_order);
     prop_assert_eq!(&refused, &model_refused);
+
+    lineage_equals_model(&captured.stock_history, &captured.settlement_history, &model)?;
     Ok(refused)
+}
+
+/// Checks the dataflow's lineage against the model's — the same rows, each once — and that the
+/// lineage adds up: per position its deltas sum to the model's levels (zero for a position no
+/// current record touches), per settlement row each kind's amounts to that kind's total.
+pub fn lineage_equals_model(
+    stock_history: &[(StockHistoryRow, Time, Diff)],
+    settlement_history: &[(SettlementHistoryRow, Time, Diff)],
+    model: &ReferenceModel,
+) -> Result<(), TestCaseError> {
+    prop_assert!(stock_history.iter().all(|(row, time, diff)| *diff == 1 && row.applied_at == *time));
+    prop_assert!(settlement_history.iter().all(|(row, time, diff)| *diff == 1 && row.applied_at == *time));
+    let mut stock_rows = stock_history.iter().map(|(row, _, _)| row.clone()).collect::<Vec<_>>();
+    let mut model_stock_rows = model.stock_history().to_vec();
+    stock_rows.sort();
+    model_stock_rows.sort();
+    prop_assert_eq!(&stock_rows, &model_stock_rows);
+    let mut settlement_rows = settlement_history.iter().map(|(row, _, _)| row.clone()).collect::<Vec<_>>();
+    let mut model_settlement_rows = model.settlement_history().to_vec();
+    settlement_rows.sort();
+    model_settlement_rows.sort();
+    prop_assert_eq!(&settlement_rows, &model_settlement_rows);
+
+    let mut sums = BTreeMap::<PositionKey, [i128; 3]>::new();
+    for row in &stock_rows {
+        let sum = sums.entry(row.position.clone()).or_default();
+        sum[0] += row.on_hand_delta;
+        sum[1] += row.reserved_delta;
+        sum[2] += row.on_order_delta;
+    }
+    let stock = model.stock();
+    for (position, sum) in &sums {
+        let levels = stock.get(position).copied().unwrap_or_default();
+        let expected = [levels.on_hand, levels.reserved, levels.on_order].map(i128::from);
+        prop_assert_eq!(*sum, expected, "the history of {:?} sums to its levels", position);
+    }
+    prop_assert!(stock.keys().all(|position| sums.contains_key(position)), "every position has a history");
+
+    let mut totals = BTreeMap::<SettlementKey, SettlementTotals>::new();
+    for row in &settlement_rows {
+        let total = totals.entry(row.settlement.clone()).or_default();
+        let sum = match row.kind {
+            PaymentKind::Authorized => &mut total.authorized,
+            PaymentKind::Captured => &mut total.captured,
+            PaymentKind::Refunded => &mut total.refunded,
+            PaymentKind::Chargeback => &mut total.chargebacks,
+            PaymentKind::Fee => &mut total.fees,
+            PaymentKind::Payout => &mut total.payouts,
+        };
+        *sum += row.amount_minor;
+        total.payments += 1;
+    }
+    prop_assert_eq!(totals, model.settlements(), "each settlement row's history sums to its totals");
+    Ok(())
 }
 
 /// Sums updates into the collection they describe, keeping records with non-zero count.

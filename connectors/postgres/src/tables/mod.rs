@@ -7,7 +7,9 @@ pub(crate) mod orders;
 pub(crate) mod policies;
 pub(crate) mod progress;
 pub(crate) mod reorder_alerts;
+pub(crate) mod settlement_history;
 pub(crate) mod settlement_totals;
+pub(crate) mod stock_history;
 pub(crate) mod stock_levels;
 
 use flowmart_schemas::Id;
