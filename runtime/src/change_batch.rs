@@ -6,9 +6,9 @@ use crate::{DeadLetter, SourceProgress};
 ///
 /// After applying every batch up to one with `upper = t`, a sink holds exactly the results of all
 /// input records read at pipeline times before `t` — which are the records up to `progress`.
-/// Besides the results, a batch carries what a sink must store for a restarted pipeline to
-/// recover its state (the outputs [kept for recovery](flowmart_schemas::Output::FOR_RECOVERY)) —
-/// empty unless some sink [stores it](crate::Sink::stores_recovery_state).
+/// Besides the results, a batch carries what only a storing sink takes — the state a restarted
+/// pipeline recovers from, and the lineage (the [stored-only](flowmart_schemas::Output::STORED_ONLY)
+/// outputs) — empty unless some sink [stores it](crate::Sink::stores_recovery_state).
 #[derive(Clone, Debug, Default)]
 pub struct ChangeBatch {
     /// The frontier before this batch: its changes are at times `>= lower`.

@@ -108,7 +108,7 @@ impl Context {
     }
 }
 
-/// Captures every output of the dataflow (those kept only for recovery only when `recovery`):
+/// Captures every output of the dataflow (the stored-only ones only when `recovery`: a sink stores them):
 /// `probe` passes a time once all its updates are in the buffers.
 fn capture_outputs(built: Outputs<Collections<'_>>, probe: &ProbeHandle<Time>, recovery: bool) -> Outputs<Capturing> {
     struct Capture<'a, 'scope> {
@@ -118,7 +118,7 @@ fn capture_outputs(built: Outputs<Collections<'_>>, probe: &ProbeHandle<Time>, r
     }
     impl MakeOutput<Capturing> for Capture<'_, '_> {
         fn make<O: Output>(&mut self) -> Captured<O::Data> {
-            if O::FOR_RECOVERY && !self.recovery {
+            if O::STORED_ONLY && !self.recovery {
                 // Never filled: the collection is left unconsumed.
                 return Captured::default();
             }

@@ -51,9 +51,9 @@ use crate::{
 pub trait Output: Sized + 'static {
     /// The output's name, for logs and messages.
     const NAME: &'static str;
-    /// Whether it is kept only for recovery: no query reads it, and it is collected only when a
-    /// sink stores recovery state.
-    const FOR_RECOVERY: bool;
+    /// Whether only a sink that stores state takes it (recovery state, lineage): the serving
+    /// index ignores it, and it is collected only when such a sink is present.
+    const STORED_ONLY: bool;
     /// One update's data: `(key, value)` for an output with one value per key, one change for a
     /// log.
     type Data: Clone + Ord + Debug + Send + Sync + Serialize + DeserializeOwned + 'static;
@@ -381,7 +381,7 @@ pub struct Stock;
 
 impl Output for Stock {
     const NAME: &'static str = "stock";
-    const FOR_RECOVERY: bool = false;
+    const STORED_ONLY: bool = false;
     type Data = (PositionKey, StockLevels);
     type Change = (PositionKey, Option<StockLevels>);
     type Stored = (PositionKey, StockLevels);
@@ -400,7 +400,7 @@ pub struct Settlements;
 
 impl Output for Settlements {
     const NAME: &'static str = "settlements";
-    const FOR_RECOVERY: bool = false;
+    const STORED_ONLY: bool = false;
     type Data = (SettlementKey, SettlementTotals);
     type Change = (SettlementKey, Option<SettlementTotals>);
     type Stored = (SettlementKey, SettlementTotals);
@@ -421,7 +421,7 @@ pub struct Alerts;
 
 impl Output for Alerts {
     const NAME: &'static str = "alerts";
-    const FOR_RECOVERY: bool = false;
+    const STORED_ONLY: bool = false;
     type Data = ReorderAlert;
     type Change = ReorderAlert;
     type Stored = (PositionKey, OpenAlert);
@@ -445,7 +445,7 @@ pub struct Orders;
 
 impl Output for Orders {
     const NAME: &'static str = "orders";
-    const FOR_RECOVERY: bool = true;
+    const STORED_ONLY: bool = true;
     type Data = (OrderKey, OrderState);
     type Change = RecoveredOrder;
     type Stored = RecoveredOrder;
@@ -475,7 +475,7 @@ pub struct Policies;
 
 impl Output for Policies {
     const NAME: &'static str = "policies";
-    const FOR_RECOVERY: bool = true;
+    const STORED_ONLY: bool = true;
     type Data = (PositionKey, ReorderPolicy);
     type Change = (PositionKey, Option<ReorderPolicy>);
     type Stored = (PositionKey, ReorderPolicy);
@@ -497,7 +497,7 @@ pub struct InventoryIds;
 
 impl Output for InventoryIds {
     const NAME: &'static str = "inventory_ids";
-    const FOR_RECOVERY: bool = true;
+    const STORED_ONLY: bool = true;
     type Data = EventDigest;
     type Change = SeenEventId;
     type Stored = SeenEventId;
@@ -516,7 +516,7 @@ pub struct PaymentIds;
 
 impl Output for PaymentIds {
     const NAME: &'static str = "payment_ids";
-    const FOR_RECOVERY: bool = true;
+    const STORED_ONLY: bool = true;
     type Data = EventDigest;
     type Change = SeenEventId;
     type Stored = SeenEventId;
@@ -539,7 +539,7 @@ pub struct StockHistory;
 
 impl Output for StockHistory {
     const NAME: &'static str = "stock_history";
-    const FOR_RECOVERY: bool = false;
+    const STORED_ONLY: bool = true;
     type Data = StockHistoryRow;
     type Change = StockHistoryRow;
     type Stored = StockHistoryRow;
@@ -568,7 +568,7 @@ pub struct SettlementHistory;
 
 impl Output for SettlementHistory {
     const NAME: &'static str = "settlement_history";
-    const FOR_RECOVERY: bool = false;
+    const STORED_ONLY: bool = true;
     type Data = SettlementHistoryRow;
     type Change = SettlementHistoryRow;
     type Stored = SettlementHistoryRow;
@@ -595,7 +595,7 @@ pub struct Refused;
 
 impl Output for Refused {
     const NAME: &'static str = "refused";
-    const FOR_RECOVERY: bool = false;
+    const STORED_ONLY: bool = false;
     type Data = RefusedRecord;
     type Change = RefusedRecord;
     type Stored = RefusedRecord;

@@ -160,3 +160,71 @@ fn decoded<T: AvroRecord>(body: &[u8]) -> T {
     let writer = Schema::parse_str(T::SCHEMA_TEXT).expect("the repository's schema");
     decode::<T>(&writer, body).expect("the generator's records decode")
 }
+
+/// Exports each tenant with `flowmart audit export` (JSON lines) and asserts that re-summing the
+/// exported stock lineage per position gives its stored levels — what the API serves — and the
+/// exported payments per settlement row its stored totals by kind.
+pub(super) fn assert_export_resums(database: &str) {
+    let tenants = query(database, "SELECT DISTINCT tenant_id FROM stock_levels ORDER BY 1");
+    assert!(!tenants.is_empty(), "the workload has tenants");
+    for tenant in tenants.iter().map(|row| &row[0]) {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_flowmart"))
+            .args(["audit", "export", "--tenant", tenant, "--from", "2000-01-01", "--to", "2100-12-31"])
+            .args(["--format", "jsonl", "--database-url", database])
+            .output()
+            .expect("flowmart audit export runs");
+        assert!(output.status.success(), "export of {tenant}: {}", String::from_utf8_lossy(&output.stderr));
+        let (mut stock, mut settlements) =
+            (BTreeMap::<Key, [i64; 3]>::new(), BTreeMap::<Key, BTreeMap<String, i64>>::new());
+        for line in String::from_utf8(output.stdout).expect("UTF-8").lines() {
+            let record: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            assert_eq!(record["tenant_id"].as_str(), Some(tenant.as_str()), "only {tenant}'s records: {record}");
+            let text = |field: &str| record[field].as_str().expect(field).to_string();
+            match record["record"].as_str() {
+                Some("stock_history") => {
+                    let sums = stock.entry((tenant.clone(), text("warehouse_id"), text("sku"))).or_default();
+                    for (sum, field) in sums.iter_mut().zip(["on_hand_delta", "reserved_delta", "on_order_delta"]) {
+                        *sum += record[field].as_i64().expect(field);
+                    }
+                }
+                Some("settlement_history") => {
+                    let row =
+                        settlements.entry((tenant.clone(), text("currency"), text("settlement_date"))).or_default();
+                    *row.entry(text("kind")).or_default() += record["amount_minor"].as_i64().expect("amount_minor");
+                }
+                _ => {}
+            }
+        }
+        let levels = query(
+            database,
+            &format!(
+                "SELECT warehouse_id, sku, on_hand, reserved, on_order FROM stock_levels WHERE tenant_id = '{tenant}'"
+            ),
+        );
+        for row in &levels {
+            let key = (tenant.clone(), row[0].clone(), row[1].clone());
+            let stored = [&row[2], &row[3], &row[4]].map(|value| value.parse::<i64>().unwrap());
+            assert_eq!(
+                stock.get(&key).copied().unwrap_or_default(),
+                stored,
+                "the export of {key:?} re-sums to its levels"
+            );
+        }
+        assert_eq!(stock.len(), levels.len(), "{tenant}: every exported position is stored");
+        let totals = query(
+            database,
+            &format!(
+                "SELECT currency, date::text, captured, refunded, chargebacks, fees, payouts, authorized \
+                 FROM settlement_totals WHERE tenant_id = '{tenant}'"
+            ),
+        );
+        for row in &totals {
+            let key = (tenant.clone(), row[0].clone(), row[1].clone());
+            let exported = settlements.get(&key).cloned().unwrap_or_default();
+            let by_kind = |kind: &str| exported.get(kind).copied().unwrap_or(0).to_string();
+            let resummed = ["CAPTURED", "REFUNDED", "CHARGEBACK", "FEE", "PAYOUT", "AUTHORIZED"].map(by_kind);
+            assert_eq!(resummed.as_slice(), &row[2..], "the export of settlement row {key:?} re-sums to its totals");
+        }
+        assert_eq!(settlements.len(), totals.len(), "{tenant}: every exported settlement row is stored");
+    }
+}

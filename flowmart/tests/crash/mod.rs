@@ -394,6 +394,8 @@ impl Scene {
         assert_eq!(stored_settlements, expected_settlements, "settlement_totals");
         // Lineage: every contributing record once per result it changed, after every kill.
         lineage::assert_history_equals_model(&self.brokers(), &produced, &database);
+        // A regulator's export of each tenant re-sums to the same figures.
+        lineage::assert_export_resums(&database);
         let expected_open = model
             .open_alerts()
             .iter()
