@@ -140,7 +140,8 @@ fn start_load(
         while !stop.load(Ordering::Relaxed) {
             let due = (started.elapsed().as_secs_f64() * rate as f64) as u64;
             while counter.load(Ordering::Relaxed) < due {
-                let workload = &mut workloads[next % workloads.len()];
+                let count = workloads.len();
+                let workload = &mut workloads[next % count];
                 next += 1;
                 if let Some(record) = workload.next() {
                     producer.send(&record).expect("queued");
