@@ -25,8 +25,8 @@ pub enum ApiError {
     /// The route exists but not for that method.
     #[error("method not allowed")]
     MethodNotAllowed,
-    /// The route needs a part this process was started without (the audit log without a
-    /// database).
+    /// The route needs a part this process was started without (the audit log or the history
+    /// routes without a database).
     #[error("{0}")]
     NotImplemented(&'static str),
     /// The service cannot answer yet.
@@ -38,9 +38,6 @@ pub enum ApiError {
     /// The tenant is over its rate limit; it may retry after the given time.
     #[error("rate limit exceeded; retry in {} ms", .0.as_millis())]
     TooManyRequests(std::time::Duration),
-    /// The route needs something this deployment does not have (the history routes, a database).
-    #[error("{0}")]
-    NotImplemented(&'static str),
     /// The request body is larger than the API reads.
     #[error("request body of {0} bytes is over the limit of {max} bytes", max = crate::limits::MAX_BODY_BYTES)]
     PayloadTooLarge(usize),
