@@ -17,6 +17,9 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+mod browser;
+use browser::Chromium;
+
 const ADMIN_TOKEN: &str = "test-admin-token";
 
 fn metrics() -> PrometheusHandle {
@@ -891,99 +894,6 @@ fn a_webhook_receives_each_alert_change_once_signed_after_retries_and_logs_each_
     assert_eq!(service.get(&log_path, Some(&key)).0, StatusCode::NOT_FOUND);
 }
 
-/// Headless Chromium driven over the DevTools protocol.
-struct Chromium {
-    process: std::process::Child,
-    socket: tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>,
-    next_id: u64,
-    profile: std::path::PathBuf,
-}
-
-impl Chromium {
-    fn start() -> Chromium {
-        let port = flowmart_testkit::free_port();
-        let profile = std::env::temp_dir().join(format!("flowmart-chromium-{port}"));
-        let process = std::process::Command::new("chromium")
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--window-size=1280,900",
-            ])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .arg(format!("--remote-debugging-port={port}"))
-            .arg("about:blank")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("chromium runs (scripts/test.sh installs it)");
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let page_socket = loop {
-            let targets = runtime.block_on(async {
-                reqwest::get(format!("http://127.0.0.1:{port}/json/list")).await.ok()?.json::<Value>().await.ok()
-            });
-            let page = targets.and_then(|targets| {
-                targets.as_array()?.iter().find(|target| target["type"] == "page")?["webSocketDebuggerUrl"]
-                    .as_str()
-                    .map(str::to_string)
-            });
-            if let Some(url) = page {
-                break url;
-            }
-            assert!(Instant::now() < deadline, "chromium's DevTools endpoint did not come up");
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        let (socket, _) = tungstenite::connect(page_socket).expect("the DevTools socket");
-        Chromium { process, socket, next_id: 1, profile }
-    }
-
-    /// Calls a DevTools method and returns its result.
-    fn call(&mut self, method: &str, params: Value) -> Value {
-        let id = self.next_id;
-        self.next_id += 1;
-        let request = json!({ "id": id, "method": method, "params": params }).to_string();
-        self.socket.send(tungstenite::Message::text(request)).unwrap();
-        loop {
-            let message = self.socket.read().unwrap();
-            let Ok(text) = message.to_text() else { continue };
-            let reply: Value = serde_json::from_str(text).unwrap();
-            if reply["id"] == id {
-                assert!(reply.get("error").is_none(), "{method}: {reply}");
-                return reply["result"].clone();
-            }
-        }
-    }
-
-    /// Evaluates `expression` in the page and returns its value.
-    fn eval(&mut self, expression: &str) -> Value {
-        let result = self.call("Runtime.evaluate", json!({ "expression": expression, "returnByValue": true }));
-        result["result"]["value"].clone()
-    }
-
-    /// Waits until `expression` is true in the page.
-    fn wait_for(&mut self, expression: &str, what: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.eval(expression) != Value::Bool(true) {
-            assert!(Instant::now() < deadline, "{what} did not happen");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Chromium {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-        let _ = std::fs::remove_dir_all(&self.profile);
-    }
-}
-
 #[test]
 fn the_dashboard_signs_in_shows_the_tenants_data_and_updates_live_in_headless_chromium() {
     let live = GeneratorConfig { records_per_second: Some(2_000), max_records: None, ..generator_config() };
@@ -1043,7 +953,7 @@ fn the_dashboard_signs_in_shows_the_tenants_data_and_updates_live_in_headless_ch
     assert!(browser.eval("document.querySelectorAll('#stock tr').length").as_u64().unwrap() >= 1, "{warehouse}/{sku}");
 
     // Clicking a stock row opens its history panel; this service has no database, so the panel
-    // says the history route's 501 (with the Postgres sink it lists the rows).
+    // says the history route's 501 (with the Postgres sink it lists the rows: `history_routes`).
     assert_eq!(browser.eval("document.getElementById('history').classList.contains('hidden')"), Value::Bool(true));
     browser.eval("document.querySelector('#stock tr').click()");
     browser.wait_for(
@@ -1055,32 +965,5 @@ fn the_dashboard_signs_in_shows_the_tenants_data_and_updates_live_in_headless_ch
     assert_eq!(browser.eval("document.querySelector('#stock tr').classList.contains('selected')"), Value::Bool(true));
 
     // A screenshot, for a person to look at.
-    let shot = browser.call("Page.captureScreenshot", json!({ "format": "png" }));
-    let png = base64_decode(shot["data"].as_str().unwrap());
-    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
-    std::fs::write(&path, &png).unwrap();
-    eprintln!("dashboard screenshot: {}", path.display());
-}
-
-/// Standard base64 (the screenshot's encoding).
-fn base64_decode(text: &str) -> Vec<u8> {
-    let value = |byte: u8| match byte {
-        b'A'..=b'Z' => byte - b'A',
-        b'a'..=b'z' => byte - b'a' + 26,
-        b'0'..=b'9' => byte - b'0' + 52,
-        b'+' => 62,
-        b'/' => 63,
-        _ => panic!("not base64: {byte}"),
-    };
-    let bytes = text.bytes().filter(|byte| *byte != b'=').collect::<Vec<_>>();
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        let mut buffer = 0u32;
-        for (at, byte) in chunk.iter().enumerate() {
-            buffer |= u32::from(value(*byte)) << (18 - 6 * at);
-        }
-        out.extend_from_slice(&buffer.to_be_bytes()[1..chunk.len()]);
-    }
-    out
+    browser.screenshot(&std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png"));
 }

@@ -57,6 +57,7 @@ impl Api {
             cluster: None,
             pipeline: None,
             http: Default::default(),
+            database: None,
         };
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());

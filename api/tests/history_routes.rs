@@ -1,6 +1,7 @@
 //! The history routes over real HTTP, in front of a pipeline fed by the seeded generator that
 //! writes Postgres: every position's and settlement row's history adds up to what the API
-//! serves, page by page, and to nothing for another tenant's key; 501 without a database.
+//! serves, page by page, and to nothing for another tenant's key; 501 without a database; the
+//! dashboard's history panel, in headless Chromium, listing the same rows.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
@@ -17,7 +18,10 @@ use flowmart_serving::ServingIndex;
 use flowmart_testkit::TestDatabase;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
+
+mod browser;
+use browser::Chromium;
 
 const ADMIN_TOKEN: &str = "test-admin-token";
 
@@ -62,6 +66,7 @@ impl Service {
             metrics: metrics(),
             limits: Arc::new(RateLimits::new(generous, generous)),
             webhooks: Arc::new(Webhooks::new(index)),
+            audit: None,
             cluster: None,
             pipeline: Some(Arc::clone(pipeline.status())),
             http: HttpSettings::default(),
@@ -266,4 +271,99 @@ fn history_routes_answer_501_without_a_database_and_400_for_a_bad_key_or_cursor(
     for path in ["/v1/stock/{warehouse_id}/{sku}/history", "/v1/settlements/{currency}/{date}/history"] {
         assert!(document["paths"][path]["get"].is_object(), "{path} in the OpenAPI document");
     }
+}
+
+/// The integer a dashboard cell shows, whatever its grouping and decimal marks (amounts are minor
+/// units written in major units, with the currency's fixed number of decimals).
+fn shown_integer(text: &str) -> i64 {
+    let digits = text.chars().filter(char::is_ascii_digit).collect::<String>();
+    let magnitude = digits.parse::<i64>().unwrap_or_else(|_| panic!("a number: {text:?}"));
+    if text.contains(['-', '\u{2212}']) { -magnitude } else { magnitude }
+}
+
+/// The cells of every row of the table body `selector`, as text.
+fn table(browser: &mut Chromium, selector: &str) -> Vec<Vec<String>> {
+    let shown = browser.eval(&format!(
+        "JSON.stringify([...document.querySelectorAll('{selector} tr')].map(row => [...row.cells].map(cell => cell.textContent)))"
+    ));
+    serde_json::from_str(shown.as_str().expect("JSON text")).expect("rows of cells")
+}
+
+/// Clicks the row of `tbody` whose `data-{attribute}` is `value`, waits for the history panel to
+/// list its records, checks that the panel came into view and returns them with the panel's
+/// column names.
+fn open_history(browser: &mut Chromium, tbody: &str, attribute: &str, value: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    browser.eval(&format!("document.querySelector('#{tbody} tr[data-{attribute}=\"{value}\"]').click()"));
+    browser.wait_for(
+        "/^\\d+ records/.test(document.getElementById('history-note').textContent)",
+        &format!("the history panel of {value}"),
+    );
+    let in_view = "(() => { const top = document.getElementById('history').getBoundingClientRect().top; \
+                   return top >= 0 && top < innerHeight / 2; })()";
+    assert_eq!(browser.eval(in_view), Value::Bool(true), "the history panel of {value} scrolled into view");
+    let head =
+        browser.eval("JSON.stringify([...document.querySelectorAll('#history-head th')].map(th => th.textContent))");
+    let head = serde_json::from_str(head.as_str().expect("JSON text")).expect("column names");
+    (head, table(browser, "#history-rows"))
+}
+
+/// The column named `name` of `rows`, as integers.
+fn column(head: &[String], rows: &[Vec<String>], name: &str) -> Vec<i64> {
+    let at = head.iter().position(|column| column == name).unwrap_or_else(|| panic!("a column {name}: {head:?}"));
+    rows.iter().map(|row| shown_integer(&row[at])).collect()
+}
+
+#[test]
+fn clicking_a_stock_or_settlement_row_on_the_dashboard_lists_its_history_summing_to_the_row() {
+    let database = TestDatabase::create();
+    let config = generator_config();
+    let tenant = Generator::new(config.clone()).tenant_ids()[0].to_string();
+    let service = Service::start(config.clone(), Some(&database));
+    let key = service.issue_key(&tenant);
+    settled(&service, &config);
+
+    let mut browser = Chromium::start();
+    browser.call("Page.navigate", json!({ "url": format!("{}/", service.url) }));
+    browser.wait_for("document.readyState === 'complete' && !!document.getElementById('key')", "the page loading");
+    browser.eval(&format!(
+        "document.getElementById('key').value = '{key}'; document.getElementById('signin-button').click()"
+    ));
+    browser.wait_for("document.querySelectorAll('#stock tr').length > 0", "the stock table filling");
+    browser.wait_for("document.querySelectorAll('#settlements tr').length > 0", "the settlements table filling");
+
+    // A position with stock on hand: its history's deltas add up to what its row shows.
+    let stock = table(&mut browser, "#stock");
+    let row = stock.iter().find(|row| shown_integer(&row[2]) != 0).expect("a position with stock on hand");
+    let position = format!("{}/{}", row[0], row[1]);
+    let (head, history) = open_history(&mut browser, "stock", "position", &position);
+    let title = browser.eval("document.getElementById('history-title').textContent");
+    assert!(title.as_str().unwrap().contains(&row[1]), "{title}");
+    let served = service.whole_history(&format!("/v1/stock/{position}/history"), &key, 1_000);
+    assert_eq!(history.len(), served.len(), "{position}: the panel lists every record of its history");
+    for (name, at) in [("on hand Δ", 2), ("reserved Δ", 3), ("on order Δ", 4)] {
+        let sum = column(&head, &history, name).iter().sum::<i64>();
+        assert_eq!(sum, shown_integer(&row[at]), "{position}: the panel's {name} sums to the row's");
+    }
+    browser.screenshot(&std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("history-panel-stock.png"));
+
+    // The settlement row with the most figures: its payments, by kind, add up to the row's
+    // captured, refunded and fees, and make its net.
+    let settlements = table(&mut browser, "#settlements");
+    let figures = |row: &Vec<String>| row[2..6].iter().filter(|cell| shown_integer(cell) != 0).count();
+    let row = settlements.iter().max_by_key(|row| figures(row)).expect("a settlement row");
+    let settlement = format!("{}/{}", row[1], row[0]);
+    let (head, history) = open_history(&mut browser, "settlements", "settlement", &settlement);
+    let served = service.whole_history(&format!("/v1/settlements/{settlement}/history"), &key, 1_000);
+    assert_eq!(history.len(), served.len(), "{settlement}: the panel lists every payment");
+    let kinds = history.iter().map(|line| line[1].clone()).collect::<Vec<_>>();
+    let amounts = column(&head, &history, "amount");
+    let sum = |kind: &str| {
+        kinds.iter().zip(&amounts).filter(|(shown, _)| *shown == kind).map(|(_, amount)| amount).sum::<i64>()
+    };
+    for (kind, at) in [("CAPTURED", 2), ("REFUNDED", 3), ("FEE", 4)] {
+        assert_eq!(sum(kind), shown_integer(&row[at]), "{settlement}: the panel's {kind} payments sum to the row's");
+    }
+    let net = sum("CAPTURED") - sum("REFUNDED") - sum("CHARGEBACK") - sum("FEE");
+    assert_eq!(net, shown_integer(&row[5]), "{settlement}: the panel's payments make the row's net");
+    browser.screenshot(&std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("history-panel-settlement.png"));
 }
