@@ -88,7 +88,7 @@ fn flowmart(brokers: &str, registry: &str, records: usize, http: &Http) -> Durat
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
     if let Some(wait) = fetch_wait() {
-        command.env("FLOWMART__KAFKA__PROPERTIES__FETCH_WAIT_MAX_MS", wait);
+        command.env("FLOWMART__KAFKA__CONSUMER__FETCH_WAIT_MAX_MS", wait);
     }
     let _running = Running(command.spawn().expect("the flowmart binary starts"));
     let progress = format!("http://127.0.0.1:{port}/v1/admin/progress");
@@ -111,6 +111,8 @@ fn measure(topology: &Topology, records: u64, rounds: usize, http: &Http) {
     let registry = RegistryStub::start();
     let topics = Topics::default();
     create_topics(&tansu.brokers(), &InputTopic::ALL.map(|topic| (topics.name(topic), topology.partitions)));
+    // The pipeline's own topics: the workload's rule breakers go to the DLQ.
+    create_topics(&tansu.brokers(), &[("flowmart.dlq", 1), ("flowmart.reorder-alerts", 2)]);
     let config = GeneratorConfig {
         tenants: topology.tenants,
         partitions: topology.tenants,
