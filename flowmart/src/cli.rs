@@ -227,6 +227,11 @@ pub(crate) struct DemoArgs {
     /// Seed of the generator: the same seed generates the same records.
     #[arg(long, env = "FLOWMART_DEMO_SEED", default_value_t = 42)]
     pub(crate) seed: u64,
+    /// Seconds of pipeline time that event ids, orders after their last change and resolved
+    /// alerts are kept, all three [default: the `[retention]` defaults, 7, 90 and 1 days]. A
+    /// short one brings memory to its steady state within minutes (flowmart/benches/steady_memory.rs).
+    #[arg(long, env = "FLOWMART_DEMO_RETENTION_SECONDS", value_parser = clap::value_parser!(u64).range(1..=3_153_600_000))]
+    pub(crate) retention_seconds: Option<u64>,
 }
 
 fn parse_workers(text: &str) -> Result<usize, String> {

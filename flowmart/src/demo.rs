@@ -8,6 +8,7 @@ use flowmart_api::webhooks::Webhooks;
 use flowmart_api::{ApiKeys, ApiState, RateLimits};
 use flowmart_generator::{Generator, GeneratorConfig};
 use flowmart_runtime::{Pipeline, RuntimeConfig};
+use flowmart_schemas::Retention;
 use flowmart_serving::ServingIndex;
 
 use crate::cli::DemoArgs;
@@ -25,12 +26,19 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
         ..GeneratorConfig::default()
     });
     let demo_tenant = generator.tenant_ids().into_iter().next().context("the demo needs at least one tenant")?;
-    let runtime_config =
-        RuntimeConfig { workers: args.workers.unwrap_or(RuntimeConfig::default().workers), ..RuntimeConfig::default() };
+    let retention = args.retention_seconds.map(|seconds| seconds * 1000);
+    let runtime_config = RuntimeConfig {
+        workers: args.workers.unwrap_or(RuntimeConfig::default().workers),
+        retention: retention.map_or(RetentionSettings::default().operators(), |ms| Retention {
+            event_ids_ms: Some(ms),
+            orders_ms: Some(ms),
+        }),
+        ..RuntimeConfig::default()
+    };
     let workers = runtime_config.workers;
     let topics = runtime_config.topics.clone();
 
-    let (index, writer) = ServingIndex::new(RetentionSettings::default().resolved_alerts_ms());
+    let (index, writer) = ServingIndex::new(retention.unwrap_or(RetentionSettings::default().resolved_alerts_ms()));
     let keys = Arc::new(ApiKeys::new());
     let (admin_token, generated_token) = admin_token()?;
 

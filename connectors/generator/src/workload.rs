@@ -16,6 +16,13 @@ use flowmart_runtime::{InputTopic, SourceRecord};
 /// stay open a while, as they do while a buyer reacts.
 const PROCUREMENT_DELAY: u64 = 1_500;
 
+/// How many sales orders a tenant works on at once: with that many open, it advances one of them
+/// instead of taking a new one. Orders are placed more often (30% of steps, and more) than they
+/// can be finished (35% of steps advance one, ~4 advances each), so without this bound the open
+/// orders — each kept with its previous version — grew with every record produced (~0.19 per
+/// record, ~110 bytes per record in a demo at 50K records/s), and the demo's memory with them.
+const MAX_OPEN_ORDERS: usize = 1_000;
+
 /// A sales order the tenant is still working on.
 struct OpenOrder {
     order: OrderEvent,
@@ -44,6 +51,7 @@ struct Tenant {
     purchasing: Vec<bool>,
     /// Since which record (sequence) projected has been at or below the reorder threshold.
     low_since: Vec<Option<u64>>,
+    /// At most [`MAX_OPEN_ORDERS`].
     open_orders: Vec<OpenOrder>,
     purchase_orders: VecDeque<PurchaseOrder>,
     captured_since_payout: i64,
@@ -297,6 +305,10 @@ impl PartitionWorkload {
     }
 
     fn place_order(&mut self, tenant: usize) {
+        if self.tenants[tenant].open_orders.len() >= MAX_OPEN_ORDERS {
+            // Busy: work on an open order (one that is done makes room for this new one).
+            return self.advance_order(tenant);
+        }
         let lines = (0..self.rng.random_range(1..4))
             .map(|_| {
                 let slot = self.pick_slot(tenant);
@@ -692,5 +704,25 @@ mod tests {
                 assert_eq!(index % config.partitions, partition);
             }
         }
+    }
+
+    #[test]
+    fn the_generators_own_state_is_bounded_by_live_orders_not_by_records_produced() {
+        // The demo runs the generator in the pipeline's process for hours: what it keeps must stop
+        // growing once its tenants' businesses are warm, or the process grows with history.
+        let config = GeneratorConfig { max_records: None, fault_ratio: 0.005, ..GeneratorConfig::default() };
+        let mut workload = PartitionWorkload::new(&config, 0);
+        let open_orders = |workload: &PartitionWorkload| -> usize {
+            workload.tenants.iter().map(|tenant| tenant.open_orders.len()).sum()
+        };
+        let mut after = Vec::new();
+        for _ in 0..4 {
+            for _ in 0..100_000 {
+                workload.next().expect("unbounded");
+            }
+            after.push(open_orders(&workload));
+        }
+        eprintln!("open orders after each 100,000 records: {after:?}");
+        assert!(after.iter().all(|&open| open <= MAX_OPEN_ORDERS * workload.tenants.len()), "{after:?}");
     }
 }
