@@ -32,6 +32,8 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
         retention: retention.map_or(RetentionSettings::default().operators(), |ms| Retention {
             event_ids_ms: Some(ms),
             orders_ms: Some(ms),
+            // The demo stores no lineage.
+            history_ms: None,
         }),
         ..RuntimeConfig::default()
     };
