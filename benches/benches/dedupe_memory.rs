@@ -12,6 +12,7 @@
 use std::time::Instant;
 
 use differential_dataflow::input::Input;
+use flowmart_benches::memory::{rss, skewed_tenant};
 use flowmart_operators::dedupe::DedupeByEventId;
 use flowmart_operators::recovery::stored_collections;
 use flowmart_operators::{SourceOffset, Sourced, Time};
@@ -20,32 +21,9 @@ use timely::dataflow::ProbeHandle;
 
 /// Ids fed per pipeline time.
 const BATCH: u64 = 4096;
-/// Tenants' shares of the ids, in percent: a marketplace's uneven wholesalers.
-const TENANT_SHARES: [u64; 6] = [40, 25, 15, 10, 6, 4];
 const PARTITIONS: u64 = 4;
 /// The first pipeline time fed.
 const START: Time = 1_764_000_000_000;
-
-/// The resident set size of this process, in bytes.
-fn rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let line = status.lines().find(|line| line.starts_with("VmRSS:")).expect("a VmRSS line");
-    let kib: u64 = line.split_whitespace().nth(1).and_then(|kib| kib.parse().ok()).expect("VmRSS in kB");
-    kib * 1024
-}
-
-/// The tenant of the `index`th id: a fixed stride through the shares, so every run is the same.
-fn tenant(index: u64) -> usize {
-    let mut point = index.wrapping_mul(7919) % 100;
-    TENANT_SHARES
-        .iter()
-        .position(|share| {
-            let here = point < *share;
-            point = point.saturating_sub(*share);
-            here
-        })
-        .expect("the shares add up to 100")
-}
 
 fn main() {
     let ids: u64 = std::env::var("IDS").ok().and_then(|text| text.parse().ok()).unwrap_or(5_000_000);
@@ -67,7 +45,7 @@ fn main() {
             let time = START + batch * step;
             input.advance_to(time);
             for index in batch * BATCH..((batch + 1) * BATCH).min(ids) {
-                let tenant = tenant(index);
+                let tenant = skewed_tenant(index);
                 let partition = tenant as u64 % PARTITIONS;
                 let sequence = &mut sequences[partition as usize];
                 *sequence += 1;

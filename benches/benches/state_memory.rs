@@ -31,6 +31,7 @@
 
 use std::time::Instant;
 
+use flowmart_benches::memory::{rss, skewed_tenant};
 use flowmart_operators::dataflow::{self, InputSessions};
 use flowmart_operators::recovery::stored_collections;
 use flowmart_operators::{SourceOffset, Time};
@@ -43,8 +44,6 @@ use timely::worker::Worker;
 
 /// Records fed per pipeline time (the runtime's default poll batch).
 const BATCH: usize = 4096;
-/// Tenants' shares of the positions, in percent: a marketplace's uneven wholesalers.
-const TENANT_SHARES: [u64; 6] = [40, 25, 15, 10, 6, 4];
 /// The generator's tenant names, in order.
 const TENANTS: [&str; 6] =
     ["acme-wholesale", "globex-distribution", "initech-supply", "umbrella-retail", "stark-industrial", "wayne-foods"];
@@ -60,29 +59,8 @@ const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 /// Stock received per position: far above any reorder point or order of this benchmark.
 const RECEIVED: i64 = 1_000_000;
 
-/// The resident set size of this process, in bytes.
-fn rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let line = status.lines().find(|line| line.starts_with("VmRSS:")).expect("a VmRSS line");
-    let kib: u64 = line.split_whitespace().nth(1).and_then(|kib| kib.parse().ok()).expect("VmRSS in kB");
-    kib * 1024
-}
-
 fn setting(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|text| text.parse().ok()).unwrap_or(default)
-}
-
-/// The tenant of the `index`th key: a fixed stride through the shares, so every run is the same.
-fn tenant_of(index: u64) -> usize {
-    let mut point = index.wrapping_mul(7919) % 100;
-    TENANT_SHARES
-        .iter()
-        .position(|share| {
-            let here = point < *share;
-            point = point.saturating_sub(*share);
-            here
-        })
-        .expect("the shares add up to 100")
 }
 
 /// The live positions: each tenant's are numbered from 0, three warehouses per SKU.
@@ -95,7 +73,7 @@ impl Catalog {
     fn new(positions: u64) -> Catalog {
         let mut counts = [0; 6];
         for index in 0..positions {
-            counts[tenant_of(index)] += 1;
+            counts[skewed_tenant(index)] += 1;
         }
         Catalog { positions: counts }
     }
@@ -159,7 +137,7 @@ fn policy(offsets: &mut Offsets, tenant: usize, position: PositionKey, reorder_p
 
 /// Order `index` at `version`: 1–3 lines at its tenant's positions.
 fn order(catalog: &Catalog, offsets: &mut Offsets, index: u64, version: i32, time: Time) -> Fed {
-    let tenant = tenant_of(index);
+    let tenant = skewed_tenant(index);
     let (partition, offset) = offsets.next(tenant as u64);
     let lines = (0..1 + index % 3)
         .map(|line| {
@@ -323,7 +301,7 @@ fn main() {
             "event ids",
             ids,
             (0..ids).map(|index| {
-                let tenant = tenant_of(index);
+                let tenant = skewed_tenant(index);
                 inventory(&mut offsets, tenant, catalog.pick(tenant, index), 1, time)
             }),
         );

@@ -1,8 +1,10 @@
 //! What the benchmarks share: a generated workload, and the two ways of computing its results
 //! that they compare — the FlowMart dataflow on one timely worker, and the reference model's
 //! plain fold — fed identically, in batches of one pipeline time each; and an open-loop HTTP load
-//! generator for the API benchmarks ([`open_loop`]).
+//! generator for the API benchmarks ([`open_loop`]); RSS and skewed tenants for the memory
+//! benchmarks ([`memory`]).
 
+pub mod memory;
 pub mod open_loop;
 
 use std::sync::Arc;
