@@ -1,5 +1,17 @@
 //! Rows in the text format of `COPY … FROM STDIN`: tab-separated, one line per row.
 
+/// Sends `rows` (in this text format) through `statement`, a `COPY … FROM STDIN`.
+pub(crate) async fn copy_in(
+    connection: &mut sqlx::PgConnection,
+    statement: &str,
+    rows: &str,
+) -> Result<(), sqlx::Error> {
+    let mut copy = connection.copy_in_raw(statement).await?;
+    copy.send(rows.as_bytes()).await?;
+    copy.finish().await?;
+    Ok(())
+}
+
 /// Appends `value` as a column followed by a tab, escaping what the format reserves.
 pub(crate) fn field(out: &mut String, value: &str) {
     for character in value.chars() {

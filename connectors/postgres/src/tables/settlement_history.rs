@@ -41,13 +41,12 @@ pub(crate) async fn write(
         )
         .expect("writing to a String cannot fail");
     }
-    let mut copy = connection
-        .copy_in_raw(
-            "COPY settlement_history (tenant_id, currency, settlement_date, event_id, topic, partition, \"offset\",
+    copy_text::copy_in(
+        connection,
+        "COPY settlement_history (tenant_id, currency, settlement_date, event_id, topic, partition, \"offset\",
                kind, amount_minor, occurred_at, applied_at, applied_day) FROM STDIN",
-        )
-        .await?;
-    copy.send(text.as_bytes()).await?;
-    copy.finish().await?;
+        &text,
+    )
+    .await?;
     Ok(created)
 }

@@ -45,13 +45,12 @@ pub(crate) async fn write(
         )
         .expect("writing to a String cannot fail");
     }
-    let mut copy = connection
-        .copy_in_raw(
-            "COPY stock_history (tenant_id, warehouse_id, sku, event_id, topic, partition, \"offset\", kind,
+    copy_text::copy_in(
+        connection,
+        "COPY stock_history (tenant_id, warehouse_id, sku, event_id, topic, partition, \"offset\", kind,
                on_hand_delta, reserved_delta, on_order_delta, occurred_at, applied_at, applied_day) FROM STDIN",
-        )
-        .await?;
-    copy.send(text.as_bytes()).await?;
-    copy.finish().await?;
+        &text,
+    )
+    .await?;
     Ok(created)
 }

@@ -42,9 +42,7 @@ async fn upsert(connection: &mut PgConnection, upserts: &[(&PositionKey, StockLe
         copy_text::field(&mut text, &position.sku);
         copy_text::numbers(&mut text, &[levels.on_hand, levels.reserved, levels.on_order, levels.records]);
     }
-    let mut copy = connection.copy_in_raw("COPY staged_stock FROM STDIN").await?;
-    copy.send(text.as_bytes()).await?;
-    copy.finish().await?;
+    copy_text::copy_in(connection, "COPY staged_stock FROM STDIN", &text).await?;
     if upserts.len() >= LARGE_BATCH {
         // Row counts for the planner: a large batch joins best by hashing, a small one by
         // probing the primary key.
