@@ -1,13 +1,29 @@
 //! Rows in the text format of `COPY … FROM STDIN`: tab-separated, one line per row.
 
-/// Sends `rows` (in this text format) through `statement`, a `COPY … FROM STDIN`.
-pub(crate) async fn copy_in(
+/// How much of a COPY is written before it is sent: the server parses one chunk while the next
+/// is written.
+const CHUNK_BYTES: usize = 256 * 1024;
+
+/// Sends one line per item of `rows`, written by `write_row` in this text format, through
+/// `statement` (a `COPY … FROM STDIN`), chunk by chunk.
+pub(crate) async fn copy_in<T>(
     connection: &mut sqlx::PgConnection,
     statement: &str,
-    rows: &str,
+    rows: impl IntoIterator<Item = T>,
+    mut write_row: impl FnMut(&mut String, T),
 ) -> Result<(), sqlx::Error> {
     let mut copy = connection.copy_in_raw(statement).await?;
-    copy.send(rows.as_bytes()).await?;
+    let mut chunk = String::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 4);
+    for row in rows {
+        write_row(&mut chunk, row);
+        if chunk.len() >= CHUNK_BYTES {
+            copy.send(chunk.as_bytes()).await?;
+            chunk.clear();
+        }
+    }
+    if !chunk.is_empty() {
+        copy.send(chunk.as_bytes()).await?;
+    }
     copy.finish().await?;
     Ok(())
 }

@@ -166,3 +166,33 @@ fn a_delta_beyond_64_bits_is_refused_as_data_naming_the_lineage_change() {
     assert_eq!(error.refused[0].change.stock_history, vec![stock_row(DAY_ONE, 2, i128::from(i64::MAX) + 1)]);
     assert_eq!(count(&database, "stock_history"), "0", "nothing of the refused batch is stored");
 }
+
+#[test]
+fn a_batch_larger_than_one_copy_chunk_is_stored_whole_whatever_its_order() {
+    let database = TestDatabase::create();
+    let mut sink = open(&database, Retention::default());
+    // 20,000 rows (several 256 KiB chunks of COPY text) over 7 positions, given in an order
+    // that is neither the positions' nor the offsets'.
+    let mut batch = ChangeBatch { lower: DAY_ONE, upper: DAY_ONE + 1, ..ChangeBatch::default() };
+    batch.changes.stock_history = (0..20_000u64)
+        .map(|n| {
+            let offset = (n * 7_919) % 20_000;
+            let mut row = stock_row(DAY_ONE, offset, offset as i128);
+            row.position = PositionKey::new("acme", "berlin", format!("SKU-{}", offset % 7));
+            row
+        })
+        .collect();
+    sink.apply(&batch).expect("committed");
+    let stored = database.rows(
+        "SELECT sku, count(*)::text, count(DISTINCT \"offset\")::text, sum(on_hand_delta)::text
+         FROM stock_history GROUP BY sku ORDER BY sku",
+    );
+    let expected = (0..7u64)
+        .map(|sku| {
+            let offsets = (0..20_000u64).filter(|offset| offset % 7 == sku).collect::<Vec<_>>();
+            let count = offsets.len().to_string();
+            vec![format!("SKU-{sku}"), count.clone(), count, offsets.iter().sum::<u64>().to_string()]
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(stored, expected);
+}

@@ -21,31 +21,33 @@ pub(crate) async fn write(
     }
     let created =
         history_partitions::ensure(connection, "settlement_history", rows.iter().map(|row| row.applied_at)).await?;
-    let mut text = String::with_capacity(rows.len() * 112);
-    for row in rows {
-        copy_text::field(&mut text, &row.settlement.tenant_id);
-        write!(text, "{}\t{}\t", row.settlement.currency, row.settlement.settlement_date)
-            .expect("writing to a String cannot fail");
-        copy_text::field(&mut text, &row.event_id);
-        copy_text::field(&mut text, topics.name(row.source.topic));
-        writeln!(
-            text,
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
-            row.source.partition,
-            row.source.offset,
-            row.kind.as_str(),
-            row.amount_minor,
-            row.occurred_at,
-            row.applied_at,
-            day_of(row.applied_at),
-        )
-        .expect("writing to a String cannot fail");
-    }
+    // In the index's order (settlement row, then time), as `stock_history` writes.
+    let mut sorted = rows.iter().collect::<Vec<_>>();
+    sorted.sort_unstable_by(|a, b| (&a.settlement, a.applied_at).cmp(&(&b.settlement, b.applied_at)));
     copy_text::copy_in(
         connection,
         "COPY settlement_history (tenant_id, currency, settlement_date, event_id, topic, partition, \"offset\",
                kind, amount_minor, occurred_at, applied_at, applied_day) FROM STDIN",
-        &text,
+        sorted,
+        |text, row| {
+            copy_text::field(text, &row.settlement.tenant_id);
+            write!(text, "{}\t{}\t", row.settlement.currency, row.settlement.settlement_date)
+                .expect("writing to a String cannot fail");
+            copy_text::field(text, &row.event_id);
+            copy_text::field(text, topics.name(row.source.topic));
+            writeln!(
+                text,
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                row.source.partition,
+                row.source.offset,
+                row.kind.as_str(),
+                row.amount_minor,
+                row.occurred_at,
+                row.applied_at,
+                day_of(row.applied_at),
+            )
+            .expect("writing to a String cannot fail");
+        },
     )
     .await?;
     Ok(created)

@@ -35,14 +35,13 @@ async fn upsert(connection: &mut PgConnection, upserts: &[(&PositionKey, StockLe
     )
     .execute(&mut *connection)
     .await?;
-    let mut text = String::with_capacity(upserts.len() * 64);
-    for (position, levels) in upserts {
-        copy_text::field(&mut text, &position.tenant_id);
-        copy_text::field(&mut text, &position.warehouse_id);
-        copy_text::field(&mut text, &position.sku);
-        copy_text::numbers(&mut text, &[levels.on_hand, levels.reserved, levels.on_order, levels.records]);
-    }
-    copy_text::copy_in(connection, "COPY staged_stock FROM STDIN", &text).await?;
+    copy_text::copy_in(connection, "COPY staged_stock FROM STDIN", upserts, |text, (position, levels)| {
+        copy_text::field(text, &position.tenant_id);
+        copy_text::field(text, &position.warehouse_id);
+        copy_text::field(text, &position.sku);
+        copy_text::numbers(text, &[levels.on_hand, levels.reserved, levels.on_order, levels.records]);
+    })
+    .await?;
     if upserts.len() >= LARGE_BATCH {
         // Row counts for the planner: a large batch joins best by hashing, a small one by
         // probing the primary key.
