@@ -64,7 +64,7 @@ impl AlertSink {
         // Exported from the start, at zero: a run that has nothing to publish still shows it.
         metrics::counter!("flowmart_alert_changes_published_total").increment(0);
         Ok(AlertSink {
-            producer: SinkProducer::new(config, "flowmart-alerts")?,
+            producer: SinkProducer::new(config, "flowmart-alerts", topic)?,
             config: config.clone(),
             topic: topic.to_string(),
             schema_id: registered.id,

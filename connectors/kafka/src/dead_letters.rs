@@ -16,7 +16,11 @@ pub struct DeadLetterSink {
 impl DeadLetterSink {
     /// A sink producing to `topic`, naming source topics as `sources` does.
     pub fn new(config: &KafkaSinkConfig, topic: &str, sources: Topics) -> Result<Self, KafkaSinkError> {
-        Ok(DeadLetterSink { producer: SinkProducer::new(config, "flowmart-dlq")?, topic: topic.to_string(), sources })
+        Ok(DeadLetterSink {
+            producer: SinkProducer::new(config, "flowmart-dlq", topic)?,
+            topic: topic.to_string(),
+            sources,
+        })
     }
 }
 

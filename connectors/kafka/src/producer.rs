@@ -2,10 +2,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext, PurgeConfig};
 use serde::{Deserialize, Serialize};
@@ -67,17 +68,29 @@ pub(super) struct SinkProducer {
 /// producer properties say otherwise; librdkafka's own default is 5 minutes.
 const MESSAGE_TIMEOUT_MS: u64 = 20_000;
 
+/// How long opening a producer waits for its topic's metadata.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long one wait for delivery reports lasts (rdkafka's poll always waits this long).
+const REPORT_POLL: Duration = Duration::from_millis(1);
+
 /// Beyond `message.timeout.ms`, how long a flush waits for the last delivery reports.
 const REPORT_MARGIN: Duration = Duration::from_secs(10);
 
 impl SinkProducer {
-    pub(super) fn new(config: &KafkaSinkConfig, client_id: &str) -> Result<Self, KafkaSinkError> {
+    /// A producer for `topic`, connected: it asks for the topic's metadata at once, and an
+    /// answer from a broker also starts the idempotent producer's request for its id. (Otherwise librdkafka
+    /// asks for the id on a 500 ms timer, and only once a broker is connected, which it does at
+    /// the first record: the first batch waited 0.5–1 s.) A broker that does not answer within
+    /// [`CONNECT_TIMEOUT`] is not an error here; the first send reports it.
+    pub(super) fn new(config: &KafkaSinkConfig, client_id: &str, topic: &str) -> Result<Self, KafkaSinkError> {
         let mut client = ClientConfig::new();
         client
             .set("bootstrap.servers", &config.brokers)
             .set("client.id", client_id)
             .set("enable.idempotence", "true")
-            .set("linger.ms", "5")
+            // Every batch is flushed as soon as it is queued: lingering would only delay it.
+            .set("linger.ms", "0")
             .set("message.timeout.ms", MESSAGE_TIMEOUT_MS.to_string());
         for (key, value) in &config.properties {
             client.set(key, value);
@@ -86,17 +99,44 @@ impl SinkProducer {
             Some(Ok(ms)) if ms > 0 => Duration::from_millis(ms),
             _ => return Err(KafkaSinkError::Config("message.timeout.ms must be a positive number of ms".into())),
         };
-        let producer = client
+        let producer: BaseProducer<DeliveryFailures> = client
             .create_with_context(DeliveryFailures::default())
             .map_err(|error| KafkaSinkError::Config(error.to_string()))?;
+        // Twice: the first answer may come from the bootstrap connection, which librdkafka
+        // drops once it knows the brokers, and then finds no broker to ask for the id; the
+        // second comes from a broker it keeps.
+        for _ in 0..2 {
+            if let Err(error) = producer.client().fetch_metadata(Some(topic), CONNECT_TIMEOUT) {
+                tracing::debug!(%error, topic, "the broker did not answer for the sink's topic yet");
+                break;
+            }
+        }
         Ok(SinkProducer { producer, flush_timeout: message_timeout + REPORT_MARGIN })
+    }
+
+    /// Sends what lingers at once and serves delivery reports until none is outstanding, or
+    /// until `flush_timeout`. Not rdkafka's `Producer::flush`: that polls in 100 ms slices which
+    /// (rdkafka 0.39) always run to their end, so a batch acknowledged within a millisecond
+    /// held the collector for 100 ms — every batch with a dead letter or an alert change did.
+    fn flush(&self) -> Result<(), KafkaError> {
+        let deadline = Instant::now() + self.flush_timeout;
+        loop {
+            // A zero timeout: asks librdkafka to send lingering records now, and says whether
+            // any is still outstanding.
+            match self.producer.flush(Duration::ZERO) {
+                Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) if Instant::now() < deadline => {
+                    self.producer.poll(REPORT_POLL);
+                }
+                done => return done,
+            }
+        }
     }
 
     /// Drops what is still queued (never sent) and waits for the delivery report of everything in
     /// flight: afterwards no record of this producer can still land.
     fn settle(&self) {
         self.producer.purge(PurgeConfig::default().queue());
-        if let Err(error) = self.producer.flush(self.flush_timeout) {
+        if let Err(error) = self.flush() {
             tracing::warn!(%error, "delivery reports still missing after the message timeout");
         }
         self.producer.context().0.store(0, Ordering::Relaxed);
@@ -116,7 +156,7 @@ impl SinkProducer {
                     Err((error, returned))
                         if matches!(error.rdkafka_error_code(), Some(rdkafka::types::RDKafkaErrorCode::QueueFull)) =>
                     {
-                        self.producer.poll(Duration::from_millis(5));
+                        self.producer.poll(REPORT_POLL);
                         pending = returned;
                     }
                     Err((error, _)) => {
@@ -129,7 +169,7 @@ impl SinkProducer {
         }
         // Every record times out within `message.timeout.ms`, so the flush ends with each one
         // acknowledged or failed; if it does not, nothing of this batch may stay behind.
-        if let Err(error) = self.producer.flush(self.flush_timeout) {
+        if let Err(error) = self.flush() {
             self.settle();
             return Err(format!("records not acknowledged: {error}"));
         }
@@ -151,10 +191,10 @@ mod tests {
 
     #[test]
     fn a_flush_always_outlasts_every_record_so_nothing_is_left_behind_a_failed_send() {
-        let producer = SinkProducer::new(&config(&[]), "test").unwrap();
+        let producer = SinkProducer::new(&config(&[]), "test", "t").unwrap();
         assert_eq!(producer.flush_timeout, Duration::from_millis(MESSAGE_TIMEOUT_MS) + REPORT_MARGIN);
-        let producer = SinkProducer::new(&config(&[("message.timeout.ms", "600000")]), "test").unwrap();
+        let producer = SinkProducer::new(&config(&[("message.timeout.ms", "600000")]), "test", "t").unwrap();
         assert_eq!(producer.flush_timeout, Duration::from_secs(600) + REPORT_MARGIN, "a longer timeout is waited out");
-        assert!(SinkProducer::new(&config(&[("message.timeout.ms", "soon")]), "test").is_err());
+        assert!(SinkProducer::new(&config(&[("message.timeout.ms", "soon")]), "test", "t").is_err());
     }
 }

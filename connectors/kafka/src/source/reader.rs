@@ -112,6 +112,7 @@ impl KafkaReader {
         let mut new = TopicPartitionList::new();
         let mut by_time = TopicPartitionList::new();
         let mut added = Vec::new();
+        let mut from_earliest = BTreeSet::new();
         for topic in &InputTopic::ALL {
             let name = self.topics.name(*topic);
             let metadata = self
@@ -129,7 +130,17 @@ impl KafkaReader {
                     (None, false, StartFrom::Timestamp(timestamp)) => {
                         by_time.add_partition_offset(name, id, Offset::Offset(timestamp))
                     }
-                    (None, _, _) => new.add_partition_offset(name, id, Offset::Beginning),
+                    (None, _, _) => match self.consumer.fetch_watermarks(name, id, BROKER_TIMEOUT) {
+                        // Resolved here: librdkafka resolves a logical start itself only after
+                        // a wait (measured: the first record 0.5 s after the assignment, 25 ms
+                        // from a resolved offset). Still a logical start for out-of-range
+                        // handling, so not a next offset known to be held.
+                        Ok((low, _)) => {
+                            from_earliest.insert((*topic, id));
+                            new.add_partition_offset(name, id, Offset::Offset(low))
+                        }
+                        Err(_) => new.add_partition_offset(name, id, Offset::Beginning),
+                    },
                 }
                 .map_err(|error| error.to_string())?;
                 added.push((*topic, id));
@@ -159,6 +170,10 @@ impl KafkaReader {
         for element in new.elements() {
             let Some(topic) = self.role(element.topic()) else { continue };
             let key = (topic, element.partition());
+            if from_earliest.contains(&key) {
+                self.starts.insert(key, Offset::Beginning);
+                continue;
+            }
             if let Offset::Offset(next) = element.offset() {
                 self.next_offsets.insert(key, next);
             }
