@@ -1,6 +1,7 @@
 //! The producer both Kafka sinks use: idempotent, and counting failed deliveries.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -59,7 +60,7 @@ impl ProducerContext for DeliveryFailures {
 /// librdkafka's queues or in flight: what a caller reads back from the topic afterwards is final,
 /// and a record it sends again can never land behind a late first copy.
 pub(super) struct SinkProducer {
-    producer: BaseProducer<DeliveryFailures>,
+    producer: Arc<BaseProducer<DeliveryFailures>>,
     /// Longer than any record can live in the producer (`message.timeout.ms` plus a margin).
     flush_timeout: Duration,
 }
@@ -81,8 +82,8 @@ impl SinkProducer {
     /// A producer for `topic`, connected: it asks for the topic's metadata at once, and an
     /// answer from a broker also starts the idempotent producer's request for its id. (Otherwise librdkafka
     /// asks for the id on a 500 ms timer, and only once a broker is connected, which it does at
-    /// the first record: the first batch waited 0.5–1 s.) A broker that does not answer within
-    /// [`CONNECT_TIMEOUT`] is not an error here; the first send reports it.
+    /// the first record: the first batch waited 0.5–1 s.) Asked on a thread of its own; a broker
+    /// that does not answer is not an error here, the first send reports it.
     pub(super) fn new(config: &KafkaSinkConfig, client_id: &str, topic: &str) -> Result<Self, KafkaSinkError> {
         let mut client = ClientConfig::new();
         client
@@ -102,15 +103,23 @@ impl SinkProducer {
         let producer: BaseProducer<DeliveryFailures> = client
             .create_with_context(DeliveryFailures::default())
             .map_err(|error| KafkaSinkError::Config(error.to_string()))?;
-        // Twice: the first answer may come from the bootstrap connection, which librdkafka
-        // drops once it knows the brokers, and then finds no broker to ask for the id; the
-        // second comes from a broker it keeps.
-        for _ in 0..2 {
-            if let Err(error) = producer.client().fetch_metadata(Some(topic), CONNECT_TIMEOUT) {
-                tracing::debug!(%error, topic, "the broker did not answer for the sink's topic yet");
-                break;
-            }
-        }
+        let producer = Arc::new(producer);
+        // Beside the start, which a broker not answering yet must not hold up. Twice: the first
+        // answer may come from the bootstrap connection, which librdkafka drops once it knows
+        // the brokers, and then finds no broker to ask for the id; the second comes from a
+        // broker it keeps.
+        let (connecting, topic) = (Arc::clone(&producer), topic.to_string());
+        std::thread::Builder::new()
+            .name("sink-connect".into())
+            .spawn(move || {
+                for _ in 0..2 {
+                    if let Err(error) = connecting.client().fetch_metadata(Some(&topic), CONNECT_TIMEOUT) {
+                        tracing::debug!(%error, topic, "the broker did not answer for the sink's topic yet");
+                        break;
+                    }
+                }
+            })
+            .map_err(|error| KafkaSinkError::Config(format!("cannot start a thread: {error}")))?;
         Ok(SinkProducer { producer, flush_timeout: message_timeout + REPORT_MARGIN })
     }
 
