@@ -89,10 +89,18 @@ pub struct EncodeError {
 /// Decodes an Avro binary body written with `writer`, resolved against `T`'s reader schema.
 ///
 /// Any writer schema backward compatible with the reader's decodes: fields the reader does not
-/// know are skipped, fields the writer lacks take the reader's defaults.
+/// know are skipped, fields the writer lacks take the reader's defaults. A writer schema equal to
+/// the reader's (the usual case; apache-avro's equality: names, fields, types and logical types,
+/// docs aside) is read as it is: resolving it would change nothing and cost twice the
+/// decoding (BENCHMARKS.md, "Kafka → queryable from process start").
 pub fn decode<T: AvroRecord>(writer: &Schema, body: &[u8]) -> Result<T, DecodeError> {
     let avro = |source| DecodeError::Avro { record: T::FULL_NAME, source: Box::new(source) };
-    let datum_reader = GenericDatumReader::builder(writer).reader_schema(T::reader_schema()).build().map_err(avro)?;
+    let builder = GenericDatumReader::builder(writer);
+    let datum_reader = match writer == T::reader_schema() {
+        true => builder.build(),
+        false => builder.reader_schema(T::reader_schema()).build(),
+    }
+    .map_err(avro)?;
     let mut guard = EndGuard { rest: body, read_past_end: false };
     let value = datum_reader.read_value(&mut guard).map_err(avro)?;
     if guard.read_past_end {
@@ -242,6 +250,26 @@ mod tests {
             .unwrap();
         let decoded = decode::<InventoryEvent>(&writer, &body).unwrap();
         assert_eq!(decoded, InventoryEvent { purchase_order_id: None, ..inventory() });
+    }
+
+    #[test]
+    fn a_writer_schema_equal_to_the_readers_but_for_docs_decodes_alike_unresolved() {
+        let redocumented = InventoryEvent::SCHEMA_TEXT.replace("A movement of stock", "Stock moved");
+        // Without the logical type the schemas differ, and the writer's is resolved as before.
+        let plain =
+            InventoryEvent::SCHEMA_TEXT.replace(r#"{"type": "long", "logicalType": "timestamp-millis"}"#, r#""long""#);
+        for (text, equal) in [(redocumented, true), (plain, false)] {
+            assert_ne!(text, InventoryEvent::SCHEMA_TEXT, "the schema text must differ");
+            let writer = Schema::parse_str(&text).unwrap();
+            assert_eq!(writer == *InventoryEvent::reader_schema(), equal, "{text}");
+            let body = GenericDatumWriter::builder(&writer)
+                .build()
+                .unwrap()
+                .write_value_to_vec(apache_avro::to_value(inventory()).unwrap().resolve(&writer).unwrap())
+                .unwrap();
+            assert_eq!(body, encode(&inventory()).unwrap(), "the same bytes");
+            assert_eq!(decode::<InventoryEvent>(&writer, &body).unwrap(), inventory());
+        }
     }
 
     #[test]
