@@ -79,11 +79,11 @@ const REPORT_POLL: Duration = Duration::from_millis(1);
 const REPORT_MARGIN: Duration = Duration::from_secs(10);
 
 impl SinkProducer {
-    /// A producer for `topic`, connected: it asks for the topic's metadata at once, and an
-    /// answer from a broker also starts the idempotent producer's request for its id. (Otherwise librdkafka
-    /// asks for the id on a 500 ms timer, and only once a broker is connected, which it does at
-    /// the first record: the first batch waited 0.5–1 s.) Asked on a thread of its own; a broker
-    /// that does not answer is not an error here, the first send reports it.
+    /// A producer for `topic`, connected: it asks for the topic's metadata at once, and an answer
+    /// from a broker also starts the idempotent producer's request for its id. (Otherwise
+    /// librdkafka asks for the id on a 500 ms timer, and only once a broker is connected, which it
+    /// does at the first record: the first batch waited 0.5–1 s.) Asked on a thread of its own; a
+    /// broker that does not answer is not an error here, the first send reports it.
     pub(super) fn new(config: &KafkaSinkConfig, client_id: &str, topic: &str) -> Result<Self, KafkaSinkError> {
         let mut client = ClientConfig::new();
         client
@@ -100,10 +100,11 @@ impl SinkProducer {
             Some(Ok(ms)) if ms > 0 => Duration::from_millis(ms),
             _ => return Err(KafkaSinkError::Config("message.timeout.ms must be a positive number of ms".into())),
         };
-        let producer: BaseProducer<DeliveryFailures> = client
-            .create_with_context(DeliveryFailures::default())
-            .map_err(|error| KafkaSinkError::Config(error.to_string()))?;
-        let producer = Arc::new(producer);
+        let producer: Arc<BaseProducer<DeliveryFailures>> = Arc::new(
+            client
+                .create_with_context(DeliveryFailures::default())
+                .map_err(|error| KafkaSinkError::Config(error.to_string()))?,
+        );
         // Beside the start, which a broker not answering yet must not hold up. Twice: the first
         // answer may come from the bootstrap connection, which librdkafka drops once it knows
         // the brokers, and then finds no broker to ask for the id; the second comes from a

@@ -110,8 +110,14 @@ impl KafkaReader {
     /// Assigns partitions of the input topics this worker owns and does not read yet.
     fn refresh_assignment(&mut self) -> Result<(), String> {
         let mut new = TopicPartitionList::new();
-        let mut by_time = TopicPartitionList::new();
+        // Starts to resolve to offsets, in one request: a start time, or the earliest offset
+        // (its "time" is -2, `Offset::Beginning`). librdkafka would resolve `Beginning` itself,
+        // but only after a wait (measured: the first record 0.5 s after the assignment, 25 ms
+        // from a resolved offset).
+        let mut to_resolve = TopicPartitionList::new();
         let mut added = Vec::new();
+        // Resolved, but still logical starts for out-of-range handling: not next offsets known
+        // to be held.
         let mut from_earliest = BTreeSet::new();
         for topic in &InputTopic::ALL {
             let name = self.topics.name(*topic);
@@ -128,19 +134,12 @@ impl KafkaReader {
                     (Some(next), _, _) => new.add_partition_offset(name, id, Offset::Offset(next as i64)),
                     (None, false, StartFrom::Latest) => new.add_partition_offset(name, id, Offset::End),
                     (None, false, StartFrom::Timestamp(timestamp)) => {
-                        by_time.add_partition_offset(name, id, Offset::Offset(timestamp))
+                        to_resolve.add_partition_offset(name, id, Offset::Offset(timestamp))
                     }
-                    (None, _, _) => match self.consumer.fetch_watermarks(name, id, BROKER_TIMEOUT) {
-                        // Resolved here: librdkafka resolves a logical start itself only after
-                        // a wait (measured: the first record 0.5 s after the assignment, 25 ms
-                        // from a resolved offset). Still a logical start for out-of-range
-                        // handling, so not a next offset known to be held.
-                        Ok((low, _)) => {
-                            from_earliest.insert((*topic, id));
-                            new.add_partition_offset(name, id, Offset::Offset(low))
-                        }
-                        Err(_) => new.add_partition_offset(name, id, Offset::Beginning),
-                    },
+                    (None, _, _) => {
+                        from_earliest.insert((*topic, id));
+                        to_resolve.add_partition_offset(name, id, Offset::Beginning)
+                    }
                 }
                 .map_err(|error| error.to_string())?;
                 added.push((*topic, id));
@@ -152,14 +151,20 @@ impl KafkaReader {
             self.started = true;
             return Ok(());
         }
-        if by_time.count() > 0 {
+        if to_resolve.count() > 0 {
             let found = self
                 .consumer
-                .offsets_for_times(by_time, BROKER_TIMEOUT)
-                .map_err(|error| format!("offsets for the start time: {error}"))?;
+                .offsets_for_times(to_resolve, BROKER_TIMEOUT)
+                .map_err(|error| format!("offsets to start at: {error}"))?;
             for element in found.elements() {
+                let earliest = self
+                    .role(element.topic())
+                    .is_some_and(|topic| from_earliest.contains(&(topic, element.partition())));
                 let offset = match element.offset() {
                     Offset::Offset(offset) => Offset::Offset(offset),
+                    // Not resolved: the earliest stays logical; no record at or after a start
+                    // time starts at the end.
+                    _ if earliest => Offset::Beginning,
                     _ => Offset::End,
                 };
                 new.add_partition_offset(element.topic(), element.partition(), offset)
