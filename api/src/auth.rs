@@ -30,7 +30,7 @@ impl FromRequestParts<ApiState> for Tenant {
             Some(KeyedTenant(tenant)) => tenant.clone(),
             None => {
                 let key = bearer(&parts.headers).ok_or(ApiError::Unauthorized("missing bearer api key"))?;
-                state.keys.tenant_of(key).ok_or(ApiError::Unauthorized("unknown api key"))?
+                state.keys.resolve(key).await.ok_or(ApiError::Unauthorized("unknown api key"))?.0
             }
         };
         state.limits.check(&tenant).map_err(ApiError::TooManyRequests)?;
@@ -60,7 +60,7 @@ impl FromRequestParts<ApiState> for KeyHolder {
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
         let key = bearer(&parts.headers).ok_or(ApiError::Unauthorized("missing bearer api key"))?;
-        let (tenant_id, key_id) = state.keys.holder_of(key).ok_or(ApiError::Unauthorized("unknown api key"))?;
+        let (tenant_id, key_id) = state.keys.resolve(key).await.ok_or(ApiError::Unauthorized("unknown api key"))?;
         state.limits.check(&tenant_id).map_err(ApiError::TooManyRequests)?;
         Ok(KeyHolder { tenant_id, key_id })
     }

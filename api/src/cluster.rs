@@ -168,8 +168,11 @@ pub(crate) async fn route(
     };
     let path = request.uri().path();
     let tenant_route = path.starts_with("/v1/") && !path.starts_with("/v1/admin/");
-    let tenant =
-        tenant_route.then(|| crate::auth::bearer(request.headers()).and_then(|key| keys.tenant_of(key))).flatten();
+    let key = tenant_route.then(|| crate::auth::bearer(request.headers())).flatten();
+    let tenant = match key {
+        Some(key) => keys.resolve(key).await.map(|(tenant, _)| tenant),
+        None => None,
+    };
     let owner = tenant.as_ref().map(|tenant| cluster.owner_of(tenant));
     let mut response = match owner {
         Some(owner) if owner != cluster.process && !forwarded => {

@@ -10,6 +10,7 @@
 
 #![warn(missing_docs)]
 
+mod alert_annotations;
 pub mod audit;
 mod auth;
 pub mod cluster;
@@ -30,6 +31,7 @@ mod state;
 mod test_receiver;
 pub mod webhooks;
 
+pub use alert_annotations::AnnotationTable;
 pub use database::{Store, StoreError};
 pub use error::ApiError;
 pub use http::HttpSettings;

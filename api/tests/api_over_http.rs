@@ -709,6 +709,10 @@ fn the_openapi_document_describes_every_route_of_the_contract() {
         ("/v1/settlements", "get"),
         ("/v1/settlements/{currency}/{date}/history", "get"),
         ("/v1/alerts/stream", "get"),
+        ("/v1/reorder-alerts/{alert_id}/acknowledge", "post"),
+        ("/v1/reorder-alerts/{alert_id}/snooze", "post"),
+        ("/v1/stock/stream", "get"),
+        ("/v1/settlements/stream", "get"),
         ("/v1/webhooks", "post"),
         ("/v1/webhooks", "get"),
         ("/v1/webhooks/{webhook_id}", "delete"),
@@ -722,7 +726,7 @@ fn the_openapi_document_describes_every_route_of_the_contract() {
     ] {
         assert!(paths.get(path).and_then(|item| item.get(method)).is_some(), "{method} {path} is documented");
     }
-    assert_eq!(paths.len(), 20, "no undocumented extra path: {:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 24, "no undocumented extra path: {:?}", paths.keys().collect::<Vec<_>>());
     let stock_item = &document["components"]["schemas"]["StockItem"]["properties"];
     for field in ["warehouse_id", "sku", "on_hand", "reserved", "on_order", "available", "projected"] {
         assert!(stock_item.get(field).is_some(), "StockItem.{field}");

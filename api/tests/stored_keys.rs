@@ -56,3 +56,27 @@ fn another_process_sees_keys_issued_and_revoked_elsewhere_once_it_reloads() {
         assert_eq!(there.tenant_of(&issued.api_key), None, "revoked everywhere after a reload");
     });
 }
+
+#[test]
+fn a_key_issued_through_one_process_works_at_once_on_another() {
+    let database = TestDatabase::create();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let store = Store::open(&database.url()).await.expect("the api's tables");
+        let (here, there) = (ApiKeys::stored(&store).await.unwrap(), ApiKeys::stored(&store).await.unwrap());
+        let issued = here.issue("acme-wholesale").await.unwrap();
+        let holder = there.resolve(&issued.api_key).await;
+        assert_eq!(holder, Some(("acme-wholesale".into(), issued.key_id.clone())), "no reload needed");
+        assert_eq!(there.tenant_of(&issued.api_key).as_deref(), Some("acme-wholesale"), "kept once looked up");
+
+        let wrong = format!("{}0", &issued.api_key[..issued.api_key.len() - 1]);
+        assert_eq!(there.resolve(&wrong).await, None);
+        assert_eq!(there.resolve("").await, None);
+
+        // A revoked key is never found in the table, and is not brought back by a lookup.
+        let revoked = here.issue("acme-wholesale").await.unwrap();
+        assert!(here.revoke("acme-wholesale", &revoked.key_id).await.unwrap());
+        assert_eq!(there.resolve(&revoked.api_key).await, None);
+        assert_eq!(here.resolve(&revoked.api_key).await, None);
+    });
+}

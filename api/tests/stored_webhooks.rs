@@ -15,7 +15,7 @@ use flowmart_testkit::{TestDatabase, alert_batch, reorder_alert};
 
 /// An index as a restarted API has it: `published` changes happened, `recent` of them kept.
 fn restarted_index(published: u64, recent: Vec<(u64, ReorderAlert)>) -> (ServingIndex, flowmart_serving::IndexWriter) {
-    let restored = Snapshot::restored(5, SourceProgress::default(), published, [], [], []);
+    let restored = Snapshot::restored(5, SourceProgress::default(), published, [], [], [], []);
     ServingIndex::starting_from(restored, recent, u64::MAX)
 }
 

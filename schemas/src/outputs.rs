@@ -475,7 +475,8 @@ pub struct Policies;
 
 impl Output for Policies {
     const NAME: &'static str = "policies";
-    const STORED_ONLY: bool = true;
+    // The serving index shows each alert's policy terms (the replenishment view).
+    const STORED_ONLY: bool = false;
     type Data = (PositionKey, ReorderPolicy);
     type Change = (PositionKey, Option<ReorderPolicy>);
     type Stored = (PositionKey, ReorderPolicy);

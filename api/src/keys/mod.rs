@@ -2,8 +2,8 @@
 
 mod stored;
 
-use std::collections::HashMap;
-use std::sync::RwLock;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, RwLock};
 
 use flowmart_schemas::Id;
 use sha2::{Digest, Sha256};
@@ -60,7 +60,9 @@ pub enum KeyError {
 }
 
 /// The tenants' API keys: looked up in memory by digest; with a database, also kept there
-/// (issued and revoked keys written through, live keys loaded at start).
+/// (issued and revoked keys written through, live keys loaded at start, and a key this process
+/// does not know looked up there at once — read-your-writes for a key issued through another
+/// process of a cluster).
 ///
 /// Keys are 256 random bits, so a plain digest (no salt, no slow hash) is enough: nothing
 /// guessable goes in. Lookup is by digest, which leaks nothing useful through timing.
@@ -68,10 +70,18 @@ pub enum KeyError {
 pub struct ApiKeys {
     by_digest: RwLock<HashMap<KeyDigest, (Id, KeyInfo)>>,
     table: Option<KeyTable>,
-    /// Held by each change and each reload, so a reload read before a change never undoes it
-    /// (a revoked key coming back until the next reload).
+    /// Held by each change, each reload and each lookup in the table, so a reload or a lookup
+    /// read before a change never undoes it (a revoked key coming back until the next reload).
     changing: tokio::sync::Mutex<()>,
+    /// Digests looked up in the table and not found there since the last reload: a wrong key
+    /// costs the database one query per reload, however often it is sent. (A key is random: it
+    /// cannot be sent before it is issued, so none of these becomes a live key.)
+    unknown: Mutex<HashSet<KeyDigest>>,
 }
+
+/// How many unknown digests are remembered between reloads; beyond it, the oldest are
+/// forgotten wholesale (the table answers for them again).
+const UNKNOWN_REMEMBERED: usize = 65_536;
 
 impl ApiKeys {
     /// An empty key store in memory only (the demo).
@@ -92,6 +102,7 @@ impl ApiKeys {
         let Some(table) = &self.table else { return Ok(()) };
         let _changing = self.changing.lock().await;
         let live = table.live().await?;
+        self.unknown.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
         *self.write() = live
             .into_iter()
             .map(|key| {
@@ -159,6 +170,44 @@ impl ApiKeys {
     pub fn holder_of(&self, key: &str) -> Option<(Id, String)> {
         let keys = self.by_digest.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         keys.get(&digest(key)).map(|(tenant, info)| (tenant.clone(), info.key_id.clone()))
+    }
+
+    /// The tenant and id of a live key, issued here or — with a database — through any process
+    /// sharing it: a key this process has not read yet is looked up in the table and kept.
+    pub async fn resolve(&self, key: &str) -> Option<(Id, String)> {
+        if let Some(holder) = self.holder_of(key) {
+            return Some(holder);
+        }
+        let table = self.table.as_ref()?;
+        let key_digest = digest(key);
+        let remembered = |unknown: &HashSet<KeyDigest>| unknown.contains(&key_digest);
+        if remembered(&self.unknown.lock().unwrap_or_else(|poisoned| poisoned.into_inner())) {
+            return None;
+        }
+        let _changing = self.changing.lock().await;
+        if let Some(holder) = self.holder_of(key) {
+            return Some(holder);
+        }
+        match table.live_by_digest(&key_digest).await {
+            Ok(Some(stored)) => {
+                let holder = (Id::from(stored.tenant_id), stored.key_id.clone());
+                let info = KeyInfo { key_id: stored.key_id, created_at: stored.created_at_ms };
+                self.write().insert(key_digest, (holder.0.clone(), info));
+                Some(holder)
+            }
+            Ok(None) => {
+                let mut unknown = self.unknown.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if unknown.len() >= UNKNOWN_REMEMBERED {
+                    unknown.clear();
+                }
+                unknown.insert(key_digest);
+                None
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot look an api key up in the key table; answering as unknown");
+                None
+            }
+        }
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<KeyDigest, (Id, KeyInfo)>> {

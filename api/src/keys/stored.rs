@@ -42,6 +42,23 @@ impl KeyTable {
             .collect())
     }
 
+    /// The live key whose digest is `digest`, if there is one.
+    pub(super) async fn live_by_digest(&self, digest: &KeyDigest) -> Result<Option<StoredKey>, StoreError> {
+        let row = sqlx::query_as::<_, (String, String, i64)>(
+            "SELECT key_id, tenant_id, (extract(epoch FROM created_at) * 1000)::int8
+             FROM api_keys WHERE key_digest = $1 AND revoked_at IS NULL",
+        )
+        .bind(digest.as_slice())
+        .fetch_optional(&self.0)
+        .await?;
+        Ok(row.map(|(key_id, tenant_id, created_at_ms)| StoredKey {
+            key_id,
+            tenant_id,
+            digest: *digest,
+            created_at_ms,
+        }))
+    }
+
     /// Stores `key`, and its audit record in the same transaction.
     pub(super) async fn insert(&self, key: &StoredKey) -> Result<(), StoreError> {
         let mut transaction = self.0.begin().await?;

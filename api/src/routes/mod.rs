@@ -1,8 +1,10 @@
 //! The routes of `CONTRACT.md` §4, one file per resource.
 
 mod admin;
+mod alert_actions;
 mod alerts;
 mod audit;
+mod change_stream;
 mod fresh;
 mod health;
 mod history;
@@ -23,10 +25,14 @@ use crate::{ApiError, ApiState};
 pub fn router(state: ApiState) -> Router {
     let routes = Router::new()
         .route("/v1/stock", get(stock::list))
+        .route("/v1/stock/stream", get(change_stream::stock))
         .route("/v1/stock/{warehouse_id}/{sku}", get(stock::one))
         .route("/v1/stock/{warehouse_id}/{sku}/history", get(history::stock))
         .route("/v1/reorder-alerts", get(alerts::list))
+        .route("/v1/reorder-alerts/{alert_id}/acknowledge", post(alert_actions::acknowledge))
+        .route("/v1/reorder-alerts/{alert_id}/snooze", post(alert_actions::snooze))
         .route("/v1/settlements", get(settlements::list))
+        .route("/v1/settlements/stream", get(change_stream::settlements))
         .route("/v1/settlements/{currency}/{date}/history", get(history::settlement))
         .route("/v1/alerts/stream", get(stream::alerts))
         .route("/v1/webhooks", post(webhooks::register).get(webhooks::list))
@@ -59,4 +65,9 @@ pub fn router(state: ApiState) -> Router {
         .layer(axum::middleware::from_fn(record_latency))
         .with_state(state);
     crate::http::conventions(routes, &http)
+}
+
+/// Wall-clock time, ms since the epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_millis() as i64)
 }

@@ -5,7 +5,9 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, alerts, audit, health, history, settlements, stock, stream, webhooks};
+use super::{
+    admin, alert_actions, alerts, audit, change_stream, health, history, settlements, stock, stream, webhooks,
+};
 use crate::error::ErrorBody;
 
 #[derive(OpenApi)]
@@ -13,6 +15,7 @@ use crate::error::ErrorBody;
     info(title = "FlowMart Streams query API", description = "Each tenant's live stock, reorder alerts and settlement totals (CONTRACT.md §4)."),
     paths(
         stock::list, stock::one, history::stock, alerts::list, settlements::list, history::settlement, stream::alerts,
+        alert_actions::acknowledge, alert_actions::snooze, change_stream::stock, change_stream::settlements,
         webhooks::register, webhooks::list, webhooks::remove, webhooks::deliveries,
         admin::issue_key, admin::list_keys, admin::revoke_key, admin::tenants, admin::progress,
         audit::tenant, audit::admin,

@@ -3,8 +3,7 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use flowmart_schemas::Currency;
-use flowmart_schemas::SettlementDate;
+use flowmart_schemas::{Currency, SettlementDate, SettlementTotals};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -42,11 +41,33 @@ pub(super) struct SettlementItem {
     authorized: i64,
 }
 
+impl SettlementItem {
+    pub(super) fn new(date: SettlementDate, currency: Currency, totals: &SettlementTotals) -> Self {
+        SettlementItem {
+            date: date.to_string(),
+            currency: currency.to_string(),
+            captured: totals.captured,
+            refunded: totals.refunded,
+            chargebacks: totals.chargebacks,
+            fees: totals.fees,
+            payouts: totals.payouts,
+            net: totals.net(),
+            authorized: totals.authorized,
+        }
+    }
+}
+
 /// The tenant's settlement totals by day and currency.
 #[derive(Serialize, ToSchema)]
 pub(super) struct SettlementList {
     as_of: u64,
     items: Vec<SettlementItem>,
+}
+
+/// The currency of `?currency=`, checked.
+pub(super) fn currency(code: &str) -> Result<Currency, ApiError> {
+    Currency::parse(code)
+        .ok_or_else(|| ApiError::BadRequest(format!("currency must be 3 upper-case letters, got {code:?}")))
 }
 
 fn date(name: &str, text: Option<&str>) -> Result<Option<SettlementDate>, ApiError> {
@@ -66,14 +87,7 @@ pub(super) async fn list(
     filter: Result<Query<SettlementFilter>, QueryRejection>,
 ) -> Result<Json<SettlementList>, ApiError> {
     let Query(filter) = filter?;
-    let currency = filter
-        .currency
-        .as_deref()
-        .map(|code| {
-            Currency::parse(code)
-                .ok_or_else(|| ApiError::BadRequest(format!("currency must be 3 upper-case letters, got {code:?}")))
-        })
-        .transpose()?;
+    let currency = filter.currency.as_deref().map(currency).transpose()?;
     let from = date("from", filter.from.as_deref())?;
     let to = date("to", filter.to.as_deref())?;
     if let (Some(from), Some(to)) = (from, to)
@@ -92,17 +106,7 @@ pub(super) async fn list(
                         && from.is_none_or(|from| *settlement_date >= from)
                         && to.is_none_or(|to| *settlement_date <= to)
                 })
-                .map(|((settlement_date, code), totals)| SettlementItem {
-                    date: settlement_date.to_string(),
-                    currency: code.to_string(),
-                    captured: totals.captured,
-                    refunded: totals.refunded,
-                    chargebacks: totals.chargebacks,
-                    fees: totals.fees,
-                    payouts: totals.payouts,
-                    net: totals.net(),
-                    authorized: totals.authorized,
-                })
+                .map(|((settlement_date, code), totals)| SettlementItem::new(*settlement_date, *code, totals))
                 .collect()
         })
         .unwrap_or_default();

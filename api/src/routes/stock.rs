@@ -48,7 +48,7 @@ pub(super) struct StockItem {
 }
 
 impl StockItem {
-    fn new(warehouse_id: &Id, sku: &Id, levels: &StockLevels) -> Self {
+    pub(super) fn new(warehouse_id: &Id, sku: &Id, levels: &StockLevels) -> Self {
         StockItem {
             warehouse_id: warehouse_id.clone(),
             sku: sku.clone(),

@@ -4,6 +4,10 @@
 //! recovers from Postgres. A client that reconnects with `Last-Event-ID: n` first receives its
 //! tenant's changes after `n` (from the last 65,536 kept), then the live ones — each once. If
 //! changes after `n` are no longer kept it receives a `reset` event: re-read the alert list.
+//!
+//! An acknowledgement or snooze comes as a `reorder-alert` event too (an `UPDATED` of the alert
+//! with `acknowledged_at`, `acknowledged_by`, `note` and `snoozed_until`), without an id: it is
+//! not a change of the pipeline's, and a client that resumes finds it in the alert list.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -21,8 +25,11 @@ use crate::error::{ErrorBody, TenantKeyErrors};
 use crate::{ApiError, ApiState};
 
 fn change(event: &AlertEvent) -> Event {
-    let data = serde_json::to_string(&event.alert).unwrap_or_default();
-    Event::default().event("reorder-alert").id(event.sequence.to_string()).data(data)
+    let published = Event::default().event("reorder-alert").data(event.to_json());
+    match event.annotation {
+        None => published.id(event.sequence.to_string()),
+        Some(_) => published,
+    }
 }
 
 /// Server-Sent Events: each alert change of the tenant, as `ReorderAlert` JSON, with its number as
@@ -63,7 +70,12 @@ pub(super) async fn alerts(
         }
     };
     let live = live.filter_map(move |received| match received {
-        Ok(event) if event.alert.tenant_id == tenant_id && event.sequence > replayed_up_to => Some(Ok(change(&event))),
+        Ok(event)
+            if event.alert.tenant_id == tenant_id
+                && (event.annotation.is_some() || event.sequence > replayed_up_to) =>
+        {
+            Some(Ok(change(&event)))
+        }
         Ok(_) => None,
         Err(BroadcastStreamRecvError::Lagged(missed)) => {
             // Tell the client it must re-read the alert list: changes were dropped for it.

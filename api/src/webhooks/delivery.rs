@@ -31,6 +31,7 @@ pub(super) async fn run(
     record: impl Fn(Delivery) + Send + 'static,
 ) {
     let mut wake = index.subscribe_alerts();
+    let mut annotated = None;
     loop {
         match index.alerts_after(after) {
             Missed::Changes(changes) => {
@@ -56,7 +57,16 @@ pub(super) async fn run(
                 after = now;
             }
         }
+        // An acknowledgement or snooze is delivered live (after the changes numbered before
+        // it), and logged under the last change delivered: it is not one of the numbered changes
+        // a restarted API resends.
+        if let Some(event) = annotated.take() {
+            record(Delivery { sequence: after, ..deliver(&target, &client, &guard, &event).await });
+        }
         match wake.recv().await {
+            Ok(event) if event.annotation.is_some() && event.alert.tenant_id == target.tenant_id => {
+                annotated = Some(event);
+            }
             Ok(_) | Err(RecvError::Lagged(_)) => {}
             Err(RecvError::Closed) => return,
         }
@@ -72,9 +82,15 @@ async fn deliver(
     guard: &ReceiverGuard,
     event: &Arc<AlertEvent>,
 ) -> Delivery {
-    let body = serde_json::to_vec(&event.alert).expect("alerts serialize");
+    let body = event.to_json().into_bytes();
     let signature = sign(&target.secret, &body);
-    let delivery_id = format!("{}:{}", target.webhook_id, event.sequence);
+    let delivery_id = match event.annotation {
+        None => format!("{}:{}", target.webhook_id, event.sequence),
+        // Unique per action: the alert and when it was acted on.
+        Some(_) => {
+            format!("{}:{}:{}@{}", target.webhook_id, event.sequence, event.alert.alert_id, event.alert.changed_at)
+        }
+    };
     let attempts = std::sync::atomic::AtomicU32::new(0);
     let attempt = || async {
         attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -159,7 +175,13 @@ mod tests {
             suggested_quantity: 20,
             changed_at: 1_764_000_000_000,
         };
-        deliver(&target, &webhooks.client, &webhooks.guard, &Arc::new(AlertEvent { sequence: 42, alert })).await
+        deliver(
+            &target,
+            &webhooks.client,
+            &webhooks.guard,
+            &Arc::new(AlertEvent { sequence: 42, alert, annotation: None }),
+        )
+        .await
     }
 
     fn hmac_hex(message: &[u8]) -> String {

@@ -1,16 +1,18 @@
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use flowmart_runtime::{ChangeBatch, Sink, SinkError, SourceProgress};
 use flowmart_schemas::{
-    AlertView, Id, Outputs, PositionKey, ReorderAlert, SettlementKey, SettlementTotals, StockLevels, Time,
+    AlertView, Currency, Id, Outputs, PositionKey, ReorderAlert, ReorderAlertStatus, ReorderPolicy, SettlementDate,
+    SettlementKey, SettlementTotals, StockLevels, Time,
 };
 use imbl::OrdMap;
 use tokio::sync::{broadcast, watch};
 
-use crate::TenantView;
+use crate::annotations::Annotations;
+use crate::{AlertAnnotation, ChangeFeed, PolicyTerms, TenantView};
 
 /// The index as of one frontier.
 #[derive(Clone, Debug, Default)]
@@ -26,14 +28,16 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// A snapshot of stored results: stock levels, settlement totals and alerts (with their
-    /// tenant), complete up to `as_of`, covering `progress`, after `alerts_published` changes.
+    /// A snapshot of stored results: stock levels, settlement totals, reorder policies and alerts
+    /// (with their tenant), complete up to `as_of`, covering `progress`, after
+    /// `alerts_published` changes.
     pub fn restored(
         as_of: Time,
         progress: SourceProgress,
         alerts_published: u64,
         stock: impl IntoIterator<Item = (PositionKey, StockLevels)>,
         settlements: impl IntoIterator<Item = (SettlementKey, SettlementTotals)>,
+        policies: impl IntoIterator<Item = (PositionKey, ReorderPolicy)>,
         alerts: impl IntoIterator<Item = (Id, AlertView)>,
     ) -> Snapshot {
         let mut tenants = OrdMap::new();
@@ -46,6 +50,11 @@ impl Snapshot {
             IndexWriter::tenant(&mut tenants, &key.tenant_id)
                 .settlements
                 .insert((key.settlement_date, key.currency), totals);
+        }
+        for (position, policy) in policies {
+            IndexWriter::tenant(&mut tenants, &position.tenant_id)
+                .policies
+                .insert((position.warehouse_id, position.sku), PolicyTerms::from(&policy));
         }
         for (tenant_id, alert) in alerts {
             IndexWriter::tenant(&mut tenants, &tenant_id).restore_alert(alert);
@@ -63,10 +72,57 @@ impl Snapshot {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AlertEvent {
     /// The change's number ([`ChangeBatch::numbered_alerts`]): increases by one per change, and
-    /// goes on across restarts of a pipeline that recovers from stored results.
+    /// goes on across restarts of a pipeline that recovers from stored results. For an
+    /// annotation, the number of the last change before it.
     pub sequence: u64,
     /// The change.
     pub alert: ReorderAlert,
+    /// Set when the change is an acknowledgement or a snooze ([`ServingIndex::annotate`]): an
+    /// `UPDATED` of the alert as it stands, not a change of the pipeline's, so not numbered and
+    /// not kept for resuming (the alert list shows it).
+    pub annotation: Option<AlertAnnotation>,
+}
+
+impl AlertEvent {
+    /// The change as JSON: the `ReorderAlert` record, with the annotation's fields
+    /// (`acknowledged_at`, `acknowledged_by`, `note`, `snoozed_until`) when it is one.
+    pub fn to_json(&self) -> String {
+        #[derive(serde::Serialize)]
+        struct Published<'a> {
+            #[serde(flatten)]
+            alert: &'a ReorderAlert,
+            #[serde(flatten)]
+            annotation: Option<&'a AlertAnnotation>,
+        }
+        let published = Published { alert: &self.alert, annotation: self.annotation.as_ref() };
+        serde_json::to_string(&published).expect("alert changes serialize")
+    }
+}
+
+/// A stock position as it changed: what `/v1/stock/stream` sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StockChange {
+    /// The warehouse.
+    pub warehouse_id: Id,
+    /// The sku.
+    pub sku: Id,
+    /// The levels now (all zeros for a position no current record touches any more).
+    pub levels: StockLevels,
+    /// The pipeline time the change is complete up to.
+    pub as_of: Time,
+}
+
+/// A settlement row as it changed: what `/v1/settlements/stream` sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettlementChange {
+    /// The settlement date.
+    pub date: SettlementDate,
+    /// The currency.
+    pub currency: Currency,
+    /// The totals now (all zeros for a row no current record counts in any more).
+    pub totals: SettlementTotals,
+    /// The pipeline time the change is complete up to.
+    pub as_of: Time,
 }
 
 /// How many recent alert changes the index keeps for subscribers that resume.
@@ -80,6 +136,14 @@ pub struct ServingIndex {
     alerts: broadcast::Sender<Arc<AlertEvent>>,
     as_of: watch::Receiver<Time>,
     history: Arc<Mutex<History>>,
+    annotations: Arc<Annotations>,
+    feeds: Arc<Feeds>,
+}
+
+/// The change feeds of stock and settlements.
+struct Feeds {
+    stock: ChangeFeed<StockChange>,
+    settlements: ChangeFeed<SettlementChange>,
 }
 
 /// Recent alert changes, for subscribers that resume.
@@ -119,21 +183,33 @@ impl ServingIndex {
         let (alerts, _) = broadcast::channel(16_384);
         let mut kept = recent
             .into_iter()
-            .map(|(sequence, alert)| Arc::new(AlertEvent { sequence, alert }))
+            .map(|(sequence, alert)| Arc::new(AlertEvent { sequence, alert, annotation: None }))
             .collect::<VecDeque<_>>();
         while kept.len() > ALERT_HISTORY {
             kept.pop_front();
         }
         let floor = kept.front().map_or(published, |oldest| oldest.sequence - 1);
         let history = Arc::new(Mutex::new(History { floor, events: kept }));
+        let annotations = Arc::new(Annotations::default());
+        let feeds = Arc::new(Feeds { stock: ChangeFeed::new(), settlements: ChangeFeed::new() });
         let index = ServingIndex {
             current: Arc::clone(&current),
             alerts: alerts.clone(),
             as_of,
             history: Arc::clone(&history),
+            annotations: Arc::clone(&annotations),
+            feeds: Arc::clone(&feeds),
         };
-        let writer =
-            IndexWriter { current, alerts, as_of: as_of_sender, history, resolved_alert_retention_ms, serves: None };
+        let writer = IndexWriter {
+            current,
+            alerts,
+            as_of: as_of_sender,
+            history,
+            annotations,
+            feeds,
+            resolved_alert_retention_ms,
+            serves: None,
+        };
         (index, writer)
     }
 
@@ -166,6 +242,65 @@ impl ServingIndex {
             Missed::Changes(history.events.iter().filter(|event| event.sequence > after).cloned().collect())
         }
     }
+
+    /// The feed of stock position changes.
+    pub fn stock_changes(&self) -> &ChangeFeed<StockChange> {
+        &self.feeds.stock
+    }
+
+    /// The feed of settlement row changes.
+    pub fn settlement_changes(&self) -> &ChangeFeed<SettlementChange> {
+        &self.feeds.settlements
+    }
+
+    /// The tenant's annotation of an alert, if it has one.
+    pub fn annotation(&self, tenant_id: &str, alert_id: &str) -> Option<AlertAnnotation> {
+        self.annotations.get(tenant_id, alert_id)
+    }
+
+    /// The tenant's annotations, by alert id.
+    pub fn annotations_of(&self, tenant_id: &str) -> std::collections::HashMap<Id, AlertAnnotation> {
+        self.annotations.of_tenant(tenant_id)
+    }
+
+    /// Sets the annotation of the tenant's alert `alert_id` and publishes it to live subscribers
+    /// as an `UPDATED` of the alert (changed at `now`, ms since the epoch); returns the alert as
+    /// it stands, or `None` (nothing kept, nothing sent) when the index does not hold it.
+    pub fn annotate(&self, tenant_id: &Id, alert_id: &Id, annotation: AlertAnnotation, now: i64) -> Option<AlertView> {
+        let held = |snapshot: &Snapshot| snapshot.tenant(tenant_id).and_then(|view| view.alerts.get(alert_id)).cloned();
+        held(&self.current.load())?;
+        self.annotations.set(tenant_id, alert_id, annotation.clone());
+        // Checked again after setting: the writer forgets an alert's annotation after it drops
+        // the alert, so one of the two always sees the other.
+        let Some(alert) = held(&self.current.load()) else {
+            self.annotations.forget(tenant_id, std::slice::from_ref(alert_id));
+            return None;
+        };
+        let change = ReorderAlert {
+            alert_id: alert.alert_id.clone(),
+            tenant_id: tenant_id.clone(),
+            warehouse_id: alert.warehouse_id.clone(),
+            sku: alert.sku.clone(),
+            status: ReorderAlertStatus::Updated,
+            projected: alert.projected,
+            reorder_point: alert.reorder_point,
+            suggested_quantity: alert.suggested_quantity,
+            changed_at: now,
+        };
+        let sequence = self.current.load().alerts_published;
+        let _ = self.alerts.send(Arc::new(AlertEvent { sequence, alert: change, annotation: Some(annotation) }));
+        Some(alert)
+    }
+
+    /// Keeps annotations as stored (a restarted API), for the alerts the index holds.
+    pub fn restore_annotations(&self, stored: impl IntoIterator<Item = (Id, Id, AlertAnnotation)>) {
+        let snapshot = self.current.load();
+        for (tenant_id, alert_id, annotation) in stored {
+            if snapshot.tenant(&tenant_id).is_some_and(|view| view.alerts.contains_key(&alert_id)) {
+                self.annotations.set(&tenant_id, &alert_id, annotation);
+            }
+        }
+    }
 }
 
 /// The write side of the serving index: a [`Sink`] that turns each batch into a new snapshot.
@@ -174,6 +309,8 @@ pub struct IndexWriter {
     alerts: broadcast::Sender<Arc<AlertEvent>>,
     as_of: watch::Sender<Time>,
     history: Arc<Mutex<History>>,
+    annotations: Arc<Annotations>,
+    feeds: Arc<Feeds>,
     resolved_alert_retention_ms: Time,
     /// Which tenants this index serves; `None`: all.
     serves: Option<TenantFilter>,
@@ -218,8 +355,8 @@ impl Sink for IndexWriter {
             stock,
             settlements,
             alerts,
+            policies,
             orders: _,
-            policies: _,
             inventory_ids: _,
             payment_ids: _,
             // Lineage is read from Postgres by the history routes.
@@ -229,6 +366,8 @@ impl Sink for IndexWriter {
         } = &batch.changes;
         let previous = self.current.load();
         let mut tenants = previous.tenants.clone();
+        let as_of = batch.upper;
+        let mut stock_changes = HashMap::<&Id, Vec<StockChange>>::new();
         for (position, levels) in stock.iter().filter(|(position, _)| self.serves(&position.tenant_id)) {
             let tenant = Self::tenant(&mut tenants, &position.tenant_id);
             let key = (position.warehouse_id.clone(), position.sku.clone());
@@ -236,19 +375,41 @@ impl Sink for IndexWriter {
                 Some(levels) => tenant.stock.insert(key, *levels),
                 None => tenant.stock.remove(&key),
             };
+            stock_changes.entry(&position.tenant_id).or_default().push(StockChange {
+                warehouse_id: position.warehouse_id.clone(),
+                sku: position.sku.clone(),
+                levels: levels.unwrap_or_default(),
+                as_of,
+            });
         }
+        let mut settlement_changes = HashMap::<&Id, Vec<SettlementChange>>::new();
         for (key, totals) in settlements.iter().filter(|(key, _)| self.serves(&key.tenant_id)) {
             let tenant = Self::tenant(&mut tenants, &key.tenant_id);
-            let key = (key.settlement_date, key.currency);
+            let row = (key.settlement_date, key.currency);
             match totals {
-                Some(totals) => tenant.settlements.insert(key, *totals),
-                None => tenant.settlements.remove(&key),
+                Some(totals) => tenant.settlements.insert(row, *totals),
+                None => tenant.settlements.remove(&row),
+            };
+            settlement_changes.entry(&key.tenant_id).or_default().push(SettlementChange {
+                date: key.settlement_date,
+                currency: key.currency,
+                totals: totals.unwrap_or_default(),
+                as_of,
+            });
+        }
+        for (position, policy) in policies.iter().filter(|(position, _)| self.serves(&position.tenant_id)) {
+            let tenant = Self::tenant(&mut tenants, &position.tenant_id);
+            let key = (position.warehouse_id.clone(), position.sku.clone());
+            match policy {
+                Some(policy) => tenant.policies.insert(key, PolicyTerms::from(policy)),
+                None => tenant.policies.remove(&key),
             };
         }
         for alert in alerts.iter().filter(|alert| self.serves(&alert.tenant_id)) {
             Self::tenant(&mut tenants, &alert.tenant_id).apply_alert(alert);
         }
         let horizon = batch.upper.saturating_sub(self.resolved_alert_retention_ms);
+        let mut expired = Vec::new();
         if !alerts.is_empty() || batch.upper / 60_000 != batch.lower / 60_000 {
             // Expire on change, and at least once a minute.
             let expiring = tenants
@@ -257,7 +418,8 @@ impl Sink for IndexWriter {
                 .map(|(tenant_id, _)| tenant_id.clone())
                 .collect::<Vec<_>>();
             for tenant_id in expiring {
-                Self::tenant(&mut tenants, &tenant_id).expire_resolved(horizon);
+                let gone = Self::tenant(&mut tenants, &tenant_id).expire_resolved(horizon);
+                expired.push((tenant_id, gone));
             }
         }
         let mut progress = previous.progress.clone();
@@ -272,9 +434,20 @@ impl Sink for IndexWriter {
         let alerts_published = batch.alerts_before + alerts.len() as u64;
         self.current.store(Arc::new(Snapshot { as_of: batch.upper, tenants, progress, alerts_published }));
         self.as_of.send_replace(batch.upper);
+        for (tenant_id, alert_ids) in expired {
+            self.annotations.forget(&tenant_id, &alert_ids);
+        }
+        // After the snapshot: a subscriber that reads the snapshot after subscribing finds every
+        // change numbered before its subscription there.
+        for (tenant_id, changes) in stock_changes {
+            self.feeds.stock.publish(tenant_id, changes);
+        }
+        for (tenant_id, changes) in settlement_changes {
+            self.feeds.settlements.publish(tenant_id, changes);
+        }
         let mut history = self.history.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         for (sequence, alert) in batch.numbered_alerts().filter(|(_, alert)| self.serves(&alert.tenant_id)) {
-            let event = Arc::new(AlertEvent { sequence, alert: alert.clone() });
+            let event = Arc::new(AlertEvent { sequence, alert: alert.clone(), annotation: None });
             if history.events.len() == ALERT_HISTORY
                 && let Some(evicted) = history.events.pop_front()
             {

@@ -9,10 +9,14 @@
 
 #![warn(missing_docs)]
 
+mod annotations;
+mod change_feed;
 mod index;
 mod metrics_catalogue;
 mod tenant_view;
 
-pub use index::{AlertEvent, IndexWriter, Missed, ServingIndex, Snapshot, TenantFilter};
+pub use annotations::AlertAnnotation;
+pub use change_feed::{ChangeFeed, FeedEvent, FeedMissed};
+pub use index::{AlertEvent, IndexWriter, Missed, ServingIndex, SettlementChange, Snapshot, StockChange, TenantFilter};
 pub use metrics_catalogue::describe_metrics;
-pub use tenant_view::TenantView;
+pub use tenant_view::{PolicyTerms, TenantView};

@@ -1,6 +1,6 @@
 use flowmart_schemas::{
-    AlertState, AlertView, Currency, Id, ReorderAlert, ReorderAlertStatus, SettlementDate, SettlementTotals,
-    StockLevels, Time,
+    AlertState, AlertView, Currency, Id, ReorderAlert, ReorderAlertStatus, ReorderPolicy, SettlementDate,
+    SettlementTotals, StockLevels, Time,
 };
 use imbl::{OrdMap, OrdSet};
 
@@ -13,6 +13,8 @@ pub struct TenantView {
     pub alerts: OrdMap<Id, AlertView>,
     /// Settlement totals per (date, currency).
     pub settlements: OrdMap<(SettlementDate, Currency), SettlementTotals>,
+    /// The reorder policy's terms per (warehouse_id, sku), for the replenishment view.
+    pub policies: OrdMap<(Id, Id), PolicyTerms>,
     /// How many alerts are open.
     pub open_alerts: usize,
     /// Resolved alerts by resolution time, to expire them.
@@ -74,14 +76,41 @@ impl TenantView {
         self.resolved.get_min().is_some_and(|(resolved_at, _)| *resolved_at < horizon)
     }
 
-    /// Forgets alerts resolved before `horizon`.
-    pub(crate) fn expire_resolved(&mut self, horizon: Time) {
+    /// Forgets alerts resolved before `horizon`; returns their ids.
+    pub(crate) fn expire_resolved(&mut self, horizon: Time) -> Vec<Id> {
+        let mut expired = Vec::new();
         while let Some((resolved_at, alert_id)) = self.resolved.get_min().cloned() {
             if resolved_at >= horizon {
                 break;
             }
             self.resolved.remove(&(resolved_at, alert_id.clone()));
             self.alerts.remove(&alert_id);
+            expired.push(alert_id);
+        }
+        expired
+    }
+}
+
+/// What a reorder policy says beyond its reorder point (which each alert carries).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PolicyTerms {
+    /// The least quantity suggested.
+    pub reorder_quantity: i64,
+    /// The level a suggestion tops projected up to, when set.
+    pub max_level: Option<i64>,
+    /// What suggestions are rounded up to a multiple of, when set.
+    pub order_multiple: Option<i64>,
+    /// The supplier's lead time in days, when given.
+    pub lead_time_days: Option<i32>,
+}
+
+impl From<&ReorderPolicy> for PolicyTerms {
+    fn from(policy: &ReorderPolicy) -> Self {
+        PolicyTerms {
+            reorder_quantity: policy.reorder_quantity,
+            max_level: policy.max_level,
+            order_multiple: policy.order_multiple,
+            lead_time_days: policy.lead_time_days,
         }
     }
 }

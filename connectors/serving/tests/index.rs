@@ -14,7 +14,7 @@ fn sequences(missed: Missed) -> Option<Vec<u64>> {
 #[test]
 fn resuming_subscribers_get_what_is_kept_after_their_last_change_or_are_told_it_is_gone() {
     // A recovered index: 100 changes happened before this process; none of them is kept.
-    let restored = Snapshot::restored(5, SourceProgress::default(), 100, [], [], []);
+    let restored = Snapshot::restored(5, SourceProgress::default(), 100, [], [], [], []);
     let (index, mut writer) = ServingIndex::starting_from(restored, [], u64::MAX);
     assert_eq!(sequences(index.alerts_after(100)), Some(vec![]), "up to date");
     assert_eq!(sequences(index.alerts_after(40)), None, "41..=100 are not kept");

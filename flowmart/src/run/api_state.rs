@@ -8,18 +8,19 @@ use anyhow::Context;
 use flowmart_api::audit::AuditLog;
 use flowmart_api::cluster::ClusterRoutes;
 use flowmart_api::webhooks::Webhooks;
-use flowmart_api::{AdminToken, ApiKeys, ApiState, RateLimits, Store};
+use flowmart_api::{AdminToken, AnnotationTable, ApiKeys, ApiState, RateLimits, Store};
 use flowmart_runtime::PipelineStatus;
 use flowmart_serving::ServingIndex;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::PipelineConfig;
 
-/// The API's state. Tenant keys, webhooks and the audit log live in the database when there is
-/// one (they survive restarts); the configuration this process starts with is then its first
+/// The API's state. Tenant keys, webhooks, alert acknowledgements and snoozes, and the audit log
+/// live in the database when there is one (they survive restarts); the configuration this process starts with is then its first
 /// audit record, and the history routes read the sink's lineage there. In a cluster, each
-/// process delivers the webhooks of the tenants it serves, and reads the keys again each second,
-/// so keys issued through any process work everywhere.
+/// process delivers the webhooks of the tenants it serves; a key issued through any process works
+/// at once on every other (looked up in the table the first time it is seen), and each process
+/// reads the keys again each second, so a key revoked elsewhere stops working within a second.
 pub(super) fn api_state(
     tokio: &tokio::runtime::Runtime,
     config: &PipelineConfig,
@@ -37,6 +38,9 @@ pub(super) fn api_state(
             let started = crate::audit::configuration_at_start(config);
             tokio.block_on(audit.append(&started)).context("cannot audit the configuration at start")?;
             let keys = Arc::new(tokio.block_on(ApiKeys::stored(&store)).context("cannot read the api keys")?);
+            tokio
+                .block_on(AnnotationTable::new(&store).restore(&index))
+                .context("cannot read the alerts' acknowledgements and snoozes")?;
             let serves = |tenant_id: &str| routes.as_ref().is_none_or(|routes| routes.serves(tenant_id));
             let webhooks = tokio
                 .block_on(Webhooks::stored_for(index.clone(), &store, webhook_settings, serves))

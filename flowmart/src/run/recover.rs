@@ -66,6 +66,7 @@ pub(super) fn index_from(recovered: &Recovered, resolved_alert_retention_ms: u64
         resume.alerts_before,
         resume.state.stock.iter().cloned(),
         resume.state.settlements.iter().cloned(),
+        resume.state.policies.iter().cloned(),
         recovered.alerts.iter().cloned(),
     );
     ServingIndex::starting_from(snapshot, recovered.recent_alerts.iter().cloned(), resolved_alert_retention_ms)

@@ -1,0 +1,144 @@
+//! Change feeds: each changed stock position or settlement row as a numbered event, per tenant,
+//! live and for a while after — what the change streams (`/v1/stock/stream`,
+//! `/v1/settlements/stream`) serve.
+//!
+//! Numbers increase by one per change across tenants. They start at the wall-clock millisecond
+//! the index was made times 2^20, so a number from an earlier run of the process is below every
+//! number of this one (unless that run made over a million changes per millisecond it lasted): a
+//! client resuming with it gets a reset instead of wrong changes.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use flowmart_schemas::Id;
+use tokio::sync::broadcast;
+
+/// How many changes a feed keeps in all (across tenants) for clients that resume.
+const RETAINED: usize = 65_536;
+/// How many changes a session may fall behind its tenant's live feed before it is told it lagged.
+const LIVE_BUFFER: usize = 1_024;
+
+/// One change of an item.
+#[derive(Debug)]
+pub struct FeedEvent<T> {
+    /// Its number.
+    pub sequence: u64,
+    /// The item as it now stands, and the pipeline time it stands at.
+    pub item: T,
+    /// The item encoded once for every subscriber (by the first that sends it).
+    pub encoded: OnceLock<bytes::Bytes>,
+}
+
+/// The changes after a number, or that they are no longer kept.
+#[derive(Debug)]
+pub enum FeedMissed<T> {
+    /// Every change of the tenant after the one asked for, in order (perhaps none).
+    Changes(Vec<Arc<FeedEvent<T>>>),
+    /// Not kept (or never made by this process): the client must start again from the items.
+    Gone,
+}
+
+/// One kind of item's changes, every tenant.
+pub struct ChangeFeed<T> {
+    state: Mutex<FeedState<T>>,
+}
+
+struct FeedState<T> {
+    /// The number the next change gets.
+    next: u64,
+    /// The first number of this feed.
+    first: u64,
+    tenants: HashMap<Id, TenantFeed<T>>,
+    /// The tenant of each change kept, oldest first: the oldest change overall goes first.
+    order: VecDeque<Id>,
+}
+
+struct TenantFeed<T> {
+    /// Every change of the tenant numbered above this is in `kept`.
+    floor: u64,
+    kept: VecDeque<Arc<FeedEvent<T>>>,
+    live: broadcast::Sender<Arc<FeedEvent<T>>>,
+}
+
+impl<T> TenantFeed<T> {
+    fn new(floor: u64) -> Self {
+        TenantFeed { floor, kept: VecDeque::new(), live: broadcast::channel(LIVE_BUFFER).0 }
+    }
+}
+
+impl<T: Send + Sync + 'static> ChangeFeed<T> {
+    /// An empty feed whose numbers start at `first`.
+    pub(crate) fn starting_at(first: u64) -> Self {
+        ChangeFeed {
+            state: Mutex::new(FeedState { next: first, first, tenants: HashMap::new(), order: VecDeque::new() }),
+        }
+    }
+
+    /// An empty feed numbered from now (see the module's doc).
+    pub(crate) fn new() -> Self {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as u64);
+        ChangeFeed::starting_at(now_ms << 20)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FeedState<T>> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Numbers, keeps and sends the tenant's changed items, in order.
+    pub(crate) fn publish(&self, tenant_id: &Id, items: impl IntoIterator<Item = T>) {
+        let mut state = self.lock();
+        let first = state.first;
+        for item in items {
+            let sequence = state.next;
+            state.next += 1;
+            let event = Arc::new(FeedEvent { sequence, item, encoded: OnceLock::new() });
+            let tenant = state.tenants.entry(tenant_id.clone()).or_insert_with(|| TenantFeed::new(first - 1));
+            tenant.kept.push_back(Arc::clone(&event));
+            // No subscriber is not an error: live delivery is best effort, the index is the record.
+            let _ = tenant.live.send(event);
+            state.order.push_back(tenant_id.clone());
+        }
+        while state.order.len() > RETAINED {
+            let Some(oldest) = state.order.pop_front() else { break };
+            if let Some(tenant) = state.tenants.get_mut(&oldest)
+                && let Some(evicted) = tenant.kept.pop_front()
+            {
+                tenant.floor = evicted.sequence;
+                if tenant.kept.is_empty() && tenant.live.receiver_count() == 0 {
+                    state.tenants.remove(&oldest);
+                }
+            }
+        }
+    }
+
+    /// The tenant's changes from now on; and the number of the last change made before them
+    /// (every item read after this call reflects at least the changes up to it).
+    pub fn subscribe(&self, tenant_id: &Id) -> (broadcast::Receiver<Arc<FeedEvent<T>>>, u64) {
+        let mut state = self.lock();
+        let floor = state.next - 1;
+        let tenant = state.tenants.entry(tenant_id.clone()).or_insert_with(|| TenantFeed::new(floor));
+        (tenant.live.subscribe(), floor)
+    }
+
+    /// The tenant's changes numbered after `after`. Subscribe first, then ask: a change may then
+    /// come both ways, never neither.
+    pub fn after(&self, tenant_id: &Id, after: u64) -> FeedMissed<T> {
+        let state = self.lock();
+        if after < state.first.saturating_sub(1) || after >= state.next {
+            return FeedMissed::Gone;
+        }
+        match state.tenants.get(tenant_id) {
+            Some(tenant) if after < tenant.floor => FeedMissed::Gone,
+            Some(tenant) => {
+                FeedMissed::Changes(tenant.kept.iter().filter(|event| event.sequence > after).cloned().collect())
+            }
+            // Nothing of the tenant's kept: none of its changes was ever evicted either (its
+            // entry goes only with no subscriber and nothing kept, once every change it had was
+            // evicted) — so unless the number is below the oldest kept overall, none was missed.
+            None if state.order.len() < RETAINED => FeedMissed::Changes(Vec::new()),
+            None => FeedMissed::Gone,
+        }
+    }
+}
