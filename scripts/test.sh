@@ -34,6 +34,15 @@ if ! command -v chromium >/dev/null 2>&1; then
     || { as_root apt-get update && as_root apt-get install -y --no-install-recommends chromium; }
 fi
 
+# The API is fuzzed from its OpenAPI document by schemathesis (api/tests/openapi_fuzz.rs), from
+# PyPI, in a virtualenv of its own under target/.
+SCHEMATHESIS_VERSION=4.32.5
+if ! target/schemathesis/bin/schemathesis --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+  step "installing schemathesis $SCHEMATHESIS_VERSION (pip, once)"
+  python3 -m venv target/schemathesis
+  target/schemathesis/bin/pip install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
 # Postgres tests each create a database of their own on this server.
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then

@@ -62,7 +62,7 @@ impl ClusterRoutes {
         match request.headers().get(FORWARDED_HEADER) {
             None => Ok(false),
             Some(proof) if bool::from(proof.as_bytes().ct_eq(self.proof.as_bytes())) => Ok(true),
-            Some(_) => Err(ApiError::Forbidden("x-flowmart-forwarded is for the cluster's own processes")),
+            Some(_) => Err(ApiError::Forbidden("x-flowmart-forwarded is for the cluster's own processes".into())),
         }
     }
 

@@ -16,9 +16,13 @@ pub enum ApiError {
     /// The request is malformed: a bad parameter, path or body.
     #[error("{0}")]
     BadRequest(String),
-    /// The caller may not do that, whoever it is.
+    /// The request is well formed but refused: the caller may not do that, whoever it is.
     #[error("{0}")]
-    Forbidden(&'static str),
+    Forbidden(String),
+    /// The request is valid but conflicts with the current state (results not yet as fresh as
+    /// asked, and they cannot be within the wait).
+    #[error("{0}")]
+    Conflict(String),
     /// Nothing is known under that name.
     #[error("{0}")]
     NotFound(String),
@@ -50,6 +54,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable(_) | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -107,6 +112,9 @@ pub(crate) enum TenantReadErrors {
     /// 401.
     #[response(status = 401, description = "no or a wrong key")]
     Unauthorized(ErrorBody),
+    /// 409.
+    #[response(status = 409, description = "min_as_of is ahead of the server's clock")]
+    Conflict(ErrorBody),
     /// 429.
     #[response(status = 429, description = "over the tenant's rate limit (see Retry-After)")]
     TooManyRequests(ErrorBody),

@@ -238,13 +238,16 @@ fn a_time_window_selects_records_and_bad_parameters_get_400() {
     let (_, acme) = api.issue_key("acme");
     let (_, first) = api.get("/v1/audit", &acme);
     let at = first["items"][0]["at"].as_i64().unwrap();
-    for (window, expected) in
-        [(format!("from={at}&to={}", at + 1), 1), (format!("from={}", at + 1), 0), (format!("to={at}"), 0)]
-    {
+    for (window, expected) in [
+        (format!("from={at}&to={}", at + 1), 1),
+        (format!("from={}", at + 1), 0),
+        (format!("to={at}"), 0),
+        (format!("from={}&to={at}", at + 1), 0),
+    ] {
         let (status, body) = api.get(&format!("/v1/audit?{window}"), &acme);
         assert_eq!((status, body["items"].as_array().map(Vec::len)), (StatusCode::OK, Some(expected)), "{window}");
     }
-    for bad in ["from=yesterday", "limit=0", "cursor=zz", "from=5&to=4", "tenant_id=globex"] {
+    for bad in ["from=yesterday", "limit=0", "cursor=zz", "cursor=", "tenant_id=globex"] {
         let (status, body) = api.get(&format!("/v1/audit?{bad}"), &acme);
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
         assert!(body["error"].is_string(), "{bad}");

@@ -29,6 +29,11 @@ pub(super) struct KeyList {
     keys: Vec<KeyInfo>,
 }
 
+/// What a tenant id may hold, as the OpenAPI document declares it (with 1–128 characters): no
+/// control character (Unicode `Cc`), no white space (Unicode `White_Space`), no `/` — exactly
+/// what [`valid_tenant_id`] allows.
+pub(super) const TENANT_ID_PATTERN: &str = "^[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000/\\u0000-\\u001f\\u007f-\\u009f]*$";
+
 /// A tenant id: 1–128 characters, none of them a control character, whitespace or `/`.
 fn valid_tenant_id(tenant_id: &str) -> bool {
     (1..=128).contains(&tenant_id.chars().count())
@@ -54,7 +59,8 @@ pub(super) async fn issue_key(
 /// `GET /v1/admin/tenants/{tenant_id}/api-keys`: the tenant's live keys (ids, never secrets).
 #[utoipa::path(get, path = "/v1/admin/tenants/{tenant_id}/api-keys", params(("tenant_id" = String, Path)),
     security(("admin_token" = [])),
-    responses((status = 200, body = KeyList), (status = 503, description = "the read cannot be audited", body = ErrorBody), AdminErrors))]
+    responses((status = 200, body = KeyList), (status = 400, description = "a bad tenant id", body = ErrorBody),
+        (status = 503, description = "the read cannot be audited", body = ErrorBody), AdminErrors))]
 pub(super) async fn list_keys(
     _: Admin,
     State(state): State<ApiState>,
@@ -72,7 +78,8 @@ pub(super) async fn list_keys(
 /// 404 if the tenant has no such live key.
 #[utoipa::path(delete, path = "/v1/admin/tenants/{tenant_id}/api-keys/{key_id}",
     params(("tenant_id" = String, Path), ("key_id" = String, Path)), security(("admin_token" = [])),
-    responses((status = 204, description = "revoked"), (status = 404, description = "no such live key", body = ErrorBody), AdminErrors))]
+    responses((status = 204, description = "revoked"), (status = 400, description = "a bad tenant id", body = ErrorBody),
+        (status = 404, description = "no such live key", body = ErrorBody), AdminErrors))]
 pub(super) async fn revoke_key(
     _: Admin,
     State(state): State<ApiState>,
@@ -88,7 +95,7 @@ pub(super) async fn revoke_key(
     }
 }
 
-fn checked_tenant_id(tenant_id: &str) -> Result<(), ApiError> {
+pub(super) fn checked_tenant_id(tenant_id: &str) -> Result<(), ApiError> {
     if valid_tenant_id(tenant_id) {
         Ok(())
     } else {

@@ -37,11 +37,16 @@ pub(super) struct AlertFilter {
     /// counts as not snoozed).
     #[serde(default)]
     needs_attention: bool,
-    /// Wait (up to 5 s) for results complete up to at least this pipeline time (ms).
+    /// Wait (up to 5 s) for results complete up to at least this pipeline time (ms): 409 at once
+    /// if it is ahead of the server's clock.
+    #[param(maximum = 4_102_444_799_999_u64)]
     min_as_of: Option<u64>,
     /// Items per page, 1–5,000 (default 1,000).
+    #[param(minimum = 1, maximum = 5000)]
     limit: Option<usize>,
     /// `next_cursor` of the previous page.
+    #[serde(default, deserialize_with = "super::query::non_empty")]
+    #[param(min_length = 1)]
     cursor: Option<String>,
 }
 

@@ -27,8 +27,11 @@ pub(super) struct TenantAuditFilter {
     /// Only records before this time (ms since the epoch).
     to: Option<i64>,
     /// Items per page, 1–5,000 (default 1,000).
+    #[param(minimum = 1, maximum = 5000)]
     limit: Option<usize>,
     /// `next_cursor` of the previous page.
+    #[serde(default, deserialize_with = "super::query::non_empty")]
+    #[param(min_length = 1)]
     cursor: Option<String>,
 }
 
@@ -44,8 +47,11 @@ pub(super) struct AdminAuditFilter {
     /// Only records before this time (ms since the epoch).
     to: Option<i64>,
     /// Items per page, 1–5,000 (default 1,000).
+    #[param(minimum = 1, maximum = 5000)]
     limit: Option<usize>,
     /// `next_cursor` of the previous page.
+    #[serde(default, deserialize_with = "super::query::non_empty")]
+    #[param(min_length = 1)]
     cursor: Option<String>,
 }
 
@@ -83,6 +89,9 @@ pub(super) async fn admin(
     filter: Result<Query<AdminAuditFilter>, QueryRejection>,
 ) -> Result<Json<AuditPage>, ApiError> {
     let Query(filter) = filter?;
+    if let Some(tenant_id) = &filter.tenant_id {
+        super::admin::checked_tenant_id(tenant_id)?;
+    }
     let log = audit_log(&state)?;
     let wanted = AuditFilter { tenant_id: filter.tenant_id.clone(), from: filter.from, to: filter.to };
     let page = read_page(log, &wanted, filter.limit, filter.cursor.as_deref()).await?;
@@ -121,12 +130,8 @@ async fn read_page(
     limit: Option<usize>,
     cursor: Option<&str>,
 ) -> Result<Json<AuditPage>, ApiError> {
+    // (`from` after `to` is an empty range: an empty page.)
     let limit = page::limit(limit)?;
-    if let (Some(from), Some(to)) = (filter.from, filter.to)
-        && from > to
-    {
-        return Err(ApiError::BadRequest(format!("from ({from}) is after to ({to})")));
-    }
     let after = cursor.map(page::after::<i64>).transpose()?.unwrap_or(0);
     // One more than asked, to know whether a next page exists.
     let mut items = log.page(filter, after, limit + 1).await.map_err(|error| {

@@ -26,8 +26,11 @@ pub(super) struct StockHistoryFilter {
     /// Only records applied before this pipeline time (ms, exclusive).
     to: Option<i64>,
     /// Items per page, 1–5,000 (default 1,000).
+    #[param(minimum = 1, maximum = 5000)]
     limit: Option<usize>,
     /// `next_cursor` of the previous page.
+    #[serde(default, deserialize_with = "super::query::non_empty")]
+    #[param(min_length = 1)]
     cursor: Option<String>,
 }
 
@@ -37,8 +40,11 @@ pub(super) struct StockHistoryFilter {
 #[into_params(parameter_in = Query)]
 pub(super) struct SettlementHistoryFilter {
     /// Items per page, 1–5,000 (default 1,000).
+    #[param(minimum = 1, maximum = 5000)]
     limit: Option<usize>,
     /// `next_cursor` of the previous page.
+    #[serde(default, deserialize_with = "super::query::non_empty")]
+    #[param(min_length = 1)]
     cursor: Option<String>,
 }
 
@@ -158,7 +164,7 @@ pub(super) async fn stock(
 
 /// Every payment that changed one of the tenant's settlement rows, oldest first.
 #[utoipa::path(get, path = "/v1/settlements/{currency}/{date}/history", security(("tenant_key" = [])),
-    params(("currency" = String, Path), ("date" = String, Path, description = "YYYY-MM-DD"), SettlementHistoryFilter),
+    params(("currency" = String, Path, pattern = "^[A-Z]{3}$"), ("date" = String, Path, format = Date), SettlementHistoryFilter),
     responses((status = 200, body = SettlementHistory),
         (status = 501, description = "no Postgres sink", body = ErrorBody), TenantReadErrors))]
 pub(super) async fn settlement(

@@ -10,6 +10,7 @@ mod health;
 mod history;
 mod openapi;
 pub(crate) mod page;
+mod query;
 mod settlements;
 mod stock;
 mod stream;

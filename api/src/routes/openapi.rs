@@ -1,7 +1,12 @@
 //! `GET /openapi.json`: the OpenAPI 3 document, generated from the handlers' annotations and the
-//! response types (utoipa), so it cannot drift from the code.
+//! response types (utoipa), so it cannot drift from the code; then refined where a constraint
+//! cannot be written as an annotation: each `cursor`'s format (what a client may send is only a
+//! `next_cursor` of the same route kind) and the tenant id rule.
+
+use std::sync::OnceLock;
 
 use axum::Json;
+use serde_json::{Value, json};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -40,6 +45,48 @@ impl Modify for BearerSchemes {
 
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "the OpenAPI 3 document")))]
-pub(super) async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDocument::openapi())
+pub(super) async fn document() -> Json<Value> {
+    static REFINED: OnceLock<Value> = OnceLock::new();
+    Json(REFINED.get_or_init(refined).clone())
+}
+
+/// The generated document with each page cursor's format: `stock-cursor`, `alert-cursor`,
+/// `history-cursor` or `audit-cursor` (the hex of the JSON sort key of a page's last item).
+fn refined() -> Value {
+    let mut document = serde_json::to_value(ApiDocument::openapi()).expect("the document serializes");
+    for_each_parameter(&mut document, |path, parameter| {
+        if parameter["name"] == "tenant_id" {
+            let schema = &mut parameter["schema"];
+            schema["minLength"] = json!(1);
+            schema["maxLength"] = json!(128);
+            schema["pattern"] = json!(super::admin::TENANT_ID_PATTERN);
+        }
+        if parameter["name"] == "cursor" && parameter["in"] == "query" {
+            let format = if path.ends_with("/history") {
+                "history-cursor"
+            } else if path.ends_with("/audit") {
+                "audit-cursor"
+            } else if path.starts_with("/v1/reorder-alerts") {
+                "alert-cursor"
+            } else {
+                "stock-cursor"
+            };
+            parameter["schema"]["format"] = json!(format);
+        }
+    });
+    document
+}
+
+/// Calls `refine` with each operation's path and each of its parameters.
+fn for_each_parameter(document: &mut Value, mut refine: impl FnMut(&str, &mut Value)) {
+    let Some(paths) = document["paths"].as_object_mut() else { return };
+    for (path, item) in paths {
+        let Some(operations) = item.as_object_mut() else { continue };
+        for operation in operations.values_mut() {
+            let Some(parameters) = operation.get_mut("parameters").and_then(Value::as_array_mut) else { continue };
+            for parameter in parameters {
+                refine(path, parameter);
+            }
+        }
+    }
 }

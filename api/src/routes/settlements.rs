@@ -18,12 +18,17 @@ use crate::{ApiError, ApiState};
 #[into_params(parameter_in = Query)]
 pub(super) struct SettlementFilter {
     /// Only this ISO 4217 currency.
+    #[param(pattern = "^[A-Z]{3}$")]
     currency: Option<String>,
     /// From this UTC date (`YYYY-MM-DD`), inclusive.
+    #[param(format = Date)]
     from: Option<String>,
     /// To this UTC date (`YYYY-MM-DD`), inclusive.
+    #[param(format = Date)]
     to: Option<String>,
-    /// Wait (up to 5 s) for results complete up to at least this pipeline time (ms).
+    /// Wait (up to 5 s) for results complete up to at least this pipeline time (ms): 409 at once
+    /// if it is ahead of the server's clock.
+    #[param(maximum = 4_102_444_799_999_u64)]
     min_as_of: Option<u64>,
 }
 
@@ -89,12 +94,8 @@ pub(super) async fn list(
     let Query(filter) = filter?;
     let currency = filter.currency.as_deref().map(currency).transpose()?;
     let from = date("from", filter.from.as_deref())?;
+    // (`from` after `to` is an empty range: no item.)
     let to = date("to", filter.to.as_deref())?;
-    if let (Some(from), Some(to)) = (from, to)
-        && from > to
-    {
-        return Err(ApiError::BadRequest(format!("from ({from}) is after to ({to})")));
-    }
     let snapshot = fresh::snapshot(&state, filter.min_as_of).await?;
     let items = snapshot
         .tenant(&tenant_id)

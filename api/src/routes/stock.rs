@@ -22,14 +22,23 @@ use crate::{ApiError, ApiState};
 #[into_params(parameter_in = Query)]
 pub(super) struct StockFilter {
     /// Only this warehouse.
+    #[serde(default, deserialize_with = "super::query::non_empty")]
+    #[param(min_length = 1)]
     warehouse_id: Option<String>,
     /// Only this sku.
+    #[serde(default, deserialize_with = "super::query::non_empty")]
+    #[param(min_length = 1)]
     sku: Option<String>,
-    /// Wait (up to 5 s) for results complete up to at least this pipeline time (ms).
+    /// Wait (up to 5 s) for results complete up to at least this pipeline time (ms): 409 at once
+    /// if it is ahead of the server's clock.
+    #[param(maximum = 4_102_444_799_999_u64)]
     min_as_of: Option<u64>,
     /// Items per page, 1–5,000 (default 1,000).
+    #[param(minimum = 1, maximum = 5000)]
     limit: Option<usize>,
     /// `next_cursor` of the previous page.
+    #[serde(default, deserialize_with = "super::query::non_empty")]
+    #[param(min_length = 1)]
     cursor: Option<String>,
 }
 

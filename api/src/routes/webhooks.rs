@@ -17,8 +17,17 @@ use crate::{ApiError, ApiState};
 #[serde(deny_unknown_fields)]
 pub(super) struct NewWebhook {
     /// Where to post each alert change: an absolute http or https URL whose host has a public
-    /// address (or one on the operator's allow-list).
+    /// address (or one on the operator's allow-list). A URL of this shape that is not one, or
+    /// whose host is refused, is answered 403.
+    #[schema(max_length = 2048, pattern = "^https?://[^/?#]")]
     url: String,
+}
+
+/// Whether `url` has the shape the document declares: at most 2,048 characters, `http://` or
+/// `https://`, then a host's first character.
+fn declared_shape(url: &str) -> bool {
+    let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"));
+    url.chars().count() <= 2048 && rest.and_then(|rest| rest.chars().next()).is_some_and(|c| !"/?#".contains(c))
 }
 
 /// A webhook just registered, with the secret its deliveries are signed with (shown once).
@@ -44,7 +53,7 @@ pub(super) struct DeliveryLog {
 
 fn webhook_failure(error: WebhookError) -> ApiError {
     match error {
-        WebhookError::BadUrl(_) | WebhookError::AddressRefused(_) => ApiError::BadRequest(error.to_string()),
+        WebhookError::BadUrl(_) | WebhookError::AddressRefused(_) => ApiError::Forbidden(error.to_string()),
         WebhookError::Randomness => ApiError::Unavailable("no randomness available to make a secret"),
         WebhookError::Store(error) => {
             tracing::error!(%error, "webhook store failed");
@@ -61,7 +70,8 @@ fn json_error(rejection: JsonRejection) -> ApiError {
 /// (`X-FlowMart-Timestamped-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.delivery_id.body">`).
 #[utoipa::path(post, path = "/v1/webhooks", request_body = NewWebhook, security(("tenant_key" = [])),
     responses((status = 201, body = RegisteredWebhook),
-        (status = 400, description = "a bad body, or a url not http(s) or not reaching an allowed address", body = ErrorBody),
+        (status = 400, description = "a bad body, or a url not of the declared shape", body = ErrorBody),
+        (status = 403, description = "a url that is not one, or whose host does not reach an allowed address", body = ErrorBody),
         TenantKeyErrors))]
 pub(super) async fn register(
     holder: KeyHolder,
@@ -69,6 +79,12 @@ pub(super) async fn register(
     body: Result<Json<NewWebhook>, JsonRejection>,
 ) -> Result<(StatusCode, Json<RegisteredWebhook>), ApiError> {
     let Json(new) = body.map_err(json_error)?;
+    if !declared_shape(&new.url) {
+        return Err(ApiError::BadRequest(format!(
+            "url must be an http:// or https:// URL of at most 2048 characters, got {:?}",
+            new.url
+        )));
+    }
     let tenant_id = &holder.tenant_id;
     let (webhook, secret) =
         state.webhooks.register(tenant_id, &new.url, &holder.actor()).await.map_err(webhook_failure)?;
