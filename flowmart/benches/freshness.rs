@@ -1,7 +1,8 @@
 //! Freshness through the broker: one inventory record produced → its effect visible in the API of
-//! `flowmart run` (2 workers, no database), beside a bare produce → consume round trip on the same
-//! broker (its ceiling), interleaved in one run; first idle, then while a background producer
-//! writes the generator's workload at `LOAD` events/s (default 50,000).
+//! `flowmart run` (2 workers, no database), and → its change event on the stock change stream
+//! (`/v1/stock/stream`, one session open throughout), beside a bare produce → consume round trip
+//! on the same broker (their ceiling), interleaved in one run; first idle, then while a background
+//! producer writes the generator's workload at `LOAD` events/s (default 50,000).
 //!
 //! `cargo bench -p flowmart --bench freshness`; `PROBES` (default 300 per path and phase),
 //! `LOAD`, `FETCH_WAIT_MS` (default 10, on both consumers: Tansu holds a fetch that names an
@@ -13,8 +14,10 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use flowmart_generator::{GeneratorConfig, PartitionWorkload};
@@ -81,6 +84,33 @@ struct Probes {
     stock_url: String,
     key: String,
     sent: u64,
+    /// `on_hand` of each `stock` event of the change stream session, as it arrives.
+    stream: mpsc::Receiver<i64>,
+}
+
+/// Opens `/v1/stock/stream?warehouse_id=stream` and sends the `on_hand` of each event it carries.
+fn stream_session(address: &str, key: &str) -> mpsc::Receiver<i64> {
+    let mut connection = std::net::TcpStream::connect(address).expect("the API accepts");
+    connection.set_nodelay(true).expect("no delay");
+    let request = format!(
+        "GET /v1/stock/stream?warehouse_id=stream HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {key}\r\n\r\n"
+    );
+    connection.write_all(request.as_bytes()).expect("sent");
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        // One SSE event per chunk of the chunked body: its `data:` line is whole.
+        for line in BufReader::new(connection).lines() {
+            let Ok(line) = line else { return };
+            if let Some(data) = line.strip_prefix("data:")
+                && let Ok(item) = serde_json::from_str::<serde_json::Value>(data.trim())
+                && let Some(on_hand) = item["on_hand"].as_i64()
+                && sender.send(on_hand).is_err()
+            {
+                return;
+            }
+        }
+    });
+    receiver
 }
 
 impl Probes {
@@ -122,6 +152,20 @@ impl Probes {
             std::thread::sleep(Duration::from_micros(250));
         }
     }
+
+    /// Produce → the change stream session receives the probe position's event counting it;
+    /// `None` when that took over 10 s.
+    fn stream_round_trip(&mut self, expected_on_hand: i64) -> Option<f64> {
+        self.sent += 1;
+        let started = Instant::now();
+        self.producer.send(&probe(self.sent, "stream")).expect("queued");
+        while let Ok(on_hand) = self.stream.recv_timeout(Duration::from_secs(10).saturating_sub(started.elapsed())) {
+            if on_hand >= expected_on_hand {
+                return Some(started.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        None
+    }
 }
 
 /// A background producer writing the generator's workload (its own tenants) at `rate` events/s.
@@ -158,8 +202,8 @@ fn start_load(
     sent
 }
 
-fn phase(name: &str, probes: &mut Probes, count: usize, on_hand: &mut i64) {
-    let (mut bare, mut pipeline) = (Vec::new(), Vec::new());
+fn phase(name: &str, probes: &mut Probes, count: usize, on_hand: &mut i64, streamed: &mut i64) {
+    let (mut bare, mut pipeline, mut stream) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..count {
         bare.push(probes.bare_round_trip());
         std::thread::sleep(Duration::from_millis(10));
@@ -172,15 +216,29 @@ fn phase(name: &str, probes: &mut Probes, count: usize, on_hand: &mut i64) {
         };
         pipeline.push(latency);
         std::thread::sleep(Duration::from_millis(10));
+        *streamed += 1;
+        let Some(latency) = probes.stream_round_trip(*streamed) else {
+            println!("{name}: a probe took over 10 s to come on the change stream; stopping the phase");
+            return;
+        };
+        stream.push(latency);
+        std::thread::sleep(Duration::from_millis(10));
     }
-    bare.sort_by(f64::total_cmp);
-    pipeline.sort_by(f64::total_cmp);
-    let (bare, pipeline) = (Latencies(bare), Latencies(pipeline));
+    for latencies in [&mut bare, &mut pipeline, &mut stream] {
+        latencies.sort_by(f64::total_cmp);
+    }
+    let (bare, pipeline, stream) = (Latencies(bare), Latencies(pipeline), Latencies(stream));
     println!(
         "{name}: bare produce → consume {}; flowmart produce → API {}; p50 ratio {:.1}",
         bare.summary(),
         pipeline.summary(),
         pipeline.quantile(0.5) / bare.quantile(0.5)
+    );
+    println!(
+        "{name}: flowmart produce → change stream {}; p50 ratio {:.1}; p99 beyond the bare p99 {:.1} ms",
+        stream.summary(),
+        stream.quantile(0.5) / bare.quantile(0.5),
+        stream.quantile(0.99) - bare.quantile(0.99)
     );
 }
 
@@ -240,20 +298,24 @@ fn main() {
         .add_partition_offset(Topics::default().name(InputTopic::Inventory), 0, Offset::End)
         .expect("a partition");
     bare.assign(&assignment).expect("assigned");
-    let mut probes = Probes { producer, bare, http, stock_url: format!("{api}/v1/stock/api/PROBE"), key, sent: 0 };
-    // Warm both paths (connections, the registry look-up, the first snapshot of the position).
-    let mut on_hand = 0;
+    let stream = stream_session(&format!("127.0.0.1:{port}"), &key);
+    let mut probes =
+        Probes { producer, bare, http, stock_url: format!("{api}/v1/stock/api/PROBE"), key, sent: 0, stream };
+    // Warm every path (connections, the registry look-up, the first snapshot of the position).
+    let (mut on_hand, mut streamed) = (0, 0);
     for _ in 0..10 {
         probes.bare_round_trip();
         on_hand += 1;
         probes.flowmart_round_trip(on_hand).expect("flowmart shows a probe while idle");
+        streamed += 1;
+        probes.stream_round_trip(streamed).expect("the change stream sends a probe while idle");
     }
-    phase("idle", &mut probes, count, &mut on_hand);
+    phase("idle", &mut probes, count, &mut on_hand, &mut streamed);
     let stop = Arc::new(AtomicBool::new(false));
     let sent = start_load(&tansu.brokers().as_str().into(), &registry, load, Arc::clone(&stop));
     std::thread::sleep(Duration::from_secs(3));
     let started = (Instant::now(), sent.load(Ordering::Relaxed));
-    phase(&format!("while producing {load} events/s"), &mut probes, count, &mut on_hand);
+    phase(&format!("while producing {load} events/s"), &mut probes, count, &mut on_hand, &mut streamed);
     let achieved = (sent.load(Ordering::Relaxed) - started.1) as f64 / started.0.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     println!("(the background producer achieved {achieved:.0} events/s during the loaded phase)");

@@ -53,16 +53,18 @@ struct FeedState<T> {
     order: VecDeque<Id>,
 }
 
+/// One tenant's part of a feed: kept for every tenant that ever had a change or a subscriber
+/// (a floor and an empty queue when idle), its live channel only while it has subscribers.
 struct TenantFeed<T> {
     /// Every change of the tenant numbered above this is in `kept`.
     floor: u64,
     kept: VecDeque<Arc<FeedEvent<T>>>,
-    live: broadcast::Sender<Arc<FeedEvent<T>>>,
+    live: Option<broadcast::Sender<Arc<FeedEvent<T>>>>,
 }
 
 impl<T> TenantFeed<T> {
     fn new(floor: u64) -> Self {
-        TenantFeed { floor, kept: VecDeque::new(), live: broadcast::channel(LIVE_BUFFER).0 }
+        TenantFeed { floor, kept: VecDeque::new(), live: None }
     }
 }
 
@@ -96,8 +98,12 @@ impl<T: Send + Sync + 'static> ChangeFeed<T> {
             let event = Arc::new(FeedEvent { sequence, item, encoded: OnceLock::new() });
             let tenant = state.tenants.entry(tenant_id.clone()).or_insert_with(|| TenantFeed::new(first - 1));
             tenant.kept.push_back(Arc::clone(&event));
-            // No subscriber is not an error: live delivery is best effort, the index is the record.
-            let _ = tenant.live.send(event);
+            if let Some(live) = &tenant.live
+                && live.send(event).is_err()
+            {
+                // Its last subscriber has gone: free the channel's buffer.
+                tenant.live = None;
+            }
             state.order.push_back(tenant_id.clone());
         }
         while state.order.len() > RETAINED {
@@ -106,9 +112,6 @@ impl<T: Send + Sync + 'static> ChangeFeed<T> {
                 && let Some(evicted) = tenant.kept.pop_front()
             {
                 tenant.floor = evicted.sequence;
-                if tenant.kept.is_empty() && tenant.live.receiver_count() == 0 {
-                    state.tenants.remove(&oldest);
-                }
             }
         }
     }
@@ -118,8 +121,10 @@ impl<T: Send + Sync + 'static> ChangeFeed<T> {
     pub fn subscribe(&self, tenant_id: &Id) -> (broadcast::Receiver<Arc<FeedEvent<T>>>, u64) {
         let mut state = self.lock();
         let floor = state.next - 1;
-        let tenant = state.tenants.entry(tenant_id.clone()).or_insert_with(|| TenantFeed::new(floor));
-        (tenant.live.subscribe(), floor)
+        let first = state.first;
+        let tenant = state.tenants.entry(tenant_id.clone()).or_insert_with(|| TenantFeed::new(first - 1));
+        let live = tenant.live.get_or_insert_with(|| broadcast::channel(LIVE_BUFFER).0);
+        (live.subscribe(), floor)
     }
 
     /// The tenant's changes numbered after `after`. Subscribe first, then ask: a change may then
@@ -134,11 +139,57 @@ impl<T: Send + Sync + 'static> ChangeFeed<T> {
             Some(tenant) => {
                 FeedMissed::Changes(tenant.kept.iter().filter(|event| event.sequence > after).cloned().collect())
             }
-            // Nothing of the tenant's kept: none of its changes was ever evicted either (its
-            // entry goes only with no subscriber and nothing kept, once every change it had was
-            // evicted) — so unless the number is below the oldest kept overall, none was missed.
-            None if state.order.len() < RETAINED => FeedMissed::Changes(Vec::new()),
-            None => FeedMissed::Gone,
+            // A tenant that never had a change missed none.
+            None => FeedMissed::Changes(Vec::new()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ChangeFeed, FeedMissed, RETAINED};
+    use flowmart_schemas::Id;
+
+    fn numbers(missed: FeedMissed<u32>) -> Option<Vec<u64>> {
+        match missed {
+            FeedMissed::Changes(changes) => Some(changes.iter().map(|event| event.sequence).collect()),
+            FeedMissed::Gone => None,
+        }
+    }
+
+    #[test]
+    fn a_tenant_resumes_after_its_last_change_while_kept_and_is_told_when_not() {
+        let feed = ChangeFeed::starting_at(1_000);
+        let (acme, globex) = (Id::from("acme"), Id::from("globex"));
+        assert_eq!(numbers(feed.after(&acme, 999)), Some(vec![]), "nothing made yet, nothing missed");
+        feed.publish(&acme, [1, 2]);
+        feed.publish(&globex, [3]);
+        feed.publish(&acme, [4]);
+        assert_eq!(numbers(feed.after(&acme, 999)), Some(vec![1_000, 1_001, 1_003]));
+        assert_eq!(numbers(feed.after(&acme, 1_001)), Some(vec![1_003]));
+        assert_eq!(numbers(feed.after(&globex, 1_001)), Some(vec![1_002]));
+        assert_eq!(numbers(feed.after(&acme, 998)), None, "before this feed's first number: an earlier run's");
+        assert_eq!(numbers(feed.after(&acme, 1_004)), None, "a number not given yet");
+        let (mut live, floor) = feed.subscribe(&acme);
+        assert_eq!(floor, 1_003, "the last change made before subscribing");
+        feed.publish(&acme, [5]);
+        assert_eq!(live.try_recv().unwrap().sequence, 1_004);
+    }
+
+    #[test]
+    fn the_oldest_changes_overall_go_first_and_their_tenants_cannot_resume_from_before_them() {
+        let feed = ChangeFeed::starting_at(1);
+        let (acme, globex) = (Id::from("acme"), Id::from("globex"));
+        feed.publish(&globex, [0]);
+        feed.publish(&acme, 0..=RETAINED as u32);
+        // Two over the window: 1 (globex's) was evicted, then 2 (acme's first).
+        let count = |missed: FeedMissed<u32>| numbers(missed).map(|kept| kept.len());
+        assert_eq!(count(feed.after(&globex, 0)), None);
+        assert_eq!(count(feed.after(&globex, 1)), Some(0), "nothing of globex's after its evicted change");
+        assert_eq!(count(feed.after(&acme, 1)), None, "acme's change 2 is gone");
+        let kept = numbers(feed.after(&acme, 2)).unwrap();
+        assert_eq!((kept.len(), kept[0], kept[kept.len() - 1]), (RETAINED, 3, RETAINED as u64 + 2));
+        let never_seen = Id::from("initech");
+        assert_eq!(count(feed.after(&never_seen, 5)), Some(0), "a tenant without a change missed none");
     }
 }
