@@ -78,18 +78,15 @@ impl Http {
         })
     }
 
-    /// The first event of the alert stream resumed after change `last_event_id`, and the process
-    /// that answered; `None` when none comes within 5 s.
-    pub fn first_alert_event(&self, url: &str, bearer: &str, last_event_id: u64) -> (Option<String>, Option<String>) {
+    /// The first event of the event stream at `url` (resumed after change `last_event_id` when
+    /// given), and the process that answered; `None` when none comes within 5 s.
+    pub fn first_event(&self, url: &str, bearer: &str, last_event_id: Option<u64>) -> (Option<String>, Option<String>) {
         self.runtime.block_on(async {
-            let mut response = self
-                .client
-                .get(url)
-                .bearer_auth(bearer)
-                .header("last-event-id", last_event_id.to_string())
-                .send()
-                .await
-                .unwrap();
+            let mut request = self.client.get(url).bearer_auth(bearer);
+            if let Some(last_event_id) = last_event_id {
+                request = request.header("last-event-id", last_event_id.to_string());
+            }
+            let mut response = request.send().await.unwrap();
             let process = response.headers().get("x-flowmart-process").map(|value| value.to_str().unwrap().to_string());
             let mut text = String::new();
             let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
