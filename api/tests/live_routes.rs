@@ -317,6 +317,7 @@ fn acknowledging_and_snoozing_take_an_alert_out_of_needs_attention_and_are_pushe
         ("snooze", json!({ "until": "tomorrow" }), "RFC 3339"),
         ("snooze", json!({ "note": "no until" }), "until"),
         ("acknowledge", json!({ "note": "n".repeat(1_001) }), "1000"),
+        ("acknowledge", json!({ "note": "a\u{0}b" }), "NUL"),
         ("acknowledge", json!({ "reason": "unknown field" }), "reason"),
         ("acknowledge", json!("not an object"), ""),
     ] {

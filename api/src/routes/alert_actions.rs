@@ -29,8 +29,8 @@ const MAX_NOTE_CHARS: usize = 1_000;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Acknowledgement {
-    /// Why, for the team (up to 1,000 characters).
-    #[schema(max_length = 1000)]
+    /// Why, for the team (up to 1,000 characters, no NUL).
+    #[schema(max_length = 1000, pattern = r"^[^\u0000]*$")]
     note: Option<String>,
 }
 
@@ -41,8 +41,8 @@ pub(super) struct Snooze {
     /// Until when (RFC 3339). A time already passed leaves the alert not snoozed.
     #[schema(format = DateTime)]
     until: String,
-    /// Why, for the team (up to 1,000 characters).
-    #[schema(max_length = 1000)]
+    /// Why, for the team (up to 1,000 characters, no NUL).
+    #[schema(max_length = 1000, pattern = r"^[^\u0000]*$")]
     note: Option<String>,
 }
 
@@ -51,6 +51,8 @@ fn checked_note(note: Option<String>) -> Result<Option<String>, ApiError> {
         Some(note) if note.chars().count() > MAX_NOTE_CHARS => {
             Err(ApiError::BadRequest(format!("note must be at most {MAX_NOTE_CHARS} characters")))
         }
+        // Postgres text cannot hold it.
+        Some(note) if note.contains('\0') => Err(ApiError::BadRequest("note must not contain NUL (U+0000)".into())),
         note => Ok(note),
     }
 }
