@@ -19,19 +19,26 @@ impl AnnotationTable {
         AnnotationTable(store.0.clone())
     }
 
-    /// Deletes the rows of alerts the sink no longer keeps (when its `reorder_alerts` table is
-    /// in this database), then keeps every remaining row the index holds the alert of.
-    pub async fn restore(&self, index: &ServingIndex) -> Result<(), StoreError> {
-        sqlx::query(
-            "DO $$ BEGIN
-               IF to_regclass('reorder_alerts') IS NOT NULL THEN
-                 DELETE FROM alert_annotations a WHERE NOT EXISTS
-                   (SELECT 1 FROM reorder_alerts r WHERE r.tenant_id = a.tenant_id AND r.alert_id = a.alert_id);
-               END IF;
-             END $$",
-        )
-        .execute(&self.0)
-        .await?;
+    /// Deletes the rows of alerts that are gone — resolved more than
+    /// `resolved_alert_retention_ms` ago, or unknown to the sink — when the sink's
+    /// `reorder_alerts` table is in this database; then keeps every remaining row whose alert the
+    /// index holds.
+    pub async fn restore(&self, index: &ServingIndex, resolved_alert_retention_ms: u64) -> Result<(), StoreError> {
+        let sink_here: bool = sqlx::query_scalar("SELECT to_regclass('reorder_alerts') IS NOT NULL")
+            .fetch_one(&self.0)
+            .await?;
+        if sink_here {
+            let retention = i64::try_from(resolved_alert_retention_ms).unwrap_or(i64::MAX);
+            sqlx::query(
+                "DELETE FROM alert_annotations a WHERE NOT EXISTS
+                   (SELECT 1 FROM reorder_alerts r WHERE r.tenant_id = a.tenant_id AND r.alert_id = a.alert_id
+                      AND (r.resolved_at IS NULL
+                           OR r.resolved_at >= (extract(epoch FROM now()) * 1000)::int8 - $1))",
+            )
+            .bind(retention)
+            .execute(&self.0)
+            .await?;
+        }
         let rows = sqlx::query_as::<_, (String, String, Option<i64>, Option<String>, Option<String>, Option<i64>)>(
             "SELECT tenant_id, alert_id, acknowledged_at, acknowledged_by, note, snoozed_until FROM alert_annotations",
         )

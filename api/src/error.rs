@@ -123,13 +123,16 @@ pub(crate) enum TenantReadErrors {
     Unavailable(ErrorBody),
 }
 
-/// The error every route that takes a tenant's key may answer (OpenAPI only).
+/// The errors every route that takes a tenant's key may answer (OpenAPI only).
 #[derive(IntoResponses)]
 #[expect(dead_code, reason = "describes responses for the OpenAPI document; never constructed")]
 pub(crate) enum TenantKeyErrors {
     /// 401.
     #[response(status = 401, description = "no or a wrong key")]
     Unauthorized(ErrorBody),
+    /// 429.
+    #[response(status = 429, description = "over the tenant's rate limit (see Retry-After)")]
+    TooManyRequests(ErrorBody),
 }
 
 /// The error every admin route may answer (OpenAPI only).

@@ -15,6 +15,11 @@ pub fn describe_metrics() {
         "Requests refused with 429 because their tenant was over its rate limit."
     );
     describe_counter!(
+        "flowmart_api_key_lookups_refused_total",
+        Unit::Count,
+        "Unknown keys answered 401 without a look-up because every look-up slot was taken."
+    );
+    describe_counter!(
         "flowmart_api_routed_total",
         Unit::Count,
         "Requests forwarded to the process that owns their tenant, by that process."

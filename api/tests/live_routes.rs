@@ -47,7 +47,7 @@ impl Api {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let store = database.map(|database| runtime.block_on(Store::open(&database.url())).unwrap());
         if let Some(store) = &store {
-            runtime.block_on(AnnotationTable::new(store).restore(&index)).unwrap();
+            runtime.block_on(AnnotationTable::new(store).restore(&index, 86_400_000)).unwrap();
         }
         let keys = match &store {
             Some(store) => runtime.block_on(ApiKeys::stored(store)).unwrap(),
@@ -334,6 +334,10 @@ fn acknowledging_and_snoozing_take_an_alert_out_of_needs_attention_and_are_pushe
     api.apply(ChangeBatch { lower: 2, upper: 3, ..alert_batch(4, vec![resolved, reopened]) });
     let (_, attention) = api.get("/v1/reorder-alerts?needs_attention=true", &acme);
     assert_eq!(ids(&attention), ["alert-a-2", "alert-c"]);
+    // The resolved one is not acted on any more.
+    let (status, body) = api.post("/v1/reorder-alerts/alert-a/acknowledge", &acme, json!({}));
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("resolved"), "{body}");
 }
 
 #[test]
@@ -379,6 +383,27 @@ fn acknowledgements_are_stored_with_their_audit_record_and_come_back_after_a_res
     assert_eq!(open["items"][1]["snoozed_until"], 4_070_908_800_000_i64);
     let (_, attention) = api.get("/v1/reorder-alerts?needs_attention=true", &acme);
     assert_eq!(ids(&attention), Vec::<&str>::new());
+    drop(api);
+
+    // With the sink's tables in the database: a row of an alert resolved longer ago than the
+    // retention of resolved alerts (a day here) goes, and so does one the sink does not know.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(flowmart_postgres::migrate(&database.url())).expect("the sink's tables");
+    let two_days_ago = now_ms() - 2 * 86_400_000;
+    database.rows(&format!(
+        "INSERT INTO reorder_alerts VALUES
+           ('alert-a', 'acme', 'berlin', 'a', 'OPEN', 1, 5, 10, 1, NULL),
+           ('alert-b', 'acme', 'berlin', 'b', 'RESOLVED', 9, 5, 10, 1, {two_days_ago})
+         RETURNING alert_id"
+    ));
+    database.rows(
+        "INSERT INTO alert_annotations (tenant_id, alert_id, note) VALUES ('acme', 'alert-z', 'gone') RETURNING note",
+    );
+    let api = Api::over(opened(), Some(&database));
+    let kept = database.rows("SELECT alert_id FROM alert_annotations ORDER BY alert_id");
+    assert_eq!(kept, [["alert-a"]]);
+    let (_, open) = api.get("/v1/reorder-alerts", &acme);
+    assert_eq!((&open["items"][0]["note"], &open["items"][1]["snoozed_until"]), (&json!("on it"), &Value::Null));
 }
 
 fn sku_and_on_hand(events: &[Sse]) -> Vec<(String, i64)> {

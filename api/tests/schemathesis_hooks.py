@@ -25,7 +25,7 @@ def cursor(key):
 schemathesis.openapi.format("stock-cursor", cursor(st.tuples(TEXT, TEXT).map(list)))
 # (resolved, projected - reorder_point, resolved_at, alert_id)
 schemathesis.openapi.format("alert-cursor", cursor(st.tuples(st.booleans(), I64, st.none() | U64, TEXT).map(list)))
-# (applied_at, partition, offset, event_id)
+# (applied_at, partition, offset, topic)
 schemathesis.openapi.format("history-cursor", cursor(st.tuples(I64, I32, I64, TEXT).map(list)))
 # seq
 schemathesis.openapi.format("audit-cursor", cursor(I64))

@@ -3,6 +3,7 @@
 mod stored;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use flowmart_schemas::Id;
@@ -66,32 +67,58 @@ pub enum KeyError {
 ///
 /// Keys are 256 random bits, so a plain digest (no salt, no slow hash) is enough: nothing
 /// guessable goes in. Lookup is by digest, which leaks nothing useful through timing.
-#[derive(Default)]
 pub struct ApiKeys {
     by_digest: RwLock<HashMap<KeyDigest, (Id, KeyInfo)>>,
     table: Option<KeyTable>,
-    /// Held by each change, each reload and each lookup in the table, so a reload or a lookup
-    /// read before a change never undoes it (a revoked key coming back until the next reload).
+    /// Held by each change and each reload, so a reload read before a change never undoes it
+    /// (a revoked key coming back until the next reload).
     changing: tokio::sync::Mutex<()>,
+    /// Bumped by each revocation here: a key looked up in the table before one is not kept.
+    revocations: AtomicU64,
     /// Digests looked up in the table and not found there since the last reload: a wrong key
     /// costs the database one query per reload, however often it is sent. (A key is random: it
     /// cannot be sent before it is issued, so none of these becomes a live key.)
     unknown: Mutex<HashSet<KeyDigest>>,
+    /// Lookups in the table at once; a key that finds none free is answered as unknown (a flood
+    /// of made-up keys costs the database at most this many queries at a time).
+    lookups: tokio::sync::Semaphore,
 }
 
 /// How many unknown digests are remembered between reloads; beyond it, the oldest are
 /// forgotten wholesale (the table answers for them again).
 const UNKNOWN_REMEMBERED: usize = 65_536;
+/// How many table lookups may run at once.
+const CONCURRENT_LOOKUPS: usize = 4;
+
+/// Whether `key` has the shape of a key this API issues (`fmk_` and 64 lower-case hex digits):
+/// nothing else is looked up.
+fn well_formed(key: &str) -> bool {
+    key.strip_prefix("fmk_")
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f')))
+}
+
+impl Default for ApiKeys {
+    fn default() -> Self {
+        ApiKeys::new()
+    }
+}
 
 impl ApiKeys {
     /// An empty key store in memory only (the demo).
     pub fn new() -> Self {
-        ApiKeys::default()
+        ApiKeys {
+            by_digest: RwLock::default(),
+            table: None,
+            changing: tokio::sync::Mutex::default(),
+            revocations: AtomicU64::new(0),
+            unknown: Mutex::default(),
+            lookups: tokio::sync::Semaphore::new(CONCURRENT_LOOKUPS),
+        }
     }
 
     /// The key store in `store`'s database, every live key loaded.
     pub async fn stored(store: &Store) -> Result<Self, StoreError> {
-        let keys = ApiKeys { table: Some(KeyTable::new(store)), ..ApiKeys::default() };
+        let keys = ApiKeys { table: Some(KeyTable::new(store)), ..ApiKeys::new() };
         keys.reload().await?;
         Ok(keys)
     }
@@ -139,6 +166,7 @@ impl ApiKeys {
     /// Revokes `tenant_id`'s key `key_id` at once; whether it was live.
     pub async fn revoke(&self, tenant_id: &str, key_id: &str) -> Result<bool, KeyError> {
         let _changing = self.changing.lock().await;
+        self.revocations.fetch_add(1, Ordering::SeqCst);
         if let Some(table) = &self.table {
             table.revoke(tenant_id, key_id).await?;
         }
@@ -160,38 +188,54 @@ impl ApiKeys {
         infos
     }
 
-    /// The tenant a key belongs to, if it is a live key issued here.
+    /// The tenant a key belongs to, if this process knows it as live (issued here, read from the
+    /// table, or looked up there by [`resolve`](ApiKeys::resolve)).
     pub fn tenant_of(&self, key: &str) -> Option<Id> {
         let keys = self.by_digest.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         keys.get(&digest(key)).map(|(tenant, _)| tenant.clone())
     }
 
-    /// The tenant and id of a live key issued here: who acts with it, for the audit log.
+    /// The tenant and id of a key this process knows as live: who acts with it, for the audit log.
     pub fn holder_of(&self, key: &str) -> Option<(Id, String)> {
         let keys = self.by_digest.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         keys.get(&digest(key)).map(|(tenant, info)| (tenant.clone(), info.key_id.clone()))
     }
 
     /// The tenant and id of a live key, issued here or — with a database — through any process
-    /// sharing it: a key this process has not read yet is looked up in the table and kept.
+    /// sharing it: a well-formed key this process has not read yet is looked up in the table
+    /// (at most [`CONCURRENT_LOOKUPS`] at once; a made-up key once per reload) and kept.
     pub async fn resolve(&self, key: &str) -> Option<(Id, String)> {
         if let Some(holder) = self.holder_of(key) {
             return Some(holder);
         }
-        let table = self.table.as_ref()?;
+        let table = self.table.as_ref().filter(|_| well_formed(key))?;
         let key_digest = digest(key);
-        let remembered = |unknown: &HashSet<KeyDigest>| unknown.contains(&key_digest);
-        if remembered(&self.unknown.lock().unwrap_or_else(|poisoned| poisoned.into_inner())) {
+        let remembered = || self.unknown.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(&key_digest);
+        if remembered() {
             return None;
         }
-        let _changing = self.changing.lock().await;
+        let Ok(_lookup) = self.lookups.try_acquire() else {
+            metrics::counter!("flowmart_api_key_lookups_refused_total").increment(1);
+            return None;
+        };
+        // Asked again with the permit: a lookup of the same key may have just finished.
         if let Some(holder) = self.holder_of(key) {
             return Some(holder);
         }
+        if remembered() {
+            return None;
+        }
+        let revocations = self.revocations.load(Ordering::SeqCst);
         match table.live_by_digest(&key_digest).await {
             Ok(Some(stored)) => {
                 let holder = (Id::from(stored.tenant_id), stored.key_id.clone());
                 let info = KeyInfo { key_id: stored.key_id, created_at: stored.created_at_ms };
+                let _changing = self.changing.lock().await;
+                // A revocation since the lookup may be this key's: it is not kept, and the caller
+                // is answered as the table answers now.
+                if self.revocations.load(Ordering::SeqCst) != revocations {
+                    return None;
+                }
                 self.write().insert(key_digest, (holder.0.clone(), info));
                 Some(holder)
             }

@@ -8,8 +8,8 @@
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
-use flowmart_schemas::Id;
-use flowmart_serving::AlertAnnotation;
+use flowmart_schemas::{AlertState, Id};
+use flowmart_serving::{AlertAnnotation, NotAnnotated};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -64,6 +64,7 @@ fn checked_note(note: Option<String>) -> Result<Option<String>, ApiError> {
     responses((status = 200, body = AlertItem),
         (status = 400, description = "a bad body", body = ErrorBody),
         (status = 404, description = "the tenant has no such alert", body = ErrorBody),
+        (status = 409, description = "the alert is resolved", body = ErrorBody),
         (status = 503, description = "the annotation store is unavailable", body = ErrorBody),
         TenantKeyErrors))]
 pub(super) async fn acknowledge(
@@ -92,6 +93,7 @@ pub(super) async fn acknowledge(
     responses((status = 200, body = AlertItem),
         (status = 400, description = "a bad body (e.g. `until` not RFC 3339)", body = ErrorBody),
         (status = 404, description = "the tenant has no such alert", body = ErrorBody),
+        (status = 409, description = "the alert is resolved", body = ErrorBody),
         (status = 503, description = "the annotation store is unavailable", body = ErrorBody),
         TenantKeyErrors))]
 pub(super) async fn snooze(
@@ -117,7 +119,7 @@ pub(super) async fn snooze(
 }
 
 /// Applies `change` to the alert's annotation: stored (with `audit`) when there is a database,
-/// then kept and published by the index.
+/// then kept and published by the index — one change at a time, so none overwrites another.
 async fn annotate(
     state: &ApiState,
     holder: &KeyHolder,
@@ -126,12 +128,21 @@ async fn annotate(
     change: impl Fn(AlertAnnotation, i64) -> AlertAnnotation,
 ) -> Result<Json<AlertItem>, ApiError> {
     let not_found = || ApiError::NotFound(format!("no reorder alert {alert_id:?}"));
+    let refused = |why| match why {
+        NotAnnotated::NotHeld => not_found(),
+        NotAnnotated::Resolved => {
+            ApiError::Conflict(format!("reorder alert {alert_id:?} is resolved; a new crossing is a new alert"))
+        }
+    };
     let tenant_id = &holder.tenant_id;
     let alert_id = Id::from(alert_id.as_str());
+    let _annotating = state.index.annotating().await;
     let snapshot = state.index.snapshot();
     let view = snapshot.tenant(tenant_id).ok_or_else(not_found)?;
-    if !view.alerts.contains_key(&alert_id) {
-        return Err(not_found());
+    match view.alerts.get(&alert_id) {
+        None => return Err(not_found()),
+        Some(alert) if alert.state == AlertState::Resolved => return Err(refused(NotAnnotated::Resolved)),
+        Some(_) => {}
     }
     let now = super::now_ms();
     let annotation = change(state.index.annotation(tenant_id, &alert_id).unwrap_or_default(), now);
@@ -141,7 +152,7 @@ async fn annotate(
             ApiError::Unavailable("the annotation store is unavailable; retry later")
         })?;
     }
-    let alert = state.index.annotate(tenant_id, &alert_id, annotation.clone(), now).ok_or_else(not_found)?;
+    let alert = state.index.annotate(tenant_id, &alert_id, annotation.clone(), now).map_err(refused)?;
     tracing::info!(%tenant_id, %alert_id, key_id = %holder.key_id, "annotated an alert");
     Ok(Json(AlertItem::new(&alert, view, Some(&annotation))))
 }

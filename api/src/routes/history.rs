@@ -128,7 +128,8 @@ fn trimmed<T>(mut rows: Vec<T>, limit: usize, key: impl Fn(&T) -> HistoryCursor)
 
 /// Every record that changed one of the tenant's positions, oldest first.
 #[utoipa::path(get, path = "/v1/stock/{warehouse_id}/{sku}/history", security(("tenant_key" = [])),
-    params(("warehouse_id" = String, Path), ("sku" = String, Path), StockHistoryFilter),
+    params(("warehouse_id" = String, Path, pattern = r"^[^\u0000]+$"), ("sku" = String, Path, pattern = r"^[^\u0000]+$"),
+        StockHistoryFilter),
     responses((status = 200, body = StockHistory),
         (status = 501, description = "no Postgres sink", body = ErrorBody), TenantReadErrors))]
 pub(super) async fn stock(
@@ -138,6 +139,9 @@ pub(super) async fn stock(
     filter: Result<Query<StockHistoryFilter>, QueryRejection>,
 ) -> Result<Json<StockHistory>, ApiError> {
     let Path((warehouse_id, sku)) = path?;
+    if warehouse_id.contains('\0') || sku.contains('\0') {
+        return Err(ApiError::BadRequest("warehouse_id and sku never contain NUL (U+0000)".into()));
+    }
     let Query(filter) = filter?;
     let page = page_of(filter.limit, filter.cursor.as_deref(), filter.from, filter.to)?;
     let (as_of, rows) =

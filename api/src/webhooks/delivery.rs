@@ -6,6 +6,7 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 use flowmart_schemas::Id;
 use flowmart_serving::{AlertEvent, Missed, ServingIndex};
+use sha2::Digest;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::delivery_failure::Failed;
@@ -67,7 +68,21 @@ pub(super) async fn run(
             Ok(event) if event.annotation.is_some() && event.alert.tenant_id == target.tenant_id => {
                 annotated = Some(event);
             }
-            Ok(_) | Err(RecvError::Lagged(_)) => {}
+            Ok(_) => {}
+            Err(RecvError::Lagged(missed)) => {
+                // Numbered changes are read again from the index; live-only updates are not.
+                record(Delivery {
+                    sequence: after,
+                    alert_id: Id::default(),
+                    outcome: "skipped",
+                    attempts: 0,
+                    response_status: None,
+                    error: Some(format!(
+                        "fell {missed} live updates behind: acknowledgements or snoozes among them are not sent"
+                    )),
+                    finished_at: now_ms(),
+                });
+            }
             Err(RecvError::Closed) => return,
         }
     }
@@ -86,9 +101,15 @@ async fn deliver(
     let signature = sign(&target.secret, &body);
     let delivery_id = match event.annotation {
         None => format!("{}:{}", target.webhook_id, event.sequence),
-        // Unique per action: the alert and when it was acted on.
+        // One per distinct update: the alert, when it was acted on, and a digest of what it says
+        // (two identical updates in one millisecond may be taken as one).
         Some(_) => {
-            format!("{}:{}:{}@{}", target.webhook_id, event.sequence, event.alert.alert_id, event.alert.changed_at)
+            let digest = sha2::Sha256::digest(&body);
+            let short = digest[..4].iter().map(|byte| format!("{byte:02x}")).collect::<String>();
+            format!(
+                "{}:{}:{}@{}#{short}",
+                target.webhook_id, event.sequence, event.alert.alert_id, event.alert.changed_at
+            )
         }
     };
     let attempts = std::sync::atomic::AtomicU32::new(0);

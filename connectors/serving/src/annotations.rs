@@ -31,27 +31,31 @@ impl AlertAnnotation {
 /// Every tenant's annotations, by alert id. Bounded by the alerts the index holds: the index
 /// writer forgets an alert's annotation when it forgets the alert.
 #[derive(Default)]
-pub(crate) struct Annotations(RwLock<HashMap<Id, HashMap<Id, AlertAnnotation>>>);
+pub(crate) struct Annotations {
+    by_tenant: RwLock<HashMap<Id, HashMap<Id, AlertAnnotation>>>,
+    /// Held across a change of an annotation ([`crate::ServingIndex::annotating`]).
+    pub(crate) writing: tokio::sync::Mutex<()>,
+}
 
 impl Annotations {
     pub(crate) fn get(&self, tenant_id: &str, alert_id: &str) -> Option<AlertAnnotation> {
-        let tenants = self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let tenants = self.by_tenant.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         tenants.get(tenant_id)?.get(alert_id).cloned()
     }
 
     /// The tenant's annotations, by alert id.
     pub(crate) fn of_tenant(&self, tenant_id: &str) -> HashMap<Id, AlertAnnotation> {
-        let tenants = self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let tenants = self.by_tenant.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         tenants.get(tenant_id).cloned().unwrap_or_default()
     }
 
     pub(crate) fn set(&self, tenant_id: &Id, alert_id: &Id, annotation: AlertAnnotation) {
-        let mut tenants = self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut tenants = self.by_tenant.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         tenants.entry(tenant_id.clone()).or_default().insert(alert_id.clone(), annotation);
     }
 
     pub(crate) fn forget(&self, tenant_id: &str, alert_ids: &[Id]) {
-        let mut tenants = self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut tenants = self.by_tenant.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(alerts) = tenants.get_mut(tenant_id) {
             for alert_id in alert_ids {
                 alerts.remove(alert_id);

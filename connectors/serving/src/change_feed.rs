@@ -112,6 +112,10 @@ impl<T: Send + Sync + 'static> ChangeFeed<T> {
                 && let Some(evicted) = tenant.kept.pop_front()
             {
                 tenant.floor = evicted.sequence;
+                // A channel nobody listens to any more goes (with the events it still holds).
+                if tenant.live.as_ref().is_some_and(|live| live.receiver_count() == 0) {
+                    tenant.live = None;
+                }
             }
         }
     }

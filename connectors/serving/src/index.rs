@@ -5,8 +5,8 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use flowmart_runtime::{ChangeBatch, Sink, SinkError, SourceProgress};
 use flowmart_schemas::{
-    AlertView, Currency, Id, Outputs, PositionKey, ReorderAlert, ReorderAlertStatus, ReorderPolicy, SettlementDate,
-    SettlementKey, SettlementTotals, StockLevels, Time,
+    AlertState, AlertView, Currency, Id, Outputs, PositionKey, ReorderAlert, ReorderAlertStatus, ReorderPolicy,
+    SettlementDate, SettlementKey, SettlementTotals, StockLevels, Time,
 };
 use imbl::OrdMap;
 use tokio::sync::{broadcast, watch};
@@ -263,18 +263,41 @@ impl ServingIndex {
         self.annotations.of_tenant(tenant_id)
     }
 
-    /// Sets the annotation of the tenant's alert `alert_id` and publishes it to live subscribers
-    /// as an `UPDATED` of the alert (changed at `now`, ms since the epoch); returns the alert as
-    /// it stands, or `None` (nothing kept, nothing sent) when the index does not hold it.
-    pub fn annotate(&self, tenant_id: &Id, alert_id: &Id, annotation: AlertAnnotation, now: i64) -> Option<AlertView> {
-        let held = |snapshot: &Snapshot| snapshot.tenant(tenant_id).and_then(|view| view.alerts.get(alert_id)).cloned();
-        held(&self.current.load())?;
+    /// Held by whoever changes an annotation, from reading it to publishing it (and storing it,
+    /// for an API with a database): changes of one alert then never overwrite each other.
+    pub async fn annotating(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.annotations.writing.lock().await
+    }
+
+    /// Sets the annotation of the tenant's open alert `alert_id` and publishes it to live
+    /// subscribers as an `UPDATED` of the alert (changed at `now`, ms since the epoch), after
+    /// every numbered change before it; returns the alert as it stands. Nothing is kept or sent
+    /// when the index does not hold the alert open.
+    pub fn annotate(
+        &self,
+        tenant_id: &Id,
+        alert_id: &Id,
+        annotation: AlertAnnotation,
+        now: i64,
+    ) -> Result<AlertView, NotAnnotated> {
+        // Under the lock the writer numbers and sends changes with: this update follows every
+        // change sent before it, and the alert's state is read after the last of them.
+        let history = self.history.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let held = || {
+            let snapshot = self.current.load();
+            snapshot.tenant(tenant_id).and_then(|view| view.alerts.get(alert_id)).cloned()
+        };
+        match held() {
+            None => return Err(NotAnnotated::NotHeld),
+            Some(alert) if alert.state == AlertState::Resolved => return Err(NotAnnotated::Resolved),
+            Some(_) => {}
+        }
         self.annotations.set(tenant_id, alert_id, annotation.clone());
         // Checked again after setting: the writer forgets an alert's annotation after it drops
         // the alert, so one of the two always sees the other.
-        let Some(alert) = held(&self.current.load()) else {
+        let Some(alert) = held() else {
             self.annotations.forget(tenant_id, std::slice::from_ref(alert_id));
-            return None;
+            return Err(NotAnnotated::NotHeld);
         };
         let change = ReorderAlert {
             alert_id: alert.alert_id.clone(),
@@ -287,20 +310,35 @@ impl ServingIndex {
             suggested_quantity: alert.suggested_quantity,
             changed_at: now,
         };
-        let sequence = self.current.load().alerts_published;
+        let sequence = history.events.back().map_or(history.floor, |last| last.sequence);
         let _ = self.alerts.send(Arc::new(AlertEvent { sequence, alert: change, annotation: Some(annotation) }));
-        Some(alert)
+        Ok(alert)
     }
 
     /// Keeps annotations as stored (a restarted API), for the alerts the index holds.
     pub fn restore_annotations(&self, stored: impl IntoIterator<Item = (Id, Id, AlertAnnotation)>) {
-        let snapshot = self.current.load();
+        let held = |tenant_id: &Id, alert_id: &Id| {
+            self.current.load().tenant(tenant_id).is_some_and(|view| view.alerts.contains_key(alert_id))
+        };
         for (tenant_id, alert_id, annotation) in stored {
-            if snapshot.tenant(&tenant_id).is_some_and(|view| view.alerts.contains_key(&alert_id)) {
+            if held(&tenant_id, &alert_id) {
                 self.annotations.set(&tenant_id, &alert_id, annotation);
+                // As in `annotate`: an alert the writer dropped meanwhile keeps nothing.
+                if !held(&tenant_id, &alert_id) {
+                    self.annotations.forget(&tenant_id, std::slice::from_ref(&alert_id));
+                }
             }
         }
     }
+}
+
+/// Why an annotation was not made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotAnnotated {
+    /// The index does not hold the tenant's alert (never seen, another tenant's, or expired).
+    NotHeld,
+    /// The alert is resolved: a new crossing will be a new alert.
+    Resolved,
 }
 
 /// The write side of the serving index: a [`Sink`] that turns each batch into a new snapshot.

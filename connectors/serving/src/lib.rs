@@ -17,6 +17,8 @@ mod tenant_view;
 
 pub use annotations::AlertAnnotation;
 pub use change_feed::{ChangeFeed, FeedEvent, FeedMissed};
-pub use index::{AlertEvent, IndexWriter, Missed, ServingIndex, SettlementChange, Snapshot, StockChange, TenantFilter};
+pub use index::{
+    AlertEvent, IndexWriter, Missed, NotAnnotated, ServingIndex, SettlementChange, Snapshot, StockChange, TenantFilter,
+};
 pub use metrics_catalogue::describe_metrics;
 pub use tenant_view::{PolicyTerms, TenantView};

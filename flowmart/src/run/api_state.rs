@@ -39,7 +39,7 @@ pub(super) fn api_state(
             tokio.block_on(audit.append(&started)).context("cannot audit the configuration at start")?;
             let keys = Arc::new(tokio.block_on(ApiKeys::stored(&store)).context("cannot read the api keys")?);
             tokio
-                .block_on(AnnotationTable::new(&store).restore(&index))
+                .block_on(AnnotationTable::new(&store).restore(&index, config.retention.resolved_alerts_ms()))
                 .context("cannot read the alerts' acknowledgements and snoozes")?;
             let serves = |tenant_id: &str| routes.as_ref().is_none_or(|routes| routes.serves(tenant_id));
             let webhooks = tokio
