@@ -24,9 +24,8 @@ impl AnnotationTable {
     /// `reorder_alerts` table is in this database; then keeps every remaining row whose alert the
     /// index holds.
     pub async fn restore(&self, index: &ServingIndex, resolved_alert_retention_ms: u64) -> Result<(), StoreError> {
-        let sink_here: bool = sqlx::query_scalar("SELECT to_regclass('reorder_alerts') IS NOT NULL")
-            .fetch_one(&self.0)
-            .await?;
+        let sink_here: bool =
+            sqlx::query_scalar("SELECT to_regclass('reorder_alerts') IS NOT NULL").fetch_one(&self.0).await?;
         if sink_here {
             let retention = i64::try_from(resolved_alert_retention_ms).unwrap_or(i64::MAX);
             sqlx::query(
