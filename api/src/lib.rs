@@ -26,6 +26,7 @@ mod metrics_catalogue;
 mod observe;
 mod outbound_tls;
 mod routes;
+mod sessions;
 mod state;
 #[cfg(test)]
 mod test_receiver;
@@ -41,6 +42,7 @@ pub use metrics_catalogue::describe_metrics;
 pub use outbound_tls::{CaFileError, OutboundTls};
 pub use routes::page::after as parse_cursor;
 pub use routes::router;
+pub use sessions::{SessionLimits, Sessions};
 pub use state::ApiState;
 
 /// The tokio runtime the API serves on: two threads (the timely workers have their own), each
@@ -54,7 +56,8 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then stops taking requests.
+/// Serves the API on `listener` until `shutdown` completes, then stops taking requests, ends the
+/// live sessions and waits for the connections to close (dropping any still open 5 s later).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: ApiState,
@@ -62,5 +65,15 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     // Exported from the start, at zero, so dashboards and alerts see the series.
     metrics::counter!("flowmart_api_rate_limited_total").increment(0);
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    sessions::describe_metrics();
+    // What the sessions share runs where they do, off the API's threads.
+    let sessions_runtime = http::SessionsRuntime::start();
+    {
+        let handle = sessions_runtime.handle();
+        let _on_sessions_runtime = handle.as_ref().map(tokio::runtime::Handle::enter);
+        state.sessions.start(&state.index);
+    }
+    let sessions = std::sync::Arc::clone(&state.sessions);
+    http::serve_connections(listener, router(state), shutdown, move || sessions.close(), sessions_runtime).await;
+    Ok(())
 }

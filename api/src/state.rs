@@ -5,6 +5,7 @@ use flowmart_serving::ServingIndex;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::cluster::ClusterRoutes;
+use crate::sessions::Sessions;
 use crate::webhooks::Webhooks;
 use crate::{AdminToken, ApiKeys, HttpSettings, RateLimits, Store};
 
@@ -38,4 +39,6 @@ pub struct ApiState {
     /// The database the Postgres sink writes, where the history routes read its lineage; `None`
     /// without one (they answer 501).
     pub database: Option<Store>,
+    /// The live sessions (event streams): their limits and what they share.
+    pub sessions: Arc<Sessions>,
 }

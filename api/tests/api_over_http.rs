@@ -90,6 +90,7 @@ impl Service {
             pipeline: Some(Arc::clone(pipeline.status())),
             http,
             database: None,
+            sessions: Default::default(),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();

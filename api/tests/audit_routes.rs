@@ -58,6 +58,7 @@ impl Api {
             pipeline: None,
             http: Default::default(),
             database: None,
+            sessions: Default::default(),
         };
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());

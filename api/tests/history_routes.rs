@@ -71,6 +71,7 @@ impl Service {
             pipeline: Some(Arc::clone(pipeline.status())),
             http: HttpSettings::default(),
             database: store,
+            sessions: Default::default(),
         };
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());

@@ -69,6 +69,7 @@ impl Api {
             pipeline: None,
             http: HttpSettings::default(),
             database: store,
+            sessions: Default::default(),
         };
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());

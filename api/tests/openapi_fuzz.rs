@@ -79,6 +79,7 @@ fn schemathesis_finds_no_server_error_and_no_request_the_document_misjudges() {
         pipeline: Some(Arc::clone(pipeline.status())),
         http: HttpSettings::default(),
         database: Some(store),
+        sessions: Default::default(),
     };
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

@@ -124,6 +124,7 @@ fn main() {
         pipeline: Some(Arc::clone(pipeline.status())),
         http: Default::default(),
         database: None,
+        sessions: Default::default(),
     };
     let app = flowmart_api::router(state).route("/trivial", get(|| async { "ok" }));
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();

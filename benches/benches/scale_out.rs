@@ -122,6 +122,7 @@ fn api(
         pipeline: None,
         http: Default::default(),
         database: None,
+        sessions: Default::default(),
     };
     listener.set_nonblocking(true).unwrap();
     let _guard = runtime.enter();

@@ -2,10 +2,11 @@
 //! that they compare — the FlowMart dataflow on one timely worker, and the reference model's
 //! plain fold — fed identically, in batches of one pipeline time each; and an open-loop HTTP load
 //! generator for the API benchmarks ([`open_loop`]); RSS and skewed tenants for the memory
-//! benchmarks ([`memory`]).
+//! benchmarks ([`memory`]); a Server-Sent Events reader for the sessions benchmark ([`sse`]).
 
 pub mod memory;
 pub mod open_loop;
+pub mod sse;
 
 use std::sync::Arc;
 

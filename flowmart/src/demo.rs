@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use flowmart_api::webhooks::Webhooks;
-use flowmart_api::{ApiKeys, ApiState, RateLimits};
+use flowmart_api::{ApiKeys, ApiState, RateLimits, Sessions};
 use flowmart_generator::{Generator, GeneratorConfig};
 use flowmart_runtime::{Pipeline, RuntimeConfig};
 use flowmart_schemas::Retention;
@@ -90,6 +90,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
         pipeline: pipeline_status,
         http: Default::default(),
         database: None,
+        sessions: Arc::new(Sessions::new(api.session_limits())),
     };
     serve_until_stopped(&tokio, listener, state, pipeline)
 }

@@ -1,11 +1,11 @@
-//! What `demo` and `run` share: metrics, the admin token, the API, the progress line, and
-//! stopping on Ctrl-C or SIGTERM.
+//! What `demo` and `run` share: metrics, the admin token, the API (and the open-file limit its
+//! sessions need), the progress line, and stopping on Ctrl-C or SIGTERM.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use flowmart_api::{AdminToken, ApiState};
+use flowmart_api::{AdminToken, ApiState, SessionLimits};
 use flowmart_runtime::Pipeline;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -63,6 +63,7 @@ pub(crate) fn serve_until_stopped(
     state: ApiState,
     pipeline: Pipeline,
 ) -> anyhow::Result<()> {
+    raise_open_file_limit(state.sessions.limits());
     let (index, metrics, limits) = (state.index.clone(), state.metrics.clone(), Arc::clone(&state.limits));
     tokio.block_on(async {
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
@@ -108,6 +109,38 @@ pub(crate) fn serve_until_stopped(
     match failure.or_else(|| status.failure()) {
         Some(failure) => Err(anyhow::anyhow!(failure)),
         None => Ok(()),
+    }
+}
+
+/// Descriptors the process needs beside one per live session: the pipeline's (Kafka, Postgres),
+/// the API's other connections, files.
+const DESCRIPTORS_BESIDE_SESSIONS: u64 = 4_096;
+
+/// Raises the soft limit on open files to what `sessions` need (at most the hard limit; never
+/// lowered), and says when that is short: every live session holds a socket, and a soft limit of
+/// 1,024 (a common default) would have the kernel refuse connections long before
+/// `api.max_sessions`. Children inherit the limit, so it is raised no further than needed.
+fn raise_open_file_limit(sessions: SessionLimits) {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let needed = sessions.total as u64 + DESCRIPTORS_BESIDE_SESSIONS;
+    let limit = getrlimit(Resource::Nofile);
+    let current = limit.current.unwrap_or(u64::MAX);
+    if current < needed {
+        let wanted = limit.maximum.map_or(needed, |hard| needed.min(hard));
+        match setrlimit(Resource::Nofile, Rlimit { current: Some(wanted), maximum: limit.maximum }) {
+            Ok(()) => tracing::info!(open_files = wanted, "open-file limit raised for api.max_sessions"),
+            Err(error) => tracing::warn!(%error, open_files = current, "cannot raise the open-file limit"),
+        }
+    }
+    let now = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    if now < needed {
+        tracing::warn!(
+            open_files = now,
+            needed,
+            "the open-file limit is below what {} sessions need: the kernel will refuse connections beyond about {} sessions; raise the hard limit (ulimit -Hn, systemd LimitNOFILE=, docker --ulimit nofile=) or lower api.max_sessions",
+            sessions.total,
+            now.saturating_sub(DESCRIPTORS_BESIDE_SESSIONS)
+        );
     }
 }
 

@@ -6,29 +6,30 @@
 //! with `Last-Event-ID: n` receives the changes after `n` if they are still kept (the last 65,536
 //! of the process, all tenants), else a `reset` event followed by the current items. A session
 //! that falls more than 1,024 changes behind gets the same `reset` and current items, so a slow
-//! reader never holds more than that.
+//! reader never holds more than that. Each change's frame is encoded once for every session that
+//! sends it ([`FeedEvent::encoded`]). Sessions are limited in all (503) and per tenant (429).
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
+use std::ops::Bound;
 use std::sync::Arc;
-use std::time::Duration;
 
+use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use flowmart_schemas::{Currency, Id, SettlementDate, SettlementTotals, StockLevels};
-use flowmart_serving::{ChangeFeed, FeedEvent, FeedMissed, ServingIndex, SettlementChange, Snapshot, StockChange};
+use flowmart_serving::{ChangeFeed, FeedEvent, FeedMissed, ServingIndex, SettlementChange, StockChange, TenantView};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
-use tokio_stream::Stream;
 use utoipa::IntoParams;
 
 use super::settlements::SettlementItem;
 use super::stock::StockItem;
 use crate::auth::Tenant;
 use crate::error::{ErrorBody, TenantKeyErrors};
+use crate::sessions::body::frame;
 use crate::{ApiError, ApiState};
 
 /// Filters of the stock stream.
@@ -58,9 +59,12 @@ pub(super) struct SettlementStreamFilter {
 trait Streamed: Sized + Send + Sync + 'static {
     /// The SSE event name of a change.
     const EVENT: &'static str;
+    /// Where an item is in the tenant's current items.
+    type Key: Clone + Send + Sync;
     fn feed(index: &ServingIndex) -> &ChangeFeed<Self>;
-    /// The tenant's current items, as changes complete up to the snapshot's `as_of`.
-    fn current(snapshot: &Snapshot, tenant_id: &Id) -> Vec<Self>;
+    /// Up to `limit` of the tenant's current items after `after` (from the first without), in
+    /// key order, as changes complete up to `as_of`.
+    fn current(view: &TenantView, as_of: u64, after: Option<&Self::Key>, limit: usize) -> Vec<(Self::Key, Self)>;
     /// The item's JSON, as the list route shows it, with `as_of`.
     fn json(&self) -> String;
 }
@@ -77,15 +81,14 @@ impl Streamed for StockChange {
     fn feed(index: &ServingIndex) -> &ChangeFeed<Self> {
         index.stock_changes()
     }
-    fn current(snapshot: &Snapshot, tenant_id: &Id) -> Vec<Self> {
-        let Some(view) = snapshot.tenant(tenant_id) else { return Vec::new() };
-        let position = |((warehouse_id, sku), levels): (&(Id, Id), &StockLevels)| StockChange {
-            warehouse_id: warehouse_id.clone(),
-            sku: sku.clone(),
-            levels: *levels,
-            as_of: snapshot.as_of,
+    type Key = (Id, Id);
+    fn current(view: &TenantView, as_of: u64, after: Option<&Self::Key>, limit: usize) -> Vec<(Self::Key, Self)> {
+        let position = |(key, levels): (&(Id, Id), &StockLevels)| {
+            let (warehouse_id, sku) = key.clone();
+            (key.clone(), StockChange { warehouse_id, sku, levels: *levels, as_of })
         };
-        view.stock.iter().map(position).collect()
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        view.stock.range::<_, (Id, Id)>((from, Bound::Unbounded)).take(limit).map(position).collect()
     }
     fn json(&self) -> String {
         let item = StockItem::new(&self.warehouse_id, &self.sku, &self.levels);
@@ -98,15 +101,13 @@ impl Streamed for SettlementChange {
     fn feed(index: &ServingIndex) -> &ChangeFeed<Self> {
         index.settlement_changes()
     }
-    fn current(snapshot: &Snapshot, tenant_id: &Id) -> Vec<Self> {
-        let Some(view) = snapshot.tenant(tenant_id) else { return Vec::new() };
-        let row = |((date, currency), totals): (&(SettlementDate, Currency), &SettlementTotals)| SettlementChange {
-            date: *date,
-            currency: *currency,
-            totals: *totals,
-            as_of: snapshot.as_of,
+    type Key = (SettlementDate, Currency);
+    fn current(view: &TenantView, as_of: u64, after: Option<&Self::Key>, limit: usize) -> Vec<(Self::Key, Self)> {
+        let row = |(&(date, currency), totals): (&(SettlementDate, Currency), &SettlementTotals)| {
+            ((date, currency), SettlementChange { date, currency, totals: *totals, as_of })
         };
-        view.settlements.iter().map(row).collect()
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        view.settlements.range::<_, Self::Key>((from, Bound::Unbounded)).take(limit).map(row).collect()
     }
     fn json(&self) -> String {
         let item = SettlementItem::new(self.date, self.currency, &self.totals);
@@ -126,14 +127,34 @@ pub(super) fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError
 }
 
 /// One client's change stream.
-struct Session<T> {
+struct Session<T: Streamed> {
     index: ServingIndex,
     tenant_id: Id,
     wanted: Box<dyn Fn(&T) -> bool + Send + Sync>,
     live: broadcast::Receiver<Arc<FeedEvent<T>>>,
     /// Live changes numbered up to this are already in what was sent.
     covered: u64,
-    pending: VecDeque<Event>,
+    pending: VecDeque<Bytes>,
+    /// The current items still to send, rendered a page at a time as the client reads.
+    current: Option<Current<T>>,
+}
+
+/// How many current items a session renders at a time.
+const CURRENT_PAGE: usize = 64;
+
+/// The current items of a session's tenant as they stood when it started (or was reset): a
+/// reference to that version of the tenant's view (shared with the index, not a copy) and how far
+/// the session has sent them, so a session costs the same whatever its tenant holds.
+struct Current<T: Streamed> {
+    view: Arc<TenantView>,
+    as_of: u64,
+    /// The last item rendered.
+    after: Option<T::Key>,
+    /// The last wanted item, held back until it is known whether it is the last one: that one
+    /// carries `floor` as its id.
+    held: Option<T>,
+    /// The last change the items include.
+    floor: u64,
 }
 
 impl<T: Streamed> Session<T> {
@@ -146,7 +167,8 @@ impl<T: Streamed> Session<T> {
         // Subscribe before reading what was missed or the items: a change then comes both ways,
         // never neither.
         let (live, floor) = T::feed(&index).subscribe(&tenant_id);
-        let mut session = Session { index, tenant_id, wanted, live, covered: floor, pending: VecDeque::new() };
+        let mut session =
+            Session { index, tenant_id, wanted, live, covered: floor, pending: VecDeque::new(), current: None };
         match after.map(|after| T::feed(&session.index).after(&session.tenant_id, after)) {
             None => session.send_current(floor),
             Some(FeedMissed::Changes(changes)) => {
@@ -160,32 +182,56 @@ impl<T: Streamed> Session<T> {
         session
     }
 
-    /// Queues the current items; the last carries `floor`, the last change they include.
+    /// Sends the current items next (the last carries `floor`, the last change they include).
     fn send_current(&mut self, floor: u64) {
         let snapshot = self.index.snapshot();
-        let items = T::current(&snapshot, &self.tenant_id);
-        let mut items = items.iter().filter(|item| (self.wanted)(item)).peekable();
-        while let Some(item) = items.next() {
-            let event = Event::default().event(T::EVENT).data(item.json());
-            self.pending.push_back(if items.peek().is_none() { event.id(floor.to_string()) } else { event });
-        }
+        self.current = snapshot.tenants.get(&self.tenant_id).map(|view| Current {
+            view: Arc::clone(view),
+            as_of: snapshot.as_of,
+            after: None,
+            held: None,
+            floor,
+        });
         self.covered = floor;
+    }
+
+    /// Queues the next page of the current items; forgets them once all are queued.
+    fn render_current(&mut self) {
+        let Some(current) = &mut self.current else { return };
+        let page = T::current(&current.view, current.as_of, current.after.as_ref(), CURRENT_PAGE);
+        let last_page = page.len() < CURRENT_PAGE;
+        current.after = page.last().map(|(key, _)| key.clone()).or(current.after.take());
+        for (_, item) in page.into_iter().filter(|(_, item)| (self.wanted)(item)) {
+            if let Some(earlier) = current.held.replace(item) {
+                self.pending.push_back(frame(T::EVENT, None, &earlier.json()));
+            }
+        }
+        if last_page {
+            if let Some(last) = current.held.take() {
+                self.pending.push_back(frame(T::EVENT, Some(current.floor), &last.json()));
+            }
+            self.current = None;
+        }
     }
 
     fn reset(&mut self, floor: u64, why: &str) {
         let data = serde_json::json!({ "error": format!("{why}; the current items follow") }).to_string();
-        self.pending.push_back(Event::default().event("reset").data(data));
+        self.pending.push_back(frame("reset", None, &data));
         self.send_current(floor);
     }
 
-    async fn next(mut self) -> Option<(Result<Event, Infallible>, Self)> {
+    async fn next(mut self) -> Option<(Bytes, Self)> {
         loop {
             if let Some(event) = self.pending.pop_front() {
-                return Some((Ok(event), self));
+                return Some((event, self));
+            }
+            if self.current.is_some() {
+                self.render_current();
+                continue;
             }
             match self.live.recv().await {
                 Ok(event) if event.sequence > self.covered && (self.wanted)(&event.item) => {
-                    return Some((Ok(change(&event)), self));
+                    return Some((change(&event), self));
                 }
                 Ok(_) => {}
                 Err(RecvError::Lagged(_)) => {
@@ -200,16 +246,25 @@ impl<T: Streamed> Session<T> {
     }
 }
 
-/// A numbered change as an event; its JSON made once for every session that sends it.
-fn change<T: Streamed>(event: &FeedEvent<T>) -> Event {
-    let json = event.encoded.get_or_init(|| event.item.json().into());
-    let text = std::str::from_utf8(json).expect("JSON is UTF-8");
-    Event::default().event(T::EVENT).id(event.sequence.to_string()).data(text)
+/// A numbered change as its event, made once for every session that sends it.
+fn change<T: Streamed>(event: &FeedEvent<T>) -> Bytes {
+    event.encoded.get_or_init(|| frame(T::EVENT, Some(event.sequence), &event.item.json())).clone()
 }
 
-fn sse<T: Streamed>(session: Session<T>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let events = futures_util::stream::unfold(session, Session::next);
-    Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+/// The session's answer, or why there is no room for it.
+fn sse<T: Streamed>(
+    state: &ApiState,
+    tenant_id: Id,
+    wanted: Box<dyn Fn(&T) -> bool + Send + Sync>,
+    after: Option<u64>,
+) -> Response {
+    let permit = match state.sessions.admit(&tenant_id) {
+        Ok(permit) => permit,
+        Err(refused) => return refused.into_response(),
+    };
+    let session = Session::start(state.index.clone(), tenant_id, wanted, after);
+    let events = Box::pin(futures_util::stream::unfold(session, Session::next));
+    state.sessions.respond(permit, events)
 }
 
 /// Server-Sent Events: the tenant's stock positions (`stock` events, as `GET /v1/stock` shows
@@ -219,20 +274,22 @@ fn sse<T: Streamed>(session: Session<T>) -> Sse<impl Stream<Item = Result<Event,
     security(("tenant_key" = [])),
     responses((status = 200, description = "an event stream: `stock` and `reset` events", content_type = "text/event-stream"),
         (status = 400, description = "a bad filter or Last-Event-ID", body = ErrorBody),
-        TenantKeyErrors))]
+        (status = 503, description = "the server holds its limit of live sessions", body = ErrorBody),
+        TenantKeyErrors,
+        (status = 429, description = "over the tenant's rate limit, or the tenant holds its limit of live sessions (see Retry-After)", body = ErrorBody)))]
 pub(super) async fn stock(
     Tenant(tenant_id): Tenant,
     State(state): State<ApiState>,
     filter: Result<Query<StockStreamFilter>, QueryRejection>,
     headers: HeaderMap,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(filter) = filter?;
     let after = last_event_id(&headers)?;
     let wanted = move |change: &StockChange| {
         filter.warehouse_id.as_deref().is_none_or(|wanted| wanted == change.warehouse_id.as_str())
             && filter.sku.as_deref().is_none_or(|wanted| wanted == change.sku.as_str())
     };
-    Ok(sse(Session::start(state.index.clone(), tenant_id, Box::new(wanted), after)))
+    Ok(sse(&state, tenant_id, Box::new(wanted), after))
 }
 
 /// Server-Sent Events: the tenant's settlement totals (`settlement` events, as
@@ -243,16 +300,18 @@ pub(super) async fn stock(
     security(("tenant_key" = [])),
     responses((status = 200, description = "an event stream: `settlement` and `reset` events", content_type = "text/event-stream"),
         (status = 400, description = "a bad filter or Last-Event-ID", body = ErrorBody),
-        TenantKeyErrors))]
+        (status = 503, description = "the server holds its limit of live sessions", body = ErrorBody),
+        TenantKeyErrors,
+        (status = 429, description = "over the tenant's rate limit, or the tenant holds its limit of live sessions (see Retry-After)", body = ErrorBody)))]
 pub(super) async fn settlements(
     Tenant(tenant_id): Tenant,
     State(state): State<ApiState>,
     filter: Result<Query<SettlementStreamFilter>, QueryRejection>,
     headers: HeaderMap,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(filter) = filter?;
     let currency = filter.currency.as_deref().map(super::settlements::currency).transpose()?;
     let after = last_event_id(&headers)?;
     let wanted = move |change: &SettlementChange| currency.is_none_or(|wanted| wanted == change.currency);
-    Ok(sse(Session::start(state.index.clone(), tenant_id, Box::new(wanted), after)))
+    Ok(sse(&state, tenant_id, Box::new(wanted), after))
 }

@@ -25,7 +25,8 @@ pub struct FeedEvent<T> {
     pub sequence: u64,
     /// The item as it now stands, and the pipeline time it stands at.
     pub item: T,
-    /// The item encoded once for every subscriber (by the first that sends it).
+    /// The change encoded once for every subscriber (by the first that sends it; the API keeps
+    /// its whole Server-Sent Event here).
     pub encoded: OnceLock<bytes::Bytes>,
 }
 

@@ -8,7 +8,7 @@ use anyhow::Context;
 use flowmart_api::audit::AuditLog;
 use flowmart_api::cluster::ClusterRoutes;
 use flowmart_api::webhooks::Webhooks;
-use flowmart_api::{AdminToken, AnnotationTable, ApiKeys, ApiState, RateLimits, Store};
+use flowmart_api::{AdminToken, AnnotationTable, ApiKeys, ApiState, RateLimits, Sessions, Store};
 use flowmart_runtime::PipelineStatus;
 use flowmart_serving::ServingIndex;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -65,6 +65,7 @@ pub(super) fn api_state(
         pipeline: Some(pipeline),
         http: config.api.http(),
         database,
+        sessions: Arc::new(Sessions::new(config.api.session_limits())),
     };
     Ok(state)
 }
