@@ -1,137 +1,57 @@
 //! The API over real HTTP, in front of a real pipeline fed by the seeded generator: its answers
 //! against the reference model, authentication, tenant isolation, errors, the live stream.
 
-use std::collections::BTreeMap;
 use std::num::NonZeroU32;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flowmart_api::webhooks::{WebhookSettings, Webhooks};
-use flowmart_api::{AdminToken, ApiKeys, ApiState, HttpSettings, RateLimits};
+use flowmart_api::{HttpSettings, RateLimits};
 use flowmart_generator::{Generator, GeneratorConfig, PartitionWorkload};
 use flowmart_operators::reference::ReferenceModel;
 use flowmart_runtime::{Pipeline, RuntimeConfig};
-use flowmart_runtime::{SourceProgress, Topics};
 use flowmart_serving::ServingIndex;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 mod browser;
 use browser::Chromium;
 
-const ADMIN_TOKEN: &str = "test-admin-token";
+mod support;
+use support::{ADMIN_TOKEN, Api, State};
 
-fn metrics() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE.get_or_init(|| PrometheusBuilder::new().install_recorder().expect("one recorder per test process")).clone()
+/// A pipeline over `generator` and the API on a free loopback port, with rate limits no test
+/// reaches.
+fn start(generator: GeneratorConfig, workers: usize) -> Api {
+    let generous = NonZeroU32::new(100_000).unwrap();
+    start_limited(generator, workers, RateLimits::new(generous, generous))
 }
 
-struct Service {
-    url: String,
-    client: reqwest::Client,
-    pipeline: Option<Pipeline>,
-    _runtime: tokio::runtime::Runtime,
+/// As [`start`], with `limits`.
+fn start_limited(generator: GeneratorConfig, workers: usize, limits: RateLimits) -> Api {
+    start_with(generator, workers, limits, HttpSettings::default())
 }
 
-impl Service {
-    /// A pipeline over `generator` and the API on a free loopback port, with rate limits no test
-    /// reaches.
-    fn start(generator: GeneratorConfig, workers: usize) -> Service {
-        let generous = NonZeroU32::new(100_000).unwrap();
-        Service::start_limited(generator, workers, RateLimits::new(generous, generous))
-    }
-
-    /// As [`Service::start`], with `limits`.
-    fn start_limited(generator: GeneratorConfig, workers: usize, limits: RateLimits) -> Service {
-        Service::start_with(generator, workers, limits, HttpSettings::default())
-    }
-
-    /// As [`Service::start`], with `limits` and `http` conventions. Webhooks may be delivered to
-    /// loopback addresses, where the tests' receivers are.
-    fn start_with(generator: GeneratorConfig, workers: usize, limits: RateLimits, http: HttpSettings) -> Service {
-        let loopback =
-            WebhookSettings { allowed_networks: vec!["127.0.0.0/8".parse().unwrap()], ..WebhookSettings::default() };
-        Service::serve(generator, workers, limits, http, loopback)
-    }
-
-    /// As [`Service::start`], with webhooks delivered to public addresses only (the default).
-    fn start_guarded(generator: GeneratorConfig) -> Service {
-        let generous = NonZeroU32::new(100_000).unwrap();
-        let limits = RateLimits::new(generous, generous);
-        Service::serve(generator, 1, limits, HttpSettings::default(), WebhookSettings::default())
-    }
-
-    fn serve(
-        generator: GeneratorConfig,
-        workers: usize,
-        limits: RateLimits,
-        http: HttpSettings,
-        webhooks: WebhookSettings,
-    ) -> Service {
-        let (index, writer) = ServingIndex::new(u64::MAX);
-        let webhooks = Arc::new(Webhooks::with_settings(index.clone(), webhooks));
-        let pipeline = Pipeline::start(
-            RuntimeConfig { workers, ..RuntimeConfig::default() },
-            Arc::new(Generator::new(generator)),
-            vec![Box::new(writer)],
-        )
-        .expect("pipeline starts");
-        let state = ApiState {
-            index,
-            keys: Arc::new(ApiKeys::new()),
-            admin_token: Arc::new(AdminToken::new(ADMIN_TOKEN)),
-            topics: Topics::default(),
-            metrics: metrics(),
-            limits: Arc::new(limits),
-            webhooks,
-            audit: None,
-            cluster: None,
-            pipeline: Some(Arc::clone(pipeline.status())),
-            http,
-            database: None,
-            sessions: Default::default(),
-        };
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        runtime.spawn(flowmart_api::serve(listener, state, std::future::pending()));
-        Service { url, client: reqwest::Client::new(), pipeline: Some(pipeline), _runtime: runtime }
-    }
-
-    fn get(&self, path: &str, bearer: Option<&str>) -> (StatusCode, Value) {
-        let mut request = self.client.get(format!("{}{path}", self.url));
-        if let Some(bearer) = bearer {
-            request = request.bearer_auth(bearer);
-        }
-        self.send(request)
-    }
-
-    fn send(&self, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-        self._runtime.block_on(async {
-            let response = request.send().await.expect("the api answers");
-            let status = response.status();
-            let body = response.text().await.unwrap();
-            (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
-        })
-    }
-
-    fn issue_key(&self, tenant_id: &str) -> String {
-        let request =
-            self.client.post(format!("{}/v1/admin/tenants/{tenant_id}/api-keys", self.url)).bearer_auth(ADMIN_TOKEN);
-        let (status, body) = self.send(request);
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        assert_eq!(body["tenant_id"], tenant_id);
-        body["api_key"].as_str().expect("a key").to_string()
-    }
+/// As [`start`], with `limits` and `http` conventions. Webhooks may be delivered to loopback
+/// addresses, where the tests' receivers are.
+fn start_with(generator: GeneratorConfig, workers: usize, limits: RateLimits, http: HttpSettings) -> Api {
+    serve(generator, workers, |state| state.loopback_webhooks().limits(limits).http(http))
 }
 
-impl Drop for Service {
-    fn drop(&mut self) {
-        if let Some(pipeline) = self.pipeline.take() {
-            pipeline.stop().expect("pipeline stops cleanly");
-        }
-    }
+/// As [`start`], with webhooks delivered to public addresses only (the default).
+fn start_guarded(generator: GeneratorConfig) -> Api {
+    serve(generator, 1, |state| state)
+}
+
+/// A pipeline over `generator` with `workers` and the API over its results, with what `set` sets.
+fn serve(generator: GeneratorConfig, workers: usize, set: impl FnOnce(State) -> State) -> Api {
+    let (index, writer) = ServingIndex::new(u64::MAX);
+    let pipeline = Pipeline::start(
+        RuntimeConfig { workers, ..RuntimeConfig::default() },
+        Arc::new(Generator::new(generator)),
+        vec![Box::new(writer)],
+    )
+    .expect("pipeline starts");
+    Api::serve(support::runtime(), set(State::new(index).pipeline(pipeline)))
 }
 
 fn generator_config() -> GeneratorConfig {
@@ -147,53 +67,28 @@ fn generator_config() -> GeneratorConfig {
     }
 }
 
-fn expected(config: &GeneratorConfig) -> (ReferenceModel, SourceProgress) {
+/// What the reference model makes of `config`'s whole workload.
+fn reference_model(config: &GeneratorConfig) -> ReferenceModel {
     let mut model = ReferenceModel::new();
-    let mut progress = SourceProgress::default();
     for partition in 0..config.partitions {
         let mut workload = PartitionWorkload::new(config, partition);
         while let Some(record) = workload.next() {
-            progress.consumed(record.topic, record.partition, record.offset);
             let _ = model.apply(record.decoded.expect("generated"));
         }
     }
     model.end_time(0);
-    (model, progress)
-}
-
-/// The progress report the API must reach, in its JSON shape.
-fn progress_json(progress: &SourceProgress) -> Value {
-    let topics = Topics::default();
-    let mut sources = BTreeMap::<String, BTreeMap<String, u64>>::new();
-    for (topic, partition, next) in progress.iter() {
-        sources.entry(topics.name(topic).to_string()).or_default().insert(partition.to_string(), next);
-    }
-    json!({ "sources": sources })
-}
-
-fn wait_for_progress(service: &Service, progress: &Value) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (status, body) = service.get("/v1/admin/progress", Some(ADMIN_TOKEN));
-        assert_eq!(status, StatusCode::OK, "{body}");
-        assert!(body["as_of"].is_u64(), "{body}");
-        if body["sources"] == progress["sources"] {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the pipeline did not catch up: {body}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    model
 }
 
 #[test]
 fn answers_equal_the_reference_model_for_each_tenant_and_only_that_tenant() {
     let config = generator_config();
-    let (model, progress) = expected(&config);
-    let service = Service::start(config.clone(), 2);
-    let (status, body) = service.get("/healthz", None);
+    let model = reference_model(&config);
+    let service = start(config.clone(), 2);
+    let (status, body) = service.get_with("/healthz", None);
     assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ok")));
-    wait_for_progress(&service, &progress_json(&progress));
-    let (status, ready) = service.get("/readyz", None);
+    service.wait_for_workload(&config);
+    let (status, ready) = service.get_with("/readyz", None);
     assert_eq!(status, StatusCode::OK, "{ready}");
 
     let tenants = Generator::new(config).tenant_ids();
@@ -202,7 +97,7 @@ fn answers_equal_the_reference_model_for_each_tenant_and_only_that_tenant() {
     let settlements = model.settlements();
     for (tenant, key) in tenants.iter().zip(&keys) {
         // Stock: every position of this tenant, no other tenant's.
-        let (status, body) = service.get("/v1/stock", Some(key));
+        let (status, body) = service.get("/v1/stock", key);
         assert_eq!(status, StatusCode::OK);
         assert!(body["as_of"].as_u64().unwrap() > 0);
         let expected_stock = stock
@@ -223,17 +118,17 @@ fn answers_equal_the_reference_model_for_each_tenant_and_only_that_tenant() {
         // A point query and a filter agree with the list.
         let first = &expected_stock[0];
         let path = format!("/v1/stock/{}/{}", first["warehouse_id"].as_str().unwrap(), first["sku"].as_str().unwrap());
-        let (status, point) = service.get(&path, Some(key));
+        let (status, point) = service.get(&path, key);
         assert_eq!(status, StatusCode::OK);
         assert_eq!(point["projected"], first["projected"]);
         assert_eq!(point["on_hand"], first["on_hand"]);
         let filter = format!("/v1/stock?warehouse_id={}", first["warehouse_id"].as_str().unwrap());
-        let (_, filtered) = service.get(&filter, Some(key));
+        let (_, filtered) = service.get(&filter, key);
         let in_warehouse = expected_stock.iter().filter(|item| item["warehouse_id"] == first["warehouse_id"]).count();
         assert_eq!(filtered["items"].as_array().unwrap().len(), in_warehouse);
 
         // Open alerts: the positions the model has open, with the same numbers.
-        let (status, body) = service.get("/v1/reorder-alerts", Some(key));
+        let (status, body) = service.get("/v1/reorder-alerts", key);
         assert_eq!(status, StatusCode::OK);
         let mut served = body["items"]
             .as_array()
@@ -269,7 +164,7 @@ fn answers_equal_the_reference_model_for_each_tenant_and_only_that_tenant() {
         assert_eq!(served, expected_alerts, "open alerts of {tenant}");
 
         // Settlements per date and currency.
-        let (status, body) = service.get("/v1/settlements", Some(key));
+        let (status, body) = service.get("/v1/settlements", key);
         assert_eq!(status, StatusCode::OK);
         let expected_settlements = settlements
             .iter()
@@ -287,7 +182,7 @@ fn answers_equal_the_reference_model_for_each_tenant_and_only_that_tenant() {
         assert!(!expected_settlements.is_empty());
         assert_eq!(body["items"].as_array().unwrap(), &expected_settlements, "settlements of {tenant}");
         let first_date = expected_settlements[0]["date"].as_str().unwrap();
-        let (_, one_day) = service.get(&format!("/v1/settlements?from={first_date}&to={first_date}"), Some(key));
+        let (_, one_day) = service.get(&format!("/v1/settlements?from={first_date}&to={first_date}"), key);
         let on_first_date = expected_settlements.iter().filter(|item| item["date"] == first_date).count();
         assert_eq!(one_day["items"].as_array().unwrap().len(), on_first_date);
     }
@@ -295,15 +190,15 @@ fn answers_equal_the_reference_model_for_each_tenant_and_only_that_tenant() {
     // A tenant with a key but no data sees nothing of the others'.
     let newcomer = service.issue_key("newcomer-gmbh");
     for path in ["/v1/stock", "/v1/reorder-alerts?status=all", "/v1/settlements"] {
-        let (status, body) = service.get(path, Some(&newcomer));
+        let (status, body) = service.get(path, &newcomer);
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["items"], json!([]), "{path}");
     }
-    let (status, _) = service.get("/v1/stock/rotterdam/SKU-00001", Some(&newcomer));
+    let (status, _) = service.get("/v1/stock/rotterdam/SKU-00001", &newcomer);
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // The admin view counts each tenant's positions and open alerts.
-    let (status, body) = service.get("/v1/admin/tenants", Some(ADMIN_TOKEN));
+    let (status, body) = service.get("/v1/admin/tenants", ADMIN_TOKEN);
     assert_eq!(status, StatusCode::OK);
     for summary in body["tenants"].as_array().unwrap() {
         let tenant = summary["tenant_id"].as_str().unwrap();
@@ -319,24 +214,24 @@ fn answers_equal_the_reference_model_for_each_tenant_and_only_that_tenant() {
 
 #[test]
 fn every_route_refuses_a_missing_or_wrong_key_with_a_json_error() {
-    let service = Service::start(GeneratorConfig { max_records: Some(500), ..generator_config() }, 1);
+    let service = start(GeneratorConfig { max_records: Some(500), ..generator_config() }, 1);
     let tenant_key = service.issue_key("acme-wholesale");
     let tenant_routes =
         ["/v1/stock", "/v1/stock/rotterdam/SKU-00001", "/v1/reorder-alerts", "/v1/settlements", "/v1/alerts/stream"];
     let admin_routes = ["/v1/admin/tenants", "/v1/admin/progress"];
     for path in tenant_routes.iter().chain(&admin_routes) {
         for bearer in [None, Some("fmk_not-a-key"), Some("")] {
-            let (status, body) = service.get(path, bearer);
+            let (status, body) = service.get_with(path, bearer);
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{path} with {bearer:?}");
             assert!(body["error"].is_string(), "{path}: {body}");
         }
     }
     for path in admin_routes {
-        let (status, _) = service.get(path, Some(&tenant_key));
+        let (status, _) = service.get(path, &tenant_key);
         assert_eq!(status, StatusCode::UNAUTHORIZED, "a tenant key is not the admin token: {path}");
     }
     for path in tenant_routes {
-        let (status, _) = service.get(path, Some(ADMIN_TOKEN));
+        let (status, _) = service.get(path, ADMIN_TOKEN);
         assert_eq!(status, StatusCode::UNAUTHORIZED, "the admin token is no tenant key: {path}");
     }
     let request =
@@ -346,7 +241,7 @@ fn every_route_refuses_a_missing_or_wrong_key_with_a_json_error() {
 
 #[test]
 fn bad_requests_get_a_4xx_with_a_json_error() {
-    let service = Service::start(GeneratorConfig { max_records: Some(500), ..generator_config() }, 1);
+    let service = start(GeneratorConfig { max_records: Some(500), ..generator_config() }, 1);
     let key = service.issue_key("acme-wholesale");
     for (path, status) in [
         ("/v1/reorder-alerts?status=urgent", StatusCode::BAD_REQUEST),
@@ -361,12 +256,12 @@ fn bad_requests_get_a_4xx_with_a_json_error() {
         ("/v1/stock/rotterdam/NO-SUCH-SKU", StatusCode::NOT_FOUND),
         ("/v1/nothing-here", StatusCode::NOT_FOUND),
     ] {
-        let (got, body) = service.get(path, Some(&key));
+        let (got, body) = service.get(path, &key);
         assert_eq!(got, status, "{path}: {body}");
         assert!(body["error"].as_str().is_some_and(|error| !error.is_empty()), "{path}: {body}");
     }
     // An inverted range is empty, not an error: the document cannot call it invalid.
-    let (got, body) = service.get("/v1/settlements?from=2026-02-02&to=2026-02-01", Some(&key));
+    let (got, body) = service.get("/v1/settlements?from=2026-02-02&to=2026-02-01", &key);
     assert_eq!((got, &body["items"]), (StatusCode::OK, &json!([])), "{body}");
     let request = service.client.delete(format!("{}/v1/stock", service.url)).bearer_auth(&key);
     let (status, body) = service.send(request);
@@ -376,7 +271,7 @@ fn bad_requests_get_a_4xx_with_a_json_error() {
         service.client.post(format!("{}/v1/admin/tenants/a%20b/api-keys", service.url)).bearer_auth(ADMIN_TOKEN);
     let (status, body) = service.send(request);
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let (status, text) = service.get("/metrics", None);
+    let (status, text) = service.get_with("/metrics", None);
     assert_eq!(status, StatusCode::OK);
     assert!(text.as_str().is_some_and(|text| text.contains("flowmart_api_request_seconds")), "{text}");
 }
@@ -384,10 +279,10 @@ fn bad_requests_get_a_4xx_with_a_json_error() {
 #[test]
 fn the_alert_stream_delivers_the_tenants_changes_live_and_no_one_elses() {
     let live = GeneratorConfig { records_per_second: Some(4_000), max_records: None, ..generator_config() };
-    let service = Service::start(live, 1);
+    let service = start(live, 1);
     let tenant = "acme-wholesale";
     let key = service.issue_key(tenant);
-    let events = service._runtime.block_on(async {
+    let events = service.runtime.block_on(async {
         let response =
             service.client.get(format!("{}/v1/alerts/stream", service.url)).bearer_auth(&key).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
@@ -457,11 +352,11 @@ async fn read_events(response: &mut reqwest::Response, count: usize) -> Vec<(Str
 #[test]
 fn a_stream_resumed_with_last_event_id_gets_each_missed_change_once_then_the_live_ones() {
     let live = GeneratorConfig { records_per_second: Some(4_000), max_records: None, ..generator_config() };
-    let service = Service::start(live, 2);
+    let service = start(live, 2);
     let tenant = "acme-wholesale";
     let key = service.issue_key(tenant);
     let url = format!("{}/v1/alerts/stream", service.url);
-    service._runtime.block_on(async {
+    service.runtime.block_on(async {
         // The reference: a stream that stays connected throughout.
         let mut whole = service.client.get(&url).bearer_auth(&key).send().await.unwrap();
         let mut first = service.client.get(&url).bearer_auth(&key).send().await.unwrap();
@@ -489,10 +384,10 @@ fn a_stream_resumed_with_last_event_id_gets_each_missed_change_once_then_the_liv
     });
 
     // min_as_of: an answer at least that fresh, after a short wait.
-    let (status, body) = service.get("/v1/stock", Some(&key));
+    let (status, body) = service.get("/v1/stock", &key);
     assert_eq!(status, StatusCode::OK);
     let wanted = body["as_of"].as_u64().unwrap() + 300;
-    let (status, body) = service.get(&format!("/v1/stock?min_as_of={wanted}"), Some(&key));
+    let (status, body) = service.get(&format!("/v1/stock?min_as_of={wanted}"), &key);
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["as_of"].as_u64().unwrap() >= wanted);
 }
@@ -500,34 +395,33 @@ fn a_stream_resumed_with_last_event_id_gets_each_missed_change_once_then_the_liv
 #[test]
 fn a_freshness_ahead_of_the_clock_gets_a_409_at_once_one_not_reached_in_time_a_503_and_a_bad_event_id_a_400() {
     let config = generator_config();
-    let (_, progress) = expected(&config);
-    let mut service = Service::start(config, 1);
-    wait_for_progress(&service, &progress_json(&progress));
+    let mut service = start(config.clone(), 1);
+    service.wait_for_workload(&config);
     let key = service.issue_key("acme-wholesale");
-    let (_, body) = service.get("/v1/stock", Some(&key));
+    let (_, body) = service.get("/v1/stock", &key);
     let as_of = body["as_of"].as_u64().unwrap();
 
     // Pipeline time follows the clock: an hour ahead cannot be reached within the wait.
     let started = Instant::now();
-    let (status, body) = service.get(&format!("/v1/reorder-alerts?min_as_of={}", as_of + 3_600_000), Some(&key));
+    let (status, body) = service.get(&format!("/v1/reorder-alerts?min_as_of={}", as_of + 3_600_000), &key);
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(body["error"].as_str().unwrap().contains("ahead of this server's clock"), "{body}");
     assert!(started.elapsed() < Duration::from_secs(1), "answered at once, not after the wait");
-    let (status, _) = service.get(&format!("/v1/settlements?min_as_of={as_of}"), Some(&key));
+    let (status, _) = service.get(&format!("/v1/settlements?min_as_of={as_of}"), &key);
     assert_eq!(status, StatusCode::OK, "fresh enough already");
-    let (status, body) = service.get("/v1/stock?min_as_of=soon", Some(&key));
+    let (status, body) = service.get("/v1/stock?min_as_of=soon", &key);
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
     // A time the clock has reached but a stopped pipeline never will: 503 (at once, since nothing
     // feeds the index any more; a live but stalled one is waited for up to 5 s).
     service.pipeline.take().unwrap().stop().unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
-    let (status, body) = service.get(&format!("/v1/reorder-alerts?min_as_of={now}"), Some(&key));
+    let (status, body) = service.get(&format!("/v1/reorder-alerts?min_as_of={now}"), &key);
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(body["error"].as_str().unwrap().contains("min_as_of"), "{body}");
 
     // Resuming from 0 replays the kept changes; an id that is not a number is refused.
-    service._runtime.block_on(async {
+    service.runtime.block_on(async {
         let url = format!("{}/v1/alerts/stream", service.url);
         let mut resumed = service.client.get(&url).bearer_auth(&key).header("Last-Event-ID", "0").send().await.unwrap();
         let events = read_events(&mut resumed, 1).await;
@@ -537,50 +431,30 @@ fn a_freshness_ahead_of_the_clock_gets_a_409_at_once_one_not_reached_in_time_a_5
     });
 }
 
-/// Follows `next_cursor` from `path` (which has a `?`) to the end; returns every page's items.
-fn all_pages(service: &Service, path: &str, key: &str) -> Vec<Vec<Value>> {
-    let mut pages = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let url = match &cursor {
-            Some(cursor) => format!("{path}&cursor={cursor}"),
-            None => path.to_string(),
-        };
-        let (status, body) = service.get(&url, Some(key));
-        assert_eq!(status, StatusCode::OK, "{body}");
-        pages.push(body["items"].as_array().unwrap().clone());
-        match body["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_string()),
-            None => return pages,
-        }
-    }
-}
-
 #[test]
 fn pages_followed_by_cursor_add_up_to_the_whole_list() {
     let config = generator_config();
-    let (_, progress) = expected(&config);
-    let service = Service::start(config, 2);
-    wait_for_progress(&service, &progress_json(&progress));
+    let service = start(config.clone(), 2);
+    service.wait_for_workload(&config);
     let key = service.issue_key("acme-wholesale");
     for (whole, paged, size) in [
         ("/v1/stock", "/v1/stock?limit=7", 7),
         ("/v1/stock?warehouse_id=berlin", "/v1/stock?warehouse_id=berlin&limit=5", 5),
         ("/v1/reorder-alerts?status=all", "/v1/reorder-alerts?status=all&limit=3", 3),
     ] {
-        let (status, body) = service.get(whole, Some(&key));
+        let (status, body) = service.get(whole, &key);
         assert_eq!(status, StatusCode::OK);
         assert!(body["next_cursor"].is_null(), "one page holds it all by default");
         let everything = body["items"].as_array().unwrap().clone();
         assert!(everything.len() > size, "{whole}: enough items to page through");
-        let pages = all_pages(&service, paged, &key);
+        let pages = service.pages(paged, &key);
         assert!(pages[..pages.len() - 1].iter().all(|page| page.len() == size), "{paged}: full pages");
         assert_eq!(pages.concat(), everything, "{paged}: the pages in order are the whole list");
     }
     for bad in
         ["/v1/stock?limit=0", "/v1/stock?limit=5001", "/v1/stock?cursor=nonsense", "/v1/reorder-alerts?cursor=00"]
     {
-        let (status, body) = service.get(bad, Some(&key));
+        let (status, body) = service.get(bad, &key);
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
         assert!(body["error"].is_string());
     }
@@ -589,26 +463,26 @@ fn pages_followed_by_cursor_add_up_to_the_whole_list() {
 #[test]
 fn a_tenant_over_its_rate_limit_gets_429_with_retry_after_and_no_other_tenant_is_slowed() {
     let five = NonZeroU32::new(5).unwrap();
-    let service = Service::start_limited(generator_config(), 1, RateLimits::new(five, five));
+    let service = start_limited(generator_config(), 1, RateLimits::new(five, five));
     let (busy, quiet) = (service.issue_key("acme-wholesale"), service.issue_key("globex-distribution"));
-    let statuses = (0..5).map(|_| service.get("/v1/stock", Some(&busy)).0).collect::<Vec<_>>();
+    let statuses = (0..5).map(|_| service.get("/v1/stock", &busy).0).collect::<Vec<_>>();
     assert!(statuses.iter().all(|status| *status == StatusCode::OK), "the burst passes: {statuses:?}");
-    let limited = service._runtime.block_on(async {
+    let limited = service.runtime.block_on(async {
         service.client.get(format!("{}/v1/stock", service.url)).bearer_auth(&busy).send().await.unwrap()
     });
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry_after = limited.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap();
     assert!((1..=2).contains(&retry_after), "{retry_after}");
-    let body: Value = service._runtime.block_on(limited.json()).unwrap();
+    let body: Value = service.runtime.block_on(limited.json()).unwrap();
     assert!(body["error"].as_str().unwrap().contains("rate limit"), "{body}");
-    assert_eq!(service.get("/v1/stock", Some(&quiet)).0, StatusCode::OK, "another tenant is not limited");
+    assert_eq!(service.get("/v1/stock", &quiet).0, StatusCode::OK, "another tenant is not limited");
     std::thread::sleep(Duration::from_secs(retry_after));
-    assert_eq!(service.get("/v1/stock", Some(&busy)).0, StatusCode::OK, "after Retry-After it passes again");
+    assert_eq!(service.get("/v1/stock", &busy).0, StatusCode::OK, "after Retry-After it passes again");
 }
 
 #[test]
 fn a_request_body_over_the_limit_gets_413_with_a_json_error() {
-    let service = Service::start(generator_config(), 1);
+    let service = start(generator_config(), 1);
     let big = vec![b'x'; flowmart_api::MAX_BODY_BYTES + 1];
     let request = service
         .client
@@ -622,10 +496,10 @@ fn a_request_body_over_the_limit_gets_413_with_a_json_error() {
 
 #[test]
 fn a_revoked_key_is_refused_at_once_and_keys_are_listed_without_their_secret() {
-    let service = Service::start(generator_config(), 1);
+    let service = start(generator_config(), 1);
     let key = service.issue_key("acme-wholesale");
-    assert_eq!(service.get("/v1/stock", Some(&key)).0, StatusCode::OK);
-    let (status, listed) = service.get("/v1/admin/tenants/acme-wholesale/api-keys", Some(ADMIN_TOKEN));
+    assert_eq!(service.get("/v1/stock", &key).0, StatusCode::OK);
+    let (status, listed) = service.get("/v1/admin/tenants/acme-wholesale/api-keys", ADMIN_TOKEN);
     assert_eq!(status, StatusCode::OK, "{listed}");
     let keys = listed["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 1);
@@ -633,14 +507,14 @@ fn a_revoked_key_is_refused_at_once_and_keys_are_listed_without_their_secret() {
     let key_id = keys[0]["key_id"].as_str().unwrap().to_string();
     let revoke = |tenant: &str| {
         let url = format!("{}/v1/admin/tenants/{tenant}/api-keys/{key_id}", service.url);
-        service._runtime.block_on(async { service.client.delete(url).bearer_auth(ADMIN_TOKEN).send().await.unwrap() })
+        service.runtime.block_on(async { service.client.delete(url).bearer_auth(ADMIN_TOKEN).send().await.unwrap() })
     };
     assert_eq!(revoke("globex-distribution").status(), StatusCode::NOT_FOUND, "not that tenant's key");
     assert_eq!(revoke("acme-wholesale").status(), StatusCode::NO_CONTENT);
-    let (status, body) = service.get("/v1/stock", Some(&key));
+    let (status, body) = service.get("/v1/stock", &key);
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(revoke("acme-wholesale").status(), StatusCode::NOT_FOUND, "already revoked");
-    let (status, _) = service.get("/v1/admin/tenants/acme-wholesale/api-keys", Some(&key));
+    let (status, _) = service.get("/v1/admin/tenants/acme-wholesale/api-keys", &key);
     assert_eq!(status, StatusCode::UNAUTHORIZED, "a tenant key is not the admin token");
 }
 
@@ -649,7 +523,7 @@ fn cors_preflights_are_answered_for_the_configured_origins_only_and_large_answer
     let generous = NonZeroU32::new(100_000).unwrap();
     let http =
         HttpSettings { cors_origins: vec!["https://dash.example.com".parse().unwrap()], ..HttpSettings::default() };
-    let service = Service::start_with(generator_config(), 2, RateLimits::new(generous, generous), http);
+    let service = start_with(generator_config(), 2, RateLimits::new(generous, generous), http);
     let key = service.issue_key("acme-wholesale");
     let preflight = |origin: &str| {
         let request = service
@@ -658,7 +532,7 @@ fn cors_preflights_are_answered_for_the_configured_origins_only_and_large_answer
             .header("Origin", origin)
             .header("Access-Control-Request-Method", "GET")
             .header("Access-Control-Request-Headers", "authorization");
-        service._runtime.block_on(async { request.send().await.unwrap() })
+        service.runtime.block_on(async { request.send().await.unwrap() })
     };
     let allowed = preflight("https://dash.example.com");
     assert_eq!(allowed.status(), StatusCode::OK);
@@ -667,11 +541,11 @@ fn cors_preflights_are_answered_for_the_configured_origins_only_and_large_answer
     let refused = preflight("https://elsewhere.example.com");
     assert!(!refused.headers().contains_key("access-control-allow-origin"), "{:?}", refused.headers());
 
-    wait_for_progress(&service, &progress_json(&expected(&generator_config()).1));
+    service.wait_for_workload(&generator_config());
     let get = |path: &str, encoding: &str| {
         let request =
             service.client.get(format!("{}{path}", service.url)).bearer_auth(&key).header("Accept-Encoding", encoding);
-        service._runtime.block_on(async { request.send().await.unwrap() })
+        service.runtime.block_on(async { request.send().await.unwrap() })
     };
     for encoding in ["gzip", "br"] {
         let response = get("/v1/stock?limit=5000", encoding);
@@ -685,31 +559,31 @@ fn cors_preflights_are_answered_for_the_configured_origins_only_and_large_answer
     drop(stream);
 
     // Without configured origins, no origin is allowed.
-    let closed = Service::start(generator_config(), 1);
+    let closed = start(generator_config(), 1);
     let request = closed
         .client
         .request(reqwest::Method::OPTIONS, format!("{}/v1/stock", closed.url))
         .header("Origin", "https://dash.example.com")
         .header("Access-Control-Request-Method", "GET");
-    let response = closed._runtime.block_on(async { request.send().await.unwrap() });
+    let response = closed.runtime.block_on(async { request.send().await.unwrap() });
     assert!(!response.headers().contains_key("access-control-allow-origin"));
 }
 
 #[test]
 fn the_docs_page_lays_out_the_openapi_document() {
-    let service = Service::start(generator_config(), 1);
+    let service = start(generator_config(), 1);
     let request = service.client.get(format!("{}/docs", service.url));
-    let response = service._runtime.block_on(async { request.send().await.unwrap() });
+    let response = service.runtime.block_on(async { request.send().await.unwrap() });
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
-    let page = service._runtime.block_on(response.text()).unwrap();
+    let page = service.runtime.block_on(response.text()).unwrap();
     assert!(page.contains("fetch(\"/openapi.json\")"), "the page reads the document");
 }
 
 #[test]
 fn the_openapi_document_describes_every_route_of_the_contract() {
-    let service = Service::start(generator_config(), 1);
-    let (status, document) = service.get("/openapi.json", None);
+    let service = start(generator_config(), 1);
+    let (status, document) = service.get_with("/openapi.json", None);
     assert_eq!(status, StatusCode::OK);
     assert!(document["openapi"].as_str().unwrap().starts_with("3."), "{}", document["openapi"]);
     let paths = document["paths"].as_object().unwrap();
@@ -796,7 +670,7 @@ fn start_receiver(runtime: &tokio::runtime::Runtime, failures: usize) -> Receive
 
 #[test]
 fn webhook_urls_reaching_internal_or_metadata_addresses_are_refused_at_registration() {
-    let service = Service::start_guarded(GeneratorConfig { max_records: Some(500), ..generator_config() });
+    let service = start_guarded(GeneratorConfig { max_records: Some(500), ..generator_config() });
     let key = service.issue_key("acme-wholesale");
     // Each is resolved (or read as an address) and refused: none is ever connected to.
     for url in [
@@ -813,14 +687,12 @@ fn webhook_urls_reaching_internal_or_metadata_addresses_are_refused_at_registrat
         "https://0.0.0.0/hook",
         "http://224.0.0.1/hook",
     ] {
-        let request =
-            service.client.post(format!("{}/v1/webhooks", service.url)).bearer_auth(&key).json(&json!({ "url": url }));
-        let (status, body) = service.send(request);
+        let (status, body) = service.post("/v1/webhooks", &key, json!({ "url": url }));
         assert_eq!(status, StatusCode::FORBIDDEN, "{url}: {body}");
         let error = body["error"].as_str().unwrap();
         assert!(error.contains("does not resolve to an address webhooks may reach"), "{url}: {error}");
     }
-    let (_, listed) = service.get("/v1/webhooks", Some(&key));
+    let (_, listed) = service.get("/v1/webhooks", &key);
     assert_eq!(listed["items"], json!([]), "none registered");
 }
 
@@ -828,13 +700,11 @@ fn webhook_urls_reaching_internal_or_metadata_addresses_are_refused_at_registrat
 fn a_webhook_receives_each_alert_change_once_signed_after_retries_and_logs_each_delivery() {
     use hmac::{KeyInit, Mac};
     let live = GeneratorConfig { records_per_second: Some(4_000), max_records: None, ..generator_config() };
-    let service = Service::start(live, 1);
+    let service = start(live, 1);
     let tenant = "acme-wholesale";
     let key = service.issue_key(tenant);
-    let receiver = start_receiver(&service._runtime, 3);
-    let register = |body: Value| {
-        service.send(service.client.post(format!("{}/v1/webhooks", service.url)).bearer_auth(&key).json(&body))
-    };
+    let receiver = start_receiver(&service.runtime, 3);
+    let register = |body: Value| service.post("/v1/webhooks", &key, body);
     assert_eq!(register(json!({ "url": "ftp://example.com/x" })).0, StatusCode::BAD_REQUEST);
     assert_eq!(register(json!({ "link": receiver.url })).0, StatusCode::BAD_REQUEST);
     let (status, registered) = register(json!({ "url": receiver.url }));
@@ -846,7 +716,7 @@ fn a_webhook_receives_each_alert_change_once_signed_after_retries_and_logs_each_
     // Wait for eight deliveries.
     let deadline = Instant::now() + Duration::from_secs(90);
     let log = loop {
-        let (status, log) = service.get(&log_path, Some(&key));
+        let (status, log) = service.get(&log_path, &key);
         assert_eq!(status, StatusCode::OK, "{log}");
         if log["items"].as_array().unwrap().len() >= 8 {
             break log["items"].as_array().unwrap().clone();
@@ -887,7 +757,7 @@ fn a_webhook_receives_each_alert_change_once_signed_after_retries_and_logs_each_
 
     // None missing: the alert stream resumed just before the first delivery has the same changes.
     let (first, count) = (logged[0], logged.len());
-    let streamed = service._runtime.block_on(async {
+    let streamed = service.runtime.block_on(async {
         let mut resumed = service
             .client
             .get(format!("{}/v1/alerts/stream", service.url))
@@ -902,23 +772,23 @@ fn a_webhook_receives_each_alert_change_once_signed_after_retries_and_logs_each_
     assert_eq!(streamed, logged, "every change of the tenant, none skipped");
 
     // Listed without its secret; removed, it stops.
-    let (_, listed) = service.get("/v1/webhooks", Some(&key));
+    let (_, listed) = service.get("/v1/webhooks", &key);
     assert_eq!(listed["items"][0]["webhook_id"], webhook_id.as_str());
     assert!(!listed.to_string().contains(&secret));
     let other = service.issue_key("globex-distribution");
-    assert_eq!(service.get(&log_path, Some(&other)).0, StatusCode::NOT_FOUND, "not another tenant's");
+    assert_eq!(service.get(&log_path, &other).0, StatusCode::NOT_FOUND, "not another tenant's");
     let remove = |bearer: &str| {
         service.send(service.client.delete(format!("{}/v1/webhooks/{webhook_id}", service.url)).bearer_auth(bearer))
     };
     assert_eq!(remove(&other).0, StatusCode::NOT_FOUND);
     assert_eq!(remove(&key).0, StatusCode::NO_CONTENT);
-    assert_eq!(service.get(&log_path, Some(&key)).0, StatusCode::NOT_FOUND);
+    assert_eq!(service.get(&log_path, &key).0, StatusCode::NOT_FOUND);
 }
 
 #[test]
 fn the_dashboard_signs_in_shows_the_tenants_data_and_updates_live_in_headless_chromium() {
     let live = GeneratorConfig { records_per_second: Some(2_000), max_records: None, ..generator_config() };
-    let service = Service::start(live, 1);
+    let service = start(live, 1);
     let tenant = "acme-wholesale";
     let key = service.issue_key(tenant);
     let mut browser = Chromium::start();
@@ -943,7 +813,7 @@ fn the_dashboard_signs_in_shows_the_tenants_data_and_updates_live_in_headless_ch
         "JSON.stringify([...document.querySelectorAll('#stock tr')].map(row => [...row.cells].map(cell => cell.textContent)))",
     );
     let rows: Vec<Vec<String>> = serde_json::from_str(shown.as_str().unwrap()).unwrap();
-    let (status, served) = service.get("/v1/stock?limit=5000", Some(&key));
+    let (status, served) = service.get("/v1/stock?limit=5000", &key);
     assert_eq!(status, StatusCode::OK);
     let positions = served["items"]
         .as_array()

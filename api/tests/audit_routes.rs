@@ -3,98 +3,39 @@
 //! `GET /v1/admin/audit` filters by tenant (and that read is itself recorded); pages, bad
 //! parameters, and 501 without a database.
 
-use std::num::NonZeroU32;
-use std::sync::Arc;
-
 use flowmart_api::audit::{AuditLog, ChainCheck};
-use flowmart_api::webhooks::{WebhookSettings, Webhooks};
-use flowmart_api::{AdminToken, ApiKeys, ApiState, RateLimits, Store};
-use flowmart_runtime::Topics;
+use flowmart_api::webhooks::Webhooks;
+use flowmart_api::{ApiKeys, Store};
 use flowmart_serving::ServingIndex;
 use flowmart_testkit::TestDatabase;
-use metrics_exporter_prometheus::PrometheusBuilder;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const ADMIN: &str = "test-admin-token";
+mod support;
+use support::{ADMIN_TOKEN, Api, State};
 
-struct Api {
-    url: String,
-    client: reqwest::Client,
-    runtime: tokio::runtime::Runtime,
-    _index: flowmart_serving::IndexWriter,
+/// The API over an empty index, with its keys, webhooks and audit log in `database` (or in memory,
+/// unaudited, without one).
+fn start(database: Option<&TestDatabase>) -> Api {
+    let runtime = support::runtime();
+    let (index, writer) = ServingIndex::new(u64::MAX);
+    let state = runtime.block_on(async {
+        match database {
+            Some(database) => {
+                let store = Store::open(&database.url()).await.unwrap();
+                let keys = ApiKeys::stored(&store).await.unwrap();
+                let webhooks = Webhooks::stored(index.clone(), &store, support::loopback()).await.unwrap();
+                State::new(index).keys(keys).webhooks(webhooks).audit(Some(AuditLog::new(&store)))
+            }
+            None => State::new(index).loopback_webhooks(),
+        }
+    });
+    Api::serve(runtime, state.writer(writer))
 }
 
 impl Api {
-    /// The API over an empty index, with its keys, webhooks and audit log in `database` (or in
-    /// memory, unaudited, without one).
-    fn start(database: Option<&TestDatabase>) -> Api {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let (index, writer) = ServingIndex::new(u64::MAX);
-        let loopback =
-            WebhookSettings { allowed_networks: vec!["127.0.0.0/8".parse().unwrap()], ..WebhookSettings::default() };
-        let (keys, webhooks, audit) = runtime.block_on(async {
-            match database {
-                Some(database) => {
-                    let store = Store::open(&database.url()).await.unwrap();
-                    let keys = ApiKeys::stored(&store).await.unwrap();
-                    let webhooks = Webhooks::stored(index.clone(), &store, loopback).await.unwrap();
-                    (keys, webhooks, Some(AuditLog::new(&store)))
-                }
-                None => (ApiKeys::new(), Webhooks::with_settings(index.clone(), loopback), None),
-            }
-        });
-        let generous = NonZeroU32::new(100_000).unwrap();
-        let state = ApiState {
-            index,
-            keys: Arc::new(keys),
-            admin_token: Arc::new(AdminToken::new(ADMIN)),
-            topics: Topics::default(),
-            metrics: PrometheusBuilder::new().build_recorder().handle(),
-            limits: Arc::new(RateLimits::new(generous, generous)),
-            webhooks: Arc::new(webhooks),
-            audit,
-            cluster: None,
-            pipeline: None,
-            http: Default::default(),
-            database: None,
-            sessions: Default::default(),
-        };
-        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        runtime.spawn(flowmart_api::serve(listener, state, std::future::pending()));
-        Api { url, client: reqwest::Client::new(), runtime, _index: writer }
-    }
-
-    fn send(&self, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-        self.runtime.block_on(async {
-            let response = request.send().await.expect("the api answers");
-            let status = response.status();
-            let body = response.text().await.unwrap();
-            (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
-        })
-    }
-
-    fn get(&self, path: &str, bearer: &str) -> (StatusCode, Value) {
-        self.send(self.client.get(format!("{}{path}", self.url)).bearer_auth(bearer))
-    }
-
-    /// Issues `tenant_id` a key: (its id, its secret).
-    fn issue_key(&self, tenant_id: &str) -> (String, String) {
-        let request =
-            self.client.post(format!("{}/v1/admin/tenants/{tenant_id}/api-keys", self.url)).bearer_auth(ADMIN);
-        let (status, body) = self.send(request);
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        (body["key_id"].as_str().unwrap().to_string(), body["api_key"].as_str().unwrap().to_string())
-    }
-
     fn register_webhook(&self, key: &str) -> String {
-        let request = self
-            .client
-            .post(format!("{}/v1/webhooks", self.url))
-            .bearer_auth(key)
-            .json(&json!({ "url": "http://127.0.0.1:9/hook" }));
-        let (status, body) = self.send(request);
+        let (status, body) = self.post("/v1/webhooks", key, json!({ "url": "http://127.0.0.1:9/hook" }));
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["webhook_id"].as_str().unwrap().to_string()
     }
@@ -102,23 +43,9 @@ impl Api {
     /// Every record a route shows, following its pages of `limit`.
     fn all_pages(&self, path: &str, bearer: &str, limit: usize) -> Vec<Value> {
         let separator = if path.contains('?') { '&' } else { '?' };
-        let mut items = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = match &cursor {
-                Some(cursor) => format!("{path}{separator}limit={limit}&cursor={cursor}"),
-                None => format!("{path}{separator}limit={limit}"),
-            };
-            let (status, body) = self.get(&page, bearer);
-            assert_eq!(status, StatusCode::OK, "{page}: {body}");
-            let page_items = body["items"].as_array().unwrap();
-            assert!(page_items.len() <= limit);
-            items.extend(page_items.iter().cloned());
-            match body["next_cursor"].as_str() {
-                Some(next) => cursor = Some(next.to_string()),
-                None => return items,
-            }
-        }
+        let pages = self.pages(&format!("{path}{separator}limit={limit}"), bearer);
+        assert!(pages.iter().all(|page| page.len() <= limit));
+        pages.concat()
     }
 }
 
@@ -132,9 +59,9 @@ fn actions(records: &[Value]) -> Vec<(String, String)> {
 #[test]
 fn each_tenant_sees_only_its_own_audit_records_naming_who_acted() {
     let database = TestDatabase::create();
-    let api = Api::start(Some(&database));
-    let (acme_key_id, acme) = api.issue_key("acme");
-    let (globex_key_id, globex) = api.issue_key("globex");
+    let api = start(Some(&database));
+    let (acme, acme_key_id) = api.issue_key_and_id("acme");
+    let (globex, globex_key_id) = api.issue_key_and_id("globex");
     let webhook = api.register_webhook(&acme);
     api.register_webhook(&globex);
     let removed = api.send(api.client.delete(format!("{}/v1/webhooks/{webhook}", api.url)).bearer_auth(&acme));
@@ -157,7 +84,7 @@ fn each_tenant_sees_only_its_own_audit_records_naming_who_acted() {
         actions(&seen_by_globex),
         vec![("api_key.issued".into(), "admin".into()), ("webhook.registered".into(), globex_key_id)]
     );
-    let everything = api.all_pages("/v1/admin/audit", ADMIN, 2);
+    let everything = api.all_pages("/v1/admin/audit", ADMIN_TOKEN, 2);
     assert_eq!(
         everything.iter().map(|record| record["seq"].as_i64().unwrap()).collect::<Vec<_>>(),
         vec![1, 2, 3, 4, 5]
@@ -169,20 +96,20 @@ fn each_tenant_sees_only_its_own_audit_records_naming_who_acted() {
 #[test]
 fn the_admin_filters_by_tenant_and_each_read_of_a_tenant_is_itself_recorded() {
     let database = TestDatabase::create();
-    let api = Api::start(Some(&database));
-    let (acme_key_id, acme) = api.issue_key("acme");
+    let api = start(Some(&database));
+    let (acme, acme_key_id) = api.issue_key_and_id("acme");
     api.issue_key("globex");
     let revoke = api.client.delete(format!("{}/v1/admin/tenants/acme/api-keys/{acme_key_id}", api.url));
-    assert_eq!(api.send(revoke.bearer_auth(ADMIN)).0, StatusCode::NO_CONTENT);
+    assert_eq!(api.send(revoke.bearer_auth(ADMIN_TOKEN)).0, StatusCode::NO_CONTENT);
     assert_eq!(api.get("/v1/audit", &acme).0, StatusCode::UNAUTHORIZED, "a revoked key reads nothing");
 
-    let (status, globex_only) = api.get("/v1/admin/audit?tenant_id=globex", ADMIN);
+    let (status, globex_only) = api.get("/v1/admin/audit?tenant_id=globex", ADMIN_TOKEN);
     assert_eq!(status, StatusCode::OK);
     assert_eq!(actions(globex_only["items"].as_array().unwrap()), vec![("api_key.issued".into(), "admin".into())]);
-    let (_, keys) = api.get("/v1/admin/tenants/acme/api-keys", ADMIN);
+    let (_, keys) = api.get("/v1/admin/tenants/acme/api-keys", ADMIN_TOKEN);
     assert_eq!(keys["keys"], json!([]));
 
-    let (_, acme_now) = api.get("/v1/admin/audit?tenant_id=acme", ADMIN);
+    let (_, acme_now) = api.get("/v1/admin/audit?tenant_id=acme", ADMIN_TOKEN);
     assert_eq!(
         actions(acme_now["items"].as_array().unwrap()),
         vec![
@@ -192,7 +119,7 @@ fn the_admin_filters_by_tenant_and_each_read_of_a_tenant_is_itself_recorded() {
         ],
         "the admin's read of acme's keys is on acme's record; the read of globex's log on globex's"
     );
-    let (_, globex_now) = api.get("/v1/admin/audit?tenant_id=globex", ADMIN);
+    let (_, globex_now) = api.get("/v1/admin/audit?tenant_id=globex", ADMIN_TOKEN);
     assert_eq!(globex_now["items"][1]["action"], "admin.read");
     assert_eq!(globex_now["items"][1]["details"]["route"], "/v1/admin/audit");
 
@@ -209,19 +136,19 @@ fn the_admin_filters_by_tenant_and_each_read_of_a_tenant_is_itself_recorded() {
 #[test]
 fn a_change_whose_audit_record_cannot_be_written_is_not_made() {
     let database = TestDatabase::create();
-    let api = Api::start(Some(&database));
-    let (key_id, acme) = api.issue_key("acme");
+    let api = start(Some(&database));
+    let (acme, key_id) = api.issue_key_and_id("acme");
     // From now on no record can be appended (as if the log's table were full or broken).
     database.rows("ALTER TABLE audit_log ADD CONSTRAINT nothing_after_the_first CHECK (seq < 2)");
-    let issue = api.client.post(format!("{}/v1/admin/tenants/globex/api-keys", api.url)).bearer_auth(ADMIN);
+    let issue = api.client.post(format!("{}/v1/admin/tenants/globex/api-keys", api.url)).bearer_auth(ADMIN_TOKEN);
     assert_eq!(api.send(issue).0, StatusCode::SERVICE_UNAVAILABLE);
-    let webhook = api.client.post(format!("{}/v1/webhooks", api.url)).bearer_auth(&acme);
-    let webhook = webhook.json(&json!({ "url": "http://127.0.0.1:9/hook" }));
-    assert_eq!(api.send(webhook).0, StatusCode::SERVICE_UNAVAILABLE);
-    let revoke = api.client.delete(format!("{}/v1/admin/tenants/acme/api-keys/{key_id}", api.url)).bearer_auth(ADMIN);
+    let webhook = api.post("/v1/webhooks", &acme, json!({ "url": "http://127.0.0.1:9/hook" }));
+    assert_eq!(webhook.0, StatusCode::SERVICE_UNAVAILABLE);
+    let revoke =
+        api.client.delete(format!("{}/v1/admin/tenants/acme/api-keys/{key_id}", api.url)).bearer_auth(ADMIN_TOKEN);
     assert_eq!(api.send(revoke).0, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
-        api.get("/v1/admin/tenants/acme/api-keys", ADMIN).0,
+        api.get("/v1/admin/tenants/acme/api-keys", ADMIN_TOKEN).0,
         StatusCode::SERVICE_UNAVAILABLE,
         "an unaudited read"
     );
@@ -235,8 +162,8 @@ fn a_change_whose_audit_record_cannot_be_written_is_not_made() {
 #[test]
 fn a_time_window_selects_records_and_bad_parameters_get_400() {
     let database = TestDatabase::create();
-    let api = Api::start(Some(&database));
-    let (_, acme) = api.issue_key("acme");
+    let api = start(Some(&database));
+    let acme = api.issue_key("acme");
     let (_, first) = api.get("/v1/audit", &acme);
     let at = first["items"][0]["at"].as_i64().unwrap();
     for (window, expected) in [
@@ -253,15 +180,15 @@ fn a_time_window_selects_records_and_bad_parameters_get_400() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
         assert!(body["error"].is_string(), "{bad}");
     }
-    assert_eq!(api.get("/v1/admin/audit?to=soon", ADMIN).0, StatusCode::BAD_REQUEST);
+    assert_eq!(api.get("/v1/admin/audit?to=soon", ADMIN_TOKEN).0, StatusCode::BAD_REQUEST);
     assert_eq!(api.get("/v1/admin/audit", &acme).0, StatusCode::UNAUTHORIZED, "a tenant key is not the admin's");
 }
 
 #[test]
 fn without_a_database_the_audit_routes_answer_501() {
-    let api = Api::start(None);
-    let (_, acme) = api.issue_key("acme");
-    for (path, bearer) in [("/v1/audit", acme.as_str()), ("/v1/admin/audit", ADMIN)] {
+    let api = start(None);
+    let acme = api.issue_key("acme");
+    for (path, bearer) in [("/v1/audit", acme.as_str()), ("/v1/admin/audit", ADMIN_TOKEN)] {
         let (status, body) = api.get(path, bearer);
         assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{path}");
         assert!(body["error"].as_str().unwrap().contains("Postgres"), "{body}");
@@ -270,7 +197,7 @@ fn without_a_database_the_audit_routes_answer_501() {
 
 #[test]
 fn the_openapi_document_describes_the_audit_routes() {
-    let api = Api::start(None);
+    let api = start(None);
     let (status, document) = api.send(api.client.get(format!("{}/openapi.json", api.url)));
     assert_eq!(status, StatusCode::OK);
     for path in ["/v1/audit", "/v1/admin/audit"] {

@@ -4,131 +4,60 @@
 //! dashboard's history panel, in headless Chromium, listing the same rows.
 
 use std::collections::BTreeMap;
-use std::num::NonZeroU32;
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use flowmart_api::webhooks::Webhooks;
-use flowmart_api::{AdminToken, ApiKeys, ApiState, HttpSettings, RateLimits, Store};
+use flowmart_api::Store;
 use flowmart_generator::{Generator, GeneratorConfig};
 use flowmart_postgres::PostgresSink;
 use flowmart_runtime::{Pipeline, RuntimeConfig, Sink, Topics};
 use flowmart_schemas::Retention;
 use flowmart_serving::ServingIndex;
 use flowmart_testkit::TestDatabase;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 mod browser;
 use browser::Chromium;
 
-const ADMIN_TOKEN: &str = "test-admin-token";
+mod support;
+use support::{Api, State};
 
-fn metrics() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE.get_or_init(|| PrometheusBuilder::new().install_recorder().expect("one recorder per test process")).clone()
+/// The API on a free loopback port over a pipeline fed by `generator`, writing Postgres before the
+/// serving index when `database` is given (so what the API serves is committed there too), and
+/// reading history from it.
+fn start(generator: GeneratorConfig, database: Option<&TestDatabase>) -> Api {
+    let runtime = support::runtime();
+    let (index, writer) = ServingIndex::new(u64::MAX);
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if let Some(database) = database {
+        let (sink, _) =
+            PostgresSink::open(&database.url(), Topics::default(), Retention::default(), u64::MAX).expect("postgres");
+        sinks.push(Box::new(sink));
+    }
+    sinks.push(Box::new(writer));
+    let pipeline = Pipeline::start(
+        RuntimeConfig { workers: 2, ..RuntimeConfig::default() },
+        Arc::new(Generator::new(generator)),
+        sinks,
+    )
+    .expect("pipeline starts");
+    let store = database.map(|database| runtime.block_on(Store::open(&database.url())).expect("the api's store"));
+    Api::serve(runtime, State::new(index).pipeline(pipeline).database(store))
 }
 
-struct Service {
-    url: String,
-    client: reqwest::Client,
-    pipeline: Option<Pipeline>,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl Service {
-    /// The API on a free loopback port over `sinks` (the serving index's writer last) fed by
-    /// `generator`, reading history from `database` when given.
-    fn start(generator: GeneratorConfig, database: Option<&TestDatabase>) -> Service {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let (index, writer) = ServingIndex::new(u64::MAX);
-        let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
-        if let Some(database) = database {
-            let (sink, _) = PostgresSink::open(&database.url(), Topics::default(), Retention::default(), u64::MAX)
-                .expect("postgres");
-            sinks.push(Box::new(sink));
-        }
-        sinks.push(Box::new(writer));
-        let pipeline = Pipeline::start(
-            RuntimeConfig { workers: 2, ..RuntimeConfig::default() },
-            Arc::new(Generator::new(generator)),
-            sinks,
-        )
-        .expect("pipeline starts");
-        let generous = NonZeroU32::new(100_000).unwrap();
-        let store = database.map(|database| runtime.block_on(Store::open(&database.url())).expect("the api's store"));
-        let state = ApiState {
-            index: index.clone(),
-            keys: Arc::new(ApiKeys::new()),
-            admin_token: Arc::new(AdminToken::new(ADMIN_TOKEN)),
-            topics: Topics::default(),
-            metrics: metrics(),
-            limits: Arc::new(RateLimits::new(generous, generous)),
-            webhooks: Arc::new(Webhooks::new(index)),
-            audit: None,
-            cluster: None,
-            pipeline: Some(Arc::clone(pipeline.status())),
-            http: HttpSettings::default(),
-            database: store,
-            sessions: Default::default(),
-        };
-        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        runtime.spawn(flowmart_api::serve(listener, state, std::future::pending()));
-        Service { url, client: reqwest::Client::new(), pipeline: Some(pipeline), runtime }
+impl Api {
+    /// GETs `path` with `bearer`: an answer that must be JSON, whatever its status.
+    fn get_json(&self, path: &str, bearer: &str) -> (StatusCode, Value) {
+        let (status, body) = self.get(path, bearer);
+        assert!(!body.is_string(), "{path}: JSON, not {body}");
+        (status, body)
     }
 
-    fn get(&self, path: &str, bearer: &str) -> (StatusCode, Value) {
-        self.runtime.block_on(async {
-            let response =
-                self.client.get(format!("{}{path}", self.url)).bearer_auth(bearer).send().await.expect("answers");
-            let status = response.status();
-            (status, response.json::<Value>().await.expect("JSON"))
-        })
-    }
-
-    fn issue_key(&self, tenant_id: &str) -> String {
-        self.runtime.block_on(async {
-            let response = self
-                .client
-                .post(format!("{}/v1/admin/tenants/{tenant_id}/api-keys", self.url))
-                .bearer_auth(ADMIN_TOKEN)
-                .send()
-                .await
-                .expect("answers");
-            let body = response.json::<Value>().await.expect("JSON");
-            body["api_key"].as_str().expect("a key").to_string()
-        })
-    }
-
-    /// Every item of a history route, page by page (`limit` a page); checks each page's `as_of`.
+    /// Every item of a history route, page by page (`limit` a page).
     fn whole_history(&self, path: &str, key: &str, limit: usize) -> Vec<Value> {
-        let mut items = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = match &cursor {
-                Some(cursor) => format!("{path}?limit={limit}&cursor={cursor}"),
-                None => format!("{path}?limit={limit}"),
-            };
-            let (status, body) = self.get(&page, key);
-            assert_eq!(status, StatusCode::OK, "{page}: {body}");
-            let page_items = body["items"].as_array().expect("items");
-            assert!(page_items.len() <= limit, "{page}");
-            items.extend(page_items.iter().cloned());
-            match body["next_cursor"].as_str() {
-                Some(next) => cursor = Some(next.to_string()),
-                None => return items,
-            }
-        }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        if let Some(pipeline) = self.pipeline.take() {
-            pipeline.stop().expect("pipeline stops cleanly");
-        }
+        let pages = self.pages(&format!("{path}?limit={limit}"), key);
+        assert!(pages.iter().all(|page| page.len() <= limit), "{path}");
+        pages.concat()
     }
 }
 
@@ -145,29 +74,6 @@ fn generator_config() -> GeneratorConfig {
     }
 }
 
-/// Waits until every record the generator makes is covered by the served results: the serving
-/// index is the last sink, so Postgres has committed them too.
-fn settled(service: &Service, generator: &GeneratorConfig) {
-    let mut expected = BTreeMap::<String, BTreeMap<String, u64>>::new();
-    let topics = Topics::default();
-    for record in Generator::new(generator.clone()).records() {
-        let partitions = expected.entry(topics.name(record.topic).to_string()).or_default();
-        let next = partitions.entry(record.partition.to_string()).or_default();
-        *next = (*next).max(record.offset + 1);
-    }
-    let expected = serde_json::to_value(expected).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (status, progress) = service.get("/v1/admin/progress", ADMIN_TOKEN);
-        assert_eq!(status, StatusCode::OK, "{progress}");
-        if progress["sources"] == expected {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the pipeline did not catch up: {progress}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Asserts that what another tenant's key got for `path` (that tenant's own position or
 /// settlement of the same name, if it has one) holds none of the records of `history`.
 fn assert_none_shown(foreign: &[Value], history: &[Value], path: &str) {
@@ -181,14 +87,14 @@ fn every_history_sums_to_what_the_api_serves_and_another_tenants_key_sees_none_o
     let database = TestDatabase::create();
     let config = generator_config();
     let tenants = Generator::new(config.clone()).tenant_ids();
-    let service = Service::start(config.clone(), Some(&database));
+    let service = start(config.clone(), Some(&database));
     let keys = tenants.iter().map(|tenant| service.issue_key(tenant)).collect::<Vec<_>>();
-    settled(&service, &config);
+    service.wait_for_workload(&config);
 
     let (mut positions, mut settlements) = (0, 0);
     for (tenant, key) in tenants.iter().zip(&keys) {
         let other_key = keys.iter().find(|other| *other != key).expect("another tenant");
-        let (_, stock) = service.get("/v1/stock?limit=5000", key);
+        let (_, stock) = service.get_json("/v1/stock?limit=5000", key);
         for item in stock["items"].as_array().expect("items") {
             let path = format!(
                 "/v1/stock/{}/{}/history",
@@ -216,7 +122,7 @@ fn every_history_sums_to_what_the_api_serves_and_another_tenants_key_sees_none_o
             assert_none_shown(&service.whole_history(&path, other_key, 5_000), &history, &path);
             positions += 1;
         }
-        let (_, totals) = service.get("/v1/settlements", key);
+        let (_, totals) = service.get_json("/v1/settlements", key);
         for item in totals["items"].as_array().expect("items") {
             let path = format!(
                 "/v1/settlements/{}/{}/history",
@@ -249,14 +155,14 @@ fn every_history_sums_to_what_the_api_serves_and_another_tenants_key_sees_none_o
 
 #[test]
 fn history_routes_answer_501_without_a_database_and_400_for_a_bad_key_or_cursor() {
-    let service = Service::start(GeneratorConfig { max_records: Some(100), ..generator_config() }, None);
+    let service = start(GeneratorConfig { max_records: Some(100), ..generator_config() }, None);
     let tenant = Generator::new(generator_config()).tenant_ids()[0].to_string();
     let key = service.issue_key(&tenant);
     for path in ["/v1/stock/berlin/SKU-1/history", "/v1/settlements/EUR/2026-01-05/history"] {
-        let (status, body) = service.get(path, &key);
+        let (status, body) = service.get_json(path, &key);
         assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{path}: {body}");
         assert!(body["error"].as_str().unwrap().contains("Postgres"), "{body}");
-        let (status, _) = service.get(path, "fmk_wrong");
+        let (status, _) = service.get_json(path, "fmk_wrong");
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
     }
     for bad in [
@@ -265,10 +171,10 @@ fn history_routes_answer_501_without_a_database_and_400_for_a_bad_key_or_cursor(
         "/v1/stock/berlin/SKU-1/history?cursor=zz",
         "/v1/stock/berlin/SKU-1/history?limit=0",
     ] {
-        let (status, body) = service.get(bad, &key);
+        let (status, body) = service.get_json(bad, &key);
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
     }
-    let (_, document) = service.get("/openapi.json", &key);
+    let (_, document) = service.get_json("/openapi.json", &key);
     for path in ["/v1/stock/{warehouse_id}/{sku}/history", "/v1/settlements/{currency}/{date}/history"] {
         assert!(document["paths"][path]["get"].is_object(), "{path} in the OpenAPI document");
     }
@@ -319,9 +225,9 @@ fn clicking_a_stock_or_settlement_row_on_the_dashboard_lists_its_history_summing
     let database = TestDatabase::create();
     let config = generator_config();
     let tenant = Generator::new(config.clone()).tenant_ids()[0].to_string();
-    let service = Service::start(config.clone(), Some(&database));
+    let service = start(config.clone(), Some(&database));
     let key = service.issue_key(&tenant);
-    settled(&service, &config);
+    service.wait_for_workload(&config);
 
     let mut browser = Chromium::start();
     browser.call("Page.navigate", json!({ "url": format!("{}/", service.url) }));

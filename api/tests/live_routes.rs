@@ -3,111 +3,54 @@
 //! with a database), and the stock and settlement change streams (current items, changes,
 //! resuming after `Last-Event-ID`, a reset when that is no longer kept or a session lags).
 
-use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use flowmart_api::audit::AuditLog;
-use flowmart_api::webhooks::{WebhookSettings, Webhooks};
-use flowmart_api::{AdminToken, AnnotationTable, ApiKeys, ApiState, HttpSettings, RateLimits, Store};
-use flowmart_runtime::{ChangeBatch, Sink, Topics};
+use flowmart_api::{AnnotationTable, ApiKeys, Store};
+use flowmart_runtime::{ChangeBatch, Sink};
 use flowmart_schemas::{
     Currency, PositionKey, ReorderAlert, ReorderAlertStatus, ReorderPolicy, SettlementDate, SettlementKey,
     SettlementTotals, StockLevels,
 };
 use flowmart_serving::{IndexWriter, ServingIndex};
 use flowmart_testkit::{TestDatabase, alert_batch, reorder_alert, stock_batch};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const ADMIN_TOKEN: &str = "test-admin-token";
+mod support;
+use support::{ADMIN_TOKEN, Api, State};
 
-fn metrics() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE.get_or_init(|| PrometheusBuilder::new().install_recorder().expect("one recorder per test process")).clone()
+/// The API over an empty index the test writes to.
+fn start() -> Api {
+    over(ServingIndex::new(u64::MAX), None)
 }
 
-/// The API over an index the test writes to.
-struct Api {
-    url: String,
-    client: reqwest::Client,
-    writer: IndexWriter,
-    runtime: tokio::runtime::Runtime,
+/// The API over `index` and its writer, keeping keys, annotations and the audit log in `database`
+/// when given.
+fn over((index, writer): (ServingIndex, IndexWriter), database: Option<&TestDatabase>) -> Api {
+    let runtime = support::runtime();
+    let store = database.map(|database| runtime.block_on(Store::open(&database.url())).unwrap());
+    if let Some(store) = &store {
+        runtime.block_on(AnnotationTable::new(store).restore(&index, 86_400_000)).unwrap();
+    }
+    let keys = match &store {
+        Some(store) => runtime.block_on(ApiKeys::stored(store)).unwrap(),
+        None => ApiKeys::new(),
+    };
+    let state = State::new(index).writer(writer).keys(keys).loopback_webhooks();
+    Api::serve(runtime, state.audit(store.as_ref().map(AuditLog::new)).database(store))
 }
 
 impl Api {
-    fn start() -> Api {
-        Api::over(ServingIndex::new(u64::MAX), None)
-    }
-
-    /// The API over `index` and its writer, keeping keys, annotations and the audit log in
-    /// `database` when given.
-    fn over((index, writer): (ServingIndex, IndexWriter), database: Option<&TestDatabase>) -> Api {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let store = database.map(|database| runtime.block_on(Store::open(&database.url())).unwrap());
-        if let Some(store) = &store {
-            runtime.block_on(AnnotationTable::new(store).restore(&index, 86_400_000)).unwrap();
-        }
-        let keys = match &store {
-            Some(store) => runtime.block_on(ApiKeys::stored(store)).unwrap(),
-            None => ApiKeys::new(),
-        };
-        let loopback =
-            WebhookSettings { allowed_networks: vec!["127.0.0.0/8".parse().unwrap()], ..WebhookSettings::default() };
-        let generous = NonZeroU32::new(100_000).unwrap();
-        let state = ApiState {
-            index: index.clone(),
-            keys: Arc::new(keys),
-            admin_token: Arc::new(AdminToken::new(ADMIN_TOKEN)),
-            topics: Topics::default(),
-            metrics: metrics(),
-            limits: Arc::new(RateLimits::new(generous, generous)),
-            webhooks: Arc::new(Webhooks::with_settings(index.clone(), loopback)),
-            audit: store.as_ref().map(AuditLog::new),
-            cluster: None,
-            pipeline: None,
-            http: HttpSettings::default(),
-            database: store,
-            sessions: Default::default(),
-        };
-        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        runtime.spawn(flowmart_api::serve(listener, state, std::future::pending()));
-        Api { url, client: reqwest::Client::new(), writer, runtime }
-    }
-
     fn apply(&mut self, batch: ChangeBatch) {
-        self.writer.apply(&batch).unwrap();
+        self.writer.as_mut().expect("the test writes the index").apply(&batch).unwrap();
     }
 
-    fn send(&self, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-        self.runtime.block_on(async {
-            let response = request.send().await.expect("the api answers");
-            let status = response.status();
-            let body = response.text().await.unwrap();
-            (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
-        })
-    }
-
-    fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
-        self.send(self.client.get(format!("{}{path}", self.url)).bearer_auth(key))
-    }
-
-    fn post(&self, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
-        self.send(self.client.post(format!("{}{path}", self.url)).bearer_auth(key).json(&body))
-    }
-
-    /// A new key of `tenant_id`: the secret and its id.
-    fn issue_key(&self, tenant_id: &str) -> (String, String) {
-        let request =
-            self.client.post(format!("{}/v1/admin/tenants/{tenant_id}/api-keys", self.url)).bearer_auth(ADMIN_TOKEN);
-        let (status, body) = self.send(request);
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        let key = body["api_key"].as_str().unwrap().to_string();
-        let (status, keys) = self.send(
-            self.client.get(format!("{}/v1/admin/tenants/{tenant_id}/api-keys", self.url)).bearer_auth(ADMIN_TOKEN),
-        );
+    /// A new key of `tenant_id`: the secret and its id, as the admin's list of its keys shows it.
+    fn issue_listed_key(&self, tenant_id: &str) -> (String, String) {
+        let key = self.issue_key(tenant_id);
+        let (status, keys) = self.get(&format!("/v1/admin/tenants/{tenant_id}/api-keys"), ADMIN_TOKEN);
         assert_eq!(status, StatusCode::OK);
         let id = keys["keys"].as_array().unwrap().last().unwrap()["key_id"].as_str().unwrap().to_string();
         (key, id)
@@ -211,9 +154,9 @@ fn ids(list: &Value) -> Vec<&str> {
 
 #[test]
 fn acknowledging_and_snoozing_take_an_alert_out_of_needs_attention_and_are_pushed_as_updates() {
-    let mut api = Api::start();
-    let (acme, acme_key_id) = api.issue_key("acme");
-    let (globex, _) = api.issue_key("globex");
+    let mut api = start();
+    let (acme, acme_key_id) = api.issue_listed_key("acme");
+    let (globex, _) = api.issue_listed_key("globex");
     alerts_opened(&mut api);
 
     // A webhook and a live session of acme's see the actions.
@@ -354,8 +297,8 @@ fn acknowledgements_are_stored_with_their_audit_record_and_come_back_after_a_res
         writer.apply(&batch).unwrap();
         (index, writer)
     };
-    let api = Api::over(opened(), Some(&database));
-    let (acme, key_id) = api.issue_key("acme");
+    let api = over(opened(), Some(&database));
+    let (acme, key_id) = api.issue_listed_key("acme");
     let (status, body) = api.post("/v1/reorder-alerts/alert-a/acknowledge", &acme, json!({ "note": "on it" }));
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) =
@@ -376,7 +319,7 @@ fn acknowledgements_are_stored_with_their_audit_record_and_come_back_after_a_res
     );
 
     // Restarted: the key and both actions are back.
-    let api = Api::over(opened(), Some(&database));
+    let api = over(opened(), Some(&database));
     let (status, open) = api.get("/v1/reorder-alerts", &acme);
     assert_eq!(status, StatusCode::OK, "{open}");
     assert_eq!(open["items"][0]["acknowledged_by"], key_id.as_str());
@@ -400,7 +343,7 @@ fn acknowledgements_are_stored_with_their_audit_record_and_come_back_after_a_res
     database.rows(
         "INSERT INTO alert_annotations (tenant_id, alert_id, note) VALUES ('acme', 'alert-z', 'gone') RETURNING note",
     );
-    let api = Api::over(opened(), Some(&database));
+    let api = over(opened(), Some(&database));
     let kept = database.rows("SELECT alert_id FROM alert_annotations ORDER BY alert_id");
     assert_eq!(kept, [["alert-a"]]);
     let (_, open) = api.get("/v1/reorder-alerts", &acme);
@@ -417,8 +360,8 @@ fn sku_and_on_hand(events: &[Sse]) -> Vec<(String, i64)> {
 
 #[test]
 fn the_stock_stream_sends_the_current_items_then_each_change_and_resumes_after_the_last_event_id() {
-    let mut api = Api::start();
-    let (acme, _) = api.issue_key("acme");
+    let mut api = start();
+    let (acme, _) = api.issue_listed_key("acme");
     api.apply(stock_batch(
         1,
         2,
@@ -481,8 +424,8 @@ fn the_stock_stream_sends_the_current_items_then_each_change_and_resumes_after_t
 
 #[test]
 fn the_settlement_stream_filters_by_currency_and_a_session_that_lags_gets_a_reset_then_the_current_items() {
-    let mut api = Api::start();
-    let (acme, _) = api.issue_key("acme");
+    let mut api = start();
+    let (acme, _) = api.issue_listed_key("acme");
     let key = |currency: &str, day: i32| SettlementKey {
         tenant_id: "acme".into(),
         currency: Currency::parse(currency).unwrap(),

@@ -8,30 +8,22 @@
 //!
 //! `FUZZ_EXAMPLES` sets the test cases per operation (default 40).
 
-use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flowmart_api::audit::AuditLog;
-use flowmart_api::webhooks::Webhooks;
-use flowmart_api::{AdminToken, AnnotationTable, ApiKeys, ApiState, HttpSettings, RateLimits, Store};
+use flowmart_api::{AnnotationTable, ApiKeys, Store};
 use flowmart_generator::{Generator, GeneratorConfig};
 use flowmart_postgres::PostgresSink;
 use flowmart_runtime::{Pipeline, RuntimeConfig, Sink, Topics};
 use flowmart_schemas::Retention;
 use flowmart_serving::ServingIndex;
 use flowmart_testkit::TestDatabase;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use serde_json::Value;
 
-const ADMIN_TOKEN: &str = "fuzz-admin-token";
-
-fn metrics() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE.get_or_init(|| PrometheusBuilder::new().install_recorder().expect("one recorder per test process")).clone()
-}
+mod support;
+use support::{ADMIN_TOKEN, Api, State};
 
 fn schemathesis() -> PathBuf {
     let installed = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/schemathesis/bin/schemathesis");
@@ -43,7 +35,7 @@ fn schemathesis() -> PathBuf {
 #[test]
 fn schemathesis_finds_no_server_error_and_no_request_the_document_misjudges() {
     let database = TestDatabase::create();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = support::runtime();
     let (index, writer) = ServingIndex::new(u64::MAX);
     let (sink, _) =
         PostgresSink::open(&database.url(), Topics::default(), Retention::default(), u64::MAX).expect("postgres");
@@ -65,25 +57,10 @@ fn schemathesis_finds_no_server_error_and_no_request_the_document_misjudges() {
     .expect("pipeline starts");
     let store = runtime.block_on(Store::open(&database.url())).expect("the api's store");
     runtime.block_on(AnnotationTable::new(&store).restore(&index, u64::MAX)).unwrap();
-    let generous = NonZeroU32::new(100_000).unwrap();
-    let state = ApiState {
-        index: index.clone(),
-        keys: Arc::new(runtime.block_on(ApiKeys::stored(&store)).unwrap()),
-        admin_token: Arc::new(AdminToken::new(ADMIN_TOKEN)),
-        topics: Topics::default(),
-        metrics: metrics(),
-        limits: Arc::new(RateLimits::new(generous, generous)),
-        webhooks: Arc::new(Webhooks::new(index.clone())),
-        audit: Some(AuditLog::new(&store)),
-        cluster: None,
-        pipeline: Some(Arc::clone(pipeline.status())),
-        http: HttpSettings::default(),
-        database: Some(store),
-        sessions: Default::default(),
-    };
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    runtime.spawn(flowmart_api::serve(listener, state, std::future::pending()));
+    let keys = runtime.block_on(ApiKeys::stored(&store)).unwrap();
+    let state = State::new(index.clone()).pipeline(pipeline).keys(keys).audit(Some(AuditLog::new(&store)));
+    let api = Api::serve(runtime, state.database(Some(store)));
+    let url = &api.url;
 
     // A key of a tenant with stock and alerts by now.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -91,16 +68,7 @@ fn schemathesis_finds_no_server_error_and_no_request_the_document_misjudges() {
         assert!(Instant::now() < deadline, "no stock and alerts for {tenant} yet");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let issued: Value = runtime.block_on(async {
-        let response = reqwest::Client::new()
-            .post(format!("{url}/v1/admin/tenants/{tenant}/api-keys"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap();
-        response.json().await.unwrap()
-    });
-    let key = issued["api_key"].as_str().expect("a key").to_string();
+    let key = api.issue_key(&tenant);
 
     let examples = std::env::var("FUZZ_EXAMPLES").unwrap_or_else(|_| "40".into());
     let fuzz = |bearer: &str, filter: [&str; 2]| {
@@ -123,5 +91,4 @@ fn schemathesis_finds_no_server_error_and_no_request_the_document_misjudges() {
     };
     fuzz(&key, ["--exclude-path-regex", "^/v1/admin/|/stream$"]);
     fuzz(ADMIN_TOKEN, ["--include-path-regex", "^/v1/admin/"]);
-    pipeline.stop().expect("pipeline stops cleanly");
 }

@@ -5,36 +5,26 @@
 //! formatted in its currency; each CSV export holds the rows of the view it exports.
 
 use std::collections::VecDeque;
-use std::num::NonZeroU32;
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use flowmart_api::webhooks::Webhooks;
-use flowmart_api::{AdminToken, ApiKeys, ApiState, HttpSettings, RateLimits};
-use flowmart_generator::{Generator, GeneratorConfig, PartitionWorkload};
-use flowmart_runtime::{
-    Pipeline, PollStatus, RuntimeConfig, Source, SourceError, SourceProgress, SourceReader, SourceRecord, Topics, Waker,
-};
+use flowmart_generator::{Generator, GeneratorConfig};
+use flowmart_runtime::{Pipeline, PollStatus, RuntimeConfig, Source, SourceError, SourceReader, SourceRecord, Waker};
 use flowmart_schemas::{InputRecord, InputTopic, InventoryEvent, InventoryKind, PaymentEvent, PaymentKind};
 use flowmart_serving::ServingIndex;
 use flowmart_testkit::OCCURRED_AT;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 mod browser;
 use browser::Chromium;
 
-const ADMIN_TOKEN: &str = "test-admin-token";
+mod support;
+use support::{Api, State};
 
 /// The partition the test's own records go to: the generator writes partitions `0..4`.
 const ADDED_PARTITION: u32 = 4;
-
-fn metrics() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE.get_or_init(|| PrometheusBuilder::new().install_recorder().expect("one recorder per test process")).clone()
-}
 
 /// Records the test adds while the pipeline runs, and the waker of the worker that reads them.
 #[derive(Default)]
@@ -101,110 +91,33 @@ impl SourceReader for Reader {
     }
 }
 
-struct Service {
-    url: String,
-    client: reqwest::Client,
-    pipeline: Option<Pipeline>,
-    added: Arc<Added>,
-    runtime: tokio::runtime::Runtime,
+/// A one-worker pipeline over `generator` (then what the test adds) and the API on a free loopback
+/// port; the records the test adds.
+fn start(generator: GeneratorConfig) -> (Api, Arc<Added>) {
+    let (index, writer) = ServingIndex::new(u64::MAX);
+    let added = Arc::new(Added::default());
+    let source = GeneratedThenAdded { generator: Generator::new(generator), added: Arc::clone(&added) };
+    let pipeline = Pipeline::start(
+        RuntimeConfig { workers: 1, ..RuntimeConfig::default() },
+        Arc::new(source),
+        vec![Box::new(writer)],
+    )
+    .expect("pipeline starts");
+    (Api::serve(support::runtime(), State::new(index).pipeline(pipeline)), added)
 }
 
-impl Service {
-    /// A one-worker pipeline over `generator` (then what the test adds) and the API on a free
-    /// loopback port, with rate limits no test reaches.
-    fn start(generator: GeneratorConfig) -> Service {
-        let (index, writer) = ServingIndex::new(u64::MAX);
-        let added = Arc::new(Added::default());
-        let source = GeneratedThenAdded { generator: Generator::new(generator), added: Arc::clone(&added) };
-        let pipeline = Pipeline::start(
-            RuntimeConfig { workers: 1, ..RuntimeConfig::default() },
-            Arc::new(source),
-            vec![Box::new(writer)],
-        )
-        .expect("pipeline starts");
-        let generous = NonZeroU32::new(100_000).unwrap();
-        let state = ApiState {
-            webhooks: Arc::new(Webhooks::new(index.clone())),
-            index,
-            keys: Arc::new(ApiKeys::new()),
-            admin_token: Arc::new(AdminToken::new(ADMIN_TOKEN)),
-            topics: Topics::default(),
-            metrics: metrics(),
-            limits: Arc::new(RateLimits::new(generous, generous)),
-            audit: None,
-            cluster: None,
-            pipeline: Some(Arc::clone(pipeline.status())),
-            http: HttpSettings::default(),
-            database: None,
-            sessions: Default::default(),
-        };
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        runtime.spawn(flowmart_api::serve(listener, state, std::future::pending()));
-        Service { url, client: reqwest::Client::new(), pipeline: Some(pipeline), added, runtime }
-    }
-
-    fn send(&self, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-        self.runtime.block_on(async {
-            let response = request.send().await.expect("the api answers");
-            let status = response.status();
-            let body = response.text().await.unwrap();
-            (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
-        })
-    }
-
-    fn get(&self, path: &str, bearer: &str) -> Value {
-        let (status, body) = self.send(self.client.get(format!("{}{path}", self.url)).bearer_auth(bearer));
+impl Api {
+    /// GETs `path` with `bearer`: the body of an answer that must be 200.
+    fn get_ok(&self, path: &str, bearer: &str) -> Value {
+        let (status, body) = self.get(path, bearer);
         assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
         body
     }
 
     fn items(&self, path: &str, key: &str) -> Vec<Value> {
-        let body = self.get(path, key);
+        let body = self.get_ok(path, key);
         assert!(body["next_cursor"].is_null(), "{path}: one page holds them all");
         body["items"].as_array().expect("items").clone()
-    }
-
-    fn issue_key(&self, tenant_id: &str) -> String {
-        let request =
-            self.client.post(format!("{}/v1/admin/tenants/{tenant_id}/api-keys", self.url)).bearer_auth(ADMIN_TOKEN);
-        let (status, body) = self.send(request);
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["api_key"].as_str().expect("a key").to_string()
-    }
-
-    /// Waits until the pipeline has read `config`'s whole workload.
-    fn wait_for_workload(&self, config: &GeneratorConfig) {
-        let mut progress = SourceProgress::default();
-        for partition in 0..config.partitions {
-            let mut workload = PartitionWorkload::new(config, partition);
-            while let Some(record) = workload.next() {
-                progress.consumed(record.topic, record.partition, record.offset);
-            }
-        }
-        let topics = Topics::default();
-        let mut expected = json!({});
-        for (topic, partition, next) in progress.iter() {
-            expected[topics.name(topic)][partition.to_string()] = json!(next);
-        }
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let body = self.get("/v1/admin/progress", ADMIN_TOKEN);
-            if body["sources"] == expected {
-                return;
-            }
-            assert!(Instant::now() < deadline, "the pipeline did not read the workload: {body}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        if let Some(pipeline) = self.pipeline.take() {
-            pipeline.stop().expect("pipeline stops cleanly");
-        }
     }
 }
 
@@ -318,7 +231,7 @@ fn optional(value: &Value) -> String {
 fn acting_on_alerts_takes_them_out_of_needs_attention_and_stock_changes_show_live_in_headless_chromium() {
     let config = generator_config();
     let tenant = Generator::new(config.clone()).tenant_ids()[0].to_string();
-    let service = Service::start(config.clone());
+    let (service, added) = start(config.clone());
     let key = service.issue_key(&tenant);
     service.wait_for_workload(&config);
 
@@ -424,12 +337,11 @@ fn acting_on_alerts_takes_them_out_of_needs_attention_and_stock_changes_show_liv
     // A colleague acknowledges the next one through the API: it leaves this page live (the alert
     // stream carries the acknowledgement).
     let by_colleague = ids[2].clone();
-    let request = service
-        .client
-        .post(format!("{}/v1/reorder-alerts/{by_colleague}/acknowledge", service.url))
-        .bearer_auth(&key)
-        .json(&json!({ "note": "done by a colleague" }));
-    let (status, body) = service.send(request);
+    let (status, body) = service.post(
+        &format!("/v1/reorder-alerts/{by_colleague}/acknowledge"),
+        &key,
+        json!({ "note": "done by a colleague" }),
+    );
     assert_eq!(status, StatusCode::OK, "{body}");
     browser.wait_for(&format!("!{}", alert_row(&by_colleague)), "a colleague's acknowledgement arriving live");
     assert_eq!(shown_alert_ids(&mut browser), ids[3..], "the others stay, in order");
@@ -537,7 +449,7 @@ fn acting_on_alerts_takes_them_out_of_needs_attention_and_stock_changes_show_liv
         occurred_at: OCCURRED_AT,
         purchase_order_id: None,
     };
-    service.added.add(InputTopic::Inventory, &tenant, InputRecord::Inventory(receipt));
+    added.add(InputTopic::Inventory, &tenant, InputRecord::Inventory(receipt));
     let grown = on_hand + 1;
     browser.wait_for(
         &format!("{stock_row}.cells[2].textContent === quantity.format({grown})"),
@@ -552,7 +464,7 @@ fn acting_on_alerts_takes_them_out_of_needs_attention_and_stock_changes_show_liv
         &format!("{}.cells[5].textContent === quantity.format({projected})", alert_row(alert_id)),
         "the alert row's projected changing live, from the alert stream",
     );
-    let served = service.get(&format!("/v1/stock/{warehouse_id}/{sku}"), &key);
+    let served = service.get_ok(&format!("/v1/stock/{warehouse_id}/{sku}"), &key);
     assert_eq!(served["on_hand"], grown, "{served}");
     let shown_row =
         table(&mut browser, "alerts").into_iter().find(|row| row[1] == sku && row[0] == warehouse_id).unwrap();
@@ -580,7 +492,7 @@ fn acting_on_alerts_takes_them_out_of_needs_attention_and_stock_changes_show_liv
         currency: currency.into(),
         occurred_at: OCCURRED_AT,
     };
-    service.added.add(InputTopic::Payments, &tenant, InputRecord::Payment(payment));
+    added.add(InputTopic::Payments, &tenant, InputRecord::Payment(payment));
     let settlement_row = format!(
         "[...document.querySelectorAll('#settlements tr')].find(row => row.dataset.settlement === {})",
         js(&format!("{currency}/{date}"))

@@ -2,60 +2,25 @@
 //! process over its total 503, both with a JSON error and counted in
 //! `flowmart_api_sessions_refused_total`; a closed session makes room again.
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flowmart_api::webhooks::Webhooks;
-use flowmart_api::{AdminToken, ApiKeys, ApiState, HttpSettings, RateLimits, SessionLimits, Sessions};
-use flowmart_runtime::Topics;
+use flowmart_api::{SessionLimits, Sessions};
 use flowmart_serving::ServingIndex;
-use metrics_exporter_prometheus::PrometheusBuilder;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-/// The API over an empty index, holding at most `limits` sessions.
-struct Api {
-    url: String,
-    client: reqwest::Client,
-    runtime: tokio::runtime::Runtime,
-    sessions: Arc<Sessions>,
+mod support;
+use support::{Api, State};
+
+/// The API over an empty index, holding at most `limits` sessions; its sessions.
+fn start(limits: SessionLimits) -> (Api, Arc<Sessions>) {
+    let (index, _writer) = ServingIndex::new(u64::MAX);
+    let sessions = Arc::new(Sessions::new(limits));
+    (Api::serve(support::runtime(), State::new(index).sessions(Arc::clone(&sessions))), sessions)
 }
 
 impl Api {
-    fn start(limits: SessionLimits) -> Api {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let (index, _writer) = ServingIndex::new(u64::MAX);
-        let generous = NonZeroU32::new(100_000).unwrap();
-        let sessions = Arc::new(Sessions::new(limits));
-        let state = ApiState {
-            index: index.clone(),
-            keys: Arc::new(ApiKeys::new()),
-            admin_token: Arc::new(AdminToken::new("admin")),
-            topics: Topics::default(),
-            metrics: PrometheusBuilder::new().install_recorder().expect("the only recorder of this test process"),
-            limits: Arc::new(RateLimits::new(generous, generous)),
-            webhooks: Arc::new(Webhooks::new(index)),
-            audit: None,
-            cluster: None,
-            pipeline: None,
-            http: HttpSettings::default(),
-            database: None,
-            sessions: Arc::clone(&sessions),
-        };
-        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        runtime.spawn(flowmart_api::serve(listener, state, std::future::pending()));
-        Api { url, client: reqwest::Client::new(), runtime, sessions }
-    }
-
-    fn key(&self, tenant_id: &str) -> String {
-        let request =
-            self.client.post(format!("{}/v1/admin/tenants/{tenant_id}/api-keys", self.url)).bearer_auth("admin");
-        let body: Value = self.runtime.block_on(async { request.send().await.unwrap().json().await.unwrap() });
-        body["api_key"].as_str().unwrap().to_string()
-    }
-
     /// Asks for an event stream; the answer, whose body stays open for as long as it is kept.
     fn open(&self, path: &str, key: &str) -> reqwest::Response {
         let request = self.client.get(format!("{}{path}", self.url)).bearer_auth(key);
@@ -72,22 +37,22 @@ impl Api {
         let line = text.lines().find(|line| line.starts_with(line_start)).unwrap_or_else(|| panic!("{line_start}"));
         line.rsplit(' ').next().unwrap().parse().unwrap()
     }
+}
 
-    /// Waits until the server counts `open` sessions (a dropped stream is noticed when its
-    /// connection closes).
-    fn wait_for_open(&self, open: usize) {
-        let started = Instant::now();
-        while self.sessions.open() != open {
-            assert!(started.elapsed() < Duration::from_secs(10), "{} sessions open, not {open}", self.sessions.open());
-            std::thread::sleep(Duration::from_millis(10));
-        }
+/// Waits until the server counts `open` sessions (a dropped stream is noticed when its connection
+/// closes).
+fn wait_for_open(sessions: &Sessions, open: usize) {
+    let started = Instant::now();
+    while sessions.open() != open {
+        assert!(started.elapsed() < Duration::from_secs(10), "{} sessions open, not {open}", sessions.open());
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
 #[test]
 fn sessions_over_the_tenants_limit_get_429_over_the_total_503_and_a_closed_one_makes_room() {
-    let api = Api::start(SessionLimits { total: 3, per_tenant: 2 });
-    let (acme, globex) = (api.key("acme"), api.key("globex"));
+    let (api, sessions) = start(SessionLimits { total: 3, per_tenant: 2 });
+    let (acme, globex) = (api.issue_key("acme"), api.issue_key("globex"));
 
     let first = api.open("/v1/alerts/stream", &acme);
     let second = api.open("/v1/stock/stream", &acme);
@@ -105,7 +70,7 @@ fn sessions_over_the_tenants_limit_get_429_over_the_total_503_and_a_closed_one_m
     assert_eq!(over_total.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body = api.json(over_total);
     assert!(body["error"].as_str().unwrap().contains("limit of 3 live sessions"), "{body}");
-    api.wait_for_open(3);
+    wait_for_open(&sessions, 3);
     assert_eq!(api.metric("flowmart_api_sessions "), 3.0);
     assert_eq!(api.metric("flowmart_api_sessions_refused_total{limit=\"tenant\"}"), 1.0);
     assert_eq!(api.metric("flowmart_api_sessions_refused_total{limit=\"total\"}"), 1.0);
@@ -115,9 +80,9 @@ fn sessions_over_the_tenants_limit_get_429_over_the_total_503_and_a_closed_one_m
     assert_eq!(list.unwrap().status(), StatusCode::OK);
 
     drop(first);
-    api.wait_for_open(2);
+    wait_for_open(&sessions, 2);
     let again = api.open("/v1/alerts/stream", &acme);
     assert_eq!(again.status(), StatusCode::OK, "the closed session's room is free again");
     drop((second, third, again));
-    api.wait_for_open(0);
+    wait_for_open(&sessions, 0);
 }

@@ -60,7 +60,9 @@ pub(super) async fn alerts(
     // What was missed is encoded as it is sent: a thousand sessions resuming at once hold
     // references to the kept changes, not each its own copy of their events.
     let (gone, mut missed, replayed_up_to) = match last_seen.map(|after| (after, state.index.alerts_after(after))) {
-        None => (None, Vec::new(), 0),
+        // The changes up to the snapshot's are in the list the client reads (after subscribing):
+        // the fan-out may still be gathering some of them, and they are not sent again.
+        None => (None, Vec::new(), state.index.snapshot().alerts_published),
         Some((after, Missed::Changes(mut changes))) => {
             let up_to = changes.last().map_or(after, |event| event.sequence);
             changes.retain(|event| event.alert.tenant_id == tenant_id);
@@ -99,7 +101,8 @@ struct LiveAlerts {
     /// How many of the tenant's changes have been sent, and how many of those this session saw.
     sent: Arc<AtomicU64>,
     seen: u64,
-    /// Changes numbered up to this were replayed; 0 once no batch can hold one.
+    /// Changes numbered up to this were replayed, or published before the session subscribed; 0
+    /// once no batch can hold one.
     replayed_up_to: u64,
     /// The `reset` that follows a `lagged`.
     pending: Option<Bytes>,
