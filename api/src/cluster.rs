@@ -7,7 +7,8 @@
 //! as it came (method, path, query, headers, body) and answered as the owner answers, streams
 //! included — so any process answers any tenant, each answer from one process at one `as_of`. The
 //! list of all tenants **gathers** every process's part. Every answer names the process that made
-//! it in `X-FlowMart-Process`.
+//! it in `X-FlowMart-Process`. A routed stream is a live session on both processes: counted
+//! against both one's limits, ended by either closing.
 
 use std::sync::Arc;
 
@@ -19,8 +20,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use subtle::ConstantTimeEq;
+use tokio_stream::StreamExt;
 
 use crate::auth::KeyedTenant;
+use crate::sessions::{SessionPermit, Sessions};
 use crate::{AdminToken, ApiError, ApiKeys, OutboundTls};
 
 /// Names the process that answered.
@@ -80,22 +83,37 @@ impl ClusterRoutes {
         self.owner_of(tenant_id) == self.process
     }
 
-    /// Sends `request` to process `owner` and returns its answer (streamed through as it comes).
-    async fn forward(&self, owner: usize, request: Request) -> Result<Response, ApiError> {
+    /// Sends `request` to process `owner` and returns its answer (streamed through as it comes);
+    /// a stream that `session` holds room for is relayed as a live session of this process.
+    async fn forward(
+        &self,
+        owner: usize,
+        request: Request,
+        session: Option<(&Sessions, SessionPermit)>,
+    ) -> Result<Response, ApiError> {
         let (parts, body) = request.into_parts();
         let body = axum::body::to_bytes(body, crate::MAX_BODY_BYTES)
             .await
             .map_err(|_| ApiError::BadRequest("the request body could not be read".into()))?;
         let answer = self.send(owner, &parts.method, &parts.uri, &parts.headers, body).await?;
-        let mut response = Response::builder().status(answer.status());
-        for (name, value) in answer.headers() {
+        let headers = answer.headers().clone();
+        let mut response = match session {
+            Some((sessions, permit)) if answer.status().is_success() => {
+                // The owner's events as they come; the session ends with the owner's answer.
+                let events = answer.bytes_stream().map_while(Result::ok);
+                sessions.respond(permit, Box::pin(events))
+            }
+            _ => Response::builder()
+                .status(answer.status())
+                .body(Body::from_stream(answer.bytes_stream()))
+                .map_err(|_| ApiError::Unavailable("a routed answer was malformed"))?,
+        };
+        for (name, value) in &headers {
             if name != header::CONTENT_LENGTH && name != header::TRANSFER_ENCODING {
-                response = response.header(name, value);
+                response.headers_mut().insert(name, value.clone());
             }
         }
-        response
-            .body(Body::from_stream(answer.bytes_stream()))
-            .map_err(|_| ApiError::Unavailable("a routed answer was malformed"))
+        Ok(response)
     }
 
     async fn send(
@@ -158,7 +176,7 @@ impl ClusterRoutes {
 /// Middleware: answers here what this process serves, routes a tenant's request to the tenant's
 /// owner, gathers the tenant list from every process; labels every answer with its process.
 pub(crate) async fn route(
-    State((cluster, keys)): State<(Arc<ClusterRoutes>, Arc<ApiKeys>)>,
+    State((cluster, keys, sessions)): State<(Arc<ClusterRoutes>, Arc<ApiKeys>, Arc<Sessions>)>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -173,11 +191,20 @@ pub(crate) async fn route(
         Some(key) => keys.resolve(key).await.map(|(tenant, _)| tenant),
         None => None,
     };
-    let owner = tenant.as_ref().map(|tenant| cluster.owner_of(tenant));
+    let owner = tenant.as_ref().map(|tenant| (tenant, cluster.owner_of(tenant)));
     let mut response = match owner {
-        Some(owner) if owner != cluster.process && !forwarded => {
+        Some((tenant, owner)) if owner != cluster.process && !forwarded => {
             metrics::counter!("flowmart_api_routed_total", "to" => owner.to_string()).increment(1);
-            cluster.forward(owner, request).await.unwrap_or_else(IntoResponse::into_response)
+            let session = match crate::http::is_event_stream(&request).then(|| sessions.admit(tenant)) {
+                None => Ok(None),
+                Some(admitted) => admitted.map(|permit| Some((sessions.as_ref(), permit))),
+            };
+            match session {
+                Ok(session) => {
+                    cluster.forward(owner, request, session).await.unwrap_or_else(IntoResponse::into_response)
+                }
+                Err(refused) => refused.into_response(),
+            }
         }
         _ if path == "/v1/admin/tenants" && request.method() == Method::GET && !forwarded => {
             cluster.gather_tenants(request, next).await.unwrap_or_else(IntoResponse::into_response)
@@ -215,14 +242,17 @@ mod tests {
         let request = || Request::builder().uri("/v1/stock?sku=a").body(Body::empty()).unwrap();
 
         let trusting = ClusterRoutes::new(0, apis.clone(), &admin, &OutboundTls::new(Some(&ca.pem_file)).unwrap());
-        let answer = trusting.forward(1, request()).await.unwrap();
+        let answer = trusting.forward(1, request(), None).await.unwrap();
         assert_eq!(answer.status(), StatusCode::OK);
         let received = owner.received.lock().unwrap().clone();
         assert_eq!(received.len(), 1);
         assert_eq!(received[0].headers[FORWARDED_HEADER], admin.forwarding_proof().as_str(), "proven as forwarded");
 
         let untrusting = ClusterRoutes::new(0, apis, &admin, &OutboundTls::default());
-        assert!(untrusting.forward(1, request()).await.is_err(), "an owner whose certificate no trusted root signs");
+        assert!(
+            untrusting.forward(1, request(), None).await.is_err(),
+            "an owner whose certificate no trusted root signs"
+        );
         assert_eq!(owner.received.lock().unwrap().len(), 1);
     }
 

@@ -62,7 +62,7 @@ pub(crate) fn conventions(router: Router, settings: &HttpSettings) -> Router {
 }
 
 /// Whether `request` asks for an event stream (`GET /v1/alerts/stream`, `/v1/stock/stream`, …).
-fn is_event_stream(request: &Request) -> bool {
+pub(crate) fn is_event_stream(request: &Request) -> bool {
     request.method() == Method::GET && request.uri().path().ends_with("/stream")
 }
 

@@ -482,8 +482,11 @@ async fn session(server: SocketAddr, source: Ipv4Addr, key: Rc<str>, tenant: usi
         };
         match opened.await {
             Ok((stream, 200, unread)) => break (stream, EventReader::default(), unread),
-            // Over the tenant's request rate: wait and try again, as a client would.
-            Ok((_, 429, _)) => tokio::time::sleep(Duration::from_secs(1)).await,
+            // Over the tenant's request rate: wait and try again, as a client would (over the
+            // tenant's limit of sessions, the answer says so: refused, as no wait would help).
+            Ok((_, 429, body)) if memchr::memmem::find(&body, b"live sessions").is_none() => {
+                tokio::time::sleep(Duration::from_secs(1)).await
+            }
             Ok(_) => {
                 state.progress.refused.fetch_add(1, Ordering::Relaxed);
                 return;

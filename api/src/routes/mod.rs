@@ -55,7 +55,8 @@ pub fn router(state: ApiState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     let routes = match state.cluster.clone() {
         Some(cluster) => {
-            routes.layer(axum::middleware::from_fn_with_state((cluster, state.keys.clone()), crate::cluster::route))
+            let routing = (cluster, state.keys.clone(), state.sessions.clone());
+            routes.layer(axum::middleware::from_fn_with_state(routing, crate::cluster::route))
         }
         None => routes,
     };

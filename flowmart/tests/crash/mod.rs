@@ -627,6 +627,22 @@ fn assert_tenants_are_routed_to_their_owner(http: &Http, deployment: &Deployment
             assert!(event.contains(&format!("\"date\":{}", first_row["date"])), "{event} vs {first_row}");
         }
 
+        // A stream routed to the owner is a live session on both processes, each counting it.
+        let owner_index = owner.parse::<usize>().unwrap();
+        let router = (owner_index + 1) % processes;
+        let routed = http.open_stream(&format!("{}/v1/alerts/stream", deployment.api(router)), &key);
+        assert_eq!(routed.status(), 200);
+        for process in [router, owner_index] {
+            let metrics = http.text(&format!("{}/metrics", deployment.api(process)));
+            let open: f64 = metrics
+                .lines()
+                .filter(|line| line.starts_with("flowmart_api_sessions ") || line.starts_with("flowmart_api_sessions{"))
+                .map(|line| line.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+                .sum();
+            assert!(open >= 1.0, "process {process} counts the routed session: {open}");
+        }
+        drop(routed);
+
         // A webhook registered through any process lives with the owner, listed the same everywhere.
         let url = serde_json::json!({ "url": "http://127.0.0.1:9/hook" });
         let last = processes - 1;

@@ -100,6 +100,11 @@ impl Http {
         })
     }
 
+    /// Opens an event stream and keeps it open for as long as the answer is held.
+    pub fn open_stream(&self, url: &str, bearer: &str) -> reqwest::Response {
+        self.runtime.block_on(async { self.client.get(url).bearer_auth(bearer).send().await.unwrap() })
+    }
+
     /// The JSON body, `Null` while nothing answers.
     pub fn json(&self, url: &str, bearer: &str) -> Value {
         self.get(url, bearer).map_or(Value::Null, |(_, body)| body)
