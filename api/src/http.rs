@@ -42,8 +42,7 @@ impl Default for HttpSettings {
 /// as it lives — a compression body is ~6 KiB, and each wrapper is a call per event.
 pub(crate) fn conventions(router: Router, settings: &HttpSettings) -> Router {
     let time_limit = axum::middleware::from_fn_with_state(settings.request_timeout, time_limit);
-    let streams =
-        router.clone().layer(time_limit.clone()).layer(axum::middleware::map_response(close_unless_streaming));
+    let streams = router.clone().layer(time_limit.clone()).layer(axum::middleware::from_fn(close_unless_streaming));
     let answers = router.layer(CompressionLayer::new()).layer(time_limit).layer(TraceLayer::new_for_http());
     let router = Router::new().fallback_service(tower::service_fn(move |request: Request| {
         let route = if is_event_stream(&request) { streams.clone() } else { answers.clone() };
@@ -68,9 +67,14 @@ pub(crate) fn is_event_stream(request: &Request) -> bool {
 
 /// A stream request answered with anything but its stream closes its connection after the
 /// answer: the connection may be on the sessions' runtime, where a point query the client sent
-/// next on it would wait behind the fan-out.
-async fn close_unless_streaming(mut response: Response) -> Response {
+/// next on it would wait behind the fan-out. The refusal is logged as the tracing layer logs
+/// other answers (streams skip that layer).
+async fn close_unless_streaming(request: Request, next: Next) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let mut response = next.run(request).await;
     if !response.status().is_success() {
+        let status = response.status().as_u16();
+        tracing::debug!(%method, path, status, "event stream refused");
         response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
