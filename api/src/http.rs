@@ -144,13 +144,13 @@ pub(crate) async fn serve_connections(
         // Answers and events go out as soon as they are written.
         let _ = stream.set_nodelay(true);
         let (http, session_http) = (http.clone(), session_http.clone());
-        let connection = |http| Connection { http, service: service.clone(), stopping: stop.subscribe() };
-        let (connection, session_connection) = (connection(http), connection(session_http));
-        let sessions = sessions.handle();
+        let (service, stopping, sessions) = (service.clone(), stop.subscribe(), sessions.handle());
         tokio::spawn(async move {
             match sessions {
-                Some(sessions) if opens_event_stream(&stream).await => session_connection.serve_on(&sessions, stream),
-                _ => connection.serve(stream).await,
+                Some(sessions) if opens_event_stream(&stream).await => {
+                    Connection { http: session_http, service, stopping }.serve_on(&sessions, stream)
+                }
+                _ => Connection { http, service, stopping }.serve(stream).await,
             }
         });
     }

@@ -23,7 +23,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use flowmart_serving::{AlertEvent, Missed};
+use flowmart_serving::Missed;
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
@@ -32,8 +32,7 @@ use tokio_stream::{Stream, StreamExt};
 use super::change_stream::last_event_id;
 use crate::auth::Tenant;
 use crate::error::{ErrorBody, TenantKeyErrors};
-use crate::sessions::alert_fan_out::{AlertBatch, SESSION_BUFFER, lagged, reset};
-use crate::sessions::body::frame;
+use crate::sessions::alert_fan_out::{AlertBatch, SESSION_BUFFER, encode, lagged, reset};
 use crate::{ApiError, ApiState};
 
 /// Server-Sent Events: each alert change of the tenant, as `ReorderAlert` JSON, with its number as
@@ -84,12 +83,6 @@ pub(super) async fn alerts(
     };
     let replay = gone.into_iter().chain(missed.into_iter().map(|event| encode(&event)));
     Ok(state.sessions.respond(permit, tokio_stream::iter(replay).chain(live)))
-}
-
-/// The change as its event: `reorder-alert`, with its number as the id unless an annotation.
-fn encode(event: &AlertEvent) -> Bytes {
-    let id = event.annotation.is_none().then_some(event.sequence);
-    frame("reorder-alert", id, &event.to_json())
 }
 
 /// The tenant's live changes after those replayed; `lagged` and `reset` for a session that fell
@@ -164,6 +157,7 @@ mod tests {
     use futures_util::StreamExt;
 
     use super::*;
+    use crate::sessions::body::frame;
 
     fn batch(sequence: u64) -> Arc<AlertBatch> {
         let bytes = frame("reorder-alert", Some(sequence), "{}");

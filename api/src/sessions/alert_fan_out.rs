@@ -30,6 +30,12 @@ use super::body::frame;
 /// Why a session that missed changes must re-read the list.
 const RESET: &str = "changes were missed; re-read /v1/reorder-alerts";
 
+/// The change as its event: `reorder-alert`, with its number as the id unless an annotation.
+pub(crate) fn encode(event: &AlertEvent) -> Bytes {
+    let id = event.annotation.is_none().then_some(event.sequence);
+    frame("reorder-alert", id, &event.to_json())
+}
+
 /// `lagged`: how many changes the session missed (of all tenants, when the fan-out fell behind).
 pub(crate) fn lagged(missed: u64) -> Bytes {
     frame("lagged", None, &format!("{{\"missed\":{missed}}}"))
@@ -153,9 +159,8 @@ async fn forward(mut changes: broadcast::Receiver<Arc<AlertEvent>>, tenants: Ten
                         continue;
                     }
                     let batch = pending.entry(event.alert.tenant_id.clone()).or_default();
-                    let numbered = event.annotation.is_none().then_some(event.sequence);
-                    batch.bytes.extend_from_slice(&frame("reorder-alert", numbered, &event.to_json()));
-                    batch.changes.push((numbered, batch.bytes.len()));
+                    batch.bytes.extend_from_slice(&encode(&event));
+                    batch.changes.push((event.annotation.is_none().then_some(event.sequence), batch.bytes.len()));
                 }
                 // The sessions missed changes while this task fell behind the index: each is told
                 // (`lagged`, then `reset`), as if it had fallen behind itself.
