@@ -446,8 +446,8 @@ fn the_settlement_stream_filters_by_currency_and_a_session_that_lags_gets_a_rese
     );
     assert_eq!(current[0].data["date"], SettlementDate(20_000).to_string());
 
-    // A session that reads nothing while far more than its buffer changes falls behind: it is
-    // sent a reset and the items as they are, and goes on live from there.
+    // A session that reads nothing while far more changes are made than are kept (65,536) falls
+    // behind them: it is sent a reset and the items as they are, and goes on live from there.
     let mut lagging = api.stream("/v1/stock/stream", &acme, None);
     for round in 0..40_i64 {
         let stock =

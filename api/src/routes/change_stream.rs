@@ -5,8 +5,10 @@
 //! they include), then every change. Each change's id is its number; a client that reconnects
 //! with `Last-Event-ID: n` receives the changes after `n` if they are still kept (the last 65,536
 //! of the process, all tenants), else a `reset` event followed by the current items. A session
-//! that falls more than 1,024 changes behind gets the same `reset` and current items, so a slow
-//! reader never holds more than that. Each change's frame is encoded once for every session that
+//! that falls more than 1,024 changes behind its live feed catches up from the kept changes the
+//! same way, and gets the `reset` and current items only once they no longer reach back to it.
+//! Either way a session queues 64 events at a time, read from shared state as its client reads
+//! them: a slow reader holds no more. Each change's frame is encoded once for every session that
 //! sends it ([`FeedEvent::encoded`]). Sessions are limited in all (503) and per tenant (429).
 
 use std::collections::VecDeque;
@@ -132,15 +134,18 @@ struct Session<T: Streamed> {
     tenant_id: Id,
     wanted: Box<dyn Fn(&T) -> bool + Send + Sync>,
     live: broadcast::Receiver<Arc<FeedEvent<T>>>,
-    /// Live changes numbered up to this are already in what was sent.
+    /// Changes numbered up to this are already in what was sent (or not wanted).
     covered: u64,
+    /// Kept changes after `covered` and up to this number (the last made before `live` was
+    /// subscribed) are still to be read from the feed.
+    catching_up: Option<u64>,
     pending: VecDeque<Bytes>,
     /// The current items still to send, rendered a page at a time as the client reads.
     current: Option<Current<T>>,
 }
 
-/// How many current items a session renders at a time.
-const CURRENT_PAGE: usize = 64;
+/// How many current items, or kept changes, a session queues at a time.
+const PAGE: usize = 64;
 
 /// The current items of a session's tenant as they stood when it started (or was reset): a
 /// reference to that version of the tenant's view (shared with the index, not a copy) and how far
@@ -167,19 +172,50 @@ impl<T: Streamed> Session<T> {
         // Subscribe before reading what was missed or the items: a change then comes both ways,
         // never neither.
         let (live, floor) = T::feed(&index).subscribe(&tenant_id);
-        let mut session =
-            Session { index, tenant_id, wanted, live, covered: floor, pending: VecDeque::new(), current: None };
-        match after.map(|after| T::feed(&session.index).after(&session.tenant_id, after)) {
+        let mut session = Session {
+            index,
+            tenant_id,
+            wanted,
+            live,
+            covered: floor,
+            catching_up: None,
+            pending: VecDeque::new(),
+            current: None,
+        };
+        match after {
             None => session.send_current(floor),
-            Some(FeedMissed::Changes(changes)) => {
-                for event in changes.iter().filter(|event| (session.wanted)(&event.item)) {
-                    session.pending.push_back(change(event));
-                }
-                session.covered = changes.last().map_or(floor, |event| event.sequence.max(floor));
+            Some(after) => {
+                (session.covered, session.catching_up) = (after, Some(floor));
+                session.catch_up("the changes after Last-Event-ID are no longer kept");
             }
-            Some(FeedMissed::Gone) => session.reset(floor, "the changes after Last-Event-ID are no longer kept"),
         }
         session
+    }
+
+    /// Queues the next page of the kept changes the session missed; once none are left, goes on
+    /// live. If they are no longer kept, starts again from a fresh subscription: `reset` (saying
+    /// `why`), then the current items.
+    fn catch_up(&mut self, why: &str) {
+        let Some(floor) = self.catching_up else { return };
+        match T::feed(&self.index).after(&self.tenant_id, self.covered, PAGE) {
+            FeedMissed::Changes(changes) => {
+                for event in changes.iter().filter(|event| (self.wanted)(&event.item)) {
+                    self.pending.push_back(change(event));
+                }
+                self.covered = changes.last().map_or(self.covered, |event| event.sequence);
+                if changes.len() < PAGE || self.covered >= floor {
+                    // Changes after `floor` come live; those up to `covered` were sent already.
+                    (self.covered, self.catching_up) = (self.covered.max(floor), None);
+                }
+            }
+            FeedMissed::Gone => {
+                let (live, floor) = T::feed(&self.index).subscribe(&self.tenant_id);
+                self.live = live;
+                self.catching_up = None;
+                metrics::counter!("flowmart_api_stream_resets_total", "stream" => T::EVENT).increment(1);
+                self.reset(floor, why);
+            }
+        }
     }
 
     /// Sends the current items next (the last carries `floor`, the last change they include).
@@ -198,8 +234,8 @@ impl<T: Streamed> Session<T> {
     /// Queues the next page of the current items; forgets them once all are queued.
     fn render_current(&mut self) {
         let Some(current) = &mut self.current else { return };
-        let page = T::current(&current.view, current.as_of, current.after.as_ref(), CURRENT_PAGE);
-        let last_page = page.len() < CURRENT_PAGE;
+        let page = T::current(&current.view, current.as_of, current.after.as_ref(), PAGE);
+        let last_page = page.len() < PAGE;
         current.after = page.last().map(|(key, _)| key.clone()).or(current.after.take());
         for (_, item) in page.into_iter().filter(|(_, item)| (self.wanted)(item)) {
             if let Some(earlier) = current.held.replace(item) {
@@ -229,16 +265,23 @@ impl<T: Streamed> Session<T> {
                 self.render_current();
                 continue;
             }
+            if self.catching_up.is_some() {
+                self.catch_up("this session fell behind the changes kept");
+                continue;
+            }
             match self.live.recv().await {
-                Ok(event) if event.sequence > self.covered && (self.wanted)(&event.item) => {
-                    return Some((change(&event), self));
+                Ok(event) if event.sequence > self.covered => {
+                    self.covered = event.sequence;
+                    if (self.wanted)(&event.item) {
+                        return Some((change(&event), self));
+                    }
                 }
                 Ok(_) => {}
                 Err(RecvError::Lagged(_)) => {
+                    // Catch up from the kept changes, live again from a fresh subscription.
                     let (live, floor) = T::feed(&self.index).subscribe(&self.tenant_id);
                     self.live = live;
-                    metrics::counter!("flowmart_api_stream_resets_total", "stream" => T::EVENT).increment(1);
-                    self.reset(floor, "this session fell more than 1,024 changes behind");
+                    self.catching_up = Some(floor);
                 }
                 Err(RecvError::Closed) => return None,
             }
@@ -314,4 +357,93 @@ pub(super) async fn settlements(
     let after = last_event_id(&headers)?;
     let wanted = move |change: &SettlementChange| currency.is_none_or(|wanted| wanted == change.currency);
     Ok(sse(&state, tenant_id, Box::new(wanted), after))
+}
+
+#[cfg(test)]
+mod tests {
+    use flowmart_runtime::Sink;
+    use flowmart_schemas::{PositionKey, StockLevels};
+    use flowmart_testkit::stock_batch;
+
+    use super::*;
+
+    /// The next event and the session, failing the test after 10 s.
+    async fn within_10_s<S>(next: impl Future<Output = Option<(Bytes, S)>>) -> (Bytes, S) {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(10), next).await;
+        next.expect("an event within 10 s").expect("the session goes on")
+    }
+
+    /// The session's events until it has sent `changes` changes: `(event, id, on_hand)` each.
+    async fn read(mut session: Session<StockChange>, changes: usize) -> Vec<(String, Option<u64>, i64)> {
+        let mut events = Vec::new();
+        while events.iter().filter(|(event, _, _): &&(String, Option<u64>, i64)| event == "stock").count() < changes {
+            let (frame, next) = within_10_s(session.next()).await;
+            session = next;
+            let text = std::str::from_utf8(&frame).unwrap();
+            let field = |name: &str| text.lines().find_map(|line| line.strip_prefix(name)).map(str::trim);
+            let data: serde_json::Value = serde_json::from_str(field("data:").unwrap()).unwrap();
+            let id = field("id:").map(|id| id.parse().unwrap());
+            events.push((field("event:").unwrap().to_string(), id, data["on_hand"].as_i64().unwrap_or(-1)));
+        }
+        events
+    }
+
+    fn round(writer: &mut impl Sink, round: u64, positions: usize) {
+        let levels = StockLevels { on_hand: round as i64, reserved: 0, on_order: 0, records: 1 };
+        let stock = (0..positions)
+            .map(|sku| (PositionKey::new("acme", "berlin", format!("sku-{sku:05}")), Some(levels)))
+            .collect();
+        writer.apply(&stock_batch(round, round + 1, stock)).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_session_three_live_buffers_behind_catches_up_from_the_kept_changes_without_a_reset() {
+        let (index, mut writer) = ServingIndex::new(u64::MAX);
+        let everything: Box<dyn Fn(&StockChange) -> bool + Send + Sync> = Box::new(|_| true);
+        let session = Session::start(index, "acme".into(), everything, None);
+        // 3,000 changes while the session reads none: three times its live buffer, all kept.
+        (1..=3).for_each(|number| round(&mut writer, number, 1_000));
+        let events = read(session, 3_000).await;
+        assert_eq!(events.len(), 3_000, "every change, and nothing else (no reset): {:?}", &events[..3]);
+        let ids = events.iter().map(|(_, id, _)| id.expect("a change has its number")).collect::<Vec<_>>();
+        assert!(ids.windows(2).all(|pair| pair[1] == pair[0] + 1), "in order, none twice or missed");
+        let on_hand = events.iter().map(|(_, _, on_hand)| *on_hand).collect::<Vec<_>>();
+        assert_eq!(on_hand, (1..=3).flat_map(|round| [round; 1_000]).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_session_caught_up_goes_on_live_and_one_behind_what_is_kept_is_reset() {
+        let (index, mut writer) = ServingIndex::new(u64::MAX);
+        let everything = || -> Box<dyn Fn(&StockChange) -> bool + Send + Sync> { Box::new(|_| true) };
+        let session = Session::start(index.clone(), "acme".into(), everything(), None);
+        round(&mut writer, 1, 2_000);
+        let mut events = Vec::new();
+        let mut session = Some(session);
+        // Read the 2,000 caught-up changes, then one more made live.
+        for (changes, then) in [(2_000, Some(2)), (1, None)] {
+            let mut current = session.take().unwrap();
+            let mut read_now = Vec::new();
+            while read_now.len() < changes {
+                let (frame, next) = within_10_s(current.next()).await;
+                current = next;
+                read_now.push(String::from_utf8(frame.to_vec()).unwrap());
+            }
+            events.extend(read_now);
+            if let Some(number) = then {
+                round(&mut writer, number, 1);
+            }
+            session = Some(current);
+        }
+        assert!(events.iter().all(|event| event.starts_with("event: stock")), "no reset");
+        assert!(events.last().unwrap().contains("\"on_hand\":2"), "the live change: {}", events.last().unwrap());
+        // A session resuming after the first change, once 65,536 later ones are kept, is reset.
+        let first = events[0].lines().find_map(|line| line.strip_prefix("id: ")).unwrap().parse::<u64>().unwrap();
+        (3..=70).for_each(|number| round(&mut writer, number, 1_000));
+        let resumed = Session::start(index.clone(), "acme".into(), everything(), Some(first + 10_000));
+        assert_eq!(read(resumed, 1).await[0].0, "stock", "kept: the change after it");
+        let resumed = Session::start(index, "acme".into(), everything(), Some(first));
+        let events = read(resumed, 1_000).await;
+        assert_eq!(events[0].0, "reset");
+        assert_eq!(events[1..].iter().map(|(_, _, on_hand)| *on_hand).collect::<Vec<_>>(), vec![70; 1_000]);
+    }
 }

@@ -33,7 +33,8 @@ pub struct FeedEvent<T> {
 /// The changes after a number, or that they are no longer kept.
 #[derive(Debug)]
 pub enum FeedMissed<T> {
-    /// Every change of the tenant after the one asked for, in order (perhaps none).
+    /// The tenant's changes after the one asked for, in order, as many as were asked for (perhaps
+    /// none).
     Changes(Vec<Arc<FeedEvent<T>>>),
     /// Not kept (or never made by this process): the client must start again from the items.
     Gone,
@@ -132,9 +133,9 @@ impl<T: Send + Sync + 'static> ChangeFeed<T> {
         (live.subscribe(), floor)
     }
 
-    /// The tenant's changes numbered after `after`. Subscribe first, then ask: a change may then
-    /// come both ways, never neither.
-    pub fn after(&self, tenant_id: &Id, after: u64) -> FeedMissed<T> {
+    /// The tenant's first `limit` changes numbered after `after`. Subscribe first, then ask: a
+    /// change may then come both ways, never neither.
+    pub fn after(&self, tenant_id: &Id, after: u64, limit: usize) -> FeedMissed<T> {
         let state = self.lock();
         if after < state.first.saturating_sub(1) || after >= state.next {
             return FeedMissed::Gone;
@@ -142,7 +143,8 @@ impl<T: Send + Sync + 'static> ChangeFeed<T> {
         match state.tenants.get(tenant_id) {
             Some(tenant) if after < tenant.floor => FeedMissed::Gone,
             Some(tenant) => {
-                FeedMissed::Changes(tenant.kept.iter().filter(|event| event.sequence > after).cloned().collect())
+                let from = tenant.kept.partition_point(|event| event.sequence <= after);
+                FeedMissed::Changes(tenant.kept.range(from..).take(limit).cloned().collect())
             }
             // A tenant that never had a change missed none.
             None => FeedMissed::Changes(Vec::new()),
@@ -166,15 +168,20 @@ mod tests {
     fn a_tenant_resumes_after_its_last_change_while_kept_and_is_told_when_not() {
         let feed = ChangeFeed::starting_at(1_000);
         let (acme, globex) = (Id::from("acme"), Id::from("globex"));
-        assert_eq!(numbers(feed.after(&acme, 999)), Some(vec![]), "nothing made yet, nothing missed");
+        assert_eq!(numbers(feed.after(&acme, 999, usize::MAX)), Some(vec![]), "nothing made yet, nothing missed");
         feed.publish(&acme, [1, 2]);
         feed.publish(&globex, [3]);
         feed.publish(&acme, [4]);
-        assert_eq!(numbers(feed.after(&acme, 999)), Some(vec![1_000, 1_001, 1_003]));
-        assert_eq!(numbers(feed.after(&acme, 1_001)), Some(vec![1_003]));
-        assert_eq!(numbers(feed.after(&globex, 1_001)), Some(vec![1_002]));
-        assert_eq!(numbers(feed.after(&acme, 998)), None, "before this feed's first number: an earlier run's");
-        assert_eq!(numbers(feed.after(&acme, 1_004)), None, "a number not given yet");
+        assert_eq!(numbers(feed.after(&acme, 999, usize::MAX)), Some(vec![1_000, 1_001, 1_003]));
+        assert_eq!(numbers(feed.after(&acme, 1_001, usize::MAX)), Some(vec![1_003]));
+        assert_eq!(numbers(feed.after(&acme, 999, 2)), Some(vec![1_000, 1_001]), "a page: the first two");
+        assert_eq!(numbers(feed.after(&globex, 1_001, usize::MAX)), Some(vec![1_002]));
+        assert_eq!(
+            numbers(feed.after(&acme, 998, usize::MAX)),
+            None,
+            "before this feed's first number: an earlier run's"
+        );
+        assert_eq!(numbers(feed.after(&acme, 1_004, usize::MAX)), None, "a number not given yet");
         let (mut live, floor) = feed.subscribe(&acme);
         assert_eq!(floor, 1_003, "the last change made before subscribing");
         feed.publish(&acme, [5]);
@@ -189,12 +196,12 @@ mod tests {
         feed.publish(&acme, 0..=RETAINED as u32);
         // Two over the window: 1 (globex's) was evicted, then 2 (acme's first).
         let count = |missed: FeedMissed<u32>| numbers(missed).map(|kept| kept.len());
-        assert_eq!(count(feed.after(&globex, 0)), None);
-        assert_eq!(count(feed.after(&globex, 1)), Some(0), "nothing of globex's after its evicted change");
-        assert_eq!(count(feed.after(&acme, 1)), None, "acme's change 2 is gone");
-        let kept = numbers(feed.after(&acme, 2)).unwrap();
+        assert_eq!(count(feed.after(&globex, 0, usize::MAX)), None);
+        assert_eq!(count(feed.after(&globex, 1, usize::MAX)), Some(0), "nothing of globex's after its evicted change");
+        assert_eq!(count(feed.after(&acme, 1, usize::MAX)), None, "acme's change 2 is gone");
+        let kept = numbers(feed.after(&acme, 2, usize::MAX)).unwrap();
         assert_eq!((kept.len(), kept[0], kept[kept.len() - 1]), (RETAINED, 3, RETAINED as u64 + 2));
         let never_seen = Id::from("initech");
-        assert_eq!(count(feed.after(&never_seen, 5)), Some(0), "a tenant without a change missed none");
+        assert_eq!(count(feed.after(&never_seen, 5, usize::MAX)), Some(0), "a tenant without a change missed none");
     }
 }
