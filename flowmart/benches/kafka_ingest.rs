@@ -10,7 +10,8 @@
 //! `RECORDS` (default 300,000) sizes each workload, `ROUNDS` (default 3) the rounds, `TOPOLOGY`
 //! (`skewed` or `even`) runs one, `FETCH_WAIT_MS` sets `fetch.wait.max.ms` on both consumers
 //! (librdkafka's default otherwise). Prints one line per round and the medians, e.g.
-//! `skewed median: bare consumer 170000 records/s, flowmart from process start 160000 records/s, ratio 0.94`.
+//! `skewed median: bare consumer 170000 records/s, flowmart from process start 160000 records/s, ratio 0.94;
+//! first record queryable after 420 ms`.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -75,8 +76,8 @@ fn bare_consumer(brokers: &str, partitions: i32, records: usize) -> Duration {
 }
 
 /// Starts `flowmart run` from `earliest` and times it from the spawn until its API's progress
-/// covers every record.
-fn flowmart(brokers: &str, registry: &str, records: usize, http: &Http) -> Duration {
+/// covers a first record, and until it covers every record.
+fn flowmart(brokers: &str, registry: &str, records: usize, http: &Http) -> (Duration, Duration) {
     let port = free_port();
     let admin = "bench-admin";
     let started = Instant::now();
@@ -95,9 +96,14 @@ fn flowmart(brokers: &str, registry: &str, records: usize, http: &Http) -> Durat
     }
     let _running = Running(command.spawn().expect("the flowmart binary starts"));
     let progress = format!("http://127.0.0.1:{port}/v1/admin/progress");
+    let mut first = None;
     loop {
-        if covered(&http.json(&progress, admin)) as usize >= records {
-            return started.elapsed();
+        let covered = covered(&http.json(&progress, admin)) as usize;
+        if covered > 0 {
+            first.get_or_insert(started.elapsed());
+        }
+        if covered >= records {
+            return (first.expect("covered some"), started.elapsed());
         }
         assert!(started.elapsed() < Duration::from_secs(600), "flowmart did not cover {records} records in 10 minutes");
         std::thread::sleep(Duration::from_millis(5));
@@ -136,23 +142,25 @@ fn measure(topology: &Topology, records: u64, rounds: usize, http: &Http) {
         topology.tenants,
         started.elapsed().as_secs_f64()
     );
-    let (mut bare, mut pipeline) = (Vec::new(), Vec::new());
+    let (mut bare, mut pipeline, mut firsts) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=rounds {
         let bare_rate =
             produced.count as f64 / bare_consumer(&tansu.brokers(), topology.partitions, produced.count).as_secs_f64();
-        let pipeline_rate =
-            produced.count as f64 / flowmart(&tansu.brokers(), registry.url(), produced.count, http).as_secs_f64();
+        let (first, all) = flowmart(&tansu.brokers(), registry.url(), produced.count, http);
+        let pipeline_rate = produced.count as f64 / all.as_secs_f64();
+        let first_ms = first.as_secs_f64() * 1e3;
         println!(
-            "{} round {round}: bare consumer {bare_rate:.0} records/s, flowmart from process start {pipeline_rate:.0} records/s, ratio {:.2}",
+            "{} round {round}: bare consumer {bare_rate:.0} records/s, flowmart from process start {pipeline_rate:.0} records/s, ratio {:.2}; first record queryable after {first_ms:.0} ms",
             topology.name,
             pipeline_rate / bare_rate
         );
         bare.push(bare_rate);
         pipeline.push(pipeline_rate);
+        firsts.push(first_ms);
     }
-    let (bare, pipeline) = (median(bare), median(pipeline));
+    let (bare, pipeline, first_ms) = (median(bare), median(pipeline), median(firsts));
     println!(
-        "{} median: bare consumer {bare:.0} records/s, flowmart from process start {pipeline:.0} records/s, ratio {:.2}",
+        "{} median: bare consumer {bare:.0} records/s, flowmart from process start {pipeline:.0} records/s, ratio {:.2}; first record queryable after {first_ms:.0} ms",
         topology.name,
         pipeline / bare
     );

@@ -36,7 +36,8 @@ pub struct RuntimeConfig {
     /// The input topic names, for progress and metrics. (From `[topics]`.)
     #[serde(skip)]
     pub topics: Topics,
-    /// Most records a worker takes from its source per step. Default 4,096.
+    /// Most records a worker takes from its source per step. Default 4,096. (A worker's first
+    /// polls take fewer: 256, doubling with each poll that reads records.)
     pub poll_batch: usize,
     /// A worker stops reading while its output lags its input by more than this (ms), so memory
     /// stays bounded when downstream falls behind. Default 2,000.

@@ -165,6 +165,11 @@ struct Pending {
 /// so `as_of` keeps up with time.
 const QUIET_PUBLISH_INTERVAL: Duration = Duration::from_millis(20);
 
+/// The first poll's batch; each poll that reads records doubles it, up to the configured
+/// `poll_batch`. A backlog's first time then closes (and is queryable) after a few hundred
+/// records' work, not after a pipeline of full batches read ahead of it.
+const FIRST_POLL_BATCH: usize = 256;
+
 /// The time to the next wall-clock millisecond, when the pipeline time moves on.
 fn until_next_millisecond() -> Duration {
     let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -228,6 +233,7 @@ pub(crate) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
     }));
     let mut clock = PipelineClock::new();
     let mut polled = Vec::with_capacity(config.poll_batch);
+    let mut poll_batch = FIRST_POLL_BATCH.min(config.poll_batch);
     let mut progress = SourceProgress::default();
     let mut pending = Pending::default();
     let mut exhausted = false;
@@ -251,12 +257,13 @@ pub(crate) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
         let upper = probe.with_frontier(|frontier| frontier.first().copied()).unwrap_or(now);
         let mut park = idle_tick;
         if !stopping && !exhausted && now.saturating_sub(upper) <= config.max_lag_ms {
-            match reader.poll(config.poll_batch, &mut polled) {
+            match reader.poll(poll_batch, &mut polled) {
                 PollStatus::Ready => park = Duration::ZERO,
                 PollStatus::IdleUntil(due) => park = due.saturating_duration_since(Instant::now()).min(idle_tick),
                 PollStatus::Exhausted => exhausted = true,
             }
             if !polled.is_empty() {
+                poll_batch = (poll_batch * 2).min(config.poll_batch);
                 feed(now, polled.drain(..), &mut inputs, &mut progress, &mut pending, context);
                 context.fed_up_to.fetch_max(now, Ordering::Relaxed);
                 pending.progress.push_back((now, progress.clone()));

@@ -1,9 +1,11 @@
 //! One worker's Kafka consumer.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::CString;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rdkafka::bindings::{rd_kafka_get_watermark_offsets, rd_kafka_resp_err_t};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -17,6 +19,8 @@ use flowmart_runtime::{InputTopic, PollStatus, SourceError, SourceProgress, Sour
 
 /// How often the reader looks for partitions added to its topics.
 const METADATA_REFRESH: Duration = Duration::from_secs(10);
+/// How often the reader publishes its lag (from librdkafka's cached watermarks: no request).
+const LAG_REPORT_EVERY: Duration = Duration::from_secs(1);
 /// How long a metadata or offset look-up may block the worker.
 const BROKER_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the reader first waits before asking an unreachable broker or registry again; the
@@ -35,6 +39,8 @@ pub(super) struct KafkaReader {
     schemas: Arc<WriterSchemas>,
     assigned: BTreeSet<(InputTopic, i32)>,
     next_refresh: Instant,
+    /// When the lag is next published.
+    next_lag_report: Instant,
     /// A record read while the registry was unreachable, to decode before anything else.
     held: Option<HeldRecord>,
     /// Whether the first assignment has been made (later partitions start at their beginning).
@@ -94,6 +100,7 @@ impl KafkaReader {
             schemas,
             assigned: BTreeSet::new(),
             next_refresh: Instant::now(),
+            next_lag_report: Instant::now(),
             held: None,
             started: false,
             retry_after: RETRY_AFTER,
@@ -280,15 +287,37 @@ impl KafkaReader {
 
     /// Publishes `flowmart_consumer_lag_records` per assigned partition: the high watermark less
     /// the next offset to read. (On Tansu the high watermark counts batches: the lag reads low.)
+    /// A partition not fetched from yet has none.
     fn report_lag(&self) {
         for (topic, partition) in &self.assigned {
             let name = self.topics.name(*topic);
-            if let Ok((_, high)) = self.consumer.fetch_watermarks(name, *partition, BROKER_TIMEOUT) {
+            if let Some(high) = self.cached_high_watermark(name, *partition) {
                 let next = self.next_offsets.get(&(*topic, *partition)).copied().unwrap_or(0);
                 metrics::gauge!("flowmart_consumer_lag_records", "topic" => name.to_string(), "partition" => partition.to_string())
                     .set((high - next).max(0) as f64);
             }
         }
+    }
+
+    /// The partition's high watermark as the last fetch response for it said: librdkafka's
+    /// cache, so the worker never waits on the broker for it (a request per partition took the
+    /// worker off its records for a round trip each); `None` before a first fetch.
+    fn cached_high_watermark(&self, topic: &str, partition: i32) -> Option<i64> {
+        let topic = CString::new(topic).ok()?;
+        let (mut low, mut high) = (-1_i64, -1_i64);
+        // SAFETY: the client handle lives as long as `self.consumer`, the topic is a
+        // NUL-terminated string that outlives the call, and the out-parameters point to locals;
+        // the call only reads librdkafka's cache under its own lock.
+        let error = unsafe {
+            rd_kafka_get_watermark_offsets(
+                self.consumer.client().native_ptr(),
+                topic.as_ptr(),
+                partition,
+                &mut low,
+                &mut high,
+            )
+        };
+        (error == rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
     }
 
     /// Decodes a record; when the registry is unreachable the record is held and the error says
@@ -330,10 +359,7 @@ impl SourceReader for KafkaReader {
         let now = Instant::now();
         if now >= self.next_refresh {
             match self.refresh_assignment() {
-                Ok(()) => {
-                    self.next_refresh = now + METADATA_REFRESH;
-                    self.report_lag();
-                }
+                Ok(()) => self.next_refresh = now + METADATA_REFRESH,
                 Err(message) => {
                     let wait = self.backoff();
                     tracing::warn!(%message, retry_in_ms = wait.as_millis() as u64, "kafka unreachable; retrying");
@@ -343,6 +369,10 @@ impl SourceReader for KafkaReader {
                     }
                 }
             }
+        }
+        if now >= self.next_lag_report {
+            self.report_lag();
+            self.next_lag_report = now + LAG_REPORT_EVERY;
         }
         if self.out_of_range_reported {
             if let Err(failure) = self.place_out_of_range() {

@@ -1,0 +1,94 @@
+//! `flowmart_consumer_lag_records`: per partition read, the records on the broker not read yet —
+//! from librdkafka's cached watermarks, published every second without a request to the broker.
+//! Against librdkafka's mock cluster, whose high watermark counts records as Kafka's does
+//! (Tansu's counts batches).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flowmart_kafka::{KafkaSource, KafkaSourceConfig, OnOffsetOutOfRange, Registry, StartFrom, WriterSchemas};
+use flowmart_runtime::{InputTopic, SourceProgress, SourceReader, SourceRecord, Topics};
+use flowmart_schemas::{InputRecord, InventoryEvent, InventoryKind};
+use flowmart_testkit::RegistryStub;
+use metrics_exporter_prometheus::PrometheusBuilder;
+use rdkafka::mocking::MockCluster;
+
+const RECORDS: usize = 5;
+
+fn receipt(number: usize) -> SourceRecord {
+    SourceRecord {
+        topic: InputTopic::Inventory,
+        partition: 0,
+        offset: 0,
+        key: Some(b"acme-wholesale".to_vec()),
+        raw_value: None,
+        decoded: Ok(InputRecord::Inventory(InventoryEvent {
+            event_id: format!("receipt-{number}").into(),
+            tenant_id: "acme-wholesale".into(),
+            warehouse_id: "rotterdam".into(),
+            sku: "SKU-00001".into(),
+            kind: InventoryKind::Received,
+            quantity: 5,
+            occurred_at: 1_767_571_200_000,
+            purchase_order_id: None,
+        })),
+    }
+}
+
+/// Polls `reader` for at most `max_records` at a time until `read` holds `records`.
+fn read_until(reader: &mut dyn SourceReader, max_records: usize, records: usize, read: &mut Vec<SourceRecord>) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while read.len() < records {
+        assert!(Instant::now() < deadline, "read {} of {records} records", read.len());
+        reader.poll(max_records, read);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn the_lag_is_the_records_produced_less_those_read_and_is_published_without_asking_the_broker() {
+    let metrics = PrometheusBuilder::new().install_recorder().expect("the only recorder");
+    let registry = RegistryStub::start();
+    let topics = Topics::default();
+    let cluster = MockCluster::new(1).expect("a mock cluster");
+    for topic in InputTopic::ALL {
+        cluster.create_topic(topics.name(topic), 1, 1).expect("topic created");
+    }
+    let producer = flowmart_kafka::WorkloadProducer::connect_to(
+        &cluster.bootstrap_servers().as_str().into(),
+        &registry.config(),
+        topics.clone(),
+        &[InputTopic::Inventory],
+    )
+    .expect("a producer");
+    (0..RECORDS).for_each(|number| producer.send(&receipt(number)).expect("queued"));
+    producer.flush().expect("acknowledged");
+    let source = KafkaSource::new(
+        KafkaSourceConfig {
+            brokers: cluster.bootstrap_servers(),
+            group_id: "flowmart-lag".into(),
+            topics: topics.clone(),
+            start: StartFrom::Earliest,
+            resume: SourceProgress::default(),
+            on_offset_out_of_range: OnOffsetOutOfRange::Fail,
+            properties: Default::default(),
+        },
+        Arc::new(WriterSchemas::new(Box::new(Registry::new(&registry.config()).expect("a registry client")))),
+    );
+    let mut reader = flowmart_runtime::Source::reader(&source, 0, 1).expect("a reader");
+    let lag = || {
+        let series = format!("flowmart_consumer_lag_records{{topic=\"{}\",partition=\"0\"}} ", topics.inventory);
+        metrics.render().lines().find_map(|line| line.strip_prefix(&series).and_then(|value| value.parse::<u64>().ok()))
+    };
+
+    // Two of the five read, one at a time; a second later (the next report) three are behind.
+    let mut read = Vec::new();
+    read_until(reader.as_mut(), 1, 2, &mut read);
+    std::thread::sleep(Duration::from_millis(1_100));
+    reader.poll(0, &mut read);
+    assert_eq!(lag(), Some(RECORDS as u64 - 2), "{}", metrics.render());
+    read_until(reader.as_mut(), 100, RECORDS, &mut read);
+    std::thread::sleep(Duration::from_millis(1_100));
+    reader.poll(0, &mut read);
+    assert_eq!(lag(), Some(0), "all read");
+}
