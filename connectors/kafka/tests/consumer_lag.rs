@@ -7,33 +7,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flowmart_kafka::{KafkaSource, KafkaSourceConfig, OnOffsetOutOfRange, Registry, StartFrom, WriterSchemas};
-use flowmart_runtime::{InputTopic, SourceProgress, SourceReader, SourceRecord, Topics};
-use flowmart_schemas::{InputRecord, InventoryEvent, InventoryKind};
+use flowmart_runtime::{SourceProgress, SourceReader, SourceRecord, Topics};
 use flowmart_testkit::RegistryStub;
 use metrics_exporter_prometheus::PrometheusBuilder;
-use rdkafka::mocking::MockCluster;
+
+mod support;
+use support::cluster_with_receipts;
 
 const RECORDS: usize = 5;
-
-fn receipt(number: usize) -> SourceRecord {
-    SourceRecord {
-        topic: InputTopic::Inventory,
-        partition: 0,
-        offset: 0,
-        key: Some(b"acme-wholesale".to_vec()),
-        raw_value: None,
-        decoded: Ok(InputRecord::Inventory(InventoryEvent {
-            event_id: format!("receipt-{number}").into(),
-            tenant_id: "acme-wholesale".into(),
-            warehouse_id: "rotterdam".into(),
-            sku: "SKU-00001".into(),
-            kind: InventoryKind::Received,
-            quantity: 5,
-            occurred_at: 1_767_571_200_000,
-            purchase_order_id: None,
-        })),
-    }
-}
 
 /// Polls `reader` for at most `max_records` at a time until `read` holds `records`.
 fn read_until(reader: &mut dyn SourceReader, max_records: usize, records: usize, read: &mut Vec<SourceRecord>) {
@@ -50,19 +31,7 @@ fn the_lag_is_the_records_produced_less_those_read_and_is_published_without_aski
     let metrics = PrometheusBuilder::new().install_recorder().expect("the only recorder");
     let registry = RegistryStub::start();
     let topics = Topics::default();
-    let cluster = MockCluster::new(1).expect("a mock cluster");
-    for topic in InputTopic::ALL {
-        cluster.create_topic(topics.name(topic), 1, 1).expect("topic created");
-    }
-    let producer = flowmart_kafka::WorkloadProducer::connect_to(
-        &cluster.bootstrap_servers().as_str().into(),
-        &registry.config(),
-        topics.clone(),
-        &[InputTopic::Inventory],
-    )
-    .expect("a producer");
-    (0..RECORDS).for_each(|number| producer.send(&receipt(number)).expect("queued"));
-    producer.flush().expect("acknowledged");
+    let cluster = cluster_with_receipts(&topics, &registry, RECORDS);
     let source = KafkaSource::new(
         KafkaSourceConfig {
             brokers: cluster.bootstrap_servers(),

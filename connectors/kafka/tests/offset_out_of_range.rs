@@ -13,13 +13,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use flowmart_kafka::{KafkaSource, KafkaSourceConfig, OnOffsetOutOfRange, Registry, StartFrom, WriterSchemas};
-use flowmart_runtime::{InputTopic, Pipeline, RuntimeConfig, SourceProgress, SourceRecord, Topics};
-use flowmart_schemas::{InputRecord, InventoryEvent, InventoryKind};
+use flowmart_runtime::{InputTopic, Pipeline, RuntimeConfig, SourceProgress, Topics};
 use flowmart_serving::ServingIndex;
 use flowmart_testkit::RegistryStub;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::DefaultProducerContext;
+
+mod support;
+use support::cluster_with_receipts;
 
 /// The stored next offset of inventory partition 0: far beyond the few records the topic holds.
 const STORED_NEXT_OFFSET: u64 = 1_000_000;
@@ -38,46 +38,6 @@ fn topics(prefix: &str) -> Topics {
         orders: format!("{prefix}.orders"),
         payments: format!("{prefix}.payments"),
         reorder_policies: format!("{prefix}.reorder-policies"),
-    }
-}
-
-/// A mock Kafka cluster holding `RECORDS` inventory records in partition 0 of `topics`.
-fn cluster_with_records(topics: &Topics, registry: &RegistryStub) -> MockCluster<'static, DefaultProducerContext> {
-    let cluster = MockCluster::new(1).expect("a mock cluster");
-    for topic in InputTopic::ALL {
-        cluster.create_topic(topics.name(topic), 1, 1).expect("topic created");
-    }
-    let producer = flowmart_kafka::WorkloadProducer::connect_to(
-        &cluster.bootstrap_servers().as_str().into(),
-        &registry.config(),
-        topics.clone(),
-        &[InputTopic::Inventory],
-    )
-    .expect("a producer");
-    for number in 0..RECORDS {
-        producer.send(&receipt(&format!("receipt-{number}"))).expect("queued");
-    }
-    producer.flush().expect("acknowledged");
-    cluster
-}
-
-fn receipt(event_id: &str) -> SourceRecord {
-    SourceRecord {
-        topic: InputTopic::Inventory,
-        partition: 0,
-        offset: 0,
-        key: Some(b"acme-wholesale".to_vec()),
-        raw_value: None,
-        decoded: Ok(InputRecord::Inventory(InventoryEvent {
-            event_id: event_id.into(),
-            tenant_id: "acme-wholesale".into(),
-            warehouse_id: "rotterdam".into(),
-            sku: "SKU-00001".into(),
-            kind: InventoryKind::Received,
-            quantity: 5,
-            occurred_at: 1_767_571_200_000,
-            purchase_order_id: None,
-        })),
     }
 }
 
@@ -115,7 +75,7 @@ fn a_stored_offset_beyond_the_end_is_read_again_from_the_earliest_offset_and_cou
     metrics();
     let registry = RegistryStub::start();
     let topics = topics("earliest");
-    let cluster = cluster_with_records(&topics, &registry);
+    let cluster = cluster_with_receipts(&topics, &registry, RECORDS);
     let source = resumed_source(cluster.bootstrap_servers(), topics.clone(), &registry, OnOffsetOutOfRange::Earliest);
     let mut reader = flowmart_runtime::Source::reader(&source, 0, 1).expect("a reader");
 
@@ -144,7 +104,7 @@ fn a_stored_offset_beyond_the_end_fails_the_pipeline_naming_the_partition_when_t
     metrics();
     let registry = RegistryStub::start();
     let topics = topics("fail");
-    let cluster = cluster_with_records(&topics, &registry);
+    let cluster = cluster_with_receipts(&topics, &registry, RECORDS);
     let source = resumed_source(cluster.bootstrap_servers(), topics.clone(), &registry, OnOffsetOutOfRange::Fail);
     let (_index, writer) = ServingIndex::new(u64::MAX);
     let pipeline = Pipeline::start(
