@@ -105,9 +105,17 @@ pub(crate) fn describe_metrics() {
         metrics::Unit::Count,
         "Event-stream sessions refused, by the limit they were over: `total` (503) or `tenant` (429)."
     );
+    metrics::describe_counter!(
+        "flowmart_api_stream_resets_total",
+        metrics::Unit::Count,
+        "Event-stream sessions sent `reset` (changes they missed are no longer kept), by stream."
+    );
     metrics::gauge!("flowmart_api_sessions").set(0.0);
     for limit in ["total", "tenant"] {
         metrics::counter!("flowmart_api_sessions_refused_total", "limit" => limit).increment(0);
+    }
+    for stream in ["reorder-alert", "stock", "settlement"] {
+        metrics::counter!("flowmart_api_stream_resets_total", "stream" => stream).increment(0);
     }
 }
 
