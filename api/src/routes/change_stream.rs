@@ -209,13 +209,20 @@ impl<T: Streamed> Session<T> {
                 }
             }
             FeedMissed::Gone => {
-                let (live, floor) = T::feed(&self.index).subscribe(&self.tenant_id);
-                self.live = live;
+                let floor = self.resubscribe();
                 self.catching_up = None;
                 metrics::counter!("flowmart_api_stream_resets_total", "stream" => T::EVENT).increment(1);
                 self.reset(floor, why);
             }
         }
+    }
+
+    /// Subscribes to the tenant's live changes again, from now on; returns the number of the last
+    /// change made before them.
+    fn resubscribe(&mut self) -> u64 {
+        let (live, floor) = T::feed(&self.index).subscribe(&self.tenant_id);
+        self.live = live;
+        floor
     }
 
     /// Sends the current items next (the last carries `floor`, the last change they include).
@@ -279,9 +286,7 @@ impl<T: Streamed> Session<T> {
                 Ok(_) => {}
                 Err(RecvError::Lagged(_)) => {
                     // Catch up from the kept changes, live again from a fresh subscription.
-                    let (live, floor) = T::feed(&self.index).subscribe(&self.tenant_id);
-                    self.live = live;
-                    self.catching_up = Some(floor);
+                    self.catching_up = Some(self.resubscribe());
                 }
                 Err(RecvError::Closed) => return None,
             }
@@ -375,15 +380,17 @@ mod tests {
 
     /// The session's events until it has sent `changes` changes: `(event, id, on_hand)` each.
     async fn read(mut session: Session<StockChange>, changes: usize) -> Vec<(String, Option<u64>, i64)> {
-        let mut events = Vec::new();
-        while events.iter().filter(|(event, _, _): &&(String, Option<u64>, i64)| event == "stock").count() < changes {
+        let (mut events, mut sent) = (Vec::new(), 0);
+        while sent < changes {
             let (frame, next) = within_10_s(session.next()).await;
             session = next;
             let text = std::str::from_utf8(&frame).unwrap();
             let field = |name: &str| text.lines().find_map(|line| line.strip_prefix(name)).map(str::trim);
             let data: serde_json::Value = serde_json::from_str(field("data:").unwrap()).unwrap();
             let id = field("id:").map(|id| id.parse().unwrap());
-            events.push((field("event:").unwrap().to_string(), id, data["on_hand"].as_i64().unwrap_or(-1)));
+            let event = field("event:").unwrap().to_string();
+            sent += usize::from(event == "stock");
+            events.push((event, id, data["on_hand"].as_i64().unwrap_or(-1)));
         }
         events
     }

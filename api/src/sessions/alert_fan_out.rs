@@ -30,10 +30,14 @@ use super::body::frame;
 /// Why a session that missed changes must re-read the list.
 const RESET: &str = "changes were missed; re-read /v1/reorder-alerts";
 
-/// The change as its event: `reorder-alert`, with its number as the id unless an annotation.
+/// The change as its event: `reorder-alert`, with its [`number`] as the id.
 pub(crate) fn encode(event: &AlertEvent) -> Bytes {
-    let id = event.annotation.is_none().then_some(event.sequence);
-    frame("reorder-alert", id, &event.to_json())
+    frame("reorder-alert", number(event), &event.to_json())
+}
+
+/// The change's number, a session's `Last-Event-ID`: none for an annotation.
+fn number(event: &AlertEvent) -> Option<u64> {
+    event.annotation.is_none().then_some(event.sequence)
 }
 
 /// `lagged`: how many changes the session missed (of all tenants, when the fan-out fell behind).
@@ -160,7 +164,7 @@ async fn forward(mut changes: broadcast::Receiver<Arc<AlertEvent>>, tenants: Ten
                     }
                     let batch = pending.entry(event.alert.tenant_id.clone()).or_default();
                     batch.bytes.extend_from_slice(&encode(&event));
-                    batch.changes.push((event.annotation.is_none().then_some(event.sequence), batch.bytes.len()));
+                    batch.changes.push((number(&event), batch.bytes.len()));
                 }
                 // The sessions missed changes while this task fell behind the index: each is told
                 // (`lagged`, then `reset`), as if it had fallen behind itself.

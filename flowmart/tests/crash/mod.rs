@@ -81,16 +81,7 @@ impl Deployment {
     fn api(&self, process: usize) -> String {
         format!("http://127.0.0.1:{}", self.api_ports[process])
     }
-}
 
-impl Drop for Deployment {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.config);
-        let _ = std::fs::remove_file(&self.peers);
-    }
-}
-
-impl Deployment {
     /// Starts every process and waits until each answers (a cluster answers once all are up).
     fn start(&self, http: &Http, brokers: &str, registry: &str, database_url: &str) -> Vec<Running> {
         let processes = self.api_ports.len();
@@ -127,6 +118,13 @@ impl Deployment {
             }
         }
         running
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.config);
+        let _ = std::fs::remove_file(&self.peers);
     }
 }
 

@@ -32,7 +32,7 @@ pub fn cluster_with_receipts(
 }
 
 /// A receipt of 5 units at acme-wholesale's rotterdam warehouse, as the workload producer sends it.
-pub fn receipt(event_id: &str) -> SourceRecord {
+fn receipt(event_id: &str) -> SourceRecord {
     SourceRecord {
         topic: InputTopic::Inventory,
         partition: 0,
