@@ -13,12 +13,11 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::decode::decode_record;
+use super::partition_watch::{self, PartitionWatch, Watched};
 use super::writer_schemas::LookupError;
 use super::{KafkaSourceConfig, OnOffsetOutOfRange, StartFrom, WriterSchemas};
 use flowmart_runtime::{InputTopic, PollStatus, SourceError, SourceProgress, SourceReader, SourceRecord, Topics};
 
-/// How often the reader looks for partitions added to its topics.
-const METADATA_REFRESH: Duration = Duration::from_secs(10);
 /// How often the reader publishes its lag (from librdkafka's cached watermarks: no request).
 const LAG_REPORT_EVERY: Duration = Duration::from_secs(1);
 /// How long a metadata or offset look-up may block the worker.
@@ -30,6 +29,14 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 
 pub(super) struct KafkaReader {
     consumer: BaseConsumer,
+    /// The consumer's settings, for the partition watch's own client.
+    client: ClientConfig,
+    /// Looks for partitions added to the topics once the first are assigned.
+    watch: Option<PartitionWatch>,
+    /// Wakes the worker: when records arrive, or the watch finds partitions.
+    waker: Option<Arc<flowmart_runtime::Waker>>,
+    /// Partitions listed but not assigned yet (the assignment failed; retried at `retry_at`).
+    unassigned: Option<Vec<(InputTopic, i32)>>,
     worker: usize,
     workers: usize,
     topics: Topics,
@@ -38,7 +45,8 @@ pub(super) struct KafkaReader {
     resume: SourceProgress,
     schemas: Arc<WriterSchemas>,
     assigned: BTreeSet<(InputTopic, i32)>,
-    next_refresh: Instant,
+    /// After a failure to list or assign partitions: when to try again.
+    retry_at: Option<Instant>,
     /// When the lag is next published.
     next_lag_report: Instant,
     /// A record read while the registry was unreachable, to decode before anything else.
@@ -91,6 +99,10 @@ impl KafkaReader {
             client.create().map_err(|error| SourceError::Config(format!("kafka consumer settings: {error}")))?;
         Ok(KafkaReader {
             consumer,
+            client,
+            watch: None,
+            waker: None,
+            unassigned: None,
             worker,
             workers,
             topics: config.topics.clone(),
@@ -99,7 +111,7 @@ impl KafkaReader {
             resume: config.resume.clone(),
             schemas,
             assigned: BTreeSet::new(),
-            next_refresh: Instant::now(),
+            retry_at: None,
             next_lag_report: Instant::now(),
             held: None,
             started: false,
@@ -114,45 +126,66 @@ impl KafkaReader {
         InputTopic::ALL.into_iter().find(|topic| self.topics.name(*topic) == topic_name)
     }
 
-    /// Assigns partitions of the input topics this worker owns and does not read yet.
+    /// Assigns partitions of the input topics this worker owns and does not read yet: at start as
+    /// the broker lists them (the worker has nothing to read before), later as the watch finds
+    /// them, off the worker's thread.
     fn refresh_assignment(&mut self) -> Result<(), String> {
+        let latest = match &self.watch {
+            None => Some(partition_watch::owned_partitions(
+                &self.consumer,
+                &self.topics,
+                self.worker,
+                self.workers,
+                BROKER_TIMEOUT,
+            )?),
+            Some(watch) => watch.latest(),
+        };
+        let Some(listed) = latest.or_else(|| self.unassigned.take()) else { return Ok(()) };
+        let added = listed.iter().filter(|partition| !self.assigned.contains(partition)).copied().collect();
+        if let Err(error) = self.assign(added) {
+            self.unassigned = Some(listed);
+            return Err(error);
+        }
+        if self.watch.is_none() {
+            let watched = Watched {
+                topics: self.topics.clone(),
+                worker: self.worker,
+                workers: self.workers,
+                timeout: BROKER_TIMEOUT,
+            };
+            self.watch = Some(PartitionWatch::start(&self.client, watched, listed, self.waker.clone())?);
+        }
+        Ok(())
+    }
+
+    /// Assigns `added`, each where it starts: the offset the stored results cover, else the
+    /// configured start for the first assignment and the beginning for partitions added later.
+    fn assign(&mut self, added: Vec<(InputTopic, i32)>) -> Result<(), String> {
         let mut new = TopicPartitionList::new();
         // Starts to resolve to offsets, in one request: a start time, or the earliest offset
         // (its "time" is -2, `Offset::Beginning`). librdkafka would resolve `Beginning` itself,
         // but only after a wait (measured: the first record 0.5 s after the assignment, 25 ms
         // from a resolved offset).
         let mut to_resolve = TopicPartitionList::new();
-        let mut added = Vec::new();
         // Resolved, but still logical starts for out-of-range handling: not next offsets known
         // to be held.
         let mut from_earliest = BTreeSet::new();
-        for topic in &InputTopic::ALL {
-            let name = self.topics.name(*topic);
-            let metadata = self
-                .consumer
-                .fetch_metadata(Some(name), BROKER_TIMEOUT)
-                .map_err(|error| format!("metadata of {name}: {error}"))?;
-            for partition in metadata.topics().iter().flat_map(|topic| topic.partitions()) {
-                let id = partition.id();
-                if id as usize % self.workers != self.worker || self.assigned.contains(&(*topic, id)) {
-                    continue;
+        for &(topic, id) in &added {
+            let name = self.topics.name(topic);
+            match (self.resume.next_offset(topic, id as u32), self.started, self.start) {
+                (Some(next), _, _) => new.add_partition_offset(name, id, Offset::Offset(next as i64)),
+                (None, false, StartFrom::Latest) => new.add_partition_offset(name, id, Offset::End),
+                (None, false, StartFrom::Timestamp(timestamp)) => {
+                    to_resolve.add_partition_offset(name, id, Offset::Offset(timestamp))
                 }
-                match (self.resume.next_offset(*topic, id as u32), self.started, self.start) {
-                    (Some(next), _, _) => new.add_partition_offset(name, id, Offset::Offset(next as i64)),
-                    (None, false, StartFrom::Latest) => new.add_partition_offset(name, id, Offset::End),
-                    (None, false, StartFrom::Timestamp(timestamp)) => {
-                        to_resolve.add_partition_offset(name, id, Offset::Offset(timestamp))
-                    }
-                    (None, _, _) => {
-                        from_earliest.insert((*topic, id));
-                        to_resolve.add_partition_offset(name, id, Offset::Beginning)
-                    }
+                (None, _, _) => {
+                    from_earliest.insert((topic, id));
+                    to_resolve.add_partition_offset(name, id, Offset::Beginning)
                 }
-                .map_err(|error| error.to_string())?;
-                added.push((*topic, id));
-                metrics::counter!("flowmart_offset_out_of_range_total", "topic" => name.to_string(), "partition" => id.to_string())
-                    .increment(0);
             }
+            .map_err(|error| error.to_string())?;
+            metrics::counter!("flowmart_offset_out_of_range_total", "topic" => name.to_string(), "partition" => id.to_string())
+                .increment(0);
         }
         if added.is_empty() {
             self.started = true;
@@ -357,16 +390,14 @@ impl KafkaReader {
 impl SourceReader for KafkaReader {
     fn poll(&mut self, max_records: usize, into: &mut Vec<SourceRecord>) -> PollStatus {
         let now = Instant::now();
-        if now >= self.next_refresh {
-            match self.refresh_assignment() {
-                Ok(()) => self.next_refresh = now + METADATA_REFRESH,
-                Err(message) => {
-                    let wait = self.backoff();
-                    tracing::warn!(%message, retry_in_ms = wait.as_millis() as u64, "kafka unreachable; retrying");
-                    self.next_refresh = now + wait;
-                    if !self.started {
-                        return PollStatus::IdleUntil(self.next_refresh);
-                    }
+        if self.retry_at.is_none_or(|at| now >= at) {
+            self.retry_at = None;
+            if let Err(message) = self.refresh_assignment() {
+                let wait = self.backoff();
+                tracing::warn!(%message, retry_in_ms = wait.as_millis() as u64, "kafka unreachable; retrying");
+                self.retry_at = Some(now + wait);
+                if !self.started {
+                    return PollStatus::IdleUntil(now + wait);
                 }
             }
         }
@@ -421,11 +452,18 @@ impl SourceReader for KafkaReader {
         if self.out_of_range_reported {
             return PollStatus::Ready;
         }
-        if read == 0 { PollStatus::IdleUntil(self.next_refresh.min(now + METADATA_REFRESH)) } else { PollStatus::Ready }
+        let housekeeping = now + partition_watch::REFRESH;
+        if read == 0 {
+            PollStatus::IdleUntil(self.retry_at.map_or(housekeeping, |at| at.min(housekeeping)))
+        } else {
+            PollStatus::Ready
+        }
     }
 
     fn set_waker(&mut self, waker: flowmart_runtime::Waker) {
-        self.consumer.set_nonempty_callback(waker);
+        let waker = Arc::new(waker);
+        self.waker = Some(Arc::clone(&waker));
+        self.consumer.set_nonempty_callback(move || waker());
     }
 
     fn checkpoint(&mut self, progress: &SourceProgress) {
