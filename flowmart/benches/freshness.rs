@@ -24,7 +24,7 @@ use flowmart_generator::{GeneratorConfig, PartitionWorkload};
 use flowmart_kafka::{KafkaConnection, WorkloadProducer};
 use flowmart_runtime::{InputTopic, Rejection, SourceRecord, Topics};
 use flowmart_schemas::{InputRecord, InventoryEvent, InventoryKind};
-use flowmart_testkit::{RegistryStub, Tansu, free_port};
+use flowmart_testkit::{RegistryStub, Tansu, free_port, in_own_session};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -252,7 +252,8 @@ fn main() {
     let port = free_port();
     let api = format!("http://127.0.0.1:{port}");
     let _flowmart = Running(
-        std::process::Command::new(env!("CARGO_BIN_EXE_flowmart"))
+        // As a service of its own: its threads' `nice` ranks them against its own only.
+        in_own_session(&mut std::process::Command::new(env!("CARGO_BIN_EXE_flowmart")))
             .args(["run", "--brokers", &tansu.brokers(), "--schema-registry", registry.url(), "--workers", "2"])
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .env("FLOWMART_ADMIN_TOKEN", ADMIN)

@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 
 use flowmart_generator::GeneratorConfig;
 use flowmart_runtime::{InputTopic, Topics};
-use flowmart_testkit::{RegistryStub, Tansu, create_topics, free_port, produce_uneven_workload, produce_workload};
+use flowmart_testkit::{
+    RegistryStub, Tansu, create_topics, free_port, in_own_session, produce_uneven_workload, produce_workload,
+};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -82,7 +84,8 @@ fn flowmart(brokers: &str, registry: &str, records: usize, http: &Http) -> (Dura
     let admin = "bench-admin";
     let started = Instant::now();
     let mut command = Command::new(env!("CARGO_BIN_EXE_flowmart"));
-    command
+    // As a service of its own: its threads' `nice` ranks them against its own only.
+    in_own_session(&mut command)
         .args(["run", "--brokers", brokers, "--schema-registry", registry, "--workers", "2", "--start", "earliest"])
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .env("FLOWMART_ADMIN_TOKEN", admin)

@@ -13,6 +13,7 @@ mod fixtures;
 mod https;
 mod kafka;
 mod model;
+mod own_session;
 mod private_postgres;
 mod registry;
 mod tansu;
@@ -28,6 +29,7 @@ pub use kafka::{
     produce_workload,
 };
 pub use model::{STOCK_ROWS_QUERY, assert_snapshot_equals_model, model_of, settlement_rows, stock_rows};
+pub use own_session::in_own_session;
 pub use private_postgres::PrivatePostgres;
 pub use registry::RegistryStub;
 pub use tansu::{Tansu, TansuAuth};

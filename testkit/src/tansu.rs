@@ -83,7 +83,7 @@ impl Tansu {
             certificates.key_file().display()
         );
         std::fs::write(&config, service).expect("the stunnel configuration");
-        let stunnel = Command::new("stunnel")
+        let stunnel = crate::in_own_session(&mut Command::new("stunnel"))
             .arg(&config)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -96,7 +96,7 @@ impl Tansu {
     /// Starts Tansu listening on `port`, telling clients to connect to `advertised`.
     fn launch(port: u16, advertised: u16, extra: &[String]) -> Child {
         let (listener, advertised) = (format!("tcp://127.0.0.1:{port}"), format!("tcp://127.0.0.1:{advertised}"));
-        let child = Command::new("tansu")
+        let child = crate::in_own_session(&mut Command::new("tansu"))
             .args(["broker", "--storage-engine", "memory://tansu/", "--listener-url", &listener])
             .args(["--advertised-listener-url", &advertised, "--silent"])
             .args(extra)

@@ -72,8 +72,13 @@ const MESSAGE_TIMEOUT_MS: u64 = 20_000;
 /// How long opening a producer waits for its topic's metadata.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// How long one wait for delivery reports lasts (rdkafka's poll always waits this long).
-const REPORT_POLL: Duration = Duration::from_millis(1);
+/// The first and the longest pause between two looks for delivery reports: the pause doubles
+/// while none is due, so an acknowledgement within a millisecond is seen within tens of
+/// microseconds, and a slow broker costs a wake-up a millisecond. (rdkafka's own `poll` waits
+/// out its whole timeout, and one under a millisecond, which it truncates to zero, it spends
+/// spinning: its 1 ms poll kept the collector busy for every batch's acknowledgements.)
+const FIRST_PAUSE: Duration = Duration::from_micros(25);
+const LONGEST_PAUSE: Duration = Duration::from_millis(1);
 
 /// Beyond `message.timeout.ms`, how long a flush waits for the last delivery reports.
 const REPORT_MARGIN: Duration = Duration::from_secs(10);
@@ -130,15 +135,29 @@ impl SinkProducer {
     /// held the collector for 100 ms — every batch with a dead letter or an alert change did.
     fn flush(&self) -> Result<(), KafkaError> {
         let deadline = Instant::now() + self.flush_timeout;
+        let mut pause = FIRST_PAUSE;
         loop {
             // A zero timeout: asks librdkafka to send lingering records now, and says whether
             // any is still outstanding.
             match self.producer.flush(Duration::ZERO) {
                 Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) if Instant::now() < deadline => {
-                    self.producer.poll(REPORT_POLL);
+                    self.serve_reports(&mut pause);
                 }
                 done => return done,
             }
+        }
+    }
+
+    /// Serves a delivery report that has arrived; when none had, pauses for `pause`, which
+    /// doubles up to [`LONGEST_PAUSE`] for the next call.
+    fn serve_reports(&self, pause: &mut Duration) {
+        let outstanding = self.producer.in_flight_count();
+        self.producer.poll(Duration::ZERO);
+        if self.producer.in_flight_count() < outstanding {
+            *pause = FIRST_PAUSE;
+        } else {
+            std::thread::sleep(*pause);
+            *pause = (*pause * 2).min(LONGEST_PAUSE);
         }
     }
 
@@ -157,7 +176,7 @@ impl SinkProducer {
         &self,
         records: impl IntoIterator<Item = BaseRecord<'a, [u8], [u8]>>,
     ) -> Result<usize, String> {
-        let mut sent = 0;
+        let (mut sent, mut pause) = (0, FIRST_PAUSE);
         for record in records {
             let mut pending = record;
             loop {
@@ -166,7 +185,7 @@ impl SinkProducer {
                     Err((error, returned))
                         if matches!(error.rdkafka_error_code(), Some(rdkafka::types::RDKafkaErrorCode::QueueFull)) =>
                     {
-                        self.producer.poll(REPORT_POLL);
+                        self.serve_reports(&mut pause);
                         pending = returned;
                     }
                     Err((error, _)) => {
@@ -206,5 +225,31 @@ mod tests {
         let producer = SinkProducer::new(&config(&[("message.timeout.ms", "600000")]), "test", "t").unwrap();
         assert_eq!(producer.flush_timeout, Duration::from_secs(600) + REPORT_MARGIN, "a longer timeout is waited out");
         assert!(SinkProducer::new(&config(&[("message.timeout.ms", "soon")]), "test", "t").is_err());
+    }
+
+    /// The CPU time the calling thread has had, from the scheduler's own account.
+    fn thread_cpu_time() -> Duration {
+        let schedstat = std::fs::read_to_string("/proc/thread-self/schedstat").expect("Linux's schedstat");
+        Duration::from_nanos(schedstat.split_whitespace().next().and_then(|ns| ns.parse().ok()).expect("ns on a CPU"))
+    }
+
+    #[test]
+    fn waiting_for_acknowledgements_leaves_the_cpu_to_the_pipeline() {
+        let cluster = rdkafka::mocking::MockCluster::new(1).expect("a mock cluster");
+        cluster.create_topic("t", 1, 1).expect("a topic");
+        let sink = KafkaSinkConfig { brokers: cluster.bootstrap_servers(), properties: Default::default() };
+        let producer = SinkProducer::new(&sink, "test", "t").expect("a producer");
+        let record = || BaseRecord::to("t").key(b"k".as_slice()).payload(b"v".as_slice());
+        // Connected, with its producer id, before the broker slows down.
+        assert_eq!(producer.send_all([record()]), Ok(1));
+        cluster.broker_round_trip_time(1, Duration::from_millis(300)).expect("a slower broker");
+
+        let (started, cpu) = (Instant::now(), thread_cpu_time());
+        for _ in 0..3 {
+            assert_eq!(producer.send_all([record()]), Ok(1));
+        }
+        let (waited, spent) = (started.elapsed(), thread_cpu_time() - cpu);
+        assert!(waited >= Duration::from_millis(900), "three acknowledgements 300 ms away took {waited:?}");
+        assert!(spent < waited / 20, "{spent:?} on the CPU while waiting {waited:?} for acknowledgements");
     }
 }
