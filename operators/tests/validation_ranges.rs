@@ -170,15 +170,7 @@ fn value() -> impl Strategy<Value = i64> {
 }
 
 fn inventory_kind() -> impl Strategy<Value = InventoryKind> {
-    select(vec![
-        InventoryKind::Received,
-        InventoryKind::TransferredIn,
-        InventoryKind::TransferredOut,
-        InventoryKind::Damaged,
-        InventoryKind::Adjusted,
-        InventoryKind::PurchaseOrdered,
-        InventoryKind::PurchaseCancelled,
-    ])
+    select(InventoryKind::ALL.to_vec())
 }
 
 fn currency() -> impl Strategy<Value = Id> {

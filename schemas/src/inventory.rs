@@ -45,6 +45,17 @@ pub enum InventoryKind {
 }
 
 impl InventoryKind {
+    /// Every kind, in the Avro enum's order.
+    pub const ALL: [InventoryKind; 7] = [
+        InventoryKind::Received,
+        InventoryKind::TransferredIn,
+        InventoryKind::TransferredOut,
+        InventoryKind::Damaged,
+        InventoryKind::Adjusted,
+        InventoryKind::PurchaseOrdered,
+        InventoryKind::PurchaseCancelled,
+    ];
+
     /// The Avro symbol, as it appears on the wire and in error messages.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -59,6 +59,16 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
+    /// Every status, in the Avro enum's order.
+    pub const ALL: [OrderStatus; 6] = [
+        OrderStatus::Placed,
+        OrderStatus::Confirmed,
+        OrderStatus::Shipped,
+        OrderStatus::Delivered,
+        OrderStatus::Cancelled,
+        OrderStatus::Returned,
+    ];
+
     /// The Avro symbol, as it appears on the wire.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -241,15 +241,7 @@ const CURRENCIES: [&str; 2] = ["EUR", "USD"];
 const DAY_MS: i64 = 86_400_000;
 
 fn inventory_kind() -> impl Strategy<Value = InventoryKind> {
-    select(vec![
-        InventoryKind::Received,
-        InventoryKind::TransferredIn,
-        InventoryKind::TransferredOut,
-        InventoryKind::Damaged,
-        InventoryKind::Adjusted,
-        InventoryKind::PurchaseOrdered,
-        InventoryKind::PurchaseCancelled,
-    ])
+    select(InventoryKind::ALL.to_vec())
 }
 
 fn inventory(id: usize) -> impl Strategy<Value = InputRecord> {
@@ -278,14 +270,7 @@ fn inventory(id: usize) -> impl Strategy<Value = InputRecord> {
 }
 
 fn order(id: usize) -> impl Strategy<Value = InputRecord> {
-    let status = select(vec![
-        OrderStatus::Placed,
-        OrderStatus::Confirmed,
-        OrderStatus::Shipped,
-        OrderStatus::Delivered,
-        OrderStatus::Cancelled,
-        OrderStatus::Returned,
-    ]);
+    let status = select(OrderStatus::ALL.to_vec());
     let line = (select(&WAREHOUSES[..]), select(&SKUS[..]), 1..20i64).prop_map(|(warehouse, sku, quantity)| {
         OrderLine { sku: sku.into(), warehouse_id: warehouse.into(), quantity, unit_price_minor: 250 }
     });
@@ -494,14 +479,7 @@ fn inventory_record(
 }
 
 fn order_status() -> impl Strategy<Value = OrderStatus> {
-    select(vec![
-        OrderStatus::Placed,
-        OrderStatus::Confirmed,
-        OrderStatus::Shipped,
-        OrderStatus::Delivered,
-        OrderStatus::Cancelled,
-        OrderStatus::Returned,
-    ])
+    select(OrderStatus::ALL.to_vec())
 }
 
 fn order_record(id: String, order: String, version: i32, status: OrderStatus, lines: Vec<OrderLine>) -> InputRecord {
