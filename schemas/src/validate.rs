@@ -618,14 +618,7 @@ mod tests {
 
     #[test]
     fn quantities_must_be_positive_except_adjustments_which_must_be_non_zero() {
-        for kind in [
-            InventoryKind::Received,
-            InventoryKind::TransferredIn,
-            InventoryKind::TransferredOut,
-            InventoryKind::Damaged,
-            InventoryKind::PurchaseOrdered,
-            InventoryKind::PurchaseCancelled,
-        ] {
+        for kind in InventoryKind::ALL.into_iter().filter(|kind| *kind != InventoryKind::Adjusted) {
             assert_eq!(inventory(kind, 1).validate(), Ok(()));
             assert_eq!(inventory(kind, 0).validate().unwrap_err().kind(), "non_positive_quantity");
             assert_eq!(inventory(kind, -4).validate().unwrap_err().kind(), "non_positive_quantity");

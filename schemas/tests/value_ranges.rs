@@ -193,14 +193,7 @@ fn value_fields() -> Vec<(FieldPath, WithValue, Option<&'static str>)> {
         }),
         None,
     )];
-    for kind in [
-        InventoryKind::Received,
-        InventoryKind::TransferredIn,
-        InventoryKind::TransferredOut,
-        InventoryKind::Damaged,
-        InventoryKind::PurchaseOrdered,
-        InventoryKind::PurchaseCancelled,
-    ] {
+    for kind in InventoryKind::ALL.into_iter().filter(|kind| *kind != InventoryKind::Adjusted) {
         fields.push((
             at("InventoryEvent", "quantity"),
             Box::new(move |quantity| InputRecord::Inventory(InventoryEvent { kind, quantity, ..inventory() })),
