@@ -14,31 +14,37 @@ use flowmart_runtime::{InputTopic, Topics, Waker};
 /// How often the input topics are looked up for partitions added to them.
 pub(super) const REFRESH: Duration = Duration::from_secs(10);
 
-/// The partitions of the input topics that `worker` of `workers` reads (partition id modulo the
-/// workers), as the broker's metadata lists them now.
-pub(super) fn owned_partitions(
-    consumer: &BaseConsumer,
-    topics: &Topics,
-    worker: usize,
-    workers: usize,
-    timeout: Duration,
-) -> Result<Vec<(InputTopic, i32)>, String> {
-    let mut owned = Vec::new();
-    for topic in InputTopic::ALL {
-        let name = topics.name(topic);
-        let metadata =
-            consumer.fetch_metadata(Some(name), timeout).map_err(|error| format!("metadata of {name}: {error}"))?;
-        owned.extend(
-            metadata
-                .topics()
-                .iter()
-                .flat_map(|listed| listed.partitions())
-                .map(|partition| partition.id())
-                .filter(|id| *id as usize % workers == worker)
-                .map(|id| (topic, id)),
-        );
+/// What a worker reads: the input topics' partitions whose id modulo `workers` is `worker`.
+#[derive(Clone)]
+pub(super) struct Watched {
+    pub(super) topics: Topics,
+    pub(super) worker: usize,
+    pub(super) workers: usize,
+    /// How long one metadata request may take.
+    pub(super) timeout: Duration,
+}
+
+impl Watched {
+    /// The partitions this worker owns, as the broker's metadata lists them now.
+    pub(super) fn owned_partitions(&self, consumer: &BaseConsumer) -> Result<Vec<(InputTopic, i32)>, String> {
+        let mut owned = Vec::new();
+        for topic in InputTopic::ALL {
+            let name = self.topics.name(topic);
+            let metadata = consumer
+                .fetch_metadata(Some(name), self.timeout)
+                .map_err(|error| format!("metadata of {name}: {error}"))?;
+            owned.extend(
+                metadata
+                    .topics()
+                    .iter()
+                    .flat_map(|listed| listed.partitions())
+                    .map(|partition| partition.id())
+                    .filter(|id| *id as usize % self.workers == self.worker)
+                    .map(|id| (topic, id)),
+            );
+        }
+        Ok(owned)
     }
-    Ok(owned)
 }
 
 /// A worker's watch for partitions: a thread of its own, with a client of its own (the worker's
@@ -75,14 +81,7 @@ impl PartitionWatch {
     }
 }
 
-/// What a watch looks at: the topics, and which worker's share of them.
-pub(super) struct Watched {
-    pub(super) topics: Topics,
-    pub(super) worker: usize,
-    pub(super) workers: usize,
-    pub(super) timeout: Duration,
-}
-
+/// The watch thread: looks every [`REFRESH`] until the watch is dropped.
 fn watch(
     consumer: BaseConsumer,
     watched: Watched,
@@ -93,7 +92,7 @@ fn watch(
 ) {
     known.sort_unstable();
     while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(REFRESH) {
-        match owned_partitions(&consumer, &watched.topics, watched.worker, watched.workers, watched.timeout) {
+        match watched.owned_partitions(&consumer) {
             Ok(mut partitions) => {
                 partitions.sort_unstable();
                 if partitions == known {

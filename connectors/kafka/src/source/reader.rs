@@ -37,8 +37,8 @@ pub(super) struct KafkaReader {
     waker: Option<Arc<flowmart_runtime::Waker>>,
     /// Partitions listed but not assigned yet (the assignment failed; retried at `retry_at`).
     unassigned: Option<Vec<(InputTopic, i32)>>,
-    worker: usize,
-    workers: usize,
+    /// This worker's share of the input topics' partitions.
+    watched: Watched,
     topics: Topics,
     start: StartFrom,
     on_offset_out_of_range: OnOffsetOutOfRange,
@@ -103,8 +103,7 @@ impl KafkaReader {
             watch: None,
             waker: None,
             unassigned: None,
-            worker,
-            workers,
+            watched: Watched { topics: config.topics.clone(), worker, workers, timeout: BROKER_TIMEOUT },
             topics: config.topics.clone(),
             start: config.start,
             on_offset_out_of_range: config.on_offset_out_of_range,
@@ -131,13 +130,7 @@ impl KafkaReader {
     /// them, off the worker's thread.
     fn refresh_assignment(&mut self) -> Result<(), String> {
         let latest = match &self.watch {
-            None => Some(partition_watch::owned_partitions(
-                &self.consumer,
-                &self.topics,
-                self.worker,
-                self.workers,
-                BROKER_TIMEOUT,
-            )?),
+            None => Some(self.watched.owned_partitions(&self.consumer)?),
             Some(watch) => watch.latest(),
         };
         let Some(listed) = latest.or_else(|| self.unassigned.take()) else { return Ok(()) };
@@ -147,13 +140,7 @@ impl KafkaReader {
             return Err(error);
         }
         if self.watch.is_none() {
-            let watched = Watched {
-                topics: self.topics.clone(),
-                worker: self.worker,
-                workers: self.workers,
-                timeout: BROKER_TIMEOUT,
-            };
-            self.watch = Some(PartitionWatch::start(&self.client, watched, listed, self.waker.clone())?);
+            self.watch = Some(PartitionWatch::start(&self.client, self.watched.clone(), listed, self.waker.clone())?);
         }
         Ok(())
     }
@@ -224,7 +211,7 @@ impl KafkaReader {
             }
             self.starts.insert(key, element.offset());
         }
-        tracing::info!(worker = self.worker, partitions = ?added, "reading partitions");
+        tracing::info!(worker = self.watched.worker, partitions = ?added, "reading partitions");
         self.assigned.extend(added);
         self.started = true;
         Ok(())
