@@ -10,11 +10,13 @@ use crate::tables::{
     stock_history, stock_levels,
 };
 
-/// Writes the batch's results, what recovery needs, progress and frontier in one transaction;
-/// returns result rows written.
+/// Writes the batch's results, what recovery needs, progress and frontier in one transaction,
+/// with the first `alerts_published` alert changes known to be on the alerts topic; returns
+/// result rows written.
 pub(crate) async fn commit(
     connection: &mut PgConnection,
     batch: &ChangeBatch,
+    alerts_published: u64,
     topics: &Topics,
     retention: Retention,
 ) -> Result<usize, sqlx::Error> {
@@ -54,12 +56,10 @@ pub(crate) async fn commit(
     for (topic, seen) in [(InputTopic::Inventory, inventory_ids), (InputTopic::Payments, payment_ids)] {
         event_ids::write(&mut transaction, topics.name(topic), seen, batch.upper, retention.event_ids_ms).await?;
     }
-    // The runtime hands this batch over only once every sink took the one before, the alert sink
-    // included: every change before this batch's is on the alerts topic.
     let frontier = progress::Frontier {
         as_of: batch.upper,
         alert_changes: batch.alerts_before + alerts.len() as u64,
-        alerts_published: Some(batch.alerts_before),
+        alerts_published: Some(alerts_published),
     };
     progress::write(&mut transaction, &batch.progress, topics, &frontier).await?;
     transaction.commit().await?;

@@ -130,6 +130,10 @@ pub struct PostgresSink {
     retention: Retention,
     /// Resolved alerts older than this are left out of what is read back.
     resolved_alert_retention_ms: Time,
+    /// Until the first commit of this run: how many alert changes are known to be on the alerts
+    /// topic, when an earlier run left some unconfirmed. The alert sink sends those with the
+    /// first batch, after this sink committed it, so that commit must not mark them published.
+    published_before_start: Option<u64>,
 }
 
 impl PostgresSink {
@@ -167,6 +171,7 @@ impl PostgresSink {
             topics,
             retention,
             resolved_alert_retention_ms,
+            published_before_start: recovered.unconfirmed_alerts.first().map(|(sequence, _)| sequence - 1),
         };
         Ok((sink, recovered))
     }
@@ -250,10 +255,13 @@ impl Sink for PostgresSink {
 
     fn apply(&mut self, batch: &ChangeBatch) -> Result<(), SinkError> {
         let started = std::time::Instant::now();
-        let PostgresSink { runtime, url, connection, session, topics, retention, .. } = self;
+        let PostgresSink { runtime, url, connection, session, topics, retention, published_before_start, .. } = self;
+        // Every sink took the batch before this one, the alert sink included, except in the
+        // first batch of a run that recovered unconfirmed changes.
+        let published = published_before_start.map_or(batch.alerts_before, |known| known.min(batch.alerts_before));
         let result = runtime.block_on(async {
             let connection = connected(connection, url, session).await?;
-            match commit::commit(connection, batch, topics, *retention).await {
+            match commit::commit(connection, batch, published, topics, *retention).await {
                 Ok(rows) => Ok(rows),
                 // Refused: find what, for the runtime to dead-letter the records behind it.
                 Err(error) if class_of(&error) == ErrorClass::Data => {
@@ -265,6 +273,7 @@ impl Sink for PostgresSink {
         });
         match result {
             Ok(rows) => {
+                self.published_before_start = None;
                 metrics::histogram!("flowmart_postgres_commit_seconds").record(started.elapsed().as_secs_f64());
                 metrics::counter!("flowmart_postgres_rows_written_total").increment(rows as u64);
                 Ok(())

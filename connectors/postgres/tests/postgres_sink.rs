@@ -211,4 +211,20 @@ fn a_restart_republishes_exactly_the_alert_changes_above_the_published_mark() {
     database.rows("UPDATE pipeline_frontier SET alerts_published = NULL RETURNING 1");
     let (_, recovered) = open();
     assert_eq!(sequences(&recovered.unconfirmed_alerts), [4, 5]);
+
+    // The mark back where that run left it: the next run commits its first batch before its
+    // alert sink sends 4 and 5 with it; killed in between, they are still unconfirmed, beside
+    // the new change.
+    database.rows("UPDATE pipeline_frontier SET alerts_published = 3 RETURNING 1");
+    let (mut sink, _) = open();
+    sink.apply(&ChangeBatch { lower: 5, upper: 6, ..alert_batch(5, vec![reorder_alert("acme", "f")]) }).unwrap();
+    drop(sink);
+    let (mut sink, recovered) = open();
+    assert_eq!(sequences(&recovered.unconfirmed_alerts), [4, 5, 6], "not sent by the run that recovered them");
+    // The run after sends 4 to 6 with its first batch: its second commit marks them published.
+    sink.apply(&ChangeBatch { lower: 6, upper: 7, ..alert_batch(6, Vec::new()) }).unwrap();
+    sink.apply(&ChangeBatch { lower: 7, upper: 8, ..alert_batch(6, Vec::new()) }).unwrap();
+    drop(sink);
+    let (_, recovered) = open();
+    assert_eq!(sequences(&recovered.unconfirmed_alerts), Vec::<u64>::new());
 }

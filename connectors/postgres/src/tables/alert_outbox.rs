@@ -18,8 +18,8 @@ pub(crate) async fn write(
     alerts_before: u64,
     upper: Time,
 ) -> Result<(), sqlx::Error> {
-    // Only the last batch's changes can be missing from the alerts topic: the runtime applied
-    // every earlier batch to the alert sink before handing this one to Postgres.
+    // Only the changes above the published mark can be missing from the alerts topic: those of
+    // the batch before, and of the last commit before a restart — far fewer than are kept.
     sqlx::query("DELETE FROM alert_outbox WHERE sequence <= $1")
         .bind(alerts_before.saturating_sub(ALERTS_KEPT) as i64)
         .execute(&mut *connection)
