@@ -104,6 +104,21 @@ fn a_restarted_api_keeps_its_webhooks_and_delivers_on_from_where_it_stopped() {
     assert_eq!((log[0].outcome, log[0].sequence), ("skipped", 10));
     assert!(log[0].error.as_deref().unwrap().contains("8 to 10"), "{:?}", log[0].error);
     assert_eq!(delivered(), ["1", "3", "4", "5", "7"]);
+    wait_until("progress stored", || progress() == "10");
+    drop(webhooks);
+
+    // Down while changes 11..=14 happened, only 13 and 14 kept: 11 and 12 are logged as skipped,
+    // the kept ones sent.
+    let kept = vec![(13, reorder_alert("acme-wholesale", "h")), (14, reorder_alert("acme-wholesale", "i"))];
+    let (index, _writer) = restarted_index(14, kept);
+    let webhooks = runtime.block_on(Webhooks::stored(index, &store, loopback_receivers())).unwrap();
+    wait_until("the kept changes made while down", || delivered() == ["1", "3", "4", "5", "7", "13", "14"]);
+    let log = webhooks.deliveries(&tenant, &registered.webhook_id).unwrap();
+    let skipped = log.iter().filter(|delivery| delivery.outcome == "skipped").collect::<Vec<_>>();
+    assert_eq!(skipped.len(), 1, "{log:?}");
+    assert_eq!(skipped[0].sequence, 12);
+    assert!(skipped[0].error.as_deref().unwrap().contains("11 to 12"), "{:?}", skipped[0].error);
+    wait_until("progress stored", || progress() == "14");
 
     // Removed, it is gone for good.
     assert!(

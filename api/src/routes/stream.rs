@@ -67,7 +67,7 @@ pub(super) async fn alerts(
             changes.retain(|event| event.alert.tenant_id == tenant_id);
             (None, changes, up_to)
         }
-        Some((after, Missed::Gone)) => {
+        Some((after, Missed::Gone { .. })) => {
             let why = format!("changes after {after} are no longer kept; re-read /v1/reorder-alerts");
             (Some(reset(&why)), Vec::new(), 0)
         }

@@ -43,19 +43,20 @@ pub(super) async fn run(
                     after = event.sequence;
                 }
             }
-            Missed::Gone => {
-                let now = index.snapshot().alerts_published;
-                tracing::warn!(webhook = %target.webhook_id, from = after + 1, to = now, "alert changes no longer kept; skipped");
+            Missed::Gone { up_to } => {
+                // Only the changes no longer kept: the kept ones after them are sent next.
+                tracing::warn!(webhook = %target.webhook_id, from = after + 1, to = up_to, "alert changes no longer kept; skipped");
                 record(Delivery {
-                    sequence: now,
+                    sequence: up_to,
                     alert_id: Id::default(),
                     outcome: "skipped",
                     attempts: 0,
                     response_status: None,
-                    error: Some(format!("changes {} to {now} are no longer kept", after + 1)),
+                    error: Some(format!("changes {} to {up_to} are no longer kept", after + 1)),
                     finished_at: now_ms(),
                 });
-                after = now;
+                after = up_to;
+                continue;
             }
         }
         // An acknowledgement or snooze is delivered live (after the changes numbered before

@@ -158,8 +158,12 @@ struct History {
 pub enum Missed {
     /// Every change after the one asked for, in order (perhaps none).
     Changes(Vec<Arc<AlertEvent>>),
-    /// Changes after the one asked for are no longer kept: the subscriber must re-read the list.
-    Gone,
+    /// Changes after the one asked for are no longer kept, up to `up_to` (those after it are): a
+    /// stream's subscriber must re-read the list.
+    Gone {
+        /// The last change no longer kept.
+        up_to: u64,
+    },
 }
 
 impl ServingIndex {
@@ -237,7 +241,7 @@ impl ServingIndex {
     pub fn alerts_after(&self, after: u64) -> Missed {
         let history = self.history.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if after < history.floor {
-            Missed::Gone
+            Missed::Gone { up_to: history.floor }
         } else {
             Missed::Changes(history.events.iter().filter(|event| event.sequence > after).cloned().collect())
         }

@@ -7,7 +7,7 @@ use flowmart_testkit::{alert_batch, reorder_alert};
 fn sequences(missed: Missed) -> Option<Vec<u64>> {
     match missed {
         Missed::Changes(changes) => Some(changes.iter().map(|event| event.sequence).collect()),
-        Missed::Gone => None,
+        Missed::Gone { .. } => None,
     }
 }
 
