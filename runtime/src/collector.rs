@@ -139,7 +139,7 @@ pub(crate) fn run(receiver: &Receiver<WorkerBatch>, sinks: &mut [Box<dyn Sink>],
     metrics::gauge!("flowmart_as_of_ms").set(published as f64);
     for sink in sinks.iter() {
         // Export the retry count of every sink from the start, at zero.
-        for class in [ErrorClass::Transient, ErrorClass::Data] {
+        for class in [ErrorClass::Transient, ErrorClass::Data, ErrorClass::Fatal] {
             metrics::counter!("flowmart_sink_retries_total", "sink" => sink.name(), "class" => class.as_str())
                 .increment(0);
         }
@@ -206,8 +206,9 @@ fn refused_records(collector: &mut Collector<'_>, desks: &Desks, error: &SinkErr
 }
 
 /// Applies a batch, retrying with backoff until the sink takes it; a sink that keeps failing shows
-/// in `status` (and so in `/readyz`). Once shutdown is asked, a failure is final: the error. With
-/// `may_refuse`, so is a data error naming refused changes, for the caller to rewind past.
+/// in `status` (and so in `/readyz`). A fatal error is final, and so is any once shutdown is
+/// asked: the error. With `may_refuse`, so is a data error naming refused changes, for the caller
+/// to rewind past.
 fn apply_until_done(
     sink: &mut dyn Sink,
     batch: &ChangeBatch,
@@ -228,7 +229,10 @@ fn apply_until_done(
             Err(error) => {
                 let class = error.class.as_str();
                 metrics::counter!("flowmart_sink_retries_total", "sink" => sink.name(), "class" => class).increment(1);
-                if shutdown.load(Ordering::Relaxed) || (may_refuse && !error.refused.is_empty()) {
+                if shutdown.load(Ordering::Relaxed)
+                    || error.class == ErrorClass::Fatal
+                    || (may_refuse && !error.refused.is_empty())
+                {
                     return Err(error);
                 }
                 tracing::warn!(sink = sink.name(), %error, attempt, "sink failed; retrying the same batch");

@@ -16,7 +16,7 @@ use crate::collector::End;
 use crate::handoff::WorkerBatch;
 use crate::rewind::Desks;
 use crate::status::PipelineStatus;
-use crate::{Sink, Source, SourceProgress, Topics, collector, cpu_share, supervision, worker};
+use crate::{ErrorClass, Sink, Source, SourceProgress, Topics, collector, cpu_share, supervision, worker};
 
 /// How the runtime runs: the pipeline file's `[runtime]` section (every key optional, defaults
 /// below), and what the binary derives from its other sections.
@@ -290,6 +290,10 @@ fn stored(sinks: &mut [Box<dyn Sink>], context: &worker::Context) -> Option<Resu
     loop {
         match sink.stored() {
             Some(Ok(resume)) => return Some(resume),
+            Some(Err(error)) if error.class == ErrorClass::Fatal => {
+                context.status.fail(format!("cannot rewind: {error}"));
+                return None;
+            }
             Some(Err(error)) => {
                 tracing::warn!(%error, attempt, "cannot read back what the sink stored; retrying");
                 context.status.sink_failed(sink.name(), error.class, error.message);

@@ -34,8 +34,8 @@ pub struct RefusedChange {
     pub reason: String,
 }
 
-/// What kind of failure stopped a sink: retried the same either way, told apart in metrics and
-/// health.
+/// What kind of failure stopped a sink: transient and data errors are retried the same way,
+/// told apart in metrics and health; a fatal one stops the pipeline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorClass {
     /// The destination could not be reached or asked to try again (connection lost, restart,
@@ -44,14 +44,18 @@ pub enum ErrorClass {
     /// The destination refused the data (a value it cannot store, a constraint): retrying the
     /// same batch fails the same way.
     Data,
+    /// The sink can take no batch any more: another pipeline took its destination over. The
+    /// pipeline stops (a restart resumes from what the destination holds).
+    Fatal,
 }
 
 impl ErrorClass {
-    /// `transient` or `data`, for metrics and messages.
+    /// `transient`, `data` or `fatal`, for metrics and messages.
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorClass::Transient => "transient",
             ErrorClass::Data => "data",
+            ErrorClass::Fatal => "fatal",
         }
     }
 }

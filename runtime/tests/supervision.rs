@@ -1,6 +1,7 @@
 //! A pipeline thread that panics fails the pipeline with one line saying which and where, and
 //! stopping it then returns at once (the other threads would wait for the lost one forever); a
-//! sink that keeps failing makes the pipeline unhealthy, naming the sink, until it recovers.
+//! sink that keeps failing makes the pipeline unhealthy, naming the sink, until it recovers; a
+//! sink that fails fatally stops the pipeline at once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -146,4 +147,41 @@ fn a_sink_that_keeps_failing_makes_the_pipeline_unhealthy_until_it_recovers() {
     refusing.store(false, Ordering::SeqCst);
     eventually("healthy again", || pipeline.status().unhealthy().is_none());
     pipeline.stop().unwrap();
+}
+
+/// A sink that takes one batch, then finds its destination taken over by another pipeline.
+struct TakenOverSink {
+    calls: Arc<AtomicUsize>,
+}
+
+impl Sink for TakenOverSink {
+    fn name(&self) -> &'static str {
+        "taken-over"
+    }
+    fn apply(&mut self, _: &ChangeBatch) -> Result<(), SinkError> {
+        match self.calls.fetch_add(1, Ordering::SeqCst) {
+            0 => Ok(()),
+            _ => Err(SinkError::new("taken-over", ErrorClass::Fatal, "another pipeline wrote meanwhile")),
+        }
+    }
+}
+
+#[test]
+fn a_sink_failing_fatally_stops_the_pipeline_without_retrying() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let sink = TakenOverSink { calls: Arc::clone(&calls) };
+    let runtime = RuntimeConfig { workers: 1, ..RuntimeConfig::default() };
+    let pipeline = Pipeline::start(runtime, endless(), vec![Box::new(sink)]).unwrap();
+    eventually("the failure", || pipeline.status().failure().is_some());
+    let failure = pipeline.status().failure().unwrap();
+    assert!(
+        failure.starts_with(
+            "stopping with results undelivered: sink taken-over failed (fatal error): another pipeline wrote meanwhile"
+        ),
+        "{failure}"
+    );
+    // Time enough for retries, were there any (the first comes after 100 ms).
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "one batch taken, the next tried once");
+    assert!(stop_promptly(pipeline).is_ok());
 }

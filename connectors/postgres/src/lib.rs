@@ -35,6 +35,8 @@ use flowmart_runtime::{ChangeBatch, ErrorClass, RefusedChange, Resume, Sink, Sin
 use flowmart_schemas::{Retention, Time};
 use sqlx::{Connection, PgConnection};
 
+use crate::tables::progress;
+
 pub use metrics_catalogue::describe_metrics;
 
 pub use recover::{RecoverError, Recovered};
@@ -134,6 +136,9 @@ pub struct PostgresSink {
     /// topic, when an earlier run left some unconfirmed. The alert sink sends those with the
     /// first batch, after this sink committed it, so that commit must not mark them published.
     published_before_start: Option<u64>,
+    /// The stored frontier's `as_of` as this sink last knew it (read at open, or its last
+    /// commit): a new connection that finds another one means another pipeline wrote meanwhile.
+    stored_as_of: Time,
 }
 
 impl PostgresSink {
@@ -172,30 +177,47 @@ impl PostgresSink {
             retention,
             resolved_alert_retention_ms,
             published_before_start: recovered.unconfirmed_alerts.first().map(|(sequence, _)| sequence - 1),
+            stored_as_of: recovered.resume.as_of,
         };
         Ok((sink, recovered))
     }
 }
 
-/// The connection holding the writer lock: `connection`, or after an error a new one.
+/// The connection holding the writer lock: `connection`, or after an error a new one, on which
+/// the stored frontier is still `known` or `committing` (the batch whose commit may have landed).
 async fn connected<'a>(
     connection: &'a mut Option<PgConnection>,
     url: &str,
     session: &mut Option<Session>,
+    known: Time,
+    committing: Option<Time>,
 ) -> Result<&'a mut PgConnection, ApplyError> {
     Ok(match connection {
         Some(connection) => connection,
-        None => connection.insert(reconnect(url, session).await?),
+        None => connection.insert(reconnect(url, session, known, committing).await?),
     })
 }
 
 /// Connects again and takes the writer lock again (`session` is the one that held it before),
-/// before anything is committed on the new connection.
-async fn reconnect(url: &str, session: &mut Option<Session>) -> Result<PgConnection, ApplyError> {
+/// before anything is committed on the new connection; refuses to go on if another pipeline
+/// moved the stored frontier meanwhile (past `known`, and not to `committing`): this sink's state
+/// is then older than the database's.
+async fn reconnect(
+    url: &str,
+    session: &mut Option<Session>,
+    known: Time,
+    committing: Option<Time>,
+) -> Result<PgConnection, ApplyError> {
     let mut connection = writer_lock::connect(url).await?;
     let taken = writer_lock::take(&mut connection, session.as_ref()).await?;
     tracing::info!(session = %taken, "connected again and took the writer lock again");
     *session = Some(taken);
+    let stored = progress::read_frontier(&mut connection).await?.map_or(0, |frontier| frontier.as_of);
+    if stored != known && Some(stored) != committing {
+        let _ = writer_lock::release(&mut connection).await;
+        let _ = connection.close().await;
+        return Err(ApplyError::Superseded { stored, known });
+    }
     Ok(connection)
 }
 
@@ -210,6 +232,13 @@ enum ApplyError {
     /// from elsewhere, such as the progress row).
     #[error("{0}")]
     Refused(sqlx::Error, Vec<RefusedChange>),
+    /// Another pipeline committed while this one was disconnected.
+    #[error(
+        "another pipeline stored results up to pipeline time {stored} while this one was disconnected (it had \
+         stored up to {known}); stopping rather than overwrite newer results with older ones — a restart \
+         resumes from what the database holds"
+    )]
+    Superseded { stored: Time, known: Time },
 }
 
 impl Drop for PostgresSink {
@@ -238,15 +267,29 @@ impl Sink for PostgresSink {
     }
 
     fn stored(&mut self) -> Option<Result<Resume, SinkError>> {
-        let PostgresSink { runtime, url, connection, session, topics, retention, resolved_alert_retention_ms, .. } =
-            self;
+        let PostgresSink {
+            runtime,
+            url,
+            connection,
+            session,
+            topics,
+            retention,
+            resolved_alert_retention_ms,
+            stored_as_of,
+            ..
+        } = self;
         let result = runtime.block_on(async {
-            let connection = connected(connection, url, session).await.map_err(|error| error.to_string())?;
+            let connection = connected(connection, url, session, *stored_as_of, None).await.map_err(|error| {
+                let class = match error {
+                    ApplyError::Superseded { .. } => ErrorClass::Fatal,
+                    _ => ErrorClass::Transient,
+                };
+                SinkError::new("postgres", class, error.to_string())
+            })?;
             read_state(connection, topics, *retention, *resolved_alert_retention_ms)
                 .await
-                .map_err(|error| error.to_string())
+                .map_err(|error| SinkError::new("postgres", ErrorClass::Transient, error.to_string()))
         });
-        let result = result.map_err(|message| SinkError::new("postgres", ErrorClass::Transient, message));
         if result.is_err() {
             self.connection = None;
         }
@@ -255,12 +298,22 @@ impl Sink for PostgresSink {
 
     fn apply(&mut self, batch: &ChangeBatch) -> Result<(), SinkError> {
         let started = std::time::Instant::now();
-        let PostgresSink { runtime, url, connection, session, topics, retention, published_before_start, .. } = self;
+        let PostgresSink {
+            runtime,
+            url,
+            connection,
+            session,
+            topics,
+            retention,
+            published_before_start,
+            stored_as_of,
+            ..
+        } = self;
         // Every sink took the batch before this one, the alert sink included, except in the
         // first batch of a run that recovered unconfirmed changes.
         let published = published_before_start.map_or(batch.alerts_before, |known| known.min(batch.alerts_before));
         let result = runtime.block_on(async {
-            let connection = connected(connection, url, session).await?;
+            let connection = connected(connection, url, session, *stored_as_of, Some(batch.upper)).await?;
             match commit::commit(connection, batch, published, topics, *retention).await {
                 Ok(rows) => Ok(rows),
                 // Refused: find what, for the runtime to dead-letter the records behind it.
@@ -274,6 +327,7 @@ impl Sink for PostgresSink {
         match result {
             Ok(rows) => {
                 self.published_before_start = None;
+                self.stored_as_of = batch.upper;
                 metrics::histogram!("flowmart_postgres_commit_seconds").record(started.elapsed().as_secs_f64());
                 metrics::counter!("flowmart_postgres_rows_written_total").increment(rows as u64);
                 Ok(())
@@ -292,6 +346,7 @@ impl Sink for PostgresSink {
                     }
                     // Another writer may go: waiting is all this sink can do.
                     ApplyError::WriterLock(WriterLockError::Held(_)) | ApplyError::Refused(..) => ErrorClass::Transient,
+                    ApplyError::Superseded { .. } => ErrorClass::Fatal,
                 };
                 Err(SinkError::new("postgres", class, error.to_string()))
             }

@@ -1,6 +1,7 @@
 //! Only one writer per database (`CONTRACT.md` §5): the sink holds a session advisory lock on its
 //! connection; a second sink is refused, naming the holder, while the first lives, and a sink that
-//! lost its connection while another took the lock commits nothing.
+//! lost its connection while another took the lock commits nothing — nor ever again once the
+//! other has committed.
 
 use flowmart_postgres::{PostgresError, PostgresSink, WRITER_LOCK_KEY, WriterLockError};
 use flowmart_runtime::{ChangeBatch, Sink, Topics};
@@ -72,7 +73,7 @@ fn a_sink_whose_connection_was_killed_while_another_took_the_lock_commits_nothin
     // Its session ends (a network partition, an operator), and with it the lock.
     let terminated = database.rows(&format!("SELECT pg_terminate_backend({first_pid}, 10000)::text"));
     assert_eq!(terminated, vec![vec!["true".to_string()]]);
-    let mut second = open(&database).expect("another writer takes the lock meanwhile");
+    let second = open(&database).expect("another writer takes the lock meanwhile");
     let second_pid = lock_holder(&database).expect("held by the second");
 
     // The first writer's next batch: its broken connection fails, and every retry after it
@@ -92,10 +93,37 @@ fn a_sink_whose_connection_was_killed_while_another_took_the_lock_commits_nothin
     assert!(stored_on_hand(&database).is_empty(), "nothing written by the fenced writer");
     assert!(database.rows("SELECT as_of FROM pipeline_frontier").is_empty(), "no progress either");
 
-    second.apply(&batch(2_000, 9)).expect("the writer holding the lock commits");
+    // The other goes without committing: the database is as the first left it, which goes on.
     drop(second);
     first.apply(&batch(3_000, 11)).expect("the first writer takes over once the other is gone");
     assert_eq!(stored_on_hand(&database), vec![vec!["11".to_string()]]);
+}
+
+#[test]
+fn a_sink_whose_database_another_writer_committed_to_while_it_was_disconnected_stops() {
+    let database = TestDatabase::create();
+    let mut first = open(&database).expect("the first writer opens");
+    first.apply(&batch(1_000, 5)).expect("commits");
+    let first_pid = lock_holder(&database).expect("held");
+    database.rows(&format!("SELECT pg_terminate_backend({first_pid}, 10000)::text"));
+    let mut second = open(&database).expect("another writer takes the lock meanwhile");
+    second.apply(&batch(2_000, 9)).expect("and commits newer results");
+    drop(second);
+
+    // The first writer's state is older than the database's now: it must not write it over.
+    assert!(first.apply(&batch(3_000, 11)).is_err(), "the broken connection fails the batch");
+    let error = first.apply(&batch(3_000, 11)).expect_err("the first writer must not commit");
+    assert_eq!(error.class, flowmart_runtime::ErrorClass::Fatal, "{error:?}");
+    assert!(
+        error.message.starts_with(
+            "another pipeline stored results up to pipeline time 2000 while this one was disconnected (it had \
+             stored up to 1000)"
+        ),
+        "{error:?}"
+    );
+    assert_eq!(stored_on_hand(&database), vec![vec!["9".to_string()]], "the newer results stay");
+    assert_eq!(database.rows("SELECT as_of::text FROM pipeline_frontier"), [["2000"]]);
+    assert!(lock_holder(&database).is_none(), "the stopped writer holds no lock");
 }
 
 #[test]
