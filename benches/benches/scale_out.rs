@@ -7,7 +7,9 @@
 //!    loopback TCP exactly as two `flowmart run` processes do. A round is timed from when every
 //!    process is up (connected) until every process's index covers every record.
 //! 2. The same without a broker (the built-in generator as the source), so the cluster's own cost
-//!    is not hidden behind the broker's rate.
+//!    is not hidden behind the broker's rate; and again capturing what a pipeline with a database
+//!    stores (recovery state and lineage, which process 0 collects for Postgres), without the
+//!    database itself.
 //! 3. A routed point query (`GET /v1/stock/{warehouse_id}/{sku}` of a tenant process 0 serves,
 //!    sent to process 1, which routes it to process 0) against the same query sent to process 0,
 //!    alternating, closed loop.
@@ -38,8 +40,15 @@ fn env(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)
 }
 
-/// Runs `processes` × `workers` over `source()` until every process's index covers `records`.
-fn to_queryable(processes: usize, workers: usize, source: &dyn Fn() -> Arc<dyn Source>, records: u64) -> Duration {
+/// Runs `processes` × `workers` over `source()` until every process's index covers `records`;
+/// with `stored`, capturing what a database would store.
+fn to_queryable(
+    processes: usize,
+    workers: usize,
+    source: &dyn Fn() -> Arc<dyn Source>,
+    records: u64,
+    stored: bool,
+) -> Duration {
     let addresses = (0..processes).map(|_| format!("127.0.0.1:{}", free_port())).collect::<Vec<_>>();
     let running = std::thread::scope(|scope| {
         let starting = (0..processes)
@@ -47,8 +56,11 @@ fn to_queryable(processes: usize, workers: usize, source: &dyn Fn() -> Arc<dyn S
                 let (addresses, source) = (addresses.clone(), source());
                 scope.spawn(move || {
                     let (index, writer) = ServingIndex::new(u64::MAX);
-                    let cluster =
-                        (processes > 1).then_some(ClusterConfig { process, addresses, recovery_state: false });
+                    let cluster = (processes > 1 || stored).then_some(ClusterConfig {
+                        process,
+                        addresses,
+                        recovery_state: stored,
+                    });
                     let config = RuntimeConfig { workers, cluster, ..RuntimeConfig::default() };
                     (Pipeline::start(config, source, vec![Box::new(writer)]).expect("starts"), index)
                 })
@@ -81,11 +93,11 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 /// Alternates 1×2 and 2×1 for three rounds; prints each and the medians.
-fn compare(what: &str, source: &dyn Fn() -> Arc<dyn Source>, records: u64) {
+fn compare(what: &str, source: &dyn Fn() -> Arc<dyn Source>, records: u64, stored: bool) {
     let (mut single, mut cluster) = (Vec::new(), Vec::new());
     for round in 1..=3 {
-        let one = records as f64 / to_queryable(1, 2, source, records).as_secs_f64();
-        let two = records as f64 / to_queryable(2, 1, source, records).as_secs_f64();
+        let one = records as f64 / to_queryable(1, 2, source, records, stored).as_secs_f64();
+        let two = records as f64 / to_queryable(2, 1, source, records, stored).as_secs_f64();
         println!(
             "{what} round {round}: 1 process x 2 workers {one:.0} records/s, 2 processes x 1 worker {two:.0} records/s, ratio {:.2}",
             two / one
@@ -215,7 +227,7 @@ fn main() {
             Arc::new(WriterSchemas::new(Box::new(Registry::new(&registry.config()).expect("a registry client")))),
         ))
     };
-    compare("kafka -> queryable", &kafka, produced.count as u64);
+    compare("kafka -> queryable", &kafka, produced.count as u64, false);
     let generated = || -> Arc<dyn Source> { Arc::new(Generator::new(generator.clone())) };
     let generated_records = (0..generator.partitions)
         .map(|partition| {
@@ -223,6 +235,7 @@ fn main() {
             std::iter::from_fn(|| workload.next()).count() as u64
         })
         .sum();
-    compare("generator -> queryable", &generated, generated_records);
+    compare("generator -> queryable", &generated, generated_records, false);
+    compare("generator -> queryable, capturing what a database stores", &generated, generated_records, true);
     routed_against_local(env("REQUESTS", 4_000) as usize);
 }

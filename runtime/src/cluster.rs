@@ -7,7 +7,8 @@
 //! - **fan-in**: each worker sends every batch it seals to the first worker of every process,
 //!   which hands it to its process's collector. Every collector thus sees every worker's output and
 //!   publishes the same complete frontiers: process 0 commits them (Postgres, alert and dead-letter
-//!   topics), and each process serves its share of the tenants from them.
+//!   topics), and each process serves its share of the tenants from them. Only process 0 gets the
+//!   outputs that only a database stores (recovery state, lineage): the others would drop them.
 //! - **stop**: a stop asked of any process (SIGTERM) reaches every worker, so the whole cluster
 //!   closes its inputs, finishes what it read and publishes it; no process waits for a peer that
 //!   already left.
@@ -37,9 +38,9 @@ pub struct ClusterConfig {
     pub process: usize,
     /// Every process's timely address (`host:port`), in process order; the same list everywhere.
     pub addresses: Vec<String>,
-    /// Whether the process that writes the results stores what recovery needs (it has a
-    /// database). Every worker must then capture it, and every process must build the same
-    /// dataflow whatever its own sinks are.
+    /// Whether the process that writes the results (process 0) stores what recovery needs (it has
+    /// a database). Every worker must then capture it, and every process must build the same
+    /// dataflow whatever its own sinks are; only process 0's sinks receive it.
     pub recovery_state: bool,
 }
 
@@ -150,11 +151,15 @@ impl ClusterLink {
         ClusterLink { batches, stop, stop_seen, stop_sent: false, threads, peers }
     }
 
-    /// Sends `batch` to the first worker of every process.
+    /// Sends `batch` to the first worker of every process: all of it to process 0, what they serve
+    /// to the others.
     pub(crate) fn publish(&mut self, batch: WorkerBatch) {
         let processes = self.peers / self.threads;
-        for process in 1..processes {
-            self.batches.send((process * self.threads, batch.clone()));
+        if processes > 1 {
+            let served = batch.served();
+            for process in 1..processes {
+                self.batches.send((process * self.threads, served.clone()));
+            }
         }
         let upper = batch.upper;
         self.batches.send((0, batch));

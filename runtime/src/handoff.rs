@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::Duration;
 
-use flowmart_schemas::{Outputs, Time, Updates};
+use flowmart_schemas::{Diff, MakeOutput, Output, Outputs, Time, Updates};
 
 use crate::pipeline::retry_delay;
 use crate::{DeadLetter, SourceProgress};
@@ -19,6 +19,26 @@ pub(crate) struct WorkerBatch {
     pub(crate) dead_letters: Vec<(Time, DeadLetter)>,
     /// Cumulative progress of this worker's partitions as of each time it read at, in order.
     pub(crate) progress: Vec<(Time, SourceProgress)>,
+}
+
+impl WorkerBatch {
+    /// What a process that does not write the results needs of the batch: all but the outputs
+    /// only a database stores ([`Output::STORED_ONLY`]: recovery state and lineage).
+    pub(crate) fn served(&self) -> WorkerBatch {
+        struct Served<'a>(&'a Outputs<Updates>);
+        impl MakeOutput<Updates> for Served<'_> {
+            fn make<O: Output>(&mut self) -> Vec<(O::Data, Time, Diff)> {
+                if O::STORED_ONLY { Vec::new() } else { O::of(self.0).clone() }
+            }
+        }
+        WorkerBatch {
+            worker: self.worker,
+            upper: self.upper,
+            updates: Outputs::make(&mut Served(&self.updates)),
+            dead_letters: self.dead_letters.clone(),
+            progress: self.progress.clone(),
+        }
+    }
 }
 
 /// Hands a batch to the collector, waiting while it is full (this is what stops a worker from

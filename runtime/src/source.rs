@@ -102,8 +102,9 @@ pub trait SourceReader {
     /// Appends at most `max_records` records to `into`, without waiting for records to arrive.
     fn poll(&mut self, max_records: usize, into: &mut Vec<SourceRecord>) -> PollStatus;
 
-    /// Told that the pipeline's results now cover `progress` (this reader's partitions among
-    /// others), so it may report it upstream (e.g. commit offsets for lag tools).
+    /// Told that this worker's output now covers `progress` (this reader's partitions among
+    /// others), so it may report it upstream (e.g. commit offsets for lag tools). Sealed, not
+    /// yet stored: a restart resumes from the offsets the sinks stored, never from these.
     fn checkpoint(&mut self, _progress: &crate::SourceProgress) {}
 
     /// Given a waker that unparks the worker; a reader whose records arrive from another thread

@@ -53,6 +53,19 @@ impl Sink for DeadLetterCount {
     }
 }
 
+/// Counts the lineage rows (stock history) the runtime hands to sinks.
+struct LineageCount(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Sink for LineageCount {
+    fn name(&self) -> &'static str {
+        "lineage-count"
+    }
+    fn apply(&mut self, batch: &ChangeBatch) -> Result<(), SinkError> {
+        self.0.fetch_add(batch.changes.stock_history.len(), std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
 fn run_until_caught_up(workers: usize) -> (Arc<Snapshot>, usize) {
     let config = generator_config();
     let (_, expected_progress, _) = expected(&config);
@@ -97,7 +110,7 @@ fn four_workers_serve_what_the_reference_model_computes() {
 #[test]
 fn every_process_of_a_two_process_cluster_serves_what_the_reference_model_computes() {
     let config = generator_config();
-    let (_, expected_progress, _) = expected(&config);
+    let (model, expected_progress, _) = expected(&config);
     let addresses = vec![format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port())];
     // Each process of the cluster starts (and waits for the other) on its own thread.
     let processes = (0..2)
@@ -106,21 +119,26 @@ fn every_process_of_a_two_process_cluster_serves_what_the_reference_model_comput
             std::thread::spawn(move || {
                 let (index, writer) = ServingIndex::new(u64::MAX);
                 let dead_letters = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                let lineage = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                // As with a database: process 0 writes the recovery state and lineage.
                 let runtime = RuntimeConfig {
                     workers: 2,
-                    cluster: Some(ClusterConfig { process, addresses, recovery_state: false }),
+                    cluster: Some(ClusterConfig { process, addresses, recovery_state: true }),
                     ..RuntimeConfig::default()
                 };
-                let sinks: Vec<Box<dyn Sink>> =
-                    vec![Box::new(writer), Box::new(DeadLetterCount(Arc::clone(&dead_letters)))];
+                let sinks: Vec<Box<dyn Sink>> = vec![
+                    Box::new(writer),
+                    Box::new(DeadLetterCount(Arc::clone(&dead_letters))),
+                    Box::new(LineageCount(Arc::clone(&lineage))),
+                ];
                 let pipeline = Pipeline::start(runtime, Arc::new(Generator::new(config)), sinks).expect("starts");
-                (pipeline, index, dead_letters)
+                (pipeline, index, dead_letters, lineage)
             })
         })
         .collect::<Vec<_>>();
     let processes = processes.into_iter().map(|process| process.join().expect("started")).collect::<Vec<_>>();
     let deadline = Instant::now() + Duration::from_secs(120);
-    for (process, (_, index, _)) in processes.iter().enumerate() {
+    for (process, (_, index, _, _)) in processes.iter().enumerate() {
         while index.snapshot().progress != expected_progress {
             let progress = index.snapshot().progress.clone();
             assert!(Instant::now() < deadline, "process {process} did not catch up: {progress:?}");
@@ -128,16 +146,20 @@ fn every_process_of_a_two_process_cluster_serves_what_the_reference_model_comput
         }
     }
     // Every process's collector saw every worker's output: each serves the whole result.
-    let snapshots = processes.iter().map(|(_, index, _)| index.snapshot()).collect::<Vec<_>>();
+    let snapshots = processes.iter().map(|(_, index, _, _)| index.snapshot()).collect::<Vec<_>>();
     // Stopping one process stops the cluster; both finish cleanly.
     let mut processes = processes.into_iter();
-    let (first, _, first_dead) = processes.next().expect("process 0");
-    let (second, _, second_dead) = processes.next().expect("process 1");
+    let (first, _, first_dead, first_lineage) = processes.next().expect("process 0");
+    let (second, _, second_dead, second_lineage) = processes.next().expect("process 1");
     first.stop().expect("process 0 stops cleanly");
     second.stop().expect("process 1 stops cleanly");
     for (snapshot, dead_letters) in snapshots.iter().zip([first_dead, second_dead]) {
         assert_snapshot_equals_model_and_dead_letters(snapshot, dead_letters.load(std::sync::atomic::Ordering::SeqCst));
     }
+    // What only a database stores goes to the process that writes it, whole, and to no other.
+    let lineage = |count: Arc<std::sync::atomic::AtomicUsize>| count.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(lineage(first_lineage), model.stock_history().len(), "process 0: every lineage row");
+    assert_eq!(lineage(second_lineage), 0, "process 1: none");
 }
 
 /// Starts a 2-process cluster whose process 1 differs as `differ` says, and returns what each
