@@ -267,19 +267,11 @@ impl Sink for PostgresSink {
     }
 
     fn stored(&mut self) -> Option<Result<Resume, SinkError>> {
-        let PostgresSink {
-            runtime,
-            url,
-            connection,
-            session,
-            topics,
-            retention,
-            resolved_alert_retention_ms,
-            stored_as_of,
-            ..
-        } = self;
+        let known = self.stored_as_of;
+        let PostgresSink { runtime, url, connection, session, topics, retention, resolved_alert_retention_ms, .. } =
+            self;
         let result = runtime.block_on(async {
-            let connection = connected(connection, url, session, *stored_as_of, None).await.map_err(|error| {
+            let connection = connected(connection, url, session, known, None).await.map_err(|error| {
                 let class = match error {
                     ApplyError::Superseded { .. } => ErrorClass::Fatal,
                     _ => ErrorClass::Transient,
@@ -298,22 +290,13 @@ impl Sink for PostgresSink {
 
     fn apply(&mut self, batch: &ChangeBatch) -> Result<(), SinkError> {
         let started = std::time::Instant::now();
-        let PostgresSink {
-            runtime,
-            url,
-            connection,
-            session,
-            topics,
-            retention,
-            published_before_start,
-            stored_as_of,
-            ..
-        } = self;
         // Every sink took the batch before this one, the alert sink included, except in the
         // first batch of a run that recovered unconfirmed changes.
-        let published = published_before_start.map_or(batch.alerts_before, |known| known.min(batch.alerts_before));
+        let published = self.published_before_start.map_or(batch.alerts_before, |known| known.min(batch.alerts_before));
+        let known = self.stored_as_of;
+        let PostgresSink { runtime, url, connection, session, topics, retention, .. } = self;
         let result = runtime.block_on(async {
-            let connection = connected(connection, url, session, *stored_as_of, Some(batch.upper)).await?;
+            let connection = connected(connection, url, session, known, Some(batch.upper)).await?;
             match commit::commit(connection, batch, published, topics, *retention).await {
                 Ok(rows) => Ok(rows),
                 // Refused: find what, for the runtime to dead-letter the records behind it.
