@@ -21,7 +21,7 @@ use flowmart_schemas::{MakeOutput, NetChanges, Output, Outputs, Time, Updates};
 
 use crate::handoff::WorkerBatch;
 use crate::pipeline::retry_delay;
-use crate::rewind::{Desks, Skips};
+use crate::rewind::{Delivered, Desks, Skips};
 use crate::status::PipelineStatus;
 use crate::worker::Context;
 use crate::{ChangeBatch, DeadLetter, ErrorClass, Sink, SinkError, SourceProgress};
@@ -91,11 +91,7 @@ impl Collector<'_> {
             std::mem::take(&mut self.pending.dead_letters).into_iter().partition(|(time, _)| *time < upper);
         self.pending.dead_letters = later;
         // Read again after a rewind, a dead letter the sinks took before it is not sent twice.
-        let delivered = &self.context.delivered;
-        dead_letters.retain(|(_, dead)| {
-            dead.kind == "sink_rejected"
-                || delivered.next_offset(dead.topic, dead.partition).is_none_or(|next| dead.offset >= next)
-        });
+        dead_letters.retain(|(_, dead)| !self.context.delivered.took(dead));
         ChangeBatch {
             lower,
             upper,
@@ -115,8 +111,8 @@ pub(crate) enum End {
     Done,
     /// A sink refused changes, behind which are these records: the pipeline is to read again
     /// from what the sinks stored, with them dead-lettered. The sinks before the refusing one
-    /// took the refused batch, whose dead letters reach up to `delivered`.
-    Rewind { skips: Skips, delivered: SourceProgress },
+    /// took the refused batch, with its dead letters (`delivered`).
+    Rewind { skips: Skips, delivered: Delivered },
 }
 
 /// Collects what the workers hand over through `receiver` and applies it to `sinks`, from the
@@ -162,7 +158,7 @@ pub(crate) fn run(receiver: &Receiver<WorkerBatch>, sinks: &mut [Box<dyn Sink>],
             {
                 let skips = refused_records(&mut collector, &context.desks, error, frontier);
                 if !skips.is_empty() {
-                    let delivered = if index > 0 { batch.progress } else { SourceProgress::default() };
+                    let delivered = if index > 0 { Delivered::of(&batch.dead_letters) } else { Delivered::default() };
                     return End::Rewind { skips, delivered };
                 }
                 // No record this process holds is behind it: retried as any failure, shown in

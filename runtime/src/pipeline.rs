@@ -14,7 +14,7 @@ use timely::communication::WorkerGuards;
 use crate::cluster::{self, ClusterConfig};
 use crate::collector::End;
 use crate::handoff::WorkerBatch;
-use crate::rewind::Desks;
+use crate::rewind::{Delivered, Desks};
 use crate::status::PipelineStatus;
 use crate::{ErrorClass, Sink, Source, SourceProgress, Topics, collector, cpu_share, supervision, worker};
 
@@ -164,7 +164,7 @@ impl Pipeline {
             resume: Arc::new(resume),
             skips: Arc::default(),
             read_from: Arc::default(),
-            delivered: SourceProgress::default(),
+            delivered: Delivered::default(),
             abort: AtomicBool::new(false),
             stores_recovery_state,
             clustered: processes > 1,
@@ -278,7 +278,7 @@ fn drive(mut run: Run, mut sinks: Vec<Box<dyn Sink>>) -> Result<(), RuntimeError
         context.source.rewind(&read_from);
         metrics::counter!("flowmart_rewinds_total").increment(1);
         tracing::warn!(as_of = resume.as_of, records = skips.len(), "rewound to the stored results; reading again");
-        run = Run::start(context.rewound(resume, skips, &delivered))?;
+        run = Run::start(context.rewound(resume, skips, delivered))?;
     }
 }
 

@@ -14,22 +14,52 @@
 //!
 //! Rewinding reuses recovery, which the crash tests prove exactly once: nothing the sinks hold
 //! changes until the batch without those records is committed. The dead letters sinks took from
-//! the refused batch are sent again when read again, as after a crash.
+//! the refused batch are not sent again when read again ([`Delivered`]).
 //!
 //! The collector and the workers meet at one desk per worker of this process: the collector asks,
 //! each worker answers between two steps of its dataflow. A cluster does not rewind (its
 //! processes cannot be restarted from one of them): the sink keeps retrying, which `/readyz` shows.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use flowmart_schemas::{NetChanges, Outputs, Time};
 
 use crate::fed::{FedRecords, RecordPosition, Suspect};
+use crate::{DeadLetter, SourceProgress};
 
 /// Records to dead-letter as they are read, with why: what the sinks refused.
 pub(crate) type Skips = BTreeMap<RecordPosition, String>;
+
+/// The dead letters sinks took from the batches a rewind reads again, by record: read again, they
+/// are not sent twice. By record, not by offset: reading again may refuse a record the first read
+/// took (whether a sum leaves its range depends on the order records meet it), and that one's
+/// dead letter must go out.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Delivered(BTreeSet<RecordPosition>);
+
+impl Delivered {
+    /// The dead letters of a batch that the sinks before the refusing one took.
+    pub(crate) fn of(dead_letters: &[DeadLetter]) -> Delivered {
+        Delivered(dead_letters.iter().map(|dead| (dead.topic, dead.partition, dead.offset)).collect())
+    }
+
+    /// These and `more`, less those of records the `stored` offsets cover: never read again.
+    pub(crate) fn and(&self, more: Delivered, stored: &SourceProgress) -> Delivered {
+        let mut all = self.0.clone();
+        all.extend(more.0);
+        all.retain(|&(topic, partition, offset)| {
+            stored.next_offset(topic, partition).is_none_or(|next| offset >= next)
+        });
+        Delivered(all)
+    }
+
+    /// Whether the sinks took `dead_letter` before the rewind.
+    pub(crate) fn took(&self, dead_letter: &DeadLetter) -> bool {
+        self.0.contains(&(dead_letter.topic, dead_letter.partition, dead_letter.offset))
+    }
+}
 
 /// A question of the collector to the workers: which records fed before `upper` may be behind
 /// these changes?
@@ -91,5 +121,36 @@ impl Desks {
             }
         }
         latest
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::InputTopic;
+
+    fn dead(partition: u32, offset: u64) -> DeadLetter {
+        DeadLetter {
+            topic: InputTopic::Inventory,
+            partition,
+            offset,
+            key: None,
+            value: None,
+            kind: "aggregate_out_of_range".into(),
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn only_the_dead_letters_taken_are_held_back_and_stored_records_are_forgotten() {
+        let delivered = Delivered::default().and(Delivered::of(&[dead(0, 5), dead(1, 9)]), &SourceProgress::default());
+        assert!(delivered.took(&dead(0, 5)) && delivered.took(&dead(1, 9)));
+        // Refused only when read again, below or above a taken one: sent.
+        assert!(!delivered.took(&dead(0, 3)) && !delivered.took(&dead(1, 12)));
+        // A later rewind resumes from stored offsets past partition 0's record: it goes.
+        let mut stored = SourceProgress::default();
+        stored.consumed(InputTopic::Inventory, 0, 5);
+        let later = delivered.and(Delivered::of(&[dead(0, 7)]), &stored);
+        assert_eq!(later.0, BTreeSet::from([(InputTopic::Inventory, 0, 7), (InputTopic::Inventory, 1, 9)]));
     }
 }

@@ -21,7 +21,7 @@ use crate::handoff::{WorkerBatch, send};
 use crate::ingest::ingest;
 use crate::pipeline::{Resume, RuntimeConfig};
 use crate::refusals::{self, to_readers};
-use crate::rewind::{Desks, Skips};
+use crate::rewind::{Delivered, Desks, Skips};
 use crate::status::PipelineStatus;
 use crate::{DeadLetter, InputTopic, PollStatus, Source, SourceProgress, SourceRecord};
 
@@ -40,9 +40,8 @@ pub(crate) struct Context {
     /// Where this process's workers started reading each partition without stored progress:
     /// where a rewind reads it again from.
     pub(crate) read_from: Arc<Mutex<SourceProgress>>,
-    /// How far the dead letters the sinks took reach, before a rewind (a record read again below
-    /// it is not dead-lettered twice).
-    pub(crate) delivered: SourceProgress,
+    /// The dead letters the sinks took before a rewind, of records read again: not sent twice.
+    pub(crate) delivered: Delivered,
     /// Set when the collector rewinds: the workers stop as they do at shutdown, and their output
     /// is dropped.
     pub(crate) abort: AtomicBool,
@@ -62,12 +61,11 @@ pub(crate) struct Context {
 
 impl Context {
     /// The context of the run after a rewind to `resume`: `skips` dead-lettered as they are read
-    /// again besides the earlier ones, and the dead letters the sinks took reaching `delivered`.
-    pub(crate) fn rewound(&self, resume: Resume, skips: Skips, delivered: &SourceProgress) -> Context {
+    /// again besides the earlier ones, and the dead letters the sinks took, `delivered` among them.
+    pub(crate) fn rewound(&self, resume: Resume, skips: Skips, delivered: Delivered) -> Context {
         let mut all_skips = (*self.skips).clone();
         all_skips.extend(skips);
-        let mut all_delivered = self.delivered.clone();
-        all_delivered.merge(delivered);
+        let all_delivered = self.delivered.and(delivered, &resume.progress);
         Context {
             config: self.config.clone(),
             source: Arc::clone(&self.source),
