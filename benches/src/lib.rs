@@ -4,6 +4,10 @@
 //! generator for the API benchmarks ([`open_loop`]); RSS and skewed tenants for the memory
 //! benchmarks ([`memory`]); a Server-Sent Events reader for the sessions benchmark ([`sse`]).
 
+/// Every benchmark runs on the allocator the `flowmart` binary runs on (`flowmart/src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod memory;
 pub mod open_loop;
 pub mod sse;
