@@ -88,7 +88,12 @@ impl KafkaReader {
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false")
             // Bounded prefetch: when the worker stops polling (backpressure), memory stays bounded.
-            .set("queued.max.messages.kbytes", "65536");
+            .set("queued.max.messages.kbytes", "65536")
+            // Once the queue is over `queued.min.messages` (which librdkafka compares with the
+            // whole consumer queue), each partition's next fetch waits this long: librdkafka's
+            // default (1 s) let a worker drain its queue and then stand idle for most of a
+            // second, every second, reading a backlog (BENCHMARKS.md, "Kafka → queryable").
+            .set("fetch.queue.backoff.ms", "10");
         for (key, value) in &config.properties {
             client.set(key, value);
         }
