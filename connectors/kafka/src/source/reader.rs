@@ -92,7 +92,7 @@ impl KafkaReader {
             // Once the queue is over `queued.min.messages` (which librdkafka compares with the
             // whole consumer queue), each partition's next fetch waits this long: librdkafka's
             // default (1 s) let a worker drain its queue and then stand idle for most of a
-            // second, every second, reading a backlog (BENCHMARKS.md, "Kafka → queryable").
+            // second, every second, reading a backlog (BENCHMARKS.md, "Workers idle for want of records").
             .set("fetch.queue.backoff.ms", "10");
         for (key, value) in &config.properties {
             client.set(key, value);
