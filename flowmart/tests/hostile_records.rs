@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
 use flowmart_generator::GeneratorConfig;
-use flowmart_kafka::{KafkaConnection, WorkloadProducer, split_frame};
+use flowmart_kafka::{WorkloadProducer, split_frame};
 use flowmart_runtime::{InputTopic, SourceRecord, Topics};
 use flowmart_schemas::{
     AvroRecord, InputRecord, InventoryEvent, InventoryKind, MAX_ABS_VALUE, PaymentEvent, PaymentKind, decode,
@@ -142,13 +142,10 @@ fn no_hostile_record_stops_the_pipeline_and_each_is_dead_lettered_with_its_kind(
         event.sku = "SENTINEL".into();
         event.quantity = 7;
     });
-    // One record per batch: Tansu 0.6 serves no fetch that starts inside a stored batch, and the
-    // rewind past the refused record reads again from a stored offset.
-    let kafka = KafkaConnection {
-        brokers: tansu.brokers(),
-        properties: [("batch.num.messages".to_string(), "1".to_string())].into(),
-    };
-    let producer = WorkloadProducer::connect(&kafka, &registry.config(), Topics::default()).expect("connects");
+    // Sent in a burst, so in batches of many records: the rewind past the refused record reads
+    // again from a stored offset inside one (the reader finds the batch's start, `landing.rs`).
+    let producer =
+        WorkloadProducer::connect(&tansu.connection(), &registry.config(), Topics::default()).expect("connects");
     let mut expected_kinds = BTreeMap::new();
     for (record, kind) in &hostile {
         expected_kinds.insert(event_id(record), *kind);

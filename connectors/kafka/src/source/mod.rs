@@ -16,6 +16,7 @@
 //! `flowmart_offset_out_of_range_total{topic,partition}`.
 
 mod decode;
+mod landing;
 mod partition_watch;
 mod reader;
 mod safe_schema;

@@ -13,6 +13,7 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::decode::decode_record;
+use super::landing::{Landings, Verdict};
 use super::partition_watch::{self, PartitionWatch, Watched};
 use super::writer_schemas::LookupError;
 use super::{KafkaSourceConfig, OnOffsetOutOfRange, StartFrom, WriterSchemas};
@@ -62,6 +63,8 @@ pub(super) struct KafkaReader {
     starts: BTreeMap<(InputTopic, i32), Offset>,
     /// librdkafka reported an out-of-range offset that the reader has not yet placed.
     out_of_range_reported: bool,
+    /// The partitions started at an offset: where each is to read from (`landing.rs`).
+    landings: Landings,
 }
 
 struct HeldRecord {
@@ -123,6 +126,7 @@ impl KafkaReader {
             next_offsets: BTreeMap::new(),
             starts: BTreeMap::new(),
             out_of_range_reported: false,
+            landings: Landings::default(),
         })
     }
 
@@ -209,10 +213,15 @@ impl KafkaReader {
             let key = (topic, element.partition());
             if from_earliest.contains(&key) {
                 self.starts.insert(key, Offset::Beginning);
+                self.landings.starting_anywhere(key);
                 continue;
             }
-            if let Offset::Offset(next) = element.offset() {
-                self.next_offsets.insert(key, next);
+            match element.offset() {
+                Offset::Offset(next) => {
+                    self.next_offsets.insert(key, next);
+                    self.landings.starting_at(key, next, Instant::now());
+                }
+                _ => self.landings.starting_anywhere(key),
             }
             self.starts.insert(key, element.offset());
         }
@@ -299,8 +308,34 @@ impl KafkaReader {
         }
         self.consumer.incremental_unassign(&stop).map_err(|error| format!("unassign: {error}"))?;
         self.consumer.incremental_assign(&start).map_err(|error| format!("assign: {error}"))?;
+        for &(partition, offset) in partitions {
+            match offset {
+                Offset::Offset(next) => self.landings.starting_at(partition, next, Instant::now()),
+                _ => self.landings.starting_anywhere(partition),
+            }
+        }
         self.starts.extend(partitions.iter().copied());
         Ok(())
+    }
+
+    /// Fetches `partition` again from `offset`, before where it is to start (`landing.rs`).
+    fn fetch_again(&self, (topic, partition): (InputTopic, i32), offset: i64) {
+        let name = self.topics.name(topic);
+        tracing::debug!(
+            topic = name,
+            partition,
+            offset,
+            "the partition's first record is not there yet; fetching from further back"
+        );
+        let mut list = TopicPartitionList::new();
+        let again = list
+            .add_partition_offset(name, partition, Offset::Offset(offset))
+            .map_err(|error| error.to_string())
+            .and_then(|()| self.consumer.incremental_unassign(&list).map_err(|error| error.to_string()))
+            .and_then(|()| self.consumer.incremental_assign(&list).map_err(|error| error.to_string()));
+        if let Err(error) = again {
+            tracing::warn!(%error, topic = name, partition, "cannot fetch the partition from further back; it reads on where the broker started it");
+        }
     }
 
     /// The wait after a failure, growing with each consecutive one.
@@ -328,21 +363,7 @@ impl KafkaReader {
     /// cache, so the worker never waits on the broker for it (a request per partition took the
     /// worker off its records for a round trip each); `None` before a first fetch.
     fn cached_high_watermark(&self, topic: &str, partition: i32) -> Option<i64> {
-        let topic = CString::new(topic).ok()?;
-        let (mut low, mut high) = (-1_i64, -1_i64);
-        // SAFETY: the client handle lives as long as `self.consumer`, the topic is a
-        // NUL-terminated string that outlives the call, and the out-parameters point to locals;
-        // the call only reads librdkafka's cache under its own lock.
-        let error = unsafe {
-            rd_kafka_get_watermark_offsets(
-                self.consumer.client().native_ptr(),
-                topic.as_ptr(),
-                partition,
-                &mut low,
-                &mut high,
-            )
-        };
-        (error == rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
+        cached_watermarks(&self.consumer, topic, partition).map(|(_, high)| high)
     }
 
     /// Decodes a record; when the registry is unreachable the record is held and the error says
@@ -366,17 +387,36 @@ impl KafkaReader {
             Err(error) => unreachable!("decode_record turns {error} into a rejection"),
         }
     }
+}
 
-    fn take(&self, message: &BorrowedMessage<'_>) -> Option<HeldRecord> {
-        let topic = self.role(message.topic())?;
-        Some(HeldRecord {
-            topic,
-            partition: message.partition() as u32,
-            offset: message.offset() as u64,
-            key: message.key().map(<[u8]>::to_vec),
-            value: message.payload().map(<[u8]>::to_vec),
-        })
+/// A message of `topic`, as the reader holds it.
+fn take(topic: InputTopic, message: &BorrowedMessage<'_>) -> HeldRecord {
+    HeldRecord {
+        topic,
+        partition: message.partition() as u32,
+        offset: message.offset() as u64,
+        key: message.key().map(<[u8]>::to_vec),
+        value: message.payload().map(<[u8]>::to_vec),
     }
+}
+
+/// A partition's earliest offset and high watermark as the last fetch response for it said
+/// (librdkafka's cache: no request); `None` before a first fetch.
+fn cached_watermarks(consumer: &BaseConsumer, topic: &str, partition: i32) -> Option<(i64, i64)> {
+    let topic = CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1_i64, -1_i64);
+    // SAFETY: the client handle lives as long as `consumer`, the topic is a NUL-terminated
+    // string that outlives the call, and the out-parameters point to locals; the call only
+    // reads librdkafka's cache under its own lock.
+    let error = unsafe {
+        rd_kafka_get_watermark_offsets(consumer.client().native_ptr(), topic.as_ptr(), partition, &mut low, &mut high)
+    };
+    (error == rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some((low, high))
+}
+
+/// A partition's earliest offset from librdkafka's cache, where known.
+fn cached_earliest(consumer: &BaseConsumer, topic: &str, partition: i32) -> Option<i64> {
+    cached_watermarks(consumer, topic, partition).map(|(low, _)| low).filter(|low| *low >= 0)
 }
 
 impl SourceReader for KafkaReader {
@@ -413,11 +453,28 @@ impl SourceReader for KafkaReader {
                 Err(wait) => return PollStatus::IdleUntil(now + wait),
             }
         }
+        let (consumer, topics) = (&self.consumer, &self.topics);
+        let watermarks = |(topic, partition)| cached_watermarks(consumer, topics.name(topic), partition);
+        for (partition, offset) in self.landings.stalled(now, watermarks) {
+            self.fetch_again(partition, offset);
+        }
         let mut read = 0;
         while read < max_records {
             match self.consumer.poll(Duration::ZERO) {
                 Some(Ok(message)) => {
-                    let Some(record) = self.take(&message) else { continue };
+                    let Some(topic) = self.role(message.topic()) else { continue };
+                    let partition = (topic, message.partition());
+                    let (consumer, name) = (&self.consumer, self.topics.name(topic));
+                    let earliest = || cached_earliest(consumer, name, partition.1);
+                    match self.landings.verdict(partition, message.offset(), earliest, now) {
+                        Verdict::Read => {}
+                        Verdict::Drop => continue,
+                        Verdict::FetchFrom(offset) => {
+                            self.fetch_again(partition, offset);
+                            continue;
+                        }
+                    }
+                    let record = take(topic, &message);
                     self.next_offsets.insert((record.topic, record.partition as i32), record.offset as i64 + 1);
                     read += 1;
                     match self.decode(record) {
@@ -444,7 +501,10 @@ impl SourceReader for KafkaReader {
         if self.out_of_range_reported {
             return PollStatus::Ready;
         }
-        let housekeeping = now + partition_watch::REFRESH;
+        let mut housekeeping = now + partition_watch::REFRESH;
+        if let Some(patience_end) = self.landings.next_patience_end() {
+            housekeeping = housekeeping.min(patience_end);
+        }
         if read == 0 {
             PollStatus::IdleUntil(self.retry_at.map_or(housekeeping, |at| at.min(housekeeping)))
         } else {
