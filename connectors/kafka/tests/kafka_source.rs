@@ -1,7 +1,9 @@
 //! The Kafka source against a real Kafka-protocol broker (Tansu) and a Schema Registry stub:
 //! answers equal the reference model, every undecodable or rule-breaking record is set aside with
 //! its reason, a newer writer schema decodes, and a restart rebuilds the same answers from
-//! `earliest`.
+//! `earliest`; resumed at an offset inside a record batch, it reads every record from there on
+//! once, whether the broker answers with that batch (Kafka, here librdkafka's mock cluster) or
+//! with the next (Tansu).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -19,6 +21,8 @@ use flowmart_testkit::{
     CapturedBatches, RegistryStub, Tansu, assert_snapshot_equals_model, create_topics, model_of, produce,
     produce_workload,
 };
+
+mod support;
 
 fn partitions(topic: InputTopic) -> i32 {
     match topic {
@@ -346,7 +350,7 @@ fn a_start_time_skips_records_written_before_it() {
     pipeline.stop().unwrap();
 }
 
-/// The offsets of `topic`'s partition 0 that a plain consumer assigned at `offset` reads first.
+/// The offset of `topic`'s partition 0 that a plain consumer assigned at `offset` reads first.
 fn first_offset_served_from(brokers: &str, topic: &str, offset: i64) -> Option<i64> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::{Message, Offset, TopicPartitionList};
@@ -367,6 +371,42 @@ fn first_offset_served_from(brokers: &str, topic: &str, offset: i64) -> Option<i
         }
     }
     None
+}
+
+/// The offsets of inventory partition 0 (holding `end` records) that the source's reader reads
+/// when resumed at `start`: once it has read up to the end, and a while longer.
+fn read_resumed(brokers: &str, registry: &RegistryStub, topics: &Topics, start: u64, end: u64) -> Vec<u64> {
+    let mut resume = SourceProgress::default();
+    resume.consumed(InputTopic::Inventory, 0, start - 1);
+    let source = KafkaSource::new(
+        KafkaSourceConfig {
+            brokers: brokers.to_string(),
+            group_id: "flowmart-resume".into(),
+            topics: topics.clone(),
+            start: StartFrom::Earliest,
+            resume,
+            on_offset_out_of_range: OnOffsetOutOfRange::Fail,
+            properties: [("fetch.wait.max.ms".to_string(), "10".to_string())].into(),
+        },
+        Arc::new(WriterSchemas::new(Box::new(Registry::new(&registry.config()).unwrap()))),
+    );
+    let mut reader = flowmart_runtime::Source::reader(&source, 0, 1).unwrap();
+    let (mut polled, mut offsets) = (Vec::new(), Vec::new());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while offsets.len() < (end - start) as usize {
+        assert!(Instant::now() < deadline, "from {start}: read {offsets:?}");
+        reader.poll(1_000, &mut polled);
+        offsets.extend(polled.drain(..).map(|record| record.offset));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Anything more would come within a few fetches.
+    let quiet = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < quiet {
+        reader.poll(1_000, &mut polled);
+        offsets.extend(polled.drain(..).map(|record| record.offset));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    offsets
 }
 
 #[test]
@@ -395,34 +435,21 @@ fn resuming_inside_a_record_batch_reads_every_record_from_there_on() {
 
     // Resumed inside the first, second and last batch, and at a batch's start: every record
     // from there on is read once, in order.
-    for start in [5_u64, 13, 20, 27] {
-        let mut resume = SourceProgress::default();
-        resume.consumed(InputTopic::Inventory, 0, start - 1);
-        let source = KafkaSource::new(
-            KafkaSourceConfig {
-                brokers: tansu.brokers(),
-                group_id: "flowmart-resume".into(),
-                topics: topics.clone(),
-                start: StartFrom::Earliest,
-                resume,
-                on_offset_out_of_range: OnOffsetOutOfRange::Fail,
-                properties: [("fetch.wait.max.ms".to_string(), "10".to_string())].into(),
-            },
-            Arc::new(WriterSchemas::new(Box::new(Registry::new(&registry.config()).unwrap()))),
-        );
-        let mut reader = flowmart_runtime::Source::reader(&source, 0, 1).unwrap();
-        let (mut polled, mut offsets) = (Vec::new(), Vec::new());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while offsets.len() < (30 - start) as usize {
-            assert!(Instant::now() < deadline, "from {start}: read {offsets:?}");
-            reader.poll(1_000, &mut polled);
-            offsets.extend(polled.drain(..).map(|record| record.offset));
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        // Anything more would come within a few fetches.
-        std::thread::sleep(Duration::from_millis(300));
-        reader.poll(1_000, &mut polled);
-        offsets.extend(polled.drain(..).map(|record| record.offset));
+    for start in [5, 13, 20, 27] {
+        let offsets = read_resumed(&tansu.brokers(), &registry, &topics, start, 30);
+        assert_eq!(offsets, (start..30).collect::<Vec<_>>(), "resumed at {start}");
+    }
+}
+
+#[test]
+fn resuming_inside_a_record_batch_on_a_broker_that_serves_it_reads_it_once() {
+    let registry = RegistryStub::start();
+    let topics = Topics::default();
+    // librdkafka's mock cluster answers fetches as Kafka does; its 30 records went in one burst.
+    let cluster = support::cluster_with_receipts(&topics, &registry, 30);
+    assert_eq!(first_offset_served_from(&cluster.bootstrap_servers(), &topics.inventory, 5), Some(5));
+    for start in [5, 29] {
+        let offsets = read_resumed(&cluster.bootstrap_servers(), &registry, &topics, start, 30);
         assert_eq!(offsets, (start..30).collect::<Vec<_>>(), "resumed at {start}");
     }
 }
