@@ -40,10 +40,10 @@ pub(super) enum Verdict {
     FetchFrom(i64),
 }
 
-/// A partition started at `wanted` that has not yet read a record at or after it.
+/// A partition that has not yet read a record at or after the offset it started at (`wanted`:
+/// its position's next offset, which only a record read moves, ending the landing).
 #[derive(Clone, Copy, Debug)]
 struct Landing {
-    wanted: i64,
     /// How far before `wanted` the last fetch started (0: at `wanted`).
     back: i64,
     /// Whether a record before `wanted` was read: the broker answered from before it, so what
@@ -56,13 +56,13 @@ struct Landing {
 impl Landing {
     /// Steps further back, if anything is held before where the last fetch started: the offset
     /// to fetch from.
-    fn step_back(&mut self, earliest: i64, now: Instant) -> Option<i64> {
-        if self.wanted - self.back <= earliest {
+    fn step_back(&mut self, wanted: i64, earliest: i64, now: Instant) -> Option<i64> {
+        if wanted - self.back <= earliest {
             return None;
         }
         self.back = (self.back * 2).max(1);
         self.asked_at = now;
-        Some((self.wanted - self.back).max(earliest))
+        Some((wanted - self.back).max(earliest))
     }
 }
 
@@ -82,7 +82,7 @@ pub(super) struct Landings(BTreeMap<Partition, Position>);
 impl Landings {
     /// `partition` is assigned at `offset` (asked for at `now`): it is to read from there on.
     pub(super) fn starting_at(&mut self, partition: Partition, offset: i64, now: Instant) {
-        let landing = (offset > 0).then_some(Landing { wanted: offset, back: 0, before: false, asked_at: now });
+        let landing = (offset > 0).then_some(Landing { back: 0, before: false, asked_at: now });
         self.0.insert(partition, Position { next: offset, landing });
     }
 
@@ -109,9 +109,9 @@ impl Landings {
             return Verdict::Drop;
         }
         if let Some(landing) = &mut position.landing
-            && offset > landing.wanted
+            && offset > position.next
             && !landing.before
-            && let Some(from) = landing.step_back(earliest().unwrap_or(0), now)
+            && let Some(from) = landing.step_back(position.next, earliest().unwrap_or(0), now)
         {
             return Verdict::FetchFrom(from);
         }
@@ -141,13 +141,13 @@ impl Landings {
                 landing.asked_at = now;
                 continue;
             };
-            if landing.wanted >= end {
+            if position.next >= end {
                 // Nothing there yet (or an offset beyond the end, which the broker reports):
                 // the next record appended is the one wanted.
                 position.landing = None;
                 continue;
             }
-            match landing.step_back(earliest.max(0), now) {
+            match landing.step_back(position.next, earliest.max(0), now) {
                 Some(from) => again.push((partition, from)),
                 // Nothing is held before: whatever it reads next is where it starts.
                 None => position.landing = None,

@@ -299,15 +299,7 @@ impl KafkaReader {
     /// Assigns `partitions` again, each at its offset (librdkafka stops fetching a partition whose
     /// offset it reported out of range; only a new assignment starts it again).
     fn restart(&mut self, partitions: &[((InputTopic, i32), Offset)]) -> Result<(), String> {
-        let (mut stop, mut start) = (TopicPartitionList::new(), TopicPartitionList::new());
-        for &((topic, partition), offset) in partitions {
-            stop.add_partition(self.topics.name(topic), partition);
-            start
-                .add_partition_offset(self.topics.name(topic), partition, offset)
-                .map_err(|error| error.to_string())?;
-        }
-        self.consumer.incremental_unassign(&stop).map_err(|error| format!("unassign: {error}"))?;
-        self.consumer.incremental_assign(&start).map_err(|error| format!("assign: {error}"))?;
+        self.reassign(partitions)?;
         for &(partition, offset) in partitions {
             match offset {
                 Offset::Offset(next) => self.landings.starting_at(partition, next, Instant::now()),
@@ -327,15 +319,23 @@ impl KafkaReader {
             offset,
             "the partition's first record is not there yet; fetching from further back"
         );
-        let mut list = TopicPartitionList::new();
-        let again = list
-            .add_partition_offset(name, partition, Offset::Offset(offset))
-            .map_err(|error| error.to_string())
-            .and_then(|()| self.consumer.incremental_unassign(&list).map_err(|error| error.to_string()))
-            .and_then(|()| self.consumer.incremental_assign(&list).map_err(|error| error.to_string()));
-        if let Err(error) = again {
+        if let Err(error) = self.reassign(&[((topic, partition), Offset::Offset(offset))]) {
             tracing::warn!(%error, topic = name, partition, "cannot fetch the partition from further back; it reads on where the broker started it");
         }
+    }
+
+    /// Unassigns `partitions` and assigns each again at its offset: librdkafka fetches it anew
+    /// from there.
+    fn reassign(&self, partitions: &[((InputTopic, i32), Offset)]) -> Result<(), String> {
+        let (mut stop, mut start) = (TopicPartitionList::new(), TopicPartitionList::new());
+        for &((topic, partition), offset) in partitions {
+            stop.add_partition(self.topics.name(topic), partition);
+            start
+                .add_partition_offset(self.topics.name(topic), partition, offset)
+                .map_err(|error| error.to_string())?;
+        }
+        self.consumer.incremental_unassign(&stop).map_err(|error| format!("unassign: {error}"))?;
+        self.consumer.incremental_assign(&start).map_err(|error| format!("assign: {error}"))
     }
 
     /// The wait after a failure, growing with each consecutive one.
