@@ -35,7 +35,7 @@ fn main() {
         let mut input = worker.dataflow::<Time, _, _>(|scope| {
             let (input, events) = scope.new_collection::<Sourced<InventoryEvent>, isize>();
             let nothing_recovered = stored_collections(scope, &Outputs::default(), 0, 0, 1);
-            events.dedupe_by_event_id(nothing_recovered.inventory_ids, Some(retention)).probe_with(&probe);
+            events.dedupe_by_event_id(nothing_recovered.inventory_ids, Some(retention)).records.probe_with(&probe);
             input
         });
         let before = rss();

@@ -2,11 +2,11 @@
 
 use differential_dataflow::input::{Input, InputSession};
 use flowmart_schemas::{
-    EventDigest, Form, InputRecord, InventoryEvent, OrderEvent, Output, Outputs, PaymentEvent, PolicyUpdate, Retention,
+    Form, InputRecord, InventoryEvent, OrderEvent, Output, Outputs, PaymentEvent, PolicyUpdate, Retention,
 };
 use timely::dataflow::Scope;
 
-use crate::dedupe::DedupeByEventId;
+use crate::dedupe::{DedupeByEventId, Deduped};
 use crate::recovery::StoredCollections;
 use crate::reorder_alerts::ReorderAlerts;
 use crate::settlement_totals::settlement_totals;
@@ -111,10 +111,10 @@ pub fn build<'scope>(
         settlement_history: _,
         refused: _,
     } = recovered;
-    let inventory = inventory.dedupe_by_event_id(recovered_inventory_ids, retention.event_ids_ms);
-    let payments = payments.dedupe_by_event_id(recovered_payment_ids, retention.event_ids_ms);
-    let inventory_ids = inventory.clone().map(|record| EventDigest::of(&record.event.event_id));
-    let payment_ids = payments.clone().map(|record| EventDigest::of(&record.event.event_id));
+    let Deduped { records: inventory, ids: inventory_ids } =
+        inventory.dedupe_by_event_id(recovered_inventory_ids, retention.event_ids_ms);
+    let Deduped { records: payments, ids: payment_ids } =
+        payments.dedupe_by_event_id(recovered_payment_ids, retention.event_ids_ms);
     let positions = stock_positions(
         StockInputs { inventory, orders, policies, recovered_stock, recovered_orders, recovered_policies },
         retention.orders_ms,

@@ -42,23 +42,19 @@ impl OrderBook {
         OrderBook { current: StateMap::default(), forget_queue: VecDeque::new(), retention }
     }
 
-    /// Whether a record of `version` for `order` would replace its current version.
-    pub(crate) fn supersedes(&self, order: &OrderKey, version: i32) -> bool {
-        self.current.get(order).is_none_or(|current| version > current.state.version)
-    }
-
     /// The current version of `order`, if it is known.
     pub(crate) fn current(&self, order: &OrderKey) -> Option<&OrderState> {
         self.current.get(order).map(|current| &current.state)
     }
 
-    /// Makes `state` the current version of `order`, changed at `changed_at`. Calls must come in
-    /// order of `changed_at` (recovered orders, sorted, before any record).
-    pub(crate) fn set(&mut self, order: OrderKey, state: OrderState, changed_at: Time) {
+    /// Makes `state` the current version of `order`, changed at `changed_at`, and returns the
+    /// version it replaced. Calls must come in order of `changed_at` (recovered orders, sorted,
+    /// before any record).
+    pub(crate) fn set(&mut self, order: OrderKey, state: OrderState, changed_at: Time) -> Option<OrderState> {
         if let Some(retention) = self.retention {
             self.forget_queue.push_back((changed_at + retention, order.clone()));
         }
-        self.current.insert(order, CurrentOrder { state, changed_at });
+        self.current.insert(order, CurrentOrder { state, changed_at }).map(|replaced| replaced.state)
     }
 
     /// Forgets every order unchanged for the retention as of `time`: called before anything at
@@ -87,17 +83,14 @@ mod tests {
     }
 
     #[test]
-    fn only_a_higher_version_supersedes_and_an_order_is_forgotten_after_its_retention() {
+    fn setting_a_version_returns_the_one_it_replaced_and_an_order_is_forgotten_after_its_retention() {
         let order: OrderKey = ("acme".into(), "o-1".into());
         let mut book = OrderBook::new(Some(10));
-        assert!(book.supersedes(&order, 1));
-        book.set(order.clone(), state(2), 5);
-        assert!(!book.supersedes(&order, 2) && !book.supersedes(&order, 1) && book.supersedes(&order, 3));
-        book.set(order.clone(), state(3), 8);
+        assert_eq!(book.set(order.clone(), state(2), 5), None);
+        assert_eq!(book.set(order.clone(), state(3), 8), Some(state(2)), "returns the version it replaced");
         book.forget_until(15);
         assert_eq!(book.current(&order).map(|state| state.version), Some(3), "changed at 8: kept until 18");
         book.forget_until(18);
-        assert_eq!(book.current(&order), None);
-        assert!(book.supersedes(&order, 1), "a forgotten order's next version counts as a new order");
+        assert_eq!(book.current(&order), None, "a forgotten order's next version counts as a new order");
     }
 }

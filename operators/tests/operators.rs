@@ -12,8 +12,8 @@ use flowmart_operators::reorder_alerts::{ReorderAlerts, alert_id};
 use flowmart_operators::stock_positions::{StockInputs, StockPositions, stock_positions};
 use flowmart_operators::{Collection, Diff, SourceOffset, Sourced, Time};
 use flowmart_schemas::{
-    InputRecord, InventoryEvent, InventoryKind, OrderEvent, OrderState, PolicyUpdate, PositionKey, ReorderAlert,
-    ReorderAlertStatus, ReorderPolicy,
+    EventDigest, InputRecord, InventoryEvent, InventoryKind, OrderEvent, OrderState, PolicyUpdate, PositionKey,
+    ReorderAlert, ReorderAlertStatus, ReorderPolicy,
 };
 use flowmart_testkit::inventory_event;
 use proptest::prelude::*;
@@ -90,11 +90,21 @@ proptest! {
         for (record, time) in first_read {
             expected.entry(record.event.event_id.clone()).or_insert((record, time));
         }
-        let output = run_operator(inventory, |events| events.clone().dedupe_by_event_id(nothing(&events), None));
+        let ids = run_operator(inventory.clone(), |events| events.clone().dedupe_by_event_id(nothing(&events), None).ids);
+        let output = run_operator(inventory, |events| events.clone().dedupe_by_event_id(nothing(&events), None).records);
         let mut output = output.into_iter().map(|(record, time, diff)| ((record, time), diff)).collect::<Vec<_>>();
         output.sort();
         let mut expected = expected.into_values().map(|first| (first, 1)).collect::<Vec<_>>();
         expected.sort();
+        // Beside each first record, the digest of its id at its time.
+        let mut ids = ids;
+        ids.sort();
+        let mut expected_ids = expected
+            .iter()
+            .map(|((record, time), diff)| (EventDigest::of(&record.event.event_id), *time, *diff))
+            .collect::<Vec<_>>();
+        expected_ids.sort();
+        prop_assert_eq!(ids, expected_ids);
         prop_assert_eq!(output, expected);
     }
 
@@ -129,7 +139,7 @@ fn a_retry_after_the_dedupe_retention_counts_again() {
         (sourced(0, 1, inventory_event("e-1", 5)), 109),
         (sourced(0, 2, inventory_event("e-1", 5)), 110),
     ];
-    let output = run_operator(input, |events| events.clone().dedupe_by_event_id(nothing(&events), Some(100)));
+    let output = run_operator(input, |events| events.clone().dedupe_by_event_id(nothing(&events), Some(100)).records);
     let times = output.iter().map(|(_, time, diff)| (*time, *diff)).collect::<Vec<_>>();
     assert_eq!(times, vec![(10, 1), (110, 1)]);
 }
@@ -179,7 +189,7 @@ fn alert_changes(input: Vec<(Result<InventoryEvent, Option<ReorderPolicy>>, Time
                 sourced(0, offset, PolicyUpdate { position: PositionKey::new("acme", "berlin", "SKU-1"), policy })
             })
         });
-        let inventory = inventory.clone().dedupe_by_event_id(nothing(&inventory), None);
+        let inventory = inventory.clone().dedupe_by_event_id(nothing(&inventory), None).records;
         let positions = positions(inventory, nothing(&policies), policies.clone());
         positions.stock.reorder_alerts(positions.policies, nothing(&policies))
     });
