@@ -1,7 +1,8 @@
 //! The API of one process of a cluster (README "Scale out").
 //!
-//! Every process's collector publishes every worker's output, but each process serves only the
-//! tenants it owns (a stable hash of the tenant id, modulo the processes): its index holds their
+//! Each process serves only the tenants it owns (`flowmart_schemas::tenant_owner`: the process
+//! whose worker computes the tenant's stock and alerts, by a stable hash of the tenant id): its
+//! collector receives their results from every worker, and its index holds their
 //! stock, settlements and alerts, complete up to one `as_of`; its webhooks deliver their alert
 //! changes. A tenant's request that reaches another process is **routed** to the owner — forwarded
 //! as it came (method, path, query, headers, body) and answered as the owner answers, streams
@@ -38,6 +39,8 @@ pub struct ClusterRoutes {
     process: usize,
     /// Every process's API base URL (`http://host:port`), in process order.
     apis: Vec<String>,
+    /// Workers per process (the same in every process).
+    workers: usize,
     client: reqwest::Client,
     /// The value of [`FORWARDED_HEADER`] every process of the cluster sends and accepts.
     proof: HeaderValue,
@@ -45,9 +48,15 @@ pub struct ClusterRoutes {
 
 impl ClusterRoutes {
     /// Process `process` of the processes whose APIs answer at `apis` (`http://` or `https://`,
-    /// checked against `tls`), all with `admin` as their admin token (forwarded requests are
-    /// proven with it).
-    pub fn new(process: usize, apis: Vec<String>, admin: &AdminToken, tls: &OutboundTls) -> ClusterRoutes {
+    /// checked against `tls`), each running `workers` workers, all with `admin` as their admin
+    /// token (forwarded requests are proven with it).
+    pub fn new(
+        process: usize,
+        apis: Vec<String>,
+        workers: usize,
+        admin: &AdminToken,
+        tls: &OutboundTls,
+    ) -> ClusterRoutes {
         // No overall timeout: a routed alert stream lasts as long as its client listens. A
         // redirect goes back to the client as the owner sent it.
         let client = tls
@@ -56,7 +65,7 @@ impl ClusterRoutes {
             .build()
             .expect("an HTTP client with rustls");
         let proof = HeaderValue::from_str(&admin.forwarding_proof()).expect("hex digits are a header value");
-        ClusterRoutes { process, apis, client, proof }
+        ClusterRoutes { process, apis, workers, client, proof }
     }
 
     /// Whether `request` was forwarded by a process of this cluster; `Err` when it claims to be
@@ -69,13 +78,10 @@ impl ClusterRoutes {
         }
     }
 
-    /// The process that serves `tenant_id`: FNV-1a of its bytes, modulo the processes — the same
-    /// on every process and every build.
+    /// The process that serves `tenant_id` ([`flowmart_schemas::tenant_owner`]): the same on
+    /// every process and every build.
     pub fn owner_of(&self, tenant_id: &str) -> usize {
-        let hash = tenant_id
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3));
-        (hash % self.apis.len() as u64) as usize
+        flowmart_schemas::tenant_owner(tenant_id, self.apis.len(), self.workers)
     }
 
     /// Whether this process serves `tenant_id`.
@@ -241,14 +247,14 @@ mod tests {
         let admin = AdminToken::new("admin");
         let request = || Request::builder().uri("/v1/stock?sku=a").body(Body::empty()).unwrap();
 
-        let trusting = ClusterRoutes::new(0, apis.clone(), &admin, &OutboundTls::new(Some(&ca.pem_file)).unwrap());
+        let trusting = ClusterRoutes::new(0, apis.clone(), 1, &admin, &OutboundTls::new(Some(&ca.pem_file)).unwrap());
         let answer = trusting.forward(1, request(), None).await.unwrap();
         assert_eq!(answer.status(), StatusCode::OK);
         let received = owner.received.lock().unwrap().clone();
         assert_eq!(received.len(), 1);
         assert_eq!(received[0].headers[FORWARDED_HEADER], admin.forwarding_proof().as_str(), "proven as forwarded");
 
-        let untrusting = ClusterRoutes::new(0, apis, &admin, &OutboundTls::default());
+        let untrusting = ClusterRoutes::new(0, apis, 1, &admin, &OutboundTls::default());
         assert!(
             untrusting.forward(1, request(), None).await.is_err(),
             "an owner whose certificate no trusted root signs"
@@ -261,7 +267,7 @@ mod tests {
         let apis = || (0..3).map(|process| format!("http://p{process}")).collect::<Vec<_>>();
         let admin = AdminToken::new("admin");
         let routes = (0..3)
-            .map(|process| ClusterRoutes::new(process, apis(), &admin, &OutboundTls::default()))
+            .map(|process| ClusterRoutes::new(process, apis(), 2, &admin, &OutboundTls::default()))
             .collect::<Vec<_>>();
         let mut owned = [0; 3];
         for tenant in (0..300).map(|n| format!("tenant-{n}")) {
@@ -271,17 +277,18 @@ mod tests {
             owned[owner] += 1;
         }
         assert!(owned.iter().all(|count| *count > 60), "{owned:?}");
-        // Pinned (FNV-1a 64, checked against an independent implementation): a different hash
-        // would move tenants between the processes of a cluster across an upgrade.
-        assert_eq!(
-            ClusterRoutes::new(0, vec![String::new(); 7], &admin, &OutboundTls::default()).owner_of("acme-wholesale"),
-            2
+        // The process whose workers compute the tenant's results.
+        assert!(
+            (0..300)
+                .map(|n| format!("tenant-{n}"))
+                .all(|tenant| routes[0].owner_of(&tenant) == flowmart_schemas::tenant_owner(&tenant, 3, 2))
         );
     }
 
     #[test]
     fn only_a_process_of_the_cluster_can_mark_a_request_forwarded() {
-        let routes = ClusterRoutes::new(0, vec![String::new(); 2], &AdminToken::new("admin"), &OutboundTls::default());
+        let routes =
+            ClusterRoutes::new(0, vec![String::new(); 2], 1, &AdminToken::new("admin"), &OutboundTls::default());
         let request = |proof: Option<&str>| {
             let request = axum::http::Request::builder().uri("/v1/stock");
             let request = match proof {

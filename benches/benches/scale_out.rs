@@ -149,7 +149,7 @@ fn routed_against_local(requests: usize) {
         listeners.iter().map(|listener| format!("http://{}", listener.local_addr().unwrap())).collect::<Vec<_>>();
     let admin = AdminToken::new("bench");
     let routes = (0..2)
-        .map(|process| Arc::new(ClusterRoutes::new(process, apis.clone(), &admin, &OutboundTls::default())))
+        .map(|process| Arc::new(ClusterRoutes::new(process, apis.clone(), 1, &admin, &OutboundTls::default())))
         .collect::<Vec<_>>();
     // A tenant process 0 serves, with one stock position.
     let tenant = (0..).map(|n| format!("tenant-{n}")).find(|tenant| routes[0].serves(tenant)).unwrap();

@@ -1,9 +1,9 @@
 //! Reorder alerts: each position with a policy measured against it, one alert per crossing, with
 //! OPENED / UPDATED / RESOLVED changes.
 
-use differential_dataflow::{AsCollection, Hashable};
+use differential_dataflow::AsCollection;
 use flowmart_schemas::{
-    Id, OpenAlert, PositionKey, ReorderAlert, ReorderAlertStatus, ReorderCheck, ReorderPolicy, StockLevels,
+    Id, OpenAlert, PositionKey, ReorderAlert, ReorderAlertStatus, ReorderCheck, ReorderPolicy, StockLevels, tenant_hash,
 };
 use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
@@ -106,6 +106,10 @@ pub trait ReorderAlerts<'scope> {
     /// A recovered open alert (from `recovered`) is the position's open alert, as if it had
     /// just been published; it raises no change of its own.
     ///
+    /// **Routing:** by tenant ([`tenant_hash`]), as the stock operator that makes both inputs
+    /// is: each stock and policy change stays on the worker that made it (in a cluster, in the
+    /// process that serves the tenant) instead of crossing to another by position.
+    ///
     /// **State:** per position touched by a record or a policy: its projected stock, its policy
     /// and its open alert — bounded by the number of positions; a position with neither stock
     /// records, a policy nor an open alert is forgotten.
@@ -125,12 +129,11 @@ impl<'scope> ReorderAlerts<'scope> for Collection<'scope, (PositionKey, StockLev
         let settings = policies
             .map(|(position, policy)| (position, Setting::Policy(policy)))
             .concat(recovered.map(|(position, open)| (position, Setting::Open(open))));
-        let by_position = |position: &PositionKey| position.hashed();
-        let stock_exchange = Exchange::new(move |((position, _), _, _): &((PositionKey, StockLevels), Time, Diff)| {
-            by_position(position)
-        });
+        let by_tenant = |position: &PositionKey| tenant_hash(&position.tenant_id);
+        let stock_exchange =
+            Exchange::new(move |((position, _), _, _): &((PositionKey, StockLevels), Time, Diff)| by_tenant(position));
         let setting_exchange =
-            Exchange::new(move |((position, _), _, _): &((PositionKey, Setting), Time, Diff)| by_position(position));
+            Exchange::new(move |((position, _), _, _): &((PositionKey, Setting), Time, Diff)| by_tenant(position));
         self.inner
             .binary_frontier::<_, CapacityContainerBuilder<Vec<(ReorderAlert, Time, Diff)>>, _, _, _, _>(
                 settings.inner,

@@ -1,9 +1,9 @@
 //! Settlement totals per (tenant, currency, settlement date), with nothing wrapping.
 
-use differential_dataflow::{AsCollection, Hashable};
+use differential_dataflow::AsCollection;
 use flowmart_schemas::{
     AggregateKey, AggregateOutOfRange, Currency, Diff, InputTopic, PaymentEvent, RecordSource, RefusedRecord,
-    SettlementDate, SettlementHistoryRow, SettlementKey, SettlementTotals,
+    SettlementDate, SettlementHistoryRow, SettlementKey, SettlementTotals, tenant_hash,
 };
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
@@ -49,7 +49,8 @@ enum Update {
 ///
 /// **Order:** each time once complete, payments are added by source position (partition, then
 /// offset), so which one is refused is the same for any worker count and arrival order. Routed by
-/// settlement key.
+/// tenant ([`tenant_hash`], as the stock operator): a tenant's totals are made in the process that
+/// serves it.
 ///
 /// **State:** one [`SettlementTotals`] per key — about 100 bytes in the hash map, bounded by
 /// tenants × currencies × days, not by payments.
@@ -60,12 +61,11 @@ pub fn settlement_totals<'scope>(
     let mut builder = OperatorBuilder::new("SettlementTotals".to_owned(), payments.inner.scope());
     let mut payments = builder.new_input(
         payments.inner,
-        // A payment without a settlement goes anywhere: it is dropped.
-        Exchange::new(|(record, _, _): &(Sourced<PaymentEvent>, Time, Diff)| settlement_of(&record.event).hashed()),
+        Exchange::new(|(record, _, _): &(Sourced<PaymentEvent>, Time, Diff)| tenant_hash(&record.event.tenant_id)),
     );
     let mut recovered = builder.new_input(
         recovered.inner,
-        Exchange::new(|((key, _), _, _): &((SettlementKey, SettlementTotals), Time, Diff)| Some(key).hashed()),
+        Exchange::new(|((key, _), _, _): &((SettlementKey, SettlementTotals), Time, Diff)| tenant_hash(&key.tenant_id)),
     );
     let (totals_output, totals) = builder.new_output();
     let (refused_output, refused) = builder.new_output();

@@ -1,10 +1,10 @@
 //! Stock positions: on_hand, reserved and on_order per (tenant, warehouse, sku), from inventory
 //! events, the current version of every order and the reorder policies — with nothing wrapping.
 
-use differential_dataflow::{AsCollection, Hashable};
+use differential_dataflow::AsCollection;
 use flowmart_schemas::{
     Diff, InputTopic, InventoryEvent, OrderEvent, OrderKey, OrderState, PolicyUpdate, PositionKey, RecordSource,
-    RecoveredOrder, RefusedRecord, ReorderPolicy, StockChangeKind, StockHistoryRow, StockLevels,
+    RecoveredOrder, RefusedRecord, ReorderPolicy, StockChangeKind, StockHistoryRow, StockLevels, tenant_hash,
 };
 use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
@@ -104,7 +104,8 @@ enum Update {
 /// Everything is routed by tenant: an order version is refused or applied whole, and the
 /// positions it touches can only be checked together on one worker. A tenant's stock work
 /// therefore runs on one worker (the source already reads a tenant's records on one, since Kafka
-/// keys them by tenant id).
+/// keys them by tenant id): worker [`tenant_hash`] modulo the workers, in the process that serves
+/// the tenant (`flowmart_schemas::tenant_owner`), so its results are made where they are served.
 ///
 /// **State:** the [`StockLedger`]: per position with a current record or a policy, its
 /// [`StockLevels`] and policy; per order within `order_retention`, its current state — bounded by
@@ -118,19 +119,21 @@ pub fn stock_positions<'scope>(inputs: StockInputs<'scope>, order_retention: Opt
     let mut builder = OperatorBuilder::new("StockPositions".to_owned(), inventory.inner.scope());
     let mut inventory = builder.new_input(
         inventory.inner,
-        Exchange::new(|(record, _, _): &(Sourced<InventoryEvent>, Time, Diff)| record.event.tenant_id.hashed()),
+        Exchange::new(|(record, _, _): &(Sourced<InventoryEvent>, Time, Diff)| tenant_hash(&record.event.tenant_id)),
     );
     let mut orders = builder.new_input(
         orders.inner,
-        Exchange::new(|(record, _, _): &(Sourced<OrderEvent>, Time, Diff)| record.event.tenant_id.hashed()),
+        Exchange::new(|(record, _, _): &(Sourced<OrderEvent>, Time, Diff)| tenant_hash(&record.event.tenant_id)),
     );
     let mut policies = builder.new_input(
         policies.inner,
-        Exchange::new(|(record, _, _): &(Sourced<PolicyUpdate>, Time, Diff)| record.event.position.tenant_id.hashed()),
+        Exchange::new(|(record, _, _): &(Sourced<PolicyUpdate>, Time, Diff)| {
+            tenant_hash(&record.event.position.tenant_id)
+        }),
     );
     let mut recovered = builder.new_input(
         recovered.inner,
-        Exchange::new(|(recovered, _, _): &(Recovered, Time, Diff)| recovered.tenant_id().hashed()),
+        Exchange::new(|(recovered, _, _): &(Recovered, Time, Diff)| tenant_hash(recovered.tenant_id())),
     );
     let (stock_output, stock) = builder.new_output();
     let (order_output, order_stream) = builder.new_output();

@@ -5,10 +5,12 @@
 //! - **settings**, first: every worker learns every other's settings, so processes that would
 //!   build different dataflows stop at once, saying so, instead of waiting for each other forever.
 //! - **fan-in**: each worker sends every batch it seals to the first worker of every process,
-//!   which hands it to its process's collector. Every collector thus sees every worker's output and
+//!   which hands it to its process's collector. Every collector thus hears from every worker and
 //!   publishes the same complete frontiers: process 0 commits them (Postgres, alert and dead-letter
-//!   topics), and each process serves its share of the tenants from them. Only process 0 gets the
-//!   outputs that only a database stores (recovery state, lineage): the others would drop them.
+//!   topics) and receives everything; each other process receives the results of the tenants it
+//!   serves (`flowmart_schemas::tenant_owner`), and no outputs that only a database stores
+//!   (recovery state, lineage). A tenant's stock, alerts and settlements are computed in the
+//!   process that serves it, so they cross to no other process but process 0.
 //! - **stop**: a stop asked of any process (SIGTERM) reaches every worker, so the whole cluster
 //!   closes its inputs, finishes what it read and publishes it; no process waits for a peer that
 //!   already left.
@@ -155,11 +157,8 @@ impl ClusterLink {
     /// to the others.
     pub(crate) fn publish(&mut self, batch: WorkerBatch) {
         let processes = self.peers / self.threads;
-        if processes > 1 {
-            let served = batch.served();
-            for process in 1..processes {
-                self.batches.send((process * self.threads, served.clone()));
-            }
+        for process in 1..processes {
+            self.batches.send((process * self.threads, batch.served_by(process, processes, self.threads)));
         }
         let upper = batch.upper;
         self.batches.send((0, batch));

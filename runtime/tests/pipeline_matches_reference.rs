@@ -8,6 +8,7 @@ use flowmart_generator::{Generator, GeneratorConfig, PartitionWorkload};
 use flowmart_operators::reference::ReferenceModel;
 use flowmart_runtime::{ChangeBatch, InputTopic, Sink, SinkError, SourceProgress};
 use flowmart_runtime::{ClusterConfig, Pipeline, Resume, RuntimeConfig};
+use flowmart_schemas::tenant_owner;
 use flowmart_serving::{ServingIndex, Snapshot};
 use flowmart_testkit::{assert_snapshot_equals_model, free_port};
 
@@ -117,7 +118,9 @@ fn every_process_of_a_two_process_cluster_serves_what_the_reference_model_comput
         .map(|process| {
             let (addresses, config) = (addresses.clone(), config.clone());
             std::thread::spawn(move || {
+                // As `flowmart run` does: each process's index serves the tenants it owns.
                 let (index, writer) = ServingIndex::new(u64::MAX);
+                let writer = writer.serving_only(Box::new(move |tenant| tenant_owner(tenant, 2, 2) == process));
                 let dead_letters = Arc::new(std::sync::atomic::AtomicUsize::new(0));
                 let lineage = Arc::new(std::sync::atomic::AtomicUsize::new(0));
                 // As with a database: process 0 writes the recovery state and lineage.
@@ -145,16 +148,24 @@ fn every_process_of_a_two_process_cluster_serves_what_the_reference_model_comput
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    // Every process's collector saw every worker's output: each serves the whole result.
+    // Each process serves the tenants it owns (and was sent their results); together, the whole.
     let snapshots = processes.iter().map(|(_, index, _, _)| index.snapshot()).collect::<Vec<_>>();
+    for (process, snapshot) in snapshots.iter().enumerate() {
+        assert!(!snapshot.tenants.is_empty(), "process {process} serves a tenant");
+        assert!(snapshot.tenants.keys().all(|tenant| tenant_owner(tenant, 2, 2) == process), "process {process}");
+    }
+    let mut whole = Snapshot::clone(&snapshots[0]);
+    whole.tenants = whole.tenants.union(snapshots[1].tenants.clone());
     // Stopping one process stops the cluster; both finish cleanly.
     let mut processes = processes.into_iter();
     let (first, _, first_dead, first_lineage) = processes.next().expect("process 0");
     let (second, _, second_dead, second_lineage) = processes.next().expect("process 1");
     first.stop().expect("process 0 stops cleanly");
     second.stop().expect("process 1 stops cleanly");
-    for (snapshot, dead_letters) in snapshots.iter().zip([first_dead, second_dead]) {
-        assert_snapshot_equals_model_and_dead_letters(snapshot, dead_letters.load(std::sync::atomic::Ordering::SeqCst));
+    assert_snapshot_equals_model(&whole, &model);
+    // Every dead letter reaches every process.
+    for dead_letters in [first_dead, second_dead] {
+        assert_snapshot_equals_model_and_dead_letters(&whole, dead_letters.load(std::sync::atomic::Ordering::SeqCst));
     }
     // What only a database stores goes to the process that writes it, whole, and to no other.
     let lineage = |count: Arc<std::sync::atomic::AtomicUsize>| count.load(std::sync::atomic::Ordering::SeqCst);

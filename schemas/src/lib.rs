@@ -27,6 +27,7 @@ mod reorder_check;
 mod retention;
 mod settlement;
 mod stock_levels;
+mod tenant_owner;
 mod validate;
 
 pub use alert::{ReorderAlert, ReorderAlertStatus};
@@ -53,6 +54,7 @@ pub use reorder_check::{OpenAlert, ReorderCheck};
 pub use retention::Retention;
 pub use settlement::{SettlementDate, SettlementKey, SettlementTotals};
 pub use stock_levels::StockLevels;
+pub use tenant_owner::{tenant_hash, tenant_owner};
 pub use validate::{
     FieldPath, IdProblem, InvalidRecord, MAX_ABS_VALUE, MAX_ID_BYTES, OCCURRED_AT_END, OCCURRED_AT_MIN, Validate,
 };

@@ -68,6 +68,12 @@ pub trait Output: Sized + 'static {
     /// Whether `record` may be behind `change` (it writes the change's key): how a change a sink
     /// refused is traced back to the records that made it.
     fn caused_by(change: &Self::Change, record: &InputRecord) -> bool;
+    /// The tenant an update belongs to, for an output the serving index shows: in a cluster, only
+    /// the process that serves the tenant (and process 0, which writes every result) receives
+    /// it. `None`: every process receives it.
+    fn tenant(_data: &Self::Data) -> Option<&str> {
+        None
+    }
     /// This output's field of `outputs`.
     fn of<F: Form>(outputs: &Outputs<F>) -> &F::Of<Self>;
     /// This output's field of `outputs`, mutably.
@@ -392,6 +398,9 @@ impl Output for Stock {
     fn caused_by((position, _): &Self::Change, record: &InputRecord) -> bool {
         moves_stock_at(record, position)
     }
+    fn tenant((position, _): &Self::Data) -> Option<&str> {
+        Some(&position.tenant_id)
+    }
     field!(stock);
 }
 
@@ -412,6 +421,9 @@ impl Output for Settlements {
         matches!(record, InputRecord::Payment(payment) if payment.tenant_id == key.tenant_id
             && payment.currency == key.currency.as_str()
             && SettlementDate::of(payment.occurred_at) == key.settlement_date)
+    }
+    fn tenant((key, _): &Self::Data) -> Option<&str> {
+        Some(&key.tenant_id)
     }
     field!(settlements);
 }
@@ -436,6 +448,9 @@ impl Output for Alerts {
     fn caused_by(alert: &ReorderAlert, record: &InputRecord) -> bool {
         let position = PositionKey::new(alert.tenant_id.clone(), alert.warehouse_id.clone(), alert.sku.clone());
         moves_stock_at(record, &position) || Policies::caused_by(&(position, None), record)
+    }
+    fn tenant(alert: &Self::Data) -> Option<&str> {
+        Some(&alert.tenant_id)
     }
     field!(alerts);
 }
@@ -486,6 +501,9 @@ impl Output for Policies {
     }
     fn caused_by((position, _): &Self::Change, record: &InputRecord) -> bool {
         matches!(record, InputRecord::Policy(update) if update.position == *position)
+    }
+    fn tenant((position, _): &Self::Data) -> Option<&str> {
+        Some(&position.tenant_id)
     }
     field!(policies);
 }

@@ -53,7 +53,13 @@ pub(crate) fn run(config: PipelineConfig) -> anyhow::Result<()> {
     let routes = (cluster.processes > 1).then(|| {
         let apis = peers.iter().map(|peer| peer.api.clone()).collect();
         let tls = OutboundTls::new(cluster.ca_file.as_deref())?;
-        anyhow::Ok(Arc::new(ClusterRoutes::new(cluster.process_index, apis, &admin_token, &tls)))
+        anyhow::Ok(Arc::new(ClusterRoutes::new(
+            cluster.process_index,
+            apis,
+            config.runtime.workers,
+            &admin_token,
+            &tls,
+        )))
     });
     let routes = routes.transpose().context("cluster.ca_file")?;
     let index_writer = match &routes {
