@@ -16,7 +16,8 @@
 //!   already left.
 //!
 //! A process that dies cannot say so: its peers' timely network threads fail with "timely
-//! communication error". [`watch_for_lost_peers`] turns that into a clear failure of the pipeline.
+//! communication error". [`watch_for_lost_peers`] turns that into a clear failure of the pipeline,
+//! and stops the failing threads where they are, so that the process exits with that failure.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -188,7 +189,12 @@ impl ClusterLink {
 /// naming what happened and what to do) instead of leaving the workers waiting for it forever.
 ///
 /// Timely's network threads panic with "timely communication error" when a peer's connection
-/// breaks; the panic hook sees it before the thread dies.
+/// breaks; the panic hook sees it before the thread dies, and parks the thread for good instead
+/// of letting it unwind. Unwinding would poison the thread's queues (timely marks a queue dropped
+/// while panicking), every worker reading them would panic in turn ("MergeQueue poisoned"), and a
+/// second panic during one thread's unwinding aborts the whole process (SIGABRT) before it can
+/// exit with the failure. Parked, the threads wait until the process exits; a timely thread that
+/// panics after a peer was lost anyway is parked the same way.
 pub(crate) fn watch_for_lost_peers(status: Arc<PipelineStatus>) {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -205,9 +211,15 @@ pub(crate) fn watch_for_lost_peers(status: Arc<PipelineStatus>) {
                  Restart every process of the cluster: it resumes from what Postgres holds"
             ));
         } else if !status.peer_lost() {
-            // Once a peer is lost, the workers' own failures ("MergeQueue poisoned") follow from
-            // it: the message above says what happened.
             previous(info);
+            return;
+        }
+        // Once a peer is lost, other failures follow from it: the message above says what
+        // happened. Timely's own threads (network and workers) stop here.
+        if std::thread::current().name().is_some_and(|name| name.starts_with("timely:")) {
+            loop {
+                std::thread::park();
+            }
         }
     }));
 }
