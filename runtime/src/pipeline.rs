@@ -124,7 +124,9 @@ impl Pipeline {
     ///
     /// In a cluster ([`RuntimeConfig::cluster`]) this waits until every process is up; the
     /// workers of all processes then read the source's partitions together, and every process's
-    /// collector publishes every worker's output: `sinks` of each process see the whole result.
+    /// collector publishes the same complete frontiers: `sinks` of process 0 see the whole result,
+    /// those of every other process the results of the tenants it serves
+    /// (`flowmart_schemas::tenant_owner`), every dead letter and all progress.
     pub fn start(
         config: RuntimeConfig,
         source: Arc<dyn Source>,
