@@ -196,8 +196,10 @@ impl StockLedger {
 
     /// The position, noting what it held before this time if this is the time's first touch.
     fn touch(&mut self, key: &PositionKey) -> &mut Position {
-        // One lookup: cloning a key of inline ids costs less than a second probe.
-        let position = self.positions.entry(key.clone()).or_default();
+        if !self.positions.contains_key(key) {
+            self.positions.insert(key.clone(), Position::default());
+        }
+        let position = self.positions.get_mut(key).expect("present: inserted above");
         if position.before.is_none_or(|(time, _)| time != self.time) {
             position.before = Some((self.time, position.levels));
             self.touched.push(key.clone());

@@ -90,14 +90,13 @@ proptest! {
         for (record, time) in first_read {
             expected.entry(record.event.event_id.clone()).or_insert((record, time));
         }
-        let ids = run_operator(inventory.clone(), |events| events.clone().dedupe_by_event_id(nothing(&events), None).ids);
+        let mut ids = run_operator(inventory.clone(), |events| events.clone().dedupe_by_event_id(nothing(&events), None).ids);
         let output = run_operator(inventory, |events| events.clone().dedupe_by_event_id(nothing(&events), None).records);
         let mut output = output.into_iter().map(|(record, time, diff)| ((record, time), diff)).collect::<Vec<_>>();
         output.sort();
         let mut expected = expected.into_values().map(|first| (first, 1)).collect::<Vec<_>>();
         expected.sort();
         // Beside each first record, the digest of its id at its time.
-        let mut ids = ids;
         ids.sort();
         let mut expected_ids = expected
             .iter()
