@@ -8,8 +8,9 @@
 //!    process is up (connected) until every process's index covers every record.
 //! 2. The same without a broker (the built-in generator as the source), so the cluster's own cost
 //!    is not hidden behind the broker's rate; and again capturing what a pipeline with a database
-//!    stores (recovery state and lineage, which process 0 collects for Postgres), without the
-//!    database itself.
+//!    stores (recovery state and lineage, which process 0 collects for Postgres with every
+//!    tenant's results), without the database itself. As in `flowmart run`, each process's index
+//!    serves its own tenants.
 //! 3. A routed point query (`GET /v1/stock/{warehouse_id}/{sku}` of a tenant process 0 serves,
 //!    sent to process 1, which routes it to process 0) against the same query sent to process 0,
 //!    alternating, closed loop.
@@ -29,7 +30,7 @@ use flowmart_kafka::{KafkaSource, KafkaSourceConfig, OnOffsetOutOfRange, Registr
 use flowmart_runtime::{ClusterConfig, Pipeline, RuntimeConfig};
 use flowmart_runtime::{InputTopic, Sink, Source, SourceProgress, Topics};
 use flowmart_schemas::PositionKey;
-use flowmart_schemas::StockLevels;
+use flowmart_schemas::{StockLevels, tenant_owner};
 use flowmart_serving::ServingIndex;
 use flowmart_testkit::{RegistryStub, Tansu, create_topics, free_port, produce_workload, stock_batch};
 use metrics_exporter_prometheus::PrometheusBuilder;
@@ -55,11 +56,18 @@ fn to_queryable(
             .map(|process| {
                 let (addresses, source) = (addresses.clone(), source());
                 scope.spawn(move || {
+                    // As `flowmart run` does: in a cluster each process's index serves its own tenants.
                     let (index, writer) = ServingIndex::new(u64::MAX);
+                    let writer = match processes {
+                        1 => writer,
+                        _ => writer
+                            .serving_only(Box::new(move |tenant| tenant_owner(tenant, processes, workers) == process)),
+                    };
                     let cluster = (processes > 1 || stored).then_some(ClusterConfig {
                         process,
                         addresses,
                         recovery_state: stored,
+                        writer_takes_every_tenant: stored,
                     });
                     let config = RuntimeConfig { workers, cluster, ..RuntimeConfig::default() };
                     (Pipeline::start(config, source, vec![Box::new(writer)]).expect("starts"), index)

@@ -7,10 +7,12 @@
 //! - **fan-in**: each worker sends every batch it seals to the first worker of every process,
 //!   which hands it to its process's collector. Every collector thus hears from every worker and
 //!   publishes the same complete frontiers: process 0 commits them (Postgres, alert and dead-letter
-//!   topics) and receives everything; each other process receives the results of the tenants it
-//!   serves (`flowmart_schemas::tenant_owner`), and no outputs that only a database stores
-//!   (recovery state, lineage). A tenant's stock, alerts and settlements are computed in the
-//!   process that serves it, so they cross to no other process but process 0.
+//!   topics) and receives every tenant's results when it stores or publishes them
+//!   ([`ClusterConfig::writer_takes_every_tenant`]); each other process — and process 0 when it
+//!   does not — receives the results of the tenants it serves (`flowmart_schemas::tenant_owner`),
+//!   and no outputs that only a database stores (recovery state, lineage). A tenant's stock,
+//!   alerts and settlements are computed in the process that serves it, so they cross to no other
+//!   process but a process 0 that takes every tenant's.
 //! - **stop**: a stop asked of any process (SIGTERM) reaches every worker, so the whole cluster
 //!   closes its inputs, finishes what it read and publishes it; no process waits for a peer that
 //!   already left.
@@ -45,6 +47,10 @@ pub struct ClusterConfig {
     /// a database). Every worker must then capture it, and every process must build the same
     /// dataflow whatever its own sinks are; only process 0's sinks receive it.
     pub recovery_state: bool,
+    /// Whether process 0 takes every tenant's results: it stores them (a database) or publishes
+    /// alert changes to Kafka. Otherwise it is sent, like every other process, only the results
+    /// of the tenants it serves.
+    pub writer_takes_every_tenant: bool,
 }
 
 impl ClusterConfig {
@@ -118,12 +124,18 @@ pub(crate) struct ClusterLink {
     stop_sent: bool,
     threads: usize,
     peers: usize,
+    writer_takes_every_tenant: bool,
 }
 
 impl ClusterLink {
     /// Builds the two dataflows on `worker` (every worker must, in the same order); the first
     /// worker of each process hands what reaches it to `collector`.
-    pub(crate) fn new(worker: &mut Worker, threads: usize, collector: SyncSender<WorkerBatch>) -> ClusterLink {
+    pub(crate) fn new(
+        worker: &mut Worker,
+        threads: usize,
+        writer_takes_every_tenant: bool,
+        collector: SyncSender<WorkerBatch>,
+    ) -> ClusterLink {
         let peers = worker.peers();
         let stop_seen = Rc::new(Cell::new(false));
         let batches = worker.dataflow::<u64, _, _>(|scope| {
@@ -151,18 +163,17 @@ impl ClusterLink {
             });
             handle
         });
-        ClusterLink { batches, stop, stop_seen, stop_sent: false, threads, peers }
+        ClusterLink { batches, stop, stop_seen, stop_sent: false, threads, peers, writer_takes_every_tenant }
     }
 
-    /// Sends `batch` to the first worker of every process: all of it to process 0, what they serve
-    /// to the others.
+    /// Sends `batch` to the first worker of every process: what each serves, or all of it to a
+    /// process 0 that takes every tenant's results.
     pub(crate) fn publish(&mut self, batch: WorkerBatch) {
-        let processes = self.peers / self.threads;
-        for process in 1..processes {
-            self.batches.send((process * self.threads, batch.served_by(process, processes, self.threads)));
-        }
         let upper = batch.upper;
-        self.batches.send((0, batch));
+        let parts = batch.split(self.peers / self.threads, self.threads, self.writer_takes_every_tenant);
+        for (process, part) in parts.into_iter().enumerate() {
+            self.batches.send((process * self.threads, part));
+        }
         // Closing the epoch sends the batches on; uppers only grow.
         self.batches.advance_to(upper);
     }

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::Duration;
 
-use flowmart_schemas::{Diff, MakeOutput, Output, Outputs, Time, Updates, tenant_owner};
+use flowmart_schemas::{ForEachOutput, Output, Outputs, Time, Updates, for_each_output, tenant_owner};
 
 use crate::pipeline::retry_delay;
 use crate::{DeadLetter, SourceProgress};
@@ -22,32 +22,69 @@ pub(crate) struct WorkerBatch {
 }
 
 impl WorkerBatch {
-    /// What process `process` of a cluster of `processes` × `workers` needs of the batch when it
-    /// does not write the results: the updates of the tenants it serves ([`tenant_owner`]), none
-    /// of the outputs only a database stores ([`Output::STORED_ONLY`]: recovery state and
-    /// lineage), and everything else (dead letters, progress).
-    pub(crate) fn served_by(&self, process: usize, processes: usize, workers: usize) -> WorkerBatch {
-        struct Served<'a> {
-            updates: &'a Outputs<Updates>,
-            serves: &'a dyn Fn(&str) -> bool,
+    /// Splits the batch among the processes of a cluster of `processes` × `workers`, in one pass
+    /// that finds each update's owner once: entry `p` is what process `p` is sent. Each process
+    /// gets the updates of the tenants it serves ([`tenant_owner`]) and every dead letter and
+    /// progress report; process 0, when it `takes_every_tenant` (it stores or publishes the
+    /// results), gets the whole batch, and no other process the outputs only a database stores
+    /// ([`Output::STORED_ONLY`]: recovery state and lineage).
+    pub(crate) fn split(self, processes: usize, workers: usize, takes_every_tenant: bool) -> Vec<WorkerBatch> {
+        struct Split<'a> {
+            whole: &'a mut Outputs<Updates>,
+            parts: Vec<Outputs<Updates>>,
+            owner: &'a dyn Fn(&str) -> usize,
+            takes_every_tenant: bool,
         }
-        impl MakeOutput<Updates> for Served<'_> {
-            fn make<O: Output>(&mut self) -> Vec<(O::Data, Time, Diff)> {
-                if O::STORED_ONLY {
-                    return Vec::new();
+        impl ForEachOutput for Split<'_> {
+            fn each<O: Output>(&mut self) {
+                let updates = std::mem::take(O::of_mut(self.whole));
+                let last = self.parts.len() - 1;
+                if self.takes_every_tenant {
+                    if !O::STORED_ONLY {
+                        for update in &updates {
+                            match O::tenant(&update.0).map(self.owner) {
+                                Some(0) => {}
+                                Some(owner) => O::of_mut(&mut self.parts[owner]).push(update.clone()),
+                                None => {
+                                    self.parts[1..].iter_mut().for_each(|part| O::of_mut(part).push(update.clone()))
+                                }
+                            }
+                        }
+                    }
+                    *O::of_mut(&mut self.parts[0]) = updates;
+                } else if !O::STORED_ONLY {
+                    for update in updates {
+                        match O::tenant(&update.0).map(self.owner) {
+                            Some(owner) => O::of_mut(&mut self.parts[owner]).push(update),
+                            None => {
+                                self.parts[..last].iter_mut().for_each(|part| O::of_mut(part).push(update.clone()));
+                                O::of_mut(&mut self.parts[last]).push(update);
+                            }
+                        }
+                    }
                 }
-                let serves = |(data, _, _): &&(O::Data, Time, Diff)| O::tenant(data).is_none_or(self.serves);
-                O::of(self.updates).iter().filter(serves).cloned().collect()
             }
         }
-        let serves = |tenant: &str| tenant_owner(tenant, processes, workers) == process;
-        WorkerBatch {
-            worker: self.worker,
-            upper: self.upper,
-            updates: Outputs::make(&mut Served { updates: &self.updates, serves: &serves }),
-            dead_letters: self.dead_letters.clone(),
-            progress: self.progress.clone(),
-        }
+        let WorkerBatch { worker, upper, mut updates, dead_letters, progress } = self;
+        let owner = |tenant: &str| tenant_owner(tenant, processes, workers);
+        let mut split = Split {
+            whole: &mut updates,
+            parts: (0..processes).map(|_| Outputs::default()).collect(),
+            owner: &owner,
+            takes_every_tenant,
+        };
+        for_each_output(&mut split);
+        split
+            .parts
+            .into_iter()
+            .map(|updates| WorkerBatch {
+                worker,
+                upper,
+                updates,
+                dead_letters: dead_letters.clone(),
+                progress: progress.clone(),
+            })
+            .collect()
     }
 }
 
@@ -77,15 +114,15 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn a_process_is_sent_the_results_of_the_tenants_it_serves_and_every_dead_letter_and_progress() {
-        // A cluster of 2 processes × 2 workers; tenants served by each.
+    /// A batch of a worker of a 2 × 2 cluster with a stock update of a tenant of each process, an
+    /// event id counted, a dead letter and progress; and the tenants of process 0 and 1.
+    fn batch() -> (WorkerBatch, [String; 2]) {
         let served_by = |process| {
             (0..).map(|n| format!("tenant-{n}")).find(|tenant| tenant_owner(tenant, 2, 2) == process).unwrap()
         };
-        let (ours, theirs) = (served_by(1), served_by(0));
+        let tenants = [served_by(0), served_by(1)];
         let mut updates = Outputs::<Updates>::default();
-        for tenant in [&ours, &theirs] {
+        for tenant in &tenants {
             updates.stock.push(((PositionKey::new(tenant.as_str(), "berlin", "SKU-1"), StockLevels::default()), 7, 1));
         }
         updates.inventory_ids.push((EventDigest::of("e-1"), 7, 1));
@@ -107,13 +144,35 @@ mod tests {
             dead_letters: vec![(7, dead_letter)],
             progress: vec![(7, progress)],
         };
+        (batch, tenants)
+    }
 
-        let sent = batch.served_by(1, 2, 2);
-        let tenants =
-            sent.updates.stock.iter().map(|((position, _), _, _)| position.tenant_id.as_str()).collect::<Vec<_>>();
-        assert_eq!(tenants, [ours.as_str()], "only the tenants process 1 serves");
-        assert!(sent.updates.inventory_ids.is_empty(), "what only a database stores stays with process 0");
-        assert_eq!((sent.worker, sent.upper), (2, 8));
-        assert_eq!((sent.dead_letters, sent.progress), (batch.dead_letters.clone(), batch.progress.clone()));
+    fn stock_tenants(batch: &WorkerBatch) -> Vec<&str> {
+        batch.updates.stock.iter().map(|((position, _), _, _)| position.tenant_id.as_str()).collect()
+    }
+
+    #[test]
+    fn each_process_is_sent_the_results_of_the_tenants_it_serves_and_every_dead_letter_and_progress() {
+        let (batch, tenants) = batch();
+        let parts = batch.clone().split(2, 2, false);
+        assert_eq!(parts.len(), 2);
+        for (process, part) in parts.iter().enumerate() {
+            assert_eq!(stock_tenants(part), [tenants[process].as_str()], "only the tenants process {process} serves");
+            assert!(part.updates.inventory_ids.is_empty(), "what only a database stores goes nowhere");
+            assert_eq!((part.worker, part.upper), (2, 8));
+            assert_eq!((&part.dead_letters, &part.progress), (&batch.dead_letters, &batch.progress));
+        }
+    }
+
+    #[test]
+    fn a_process_0_that_takes_every_tenant_is_sent_the_whole_batch() {
+        let (batch, tenants) = batch();
+        let parts = batch.clone().split(2, 2, true);
+        assert_eq!(parts[0].updates, batch.updates, "process 0: all of it, what only a database stores too");
+        assert_eq!(stock_tenants(&parts[1]), [tenants[1].as_str()], "process 1: its own tenants");
+        assert!(parts[1].updates.inventory_ids.is_empty());
+        for part in &parts {
+            assert_eq!((&part.dead_letters, &part.progress), (&batch.dead_letters, &batch.progress));
+        }
     }
 }

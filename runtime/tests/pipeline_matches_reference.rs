@@ -108,11 +108,40 @@ fn four_workers_serve_what_the_reference_model_computes() {
     assert_snapshot_equals_model_and_dead_letters(&snapshot, dead_letters);
 }
 
-#[test]
-fn every_process_of_a_two_process_cluster_serves_what_the_reference_model_computes() {
+/// Counts the stock changes of tenants `process` does not serve that the runtime hands to sinks.
+struct OthersStock {
+    process: usize,
+    count: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Sink for OthersStock {
+    fn name(&self) -> &'static str {
+        "others-stock"
+    }
+    fn apply(&mut self, batch: &ChangeBatch) -> Result<(), SinkError> {
+        let others =
+            batch.changes.stock.iter().filter(|(position, _)| tenant_owner(&position.tenant_id, 2, 2) != self.process);
+        self.count.fetch_add(others.count(), std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// What one process of [`two_process_cluster`] was handed: dead letters, lineage rows, stock
+/// changes of tenants it does not serve.
+struct Handed {
+    dead_letters: usize,
+    lineage: usize,
+    others_stock: usize,
+}
+
+/// Runs a 2 × 2 cluster over the generator (process 0 with a database, or without one and no
+/// alert topic) until both processes caught up; checks that together they serve the reference
+/// model and each serves only its own tenants; returns what each process's sinks were handed.
+fn two_process_cluster(database: bool) -> (ReferenceModel, Vec<Handed>) {
     let config = generator_config();
     let (model, expected_progress, _) = expected(&config);
     let addresses = vec![format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port())];
+    let counter = || Arc::new(std::sync::atomic::AtomicUsize::new(0));
     // Each process of the cluster starts (and waits for the other) on its own thread.
     let processes = (0..2)
         .map(|process| {
@@ -121,27 +150,24 @@ fn every_process_of_a_two_process_cluster_serves_what_the_reference_model_comput
                 // As `flowmart run` does: each process's index serves the tenants it owns.
                 let (index, writer) = ServingIndex::new(u64::MAX);
                 let writer = writer.serving_only(Box::new(move |tenant| tenant_owner(tenant, 2, 2) == process));
-                let dead_letters = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-                let lineage = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-                // As with a database: process 0 writes the recovery state and lineage.
-                let runtime = RuntimeConfig {
-                    workers: 2,
-                    cluster: Some(ClusterConfig { process, addresses, recovery_state: true }),
-                    ..RuntimeConfig::default()
-                };
+                let counts = [counter(), counter(), counter()];
+                let cluster =
+                    ClusterConfig { process, addresses, recovery_state: database, writer_takes_every_tenant: database };
+                let runtime = RuntimeConfig { workers: 2, cluster: Some(cluster), ..RuntimeConfig::default() };
                 let sinks: Vec<Box<dyn Sink>> = vec![
                     Box::new(writer),
-                    Box::new(DeadLetterCount(Arc::clone(&dead_letters))),
-                    Box::new(LineageCount(Arc::clone(&lineage))),
+                    Box::new(DeadLetterCount(Arc::clone(&counts[0]))),
+                    Box::new(LineageCount(Arc::clone(&counts[1]))),
+                    Box::new(OthersStock { process, count: Arc::clone(&counts[2]) }),
                 ];
                 let pipeline = Pipeline::start(runtime, Arc::new(Generator::new(config)), sinks).expect("starts");
-                (pipeline, index, dead_letters, lineage)
+                (pipeline, index, counts)
             })
         })
         .collect::<Vec<_>>();
     let processes = processes.into_iter().map(|process| process.join().expect("started")).collect::<Vec<_>>();
     let deadline = Instant::now() + Duration::from_secs(120);
-    for (process, (_, index, _, _)) in processes.iter().enumerate() {
+    for (process, (_, index, _)) in processes.iter().enumerate() {
         while index.snapshot().progress != expected_progress {
             let progress = index.snapshot().progress.clone();
             assert!(Instant::now() < deadline, "process {process} did not catch up: {progress:?}");
@@ -149,7 +175,7 @@ fn every_process_of_a_two_process_cluster_serves_what_the_reference_model_comput
         }
     }
     // Each process serves the tenants it owns (and was sent their results); together, the whole.
-    let snapshots = processes.iter().map(|(_, index, _, _)| index.snapshot()).collect::<Vec<_>>();
+    let snapshots = processes.iter().map(|(_, index, _)| index.snapshot()).collect::<Vec<_>>();
     for (process, snapshot) in snapshots.iter().enumerate() {
         assert!(!snapshot.tenants.is_empty(), "process {process} serves a tenant");
         assert!(snapshot.tenants.keys().all(|tenant| tenant_owner(tenant, 2, 2) == process), "process {process}");
@@ -157,19 +183,36 @@ fn every_process_of_a_two_process_cluster_serves_what_the_reference_model_comput
     let mut whole = Snapshot::clone(&snapshots[0]);
     whole.tenants = whole.tenants.union(snapshots[1].tenants.clone());
     // Stopping one process stops the cluster; both finish cleanly.
-    let mut processes = processes.into_iter();
-    let (first, _, first_dead, first_lineage) = processes.next().expect("process 0");
-    let (second, _, second_dead, second_lineage) = processes.next().expect("process 1");
-    first.stop().expect("process 0 stops cleanly");
-    second.stop().expect("process 1 stops cleanly");
-    // Together the whole model; every dead letter reaches every process.
-    for dead_letters in [first_dead, second_dead] {
-        assert_snapshot_equals_model_and_dead_letters(&whole, dead_letters.load(std::sync::atomic::Ordering::SeqCst));
+    let mut handed = Vec::new();
+    for (process, (pipeline, _, counts)) in processes.into_iter().enumerate() {
+        pipeline.stop().unwrap_or_else(|error| panic!("process {process} stops cleanly: {error:?}"));
+        let [dead_letters, lineage, others_stock] = counts.map(|count| count.load(std::sync::atomic::Ordering::SeqCst));
+        handed.push(Handed { dead_letters, lineage, others_stock });
     }
-    // What only a database stores goes to the process that writes it, whole, and to no other.
-    let lineage = |count: Arc<std::sync::atomic::AtomicUsize>| count.load(std::sync::atomic::Ordering::SeqCst);
-    assert_eq!(lineage(first_lineage), model.stock_history().len(), "process 0: every lineage row");
-    assert_eq!(lineage(second_lineage), 0, "process 1: none");
+    // Together the whole model; every dead letter reaches every process.
+    for process in &handed {
+        assert_snapshot_equals_model_and_dead_letters(&whole, process.dead_letters);
+    }
+    (model, handed)
+}
+
+#[test]
+fn every_process_of_a_two_process_cluster_serves_what_the_reference_model_computes() {
+    let (model, handed) = two_process_cluster(true);
+    // What only a database stores goes to the process that writes it, whole, and to no other;
+    // the other tenants' results too.
+    assert_eq!(handed[0].lineage, model.stock_history().len(), "process 0: every lineage row");
+    assert_eq!(handed[1].lineage, 0, "process 1: none");
+    assert!(handed[0].others_stock > 0, "process 0 stores every tenant's stock");
+    assert_eq!(handed[1].others_stock, 0, "process 1: only its own tenants' stock");
+}
+
+#[test]
+fn without_a_database_each_process_of_a_cluster_is_sent_only_its_own_tenants_results() {
+    let (_, handed) = two_process_cluster(false);
+    for (process, handed) in handed.iter().enumerate() {
+        assert_eq!((handed.lineage, handed.others_stock), (0, 0), "process {process}: nothing of other tenants");
+    }
 }
 
 /// Starts a 2-process cluster whose process 1 differs as `differ` says, and returns what each
@@ -182,7 +225,12 @@ fn refusals(differ: impl Fn(&mut RuntimeConfig, &mut Resume) + Clone + Send + 's
             std::thread::spawn(move || {
                 let mut runtime = RuntimeConfig {
                     workers: 1,
-                    cluster: Some(ClusterConfig { process, addresses, recovery_state: false }),
+                    cluster: Some(ClusterConfig {
+                        process,
+                        addresses,
+                        recovery_state: false,
+                        writer_takes_every_tenant: false,
+                    }),
                     ..RuntimeConfig::default()
                 };
                 let mut resume = Resume::default();
