@@ -69,8 +69,8 @@ pub trait Output: Sized + 'static {
     /// refused is traced back to the records that made it.
     fn caused_by(change: &Self::Change, record: &InputRecord) -> bool;
     /// The tenant an update belongs to, for an output the serving index shows: in a cluster, only
-    /// the process that serves the tenant (and process 0, which writes every result) receives
-    /// it. `None`: every process receives it.
+    /// the process that serves the tenant (and process 0 when it stores or publishes every
+    /// result) receives it. `None`: every process receives it.
     fn tenant(_data: &Self::Data) -> Option<&str> {
         None
     }
