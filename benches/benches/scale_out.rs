@@ -67,7 +67,6 @@ fn to_queryable(
                         process,
                         addresses,
                         recovery_state: stored,
-                        writer_takes_every_tenant: stored,
                     });
                     let config = RuntimeConfig { workers, cluster, ..RuntimeConfig::default() };
                     (Pipeline::start(config, source, vec![Box::new(writer)]).expect("starts"), index)

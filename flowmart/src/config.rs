@@ -69,7 +69,7 @@ impl PipelineConfig {
     /// The runtime's configuration: `[runtime]`, with what the other sections say of it.
     pub fn runtime(&self) -> RuntimeConfig {
         RuntimeConfig {
-            cluster: self.cluster.runtime(self.postgres.database_url.is_some(), self.kafka.alerts_without_database),
+            cluster: self.cluster.runtime(self.postgres.database_url.is_some()),
             retention: self.retention.operators(),
             topics: self.topics.inputs(),
             ..self.runtime.clone()
@@ -273,20 +273,6 @@ mod tests {
             (1, &["127.0.0.1:2101".to_string(), "127.0.0.1:2102".into()][..])
         );
         assert_eq!(config.cluster.peers().unwrap()[1].api, "http://127.0.0.1:8081");
-        // Process 0 takes every tenant's results only to store or publish them.
-        let cluster = |database, alerts| config.cluster.runtime(database, alerts).expect("a cluster");
-        let takes_every_tenant = |(database, alerts)| cluster(database, alerts).writer_takes_every_tenant;
-        assert!(!takes_every_tenant((false, false)), "no database, no alert topic");
-        assert!([(true, false), (false, true), (true, true)].into_iter().all(takes_every_tenant));
-        // (`DATABASE_URL` may be set around the tests: only settings that decide alone are tried.)
-        let takes = |setting: &'static str, value: &str| {
-            let mut flags = flags("2", "1", &peers.0);
-            flags.push((setting, value.to_string()));
-            let cluster = load(Some(&minimal.0), &flags).unwrap().runtime().cluster.expect("a cluster");
-            (cluster.recovery_state, cluster.writer_takes_every_tenant)
-        };
-        assert_eq!(takes("postgres.database_url", "postgres://db/flowmart"), (true, true));
-        assert!(takes("kafka.alerts_without_database", "true").1);
         assert!(load(Some(&minimal.0), &[]).unwrap().runtime().cluster.is_none(), "alone by default");
 
         let problems = |flags: Vec<(&'static str, String)>| {

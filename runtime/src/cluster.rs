@@ -7,12 +7,12 @@
 //! - **fan-in**: each worker sends every batch it seals to the first worker of every process,
 //!   which hands it to its process's collector. Every collector thus hears from every worker and
 //!   publishes the same complete frontiers: process 0 commits them (Postgres, alert and dead-letter
-//!   topics) and receives every tenant's results when it stores or publishes them
-//!   ([`ClusterConfig::writer_takes_every_tenant`]); each other process — and process 0 when it
-//!   does not — receives the results of the tenants it serves (`flowmart_schemas::tenant_owner`),
-//!   and no outputs that only a database stores (recovery state, lineage). A tenant's stock,
-//!   alerts and settlements are computed in the process that serves it, so they cross to no other
-//!   process but a process 0 that takes every tenant's.
+//!   topics) and, when it has a database ([`ClusterConfig::recovery_state`]), receives everything;
+//!   each other process — and process 0 without a database — receives the results of the tenants
+//!   it serves (`flowmart_schemas::tenant_owner`), every alert change (so that all number them
+//!   alike), and no outputs that only a database stores (recovery state, lineage). A tenant's
+//!   stock, alerts and settlements are computed in the process that serves it, so its stock and
+//!   settlements cross to no other process but a process 0 that stores them.
 //! - **stop**: a stop asked of any process (SIGTERM) reaches every worker, so the whole cluster
 //!   closes its inputs, finishes what it read and publishes it; no process waits for a peer that
 //!   already left.
@@ -47,10 +47,6 @@ pub struct ClusterConfig {
     /// a database). Every worker must then capture it, and every process must build the same
     /// dataflow whatever its own sinks are; only process 0's sinks receive it.
     pub recovery_state: bool,
-    /// Whether process 0 takes every tenant's results: it stores them (a database) or publishes
-    /// alert changes to Kafka. Otherwise it is sent, like every other process, only the results
-    /// of the tenants it serves.
-    pub writer_takes_every_tenant: bool,
 }
 
 impl ClusterConfig {
@@ -124,16 +120,18 @@ pub(crate) struct ClusterLink {
     stop_sent: bool,
     threads: usize,
     peers: usize,
-    writer_takes_every_tenant: bool,
+    /// Process 0 stores every result (it has a database): it is sent every tenant's.
+    writer_stores: bool,
 }
 
 impl ClusterLink {
     /// Builds the two dataflows on `worker` (every worker must, in the same order); the first
-    /// worker of each process hands what reaches it to `collector`.
+    /// worker of each process hands what reaches it to `collector`. `writer_stores`: process 0
+    /// stores every result (it has a database).
     pub(crate) fn new(
         worker: &mut Worker,
         threads: usize,
-        writer_takes_every_tenant: bool,
+        writer_stores: bool,
         collector: SyncSender<WorkerBatch>,
     ) -> ClusterLink {
         let peers = worker.peers();
@@ -163,14 +161,14 @@ impl ClusterLink {
             });
             handle
         });
-        ClusterLink { batches, stop, stop_seen, stop_sent: false, threads, peers, writer_takes_every_tenant }
+        ClusterLink { batches, stop, stop_seen, stop_sent: false, threads, peers, writer_stores }
     }
 
     /// Sends `batch` to the first worker of every process: what each serves, or all of it to a
-    /// process 0 that takes every tenant's results.
+    /// process 0 that stores every result.
     pub(crate) fn publish(&mut self, batch: WorkerBatch) {
         let upper = batch.upper;
-        let parts = batch.split(self.peers / self.threads, self.threads, self.writer_takes_every_tenant);
+        let parts = batch.split(self.peers / self.threads, self.threads, self.writer_stores);
         for (process, part) in parts.into_iter().enumerate() {
             self.batches.send((process * self.threads, part));
         }

@@ -24,22 +24,22 @@ pub(crate) struct WorkerBatch {
 impl WorkerBatch {
     /// Splits the batch among the processes of a cluster of `processes` × `workers`, in one pass
     /// that finds each update's owner once: entry `p` is what process `p` is sent. Each process
-    /// gets the updates of the tenants it serves ([`tenant_owner`]) and every dead letter and
-    /// progress report; process 0, when it `takes_every_tenant` (it stores or publishes the
-    /// results), gets the whole batch, and no other process the outputs only a database stores
-    /// ([`Output::STORED_ONLY`]: recovery state and lineage).
-    pub(crate) fn split(self, processes: usize, workers: usize, takes_every_tenant: bool) -> Vec<WorkerBatch> {
+    /// gets the updates of the tenants it serves ([`tenant_owner`]), those of outputs with no
+    /// tenant ([`Output::tenant`]: alert changes), and every dead letter and progress report. A
+    /// process 0 that `stores_every_result` (it has a database) gets the whole batch; no other
+    /// process gets the outputs only a database stores ([`Output::STORED_ONLY`]: recovery state
+    /// and lineage).
+    pub(crate) fn split(self, processes: usize, workers: usize, stores_every_result: bool) -> Vec<WorkerBatch> {
         struct Split<'a> {
             whole: &'a mut Outputs<Updates>,
             parts: Vec<Outputs<Updates>>,
             owner: &'a dyn Fn(&str) -> usize,
-            takes_every_tenant: bool,
+            stores_every_result: bool,
         }
         impl ForEachOutput for Split<'_> {
             fn each<O: Output>(&mut self) {
                 let updates = std::mem::take(O::of_mut(self.whole));
-                let last = self.parts.len() - 1;
-                if self.takes_every_tenant {
+                if self.stores_every_result {
                     if !O::STORED_ONLY {
                         for update in &updates {
                             match O::tenant(&update.0).map(self.owner) {
@@ -53,6 +53,7 @@ impl WorkerBatch {
                     }
                     *O::of_mut(&mut self.parts[0]) = updates;
                 } else if !O::STORED_ONLY {
+                    let last = self.parts.len() - 1;
                     for update in updates {
                         match O::tenant(&update.0).map(self.owner) {
                             Some(owner) => O::of_mut(&mut self.parts[owner]).push(update),
@@ -71,7 +72,7 @@ impl WorkerBatch {
             whole: &mut updates,
             parts: (0..processes).map(|_| Outputs::default()).collect(),
             owner: &owner,
-            takes_every_tenant,
+            stores_every_result,
         };
         for_each_output(&mut split);
         split
@@ -110,12 +111,13 @@ pub(crate) fn send(sender: &SyncSender<WorkerBatch>, mut batch: WorkerBatch, shu
 
 #[cfg(test)]
 mod tests {
-    use flowmart_schemas::{EventDigest, InputTopic, PositionKey, StockLevels};
+    use flowmart_schemas::{EventDigest, InputTopic, PositionKey, ReorderAlert, ReorderAlertStatus, StockLevels};
 
     use super::*;
 
     /// A batch of a worker of a 2 × 2 cluster with a stock update of a tenant of each process, an
-    /// event id counted, a dead letter and progress; and the tenants of process 0 and 1.
+    /// alert change of process 0's tenant, an event id counted, a dead letter and progress; and
+    /// the tenants of process 0 and 1.
     fn batch() -> (WorkerBatch, [String; 2]) {
         let served_by = |process| {
             (0..).map(|n| format!("tenant-{n}")).find(|tenant| tenant_owner(tenant, 2, 2) == process).unwrap()
@@ -125,6 +127,18 @@ mod tests {
         for tenant in &tenants {
             updates.stock.push(((PositionKey::new(tenant.as_str(), "berlin", "SKU-1"), StockLevels::default()), 7, 1));
         }
+        let alert = ReorderAlert {
+            alert_id: "a-1".into(),
+            tenant_id: tenants[0].as_str().into(),
+            warehouse_id: "berlin".into(),
+            sku: "SKU-1".into(),
+            status: ReorderAlertStatus::Opened,
+            projected: 3,
+            reorder_point: 5,
+            suggested_quantity: 10,
+            changed_at: 7,
+        };
+        updates.alerts.push((alert, 7, 1));
         updates.inventory_ids.push((EventDigest::of("e-1"), 7, 1));
         let dead_letter = DeadLetter {
             topic: InputTopic::Inventory,
@@ -152,12 +166,13 @@ mod tests {
     }
 
     #[test]
-    fn each_process_is_sent_the_results_of_the_tenants_it_serves_and_every_dead_letter_and_progress() {
+    fn each_process_is_sent_the_results_of_the_tenants_it_serves_every_alert_dead_letter_and_progress() {
         let (batch, tenants) = batch();
         let parts = batch.clone().split(2, 2, false);
         assert_eq!(parts.len(), 2);
         for (process, part) in parts.iter().enumerate() {
             assert_eq!(stock_tenants(part), [tenants[process].as_str()], "only the tenants process {process} serves");
+            assert_eq!(part.updates.alerts, batch.updates.alerts, "every alert change: all number them alike");
             assert!(part.updates.inventory_ids.is_empty(), "what only a database stores goes nowhere");
             assert_eq!((part.worker, part.upper), (2, 8));
             assert_eq!((&part.dead_letters, &part.progress), (&batch.dead_letters, &batch.progress));
@@ -165,11 +180,12 @@ mod tests {
     }
 
     #[test]
-    fn a_process_0_that_takes_every_tenant_is_sent_the_whole_batch() {
+    fn a_process_0_that_stores_every_result_is_sent_the_whole_batch() {
         let (batch, tenants) = batch();
         let parts = batch.clone().split(2, 2, true);
         assert_eq!(parts[0].updates, batch.updates, "process 0: all of it, what only a database stores too");
         assert_eq!(stock_tenants(&parts[1]), [tenants[1].as_str()], "process 1: its own tenants");
+        assert_eq!(parts[1].updates.alerts, batch.updates.alerts, "and every alert change");
         assert!(parts[1].updates.inventory_ids.is_empty());
         for part in &parts {
             assert_eq!((&part.dead_letters, &part.progress), (&batch.dead_letters, &batch.progress));

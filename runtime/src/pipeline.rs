@@ -124,9 +124,10 @@ impl Pipeline {
     ///
     /// In a cluster ([`RuntimeConfig::cluster`]) this waits until every process is up; the
     /// workers of all processes then read the source's partitions together, and every process's
-    /// collector publishes the same complete frontiers: `sinks` of process 0 see the whole result,
-    /// those of every other process the results of the tenants it serves
-    /// (`flowmart_schemas::tenant_owner`), every dead letter and all progress.
+    /// collector publishes the same complete frontiers: `sinks` of a process 0 with a database
+    /// ([`ClusterConfig::recovery_state`]) see the whole result, those of every other process the
+    /// results of the tenants it serves (`flowmart_schemas::tenant_owner`), every alert change,
+    /// every dead letter and all progress.
     pub fn start(
         config: RuntimeConfig,
         source: Arc<dyn Source>,

@@ -93,14 +93,9 @@ impl Context {
         let kept = |ms: Option<Time>| ms.map_or_else(|| "forever".to_string(), |ms| format!("{ms} ms"));
         let resume = &self.resume;
         let progress = resume.progress.iter().collect::<Vec<_>>().hashed();
-        let writer = match config.cluster.as_ref().is_none_or(|cluster| cluster.writer_takes_every_tenant) {
-            true => "takes every tenant's results",
-            false => "takes only its own tenants' results",
-        };
         format!(
-            "runtime.workers={}, postgres.database_url {}, process 0 {writer} (postgres.database_url or \
-             kafka.alerts_without_database), retention of event ids {} and of orders {}, topics {topics}, recovered \
-             results as of {} with {} alert changes and source progress {progress:016x}",
+            "runtime.workers={}, postgres.database_url {}, retention of event ids {} and of orders {}, topics {topics}, \
+             recovered results as of {} with {} alert changes and source progress {progress:016x}",
             config.workers,
             if self.stores_recovery_state { "set" } else { "unset" },
             kept(config.retention.event_ids_ms),
@@ -204,10 +199,9 @@ pub(crate) fn run(worker: &mut Worker, context: &Context, sender: SyncSender<Wor
         (sessions, capture_outputs(built, &probe, context.stores_recovery_state))
     });
     // In a cluster every worker builds the link's dataflows too, after the pipeline's.
-    let mut link = context.clustered.then(|| {
-        let takes_every_tenant = config.cluster.as_ref().is_none_or(|cluster| cluster.writer_takes_every_tenant);
-        ClusterLink::new(worker, config.workers, takes_every_tenant, sender.clone())
-    });
+    let mut link = context
+        .clustered
+        .then(|| ClusterLink::new(worker, config.workers, context.stores_recovery_state, sender.clone()));
     // Records go in after every time the recovered state covers.
     inputs.advance_to(resume.as_of);
     inputs.flush();

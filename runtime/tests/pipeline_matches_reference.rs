@@ -1,14 +1,14 @@
 //! The whole runtime — generator source, timely workers, collector, serving index — against the
 //! reference model folded over the same seeded records.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use flowmart_generator::{Generator, GeneratorConfig, PartitionWorkload};
 use flowmart_operators::reference::ReferenceModel;
 use flowmart_runtime::{ChangeBatch, InputTopic, Sink, SinkError, SourceProgress};
 use flowmart_runtime::{ClusterConfig, Pipeline, Resume, RuntimeConfig};
-use flowmart_schemas::tenant_owner;
+use flowmart_schemas::{ReorderAlert, tenant_owner};
 use flowmart_serving::{ServingIndex, Snapshot};
 use flowmart_testkit::{assert_snapshot_equals_model, free_port};
 
@@ -54,19 +54,6 @@ impl Sink for DeadLetterCount {
     }
 }
 
-/// Counts the lineage rows (stock history) the runtime hands to sinks.
-struct LineageCount(Arc<std::sync::atomic::AtomicUsize>);
-
-impl Sink for LineageCount {
-    fn name(&self) -> &'static str {
-        "lineage-count"
-    }
-    fn apply(&mut self, batch: &ChangeBatch) -> Result<(), SinkError> {
-        self.0.fetch_add(batch.changes.stock_history.len(), std::sync::atomic::Ordering::SeqCst);
-        Ok(())
-    }
-}
-
 fn run_until_caught_up(workers: usize) -> (Arc<Snapshot>, usize) {
     let config = generator_config();
     let (_, expected_progress, _) = expected(&config);
@@ -108,40 +95,49 @@ fn four_workers_serve_what_the_reference_model_computes() {
     assert_snapshot_equals_model_and_dead_letters(&snapshot, dead_letters);
 }
 
-/// Counts the stock changes of tenants `process` does not serve that the runtime hands to sinks.
-struct OthersStock {
-    process: usize,
-    count: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl Sink for OthersStock {
-    fn name(&self) -> &'static str {
-        "others-stock"
-    }
-    fn apply(&mut self, batch: &ChangeBatch) -> Result<(), SinkError> {
-        let others =
-            batch.changes.stock.iter().filter(|(position, _)| tenant_owner(&position.tenant_id, 2, 2) != self.process);
-        self.count.fetch_add(others.count(), std::sync::atomic::Ordering::SeqCst);
-        Ok(())
-    }
-}
-
-/// What one process of [`two_process_cluster`] was handed: dead letters, lineage rows, stock
-/// changes of tenants it does not serve.
+/// What the runtime handed one process's sinks: dead letters, lineage rows, stock changes of
+/// tenants the process does not serve, and every alert change with its number.
+#[derive(Default)]
 struct Handed {
     dead_letters: usize,
     lineage: usize,
     others_stock: usize,
+    alerts: Vec<(u64, ReorderAlert)>,
 }
 
-/// Runs a 2 × 2 cluster over the generator (process 0 with a database, or without one and no
-/// alert topic) until both processes caught up; checks that together they serve the reference
-/// model and each serves only its own tenants; returns what each process's sinks were handed.
+/// Tallies what process `process` of a 2 × 2 cluster is handed.
+struct Tally {
+    process: usize,
+    handed: Arc<Mutex<Handed>>,
+}
+
+impl Sink for Tally {
+    fn name(&self) -> &'static str {
+        "tally"
+    }
+    fn apply(&mut self, batch: &ChangeBatch) -> Result<(), SinkError> {
+        let mut handed = self.handed.lock().unwrap();
+        handed.dead_letters += batch.dead_letters.len();
+        handed.lineage += batch.changes.stock_history.len();
+        handed.others_stock += batch
+            .changes
+            .stock
+            .iter()
+            .filter(|(position, _)| tenant_owner(&position.tenant_id, 2, 2) != self.process)
+            .count();
+        handed.alerts.extend(batch.numbered_alerts().map(|(number, alert)| (number, alert.clone())));
+        Ok(())
+    }
+}
+
+/// Runs a 2 × 2 cluster over the generator (process 0 with a database, or without) until both
+/// processes caught up; checks that together they serve the reference model, each only its own
+/// tenants, that every dead letter reaches both and that both number every alert change alike;
+/// returns what each process's sinks were handed.
 fn two_process_cluster(database: bool) -> (ReferenceModel, Vec<Handed>) {
     let config = generator_config();
     let (model, expected_progress, _) = expected(&config);
     let addresses = vec![format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port())];
-    let counter = || Arc::new(std::sync::atomic::AtomicUsize::new(0));
     // Each process of the cluster starts (and waits for the other) on its own thread.
     let processes = (0..2)
         .map(|process| {
@@ -150,18 +146,13 @@ fn two_process_cluster(database: bool) -> (ReferenceModel, Vec<Handed>) {
                 // As `flowmart run` does: each process's index serves the tenants it owns.
                 let (index, writer) = ServingIndex::new(u64::MAX);
                 let writer = writer.serving_only(Box::new(move |tenant| tenant_owner(tenant, 2, 2) == process));
-                let counts = [counter(), counter(), counter()];
-                let cluster =
-                    ClusterConfig { process, addresses, recovery_state: database, writer_takes_every_tenant: database };
+                let handed = Arc::new(Mutex::new(Handed::default()));
+                let cluster = ClusterConfig { process, addresses, recovery_state: database };
                 let runtime = RuntimeConfig { workers: 2, cluster: Some(cluster), ..RuntimeConfig::default() };
-                let sinks: Vec<Box<dyn Sink>> = vec![
-                    Box::new(writer),
-                    Box::new(DeadLetterCount(Arc::clone(&counts[0]))),
-                    Box::new(LineageCount(Arc::clone(&counts[1]))),
-                    Box::new(OthersStock { process, count: Arc::clone(&counts[2]) }),
-                ];
+                let sinks: Vec<Box<dyn Sink>> =
+                    vec![Box::new(writer), Box::new(Tally { process, handed: Arc::clone(&handed) })];
                 let pipeline = Pipeline::start(runtime, Arc::new(Generator::new(config)), sinks).expect("starts");
-                (pipeline, index, counts)
+                (pipeline, index, handed)
             })
         })
         .collect::<Vec<_>>();
@@ -184,15 +175,18 @@ fn two_process_cluster(database: bool) -> (ReferenceModel, Vec<Handed>) {
     whole.tenants = whole.tenants.union(snapshots[1].tenants.clone());
     // Stopping one process stops the cluster; both finish cleanly.
     let mut handed = Vec::new();
-    for (process, (pipeline, _, counts)) in processes.into_iter().enumerate() {
+    for (process, (pipeline, _, tally)) in processes.into_iter().enumerate() {
         pipeline.stop().unwrap_or_else(|error| panic!("process {process} stops cleanly: {error:?}"));
-        let [dead_letters, lineage, others_stock] = counts.map(|count| count.load(std::sync::atomic::Ordering::SeqCst));
-        handed.push(Handed { dead_letters, lineage, others_stock });
+        handed.push(std::mem::take(&mut *tally.lock().unwrap()));
     }
     // Together the whole model; every dead letter reaches every process.
     for process in &handed {
         assert_snapshot_equals_model_and_dead_letters(&whole, process.dead_letters);
     }
+    // Every alert change reaches every process with the same number, whoever serves its tenant:
+    // a stream resumes with `Last-Event-ID` on any process, and across restarts.
+    assert!(!handed[0].alerts.is_empty(), "the workload opens alerts");
+    assert_eq!(handed[0].alerts, handed[1].alerts, "both processes number every alert change alike");
     (model, handed)
 }
 
@@ -211,7 +205,7 @@ fn every_process_of_a_two_process_cluster_serves_what_the_reference_model_comput
 fn without_a_database_each_process_of_a_cluster_is_sent_only_its_own_tenants_results() {
     let (_, handed) = two_process_cluster(false);
     for (process, handed) in handed.iter().enumerate() {
-        assert_eq!((handed.lineage, handed.others_stock), (0, 0), "process {process}: nothing of other tenants");
+        assert_eq!(handed.others_stock, 0, "process {process}: no stock of other tenants");
     }
 }
 
@@ -225,12 +219,7 @@ fn refusals(differ: impl Fn(&mut RuntimeConfig, &mut Resume) + Clone + Send + 's
             std::thread::spawn(move || {
                 let mut runtime = RuntimeConfig {
                     workers: 1,
-                    cluster: Some(ClusterConfig {
-                        process,
-                        addresses,
-                        recovery_state: false,
-                        writer_takes_every_tenant: false,
-                    }),
+                    cluster: Some(ClusterConfig { process, addresses, recovery_state: false }),
                     ..RuntimeConfig::default()
                 };
                 let mut resume = Resume::default();

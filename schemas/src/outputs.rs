@@ -69,8 +69,8 @@ pub trait Output: Sized + 'static {
     /// refused is traced back to the records that made it.
     fn caused_by(change: &Self::Change, record: &InputRecord) -> bool;
     /// The tenant an update belongs to, for an output the serving index shows: in a cluster, only
-    /// the process that serves the tenant (and process 0 when it stores or publishes every
-    /// result) receives it. `None`: every process receives it.
+    /// the process that serves the tenant (and process 0 when it stores every result) receives
+    /// it. `None`: every process receives it.
     fn tenant(_data: &Self::Data) -> Option<&str> {
         None
     }
@@ -449,9 +449,8 @@ impl Output for Alerts {
         let position = PositionKey::new(alert.tenant_id.clone(), alert.warehouse_id.clone(), alert.sku.clone());
         moves_stock_at(record, &position) || Policies::caused_by(&(position, None), record)
     }
-    fn tenant(alert: &Self::Data) -> Option<&str> {
-        Some(&alert.tenant_id)
-    }
+    // No `tenant`: every process receives every alert change, so all number them alike (the
+    // alert topic's numbers, and those recovered after a restart) and a stream resumes anywhere.
     field!(alerts);
 }
 

@@ -87,17 +87,11 @@ impl ClusterSettings {
         Ok(peers)
     }
 
-    /// The runtime's view: `None` for a process alone. `recovery_state`: process 0 has a database;
-    /// `publishes_alerts`: it publishes alert changes to Kafka.
-    pub(super) fn runtime(&self, recovery_state: bool, publishes_alerts: bool) -> Option<ClusterConfig> {
+    /// The runtime's view: `None` for a process alone.
+    pub(super) fn runtime(&self, recovery_state: bool) -> Option<ClusterConfig> {
         let peers = self.peers().ok().filter(|peers| peers.len() > 1)?;
         let addresses = peers.into_iter().map(|peer| peer.timely).collect();
-        Some(ClusterConfig {
-            process: self.process_index,
-            addresses,
-            recovery_state,
-            writer_takes_every_tenant: recovery_state || publishes_alerts,
-        })
+        Some(ClusterConfig { process: self.process_index, addresses, recovery_state })
     }
 
     /// Its rules, as (setting, problem).
