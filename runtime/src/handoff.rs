@@ -53,13 +53,12 @@ impl WorkerBatch {
                     }
                     *O::of_mut(&mut self.parts[0]) = updates;
                 } else if !O::STORED_ONLY {
-                    let last = self.parts.len() - 1;
                     for update in updates {
                         match O::tenant(&update.0).map(self.owner) {
                             Some(owner) => O::of_mut(&mut self.parts[owner]).push(update),
                             None => {
-                                self.parts[..last].iter_mut().for_each(|part| O::of_mut(part).push(update.clone()));
-                                O::of_mut(&mut self.parts[last]).push(update);
+                                self.parts[1..].iter_mut().for_each(|part| O::of_mut(part).push(update.clone()));
+                                O::of_mut(&mut self.parts[0]).push(update);
                             }
                         }
                     }
