@@ -8,7 +8,6 @@ use timely::dataflow::Scope;
 
 use crate::dedupe::{DedupeByEventId, Deduped};
 use crate::recovery::StoredCollections;
-use crate::reorder_alerts::ReorderAlerts;
 use crate::settlement_totals::settlement_totals;
 use crate::stock_positions::{StockInputs, stock_positions};
 use crate::{Collection, Diff, SourceOffset, Sourced, Time};
@@ -116,15 +115,22 @@ pub fn build<'scope>(
     let Deduped { records: payments, ids: payment_ids } =
         payments.dedupe_by_event_id(recovered_payment_ids, retention.event_ids_ms);
     let positions = stock_positions(
-        StockInputs { inventory, orders, policies, recovered_stock, recovered_orders, recovered_policies },
+        StockInputs {
+            inventory,
+            orders,
+            policies,
+            recovered_stock,
+            recovered_orders,
+            recovered_policies,
+            recovered_alerts,
+        },
         retention.orders_ms,
     );
-    let alerts = positions.stock.clone().reorder_alerts(positions.policies.clone(), recovered_alerts);
     let settlements = settlement_totals(payments, recovered_settlements);
     Outputs {
         stock: positions.stock,
         settlements: settlements.totals,
-        alerts,
+        alerts: positions.alerts,
         orders: positions.orders,
         policies: positions.policies,
         inventory_ids,

@@ -21,11 +21,6 @@ pub(crate) struct TimeOrderedStash<D> {
 }
 
 impl<D> TimeOrderedStash<D> {
-    /// A stash for an operator with one output.
-    pub(crate) fn new() -> Self {
-        TimeOrderedStash::for_outputs(1)
-    }
-
     /// A stash for an operator with `outputs` outputs.
     pub(crate) fn for_outputs(outputs: usize) -> Self {
         TimeOrderedStash { outputs, capabilities: None, pending: Vec::new() }

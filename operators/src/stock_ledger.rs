@@ -1,20 +1,24 @@
 //! The stock ledger: what one record does to the positions, orders and policies it touches, with
-//! nothing wrapping (`CONTRACT.md` §2). The stock operator keeps one per worker and applies every
-//! record of its tenants to it, in the order the pipeline reads them.
+//! nothing wrapping (`CONTRACT.md` §2), and the reorder alerts that follow. The stock operator
+//! keeps one per worker and applies every record of its tenants to it, in the order the pipeline
+//! reads them.
 
 use flowmart_schemas::{
-    Aggregate, AggregateKey, AggregateOutOfRange, Diff, Id, InventoryEvent, OrderEvent, OrderKey, OrderState,
-    OrderStatus, PolicyUpdate, PositionKey, ReorderPolicy, StockLevels,
+    Aggregate, AggregateKey, AggregateOutOfRange, Diff, Id, InventoryEvent, OpenAlert, OrderEvent, OrderKey,
+    OrderState, OrderStatus, PolicyUpdate, PositionKey, ReorderAlert, ReorderCheck, ReorderPolicy, StockLevels,
 };
 
 use crate::order_upsert::OrderBook;
+use crate::reorder_alerts::next_change;
 use crate::{StateMap, Time};
 
-/// One position: its levels (all zero while no current record touches it) and its policy.
+/// One position: its levels (all zero while no current record touches it), its policy and the
+/// reorder alert open on it.
 #[derive(Default)]
 struct Position {
     levels: StockLevels,
     policy: Option<ReorderPolicy>,
+    open: Option<OpenAlert>,
     /// The time the position was last touched at, and its levels before that time: what that
     /// time's output retracts.
     before: Option<(Time, StockLevels)>,
@@ -22,11 +26,11 @@ struct Position {
 
 /// Every position, order and policy of one worker's tenants, and what the current time changed.
 ///
-/// **State:** per position with a current record or a policy, its [`StockLevels`] and policy (a
-/// position with neither is dropped): about 300 bytes in the hash map (a 72-byte key, a 208-byte
-/// value, rustc 1.95, ids of up to 24 bytes stored inline); the [`OrderBook`]'s orders; and,
-/// while a time is applied, the keys it touched. Bounded by the live positions and the orders
-/// within retention.
+/// **State:** per position with a current record, a policy or an open alert, its [`StockLevels`],
+/// policy and open alert (a position with none of them is dropped): about 330 bytes in the hash
+/// map (a 72-byte key, a 256-byte value, rustc 1.95, ids of up to 24 bytes stored inline; an open
+/// alert's 36-character id on the heap besides); the [`OrderBook`]'s orders; and, while a time is
+/// applied, the keys it touched. Bounded by the live positions and the orders within retention.
 pub(crate) struct StockLedger {
     positions: StateMap<PositionKey, Position>,
     orders: OrderBook,
@@ -65,6 +69,11 @@ impl StockLedger {
     /// A recovered policy.
     pub(crate) fn recover_policy(&mut self, position: PositionKey, policy: ReorderPolicy) {
         self.set_policy(position, Some(policy));
+    }
+
+    /// A recovered open alert: the position's, as if just published (it raises no change).
+    pub(crate) fn recover_alert(&mut self, position: PositionKey, open: OpenAlert) {
+        self.touch(&position).open = Some(open);
     }
 
     /// A recovered order; call in order of `changed_at`. Its effect is in the recovered levels.
@@ -132,13 +141,19 @@ impl StockLedger {
     }
 
     /// Ends the current time: hands every change it made to `stock`, `policies` and `orders` as
-    /// `(data, diff)` (the old value retracted, the new one added), and drops positions left
-    /// with neither levels nor a policy.
+    /// `(data, diff)` (the old value retracted, the new one added), and to `alerts` the alert
+    /// change of each position it touched ([`next_change`]: measured at the levels and policy the
+    /// time left); drops positions left with no levels, policy or open alert.
+    ///
+    /// Measuring every touched position, not only those whose projected stock or policy changed
+    /// on balance, makes no other change: a position measured as it was last measured keeps its
+    /// open alert (or has none) and raises nothing.
     pub(crate) fn end_time(
         &mut self,
         mut stock: impl FnMut((PositionKey, StockLevels), Diff),
         mut policies: impl FnMut((PositionKey, ReorderPolicy), Diff),
         mut orders: impl FnMut((OrderKey, OrderState), Diff),
+        mut alerts: impl FnMut(ReorderAlert),
     ) {
         for key in self.touched.drain(..) {
             let Some(position) = self.positions.get_mut(&key) else { continue };
@@ -161,7 +176,13 @@ impl StockLedger {
                     policies((key.clone(), policy.clone()), 1);
                 }
             }
-            if position.levels.is_zero() && position.policy.is_none() {
+            let check = position.policy.as_ref().map(|policy| ReorderCheck::of(policy, position.levels.projected()));
+            let (change, open) = next_change(&key, position.open.take(), check, self.time);
+            position.open = open;
+            if let Some(change) = change {
+                alerts(change);
+            }
+            if position.levels.is_zero() && position.policy.is_none() && position.open.is_none() {
                 self.positions.remove(&key);
             }
         }
@@ -339,6 +360,7 @@ mod tests {
             },
             |_, _| {},
             |_, _| {},
+            |_| {},
         );
     }
 

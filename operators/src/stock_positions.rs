@@ -1,10 +1,12 @@
 //! Stock positions: on_hand, reserved and on_order per (tenant, warehouse, sku), from inventory
-//! events, the current version of every order and the reorder policies — with nothing wrapping.
+//! events, the current version of every order and the reorder policies — with nothing wrapping —
+//! and the reorder alerts measured on them.
 
 use differential_dataflow::AsCollection;
 use flowmart_schemas::{
-    Diff, InputTopic, InventoryEvent, OrderEvent, OrderKey, OrderState, PolicyUpdate, PositionKey, RecordSource,
-    RecoveredOrder, RefusedRecord, ReorderPolicy, StockChangeKind, StockHistoryRow, StockLevels, tenant_hash,
+    Diff, InputTopic, InventoryEvent, OpenAlert, OrderEvent, OrderKey, OrderState, PolicyUpdate, PositionKey,
+    RecordSource, RecoveredOrder, RefusedRecord, ReorderAlert, ReorderPolicy, StockChangeKind, StockHistoryRow,
+    StockLevels, tenant_hash,
 };
 use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
@@ -30,6 +32,8 @@ pub struct StockInputs<'scope> {
     pub recovered_orders: Collection<'scope, RecoveredOrder>,
     /// Recovered policies.
     pub recovered_policies: Collection<'scope, (PositionKey, ReorderPolicy)>,
+    /// Recovered open alerts.
+    pub recovered_alerts: Collection<'scope, (PositionKey, OpenAlert)>,
 }
 
 /// What comes out of [`stock_positions`].
@@ -40,6 +44,8 @@ pub struct StockPositions<'scope> {
     pub orders: Collection<'scope, (OrderKey, OrderState)>,
     /// `(position, policy)`: the current policy of every position that has one.
     pub policies: Collection<'scope, (PositionKey, ReorderPolicy)>,
+    /// The reorder alert change log: an insert-only collection, each change at its time.
+    pub alerts: Collection<'scope, ReorderAlert>,
     /// The records refused because their effect would take an aggregate out of range.
     pub refused: Collection<'scope, RefusedRecord>,
     /// Lineage: per record applied, one row per position it changed.
@@ -52,12 +58,15 @@ enum Recovered {
     Levels(PositionKey, StockLevels),
     Order(RecoveredOrder),
     Policy(PositionKey, ReorderPolicy),
+    Alert(PositionKey, OpenAlert),
 }
 
 impl Recovered {
     fn tenant_id(&self) -> &flowmart_schemas::Id {
         match self {
-            Recovered::Levels(position, _) | Recovered::Policy(position, _) => &position.tenant_id,
+            Recovered::Levels(position, _) | Recovered::Policy(position, _) | Recovered::Alert(position, _) => {
+                &position.tenant_id
+            }
             Recovered::Order(((tenant_id, _), _)) => tenant_id,
         }
     }
@@ -72,7 +81,7 @@ enum Update {
 }
 
 /// **In:** deduplicated inventory events, order events, policy updates, and the recovered levels,
-/// orders and policies of a restarted pipeline. **Out:** [`StockPositions`]:
+/// orders, policies and open alerts of a restarted pipeline. **Out:** [`StockPositions`]:
 ///
 /// - `stock`: per position touched by an inventory event or a line of an order's current
 ///   version, `(position, levels)`; when the levels change at a time the old pair is retracted
@@ -82,6 +91,14 @@ enum Update {
 ///   retention);
 /// - `policies`: per position, the policy of the latest update applied — latest pipeline time,
 ///   then source position — or nothing once that update deletes it;
+/// - `alerts`: the reorder alert changes, each at the time it happened. A position with a policy
+///   is measured at its projected stock (zero while no record touches it): OPENED when it starts
+///   needing a reorder (`projected <= reorder_point`), UPDATED when an open alert's projected,
+///   reorder point or suggested quantity changes, RESOLVED when projected rises above the reorder
+///   point or the policy is deleted. One alert per crossing: going further down while open updates
+///   the same alert. Changes are seen per time: a dip and recovery within one time raises nothing.
+///   A recovered open alert is the position's open alert, as if just published: it raises no
+///   change of its own;
 /// - `refused`: every record whose effect would take an aggregate out of the signed 64-bit range
 ///   (`CONTRACT.md` §2, "Nothing wraps"): a stock field, `available` or `projected` of a position
 ///   it touches, the suggested quantity of that position's policy, or an order version's own line
@@ -95,8 +112,8 @@ enum Update {
 ///   deltas sum to its levels.
 ///
 /// Every output holds per time only the net change of that time. Recovered state enters at its
-/// time as the operators' state and is output again (the stored levels already count the
-/// recovered orders' lines).
+/// time as the operator's state and is output again (the stored levels already count the
+/// recovered orders' lines); recovered alerts are not (they are the alert log's already).
 ///
 /// **Order:** records are applied one at a time — each time once complete, by source position
 /// within it (partition, then offset, then topic: inventory, orders, policies) — so whether a
@@ -107,15 +124,24 @@ enum Update {
 /// keys them by tenant id): worker [`tenant_hash`] modulo the workers, in the process that serves
 /// the tenant (`flowmart_schemas::tenant_owner`), so its results are made where they are served.
 ///
-/// **State:** the [`StockLedger`]: per position with a current record or a policy, its
-/// [`StockLevels`] and policy; per order within `order_retention`, its current state — bounded by
-/// the live positions and orders, not by the number of events.
+/// **State:** the [`StockLedger`]: per position with a current record, a policy or an open alert,
+/// its [`StockLevels`], policy and open alert; per order within `order_retention`, its current
+/// state — bounded by the live positions and orders, not by the number of events.
 pub fn stock_positions<'scope>(inputs: StockInputs<'scope>, order_retention: Option<Time>) -> StockPositions<'scope> {
-    let StockInputs { inventory, orders, policies, recovered_stock, recovered_orders, recovered_policies } = inputs;
+    let StockInputs {
+        inventory,
+        orders,
+        policies,
+        recovered_stock,
+        recovered_orders,
+        recovered_policies,
+        recovered_alerts,
+    } = inputs;
     let recovered = recovered_stock
         .map(|(position, levels)| Recovered::Levels(position, levels))
         .concat(recovered_orders.map(Recovered::Order))
-        .concat(recovered_policies.map(|(position, policy)| Recovered::Policy(position, policy)));
+        .concat(recovered_policies.map(|(position, policy)| Recovered::Policy(position, policy)))
+        .concat(recovered_alerts.map(|(position, open)| Recovered::Alert(position, open)));
     let mut builder = OperatorBuilder::new("StockPositions".to_owned(), inventory.inner.scope());
     let mut inventory = builder.new_input(
         inventory.inner,
@@ -140,13 +166,15 @@ pub fn stock_positions<'scope>(inputs: StockInputs<'scope>, order_retention: Opt
     let (policy_output, policy_stream) = builder.new_output();
     let (refused_output, refused) = builder.new_output();
     let (history_output, history) = builder.new_output();
+    let (alert_output, alerts) = builder.new_output();
     let mut stock_output = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(stock_output);
     let mut order_output = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(order_output);
     let mut policy_output = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(policy_output);
     let mut refused_output = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(refused_output);
     let mut history_output = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(history_output);
+    let mut alert_output = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(alert_output);
     builder.build(move |_initial_capabilities| {
-        let mut stash = TimeOrderedStash::for_outputs(5);
+        let mut stash = TimeOrderedStash::for_outputs(6);
         let mut ledger = StockLedger::new(order_retention);
         move |frontiers| {
             inventory.for_each(|capability, updates| {
@@ -164,7 +192,7 @@ pub fn stock_positions<'scope>(inputs: StockInputs<'scope>, order_retention: Opt
             let frontier = joint_frontiers(frontiers.iter().map(|frontier| frontier.frontier()));
             let (mut stock, mut orders) = (stock_output.activate(), order_output.activate());
             let (mut policies, mut refused) = (policy_output.activate(), refused_output.activate());
-            let mut history = history_output.activate();
+            let (mut history, mut alerts) = (history_output.activate(), alert_output.activate());
             stash.drain_complete(frontier.borrow(), |capabilities, time, updates| {
                 let mut refused = refused.session(&capabilities[3]);
                 let mut history = history.session(&capabilities[4]);
@@ -178,10 +206,12 @@ pub fn stock_positions<'scope>(inputs: StockInputs<'scope>, order_retention: Opt
                 let mut stock = stock.session(&capabilities[0]);
                 let mut orders = orders.session(&capabilities[1]);
                 let mut policies = policies.session(&capabilities[2]);
+                let mut alerts = alerts.session(&capabilities[5]);
                 ledger.end_time(
                     |data, diff| stock.give((data, time, diff)),
                     |data, diff| policies.give((data, time, diff)),
                     |data, diff| orders.give((data, time, diff)),
+                    |alert| alerts.give((alert, time, 1)),
                 );
             });
         }
@@ -190,6 +220,7 @@ pub fn stock_positions<'scope>(inputs: StockInputs<'scope>, order_retention: Opt
         stock: stock.as_collection(),
         orders: order_stream.as_collection(),
         policies: policy_stream.as_collection(),
+        alerts: alerts.as_collection(),
         refused: refused.as_collection(),
         history: history.as_collection(),
     }
@@ -212,6 +243,7 @@ fn apply(
         match update {
             Update::Recovered(Recovered::Levels(position, levels)) => ledger.recover_levels(position, levels),
             Update::Recovered(Recovered::Policy(position, policy)) => ledger.recover_policy(position, policy),
+            Update::Recovered(Recovered::Alert(position, open)) => ledger.recover_alert(position, open),
             Update::Recovered(Recovered::Order(order)) => recovered_orders.push(order),
             record => records.push(record),
         }

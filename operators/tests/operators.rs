@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use differential_dataflow::input::{Input, InputSession};
 use flowmart_operators::dedupe::DedupeByEventId;
-use flowmart_operators::reorder_alerts::{ReorderAlerts, alert_id};
+use flowmart_operators::reorder_alerts::alert_id;
 use flowmart_operators::stock_positions::{StockInputs, StockPositions, stock_positions};
 use flowmart_operators::{Collection, Diff, SourceOffset, Sourced, Time};
 use flowmart_schemas::{
@@ -63,10 +63,18 @@ fn positions<'s>(
     orders: Collection<'s, Sourced<OrderEvent>>,
     policies: Collection<'s, Sourced<PolicyUpdate>>,
 ) -> StockPositions<'s> {
-    let (recovered_stock, recovered_orders, recovered_policies) =
-        (nothing(&inventory), nothing(&inventory), nothing(&inventory));
+    let (recovered_stock, recovered_orders, recovered_policies, recovered_alerts) =
+        (nothing(&inventory), nothing(&inventory), nothing(&inventory), nothing(&inventory));
     stock_positions(
-        StockInputs { inventory, orders, policies, recovered_stock, recovered_orders, recovered_policies },
+        StockInputs {
+            inventory,
+            orders,
+            policies,
+            recovered_stock,
+            recovered_orders,
+            recovered_policies,
+            recovered_alerts,
+        },
         None,
     )
 }
@@ -189,8 +197,7 @@ fn alert_changes(input: Vec<(Result<InventoryEvent, Option<ReorderPolicy>>, Time
             })
         });
         let inventory = inventory.clone().dedupe_by_event_id(nothing(&inventory), None).records;
-        let positions = positions(inventory, nothing(&policies), policies.clone());
-        positions.stock.reorder_alerts(positions.policies, nothing(&policies))
+        positions(inventory, nothing(&policies), policies).alerts
     });
     let mut alerts = output.into_iter().map(|(alert, _, _)| alert).collect::<Vec<_>>();
     alerts.sort_by_key(|alert| alert.changed_at);

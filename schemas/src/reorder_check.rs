@@ -1,5 +1,5 @@
 //! A position measured against its reorder policy, and the alert open on it: the state the
-//! reorder-alert operator keeps per position and recovers from.
+//! stock operator keeps per position and recovers from.
 
 use serde::{Deserialize, Serialize};
 

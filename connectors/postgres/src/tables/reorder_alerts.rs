@@ -91,7 +91,7 @@ pub(crate) async fn read(
         .collect())
 }
 
-/// The reorder-alert operator's state: the alert open per position and its last check.
+/// The stock operator's alert state: the alert open per position and its last check.
 pub(crate) fn open_alerts(alerts: &[(Id, AlertView)]) -> Vec<(PositionKey, OpenAlert)> {
     alerts
         .iter()
