@@ -10,18 +10,17 @@ use apache_avro::writer::datum::GenericDatumWriter;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::own_schema::{Body, Malformed, ReadOwn};
 use crate::{InventoryEvent, OrderEvent, PaymentEvent, ReorderAlert, ReorderPolicy};
 
 /// A contract record with a reader schema in `schemas/avro/`.
-pub trait AvroRecord: Serialize + DeserializeOwned {
+pub trait AvroRecord: Serialize + DeserializeOwned + ReadOwn {
     /// The record's full name, e.g. `io.flowmart.events.InventoryEvent`.
     const FULL_NAME: &'static str;
     /// The schema's text, as in the repository's `.avsc` file.
     const SCHEMA_TEXT: &'static str;
     /// The parsed reader schema.
     fn reader_schema() -> &'static Schema;
-    /// A reader of bodies written with the reader schema itself, its names resolved once.
-    fn datum_reader() -> &'static GenericDatumReader<'static>;
 }
 
 macro_rules! avro_record {
@@ -36,14 +35,6 @@ macro_rules! avro_record {
                         .expect(concat!($name, ".avsc is a valid schema"))
                 });
                 &SCHEMA
-            }
-            fn datum_reader() -> &'static GenericDatumReader<'static> {
-                static READER: LazyLock<GenericDatumReader<'static>> = LazyLock::new(|| {
-                    GenericDatumReader::builder(<$record as AvroRecord>::reader_schema())
-                        .build()
-                        .expect(concat!($name, ".avsc resolves"))
-                });
-                &READER
             }
         }
     };
@@ -67,6 +58,15 @@ pub enum DecodeError {
         /// What apache-avro reported.
         #[source]
         source: Box<apache_avro::Error>,
+    },
+    /// The body, written with the reader schema itself, does not decode under it.
+    #[error("avro body does not decode as {record}: {source}")]
+    Malformed {
+        /// The record expected.
+        record: &'static str,
+        /// What is wrong with it.
+        #[source]
+        source: Malformed,
     },
     /// The body ended inside a value. (apache-avro reads a truncated string or union as null,
     /// which a defaulted field would then silently accept; [`decode`] refuses it instead.)
@@ -101,21 +101,30 @@ pub struct EncodeError {
 /// Any writer schema backward compatible with the reader's decodes: fields the reader does not
 /// know are skipped, fields the writer lacks take the reader's defaults. A writer schema equal to
 /// the reader's (the usual case; apache-avro's equality: names, fields, types and logical types,
-/// docs aside) is read as it is, straight into `T` with no generic value between: resolving it
-/// would change nothing and cost twice the decoding (BENCHMARKS.md, "Kafka → queryable from
-/// process start").
+/// docs aside) is read as it is, field by field straight into `T` (`own_schema.rs`): resolving it
+/// would change nothing and cost twice the decoding, and apache-avro's serde reader as much again
+/// (BENCHMARKS.md, "Kafka → queryable from process start" and "Reading a record's own schema").
 pub fn decode<T: AvroRecord>(writer: &Schema, body: &[u8]) -> Result<T, DecodeError> {
-    let avro = |source| DecodeError::Avro { record: T::FULL_NAME, source: Box::new(source) };
-    let mut guard = EndGuard { rest: body, read_past_end: false };
-    let decoded = match writer == T::reader_schema() {
-        true => T::datum_reader().read_deser::<T>(&mut guard),
-        false => GenericDatumReader::builder(writer)
-            .reader_schema(T::reader_schema())
-            .build()
-            .and_then(|datum_reader| datum_reader.read_value(&mut guard))
-            .and_then(|value| apache_avro::from_value(&value)),
+    let record = T::FULL_NAME;
+    if writer == T::reader_schema() {
+        let mut own = Body::new(body);
+        let decoded = T::read_own(&mut own).map_err(|malformed| match malformed {
+            Malformed::Truncated => DecodeError::Truncated { record },
+            source => DecodeError::Malformed { record, source },
+        })?;
+        return match own.remaining() {
+            0 => Ok(decoded),
+            trailing => Err(DecodeError::TrailingBytes { record, trailing }),
+        };
     }
-    .map_err(avro)?;
+    let avro = |source| DecodeError::Avro { record, source: Box::new(source) };
+    let mut guard = EndGuard { rest: body, read_past_end: false };
+    let decoded = GenericDatumReader::builder(writer)
+        .reader_schema(T::reader_schema())
+        .build()
+        .and_then(|datum_reader| datum_reader.read_value(&mut guard))
+        .and_then(|value| apache_avro::from_value(&value))
+        .map_err(avro)?;
     if guard.read_past_end {
         return Err(DecodeError::Truncated { record: T::FULL_NAME });
     }
@@ -256,6 +265,64 @@ mod tests {
             })
     }
 
+    fn any_payment() -> impl Strategy<Value = PaymentEvent> {
+        let text = || "\\PC{0,12}".prop_map(Id::from);
+        let kinds = [
+            PaymentKind::Authorized,
+            PaymentKind::Captured,
+            PaymentKind::Refunded,
+            PaymentKind::Chargeback,
+            PaymentKind::Fee,
+            PaymentKind::Payout,
+        ];
+        (text(), prop::option::of(text()), prop::sample::select(kinds.to_vec()), any::<i64>(), any::<i64>()).prop_map(
+            |(payment_id, order_id, kind, amount_minor, occurred_at)| PaymentEvent {
+                event_id: "p-1".into(),
+                tenant_id: "acme".into(),
+                payment_id,
+                buyer_id: "b".into(),
+                order_id,
+                kind,
+                amount_minor,
+                currency: "EUR".into(),
+                occurred_at,
+            },
+        )
+    }
+
+    fn any_policy() -> impl Strategy<Value = ReorderPolicy> {
+        let optional_long = || prop::option::of(any::<i64>());
+        (any::<i64>(), any::<i64>(), optional_long(), optional_long(), prop::option::of(any::<i32>())).prop_map(
+            |(reorder_point, reorder_quantity, max_level, order_multiple, lead_time_days)| ReorderPolicy {
+                tenant_id: "acme".into(),
+                warehouse_id: "berlin".into(),
+                sku: "SKU-1".into(),
+                reorder_point,
+                reorder_quantity,
+                max_level,
+                order_multiple,
+                lead_time_days,
+            },
+        )
+    }
+
+    fn any_alert() -> impl Strategy<Value = ReorderAlert> {
+        let statuses = [ReorderAlertStatus::Opened, ReorderAlertStatus::Updated, ReorderAlertStatus::Resolved];
+        (prop::sample::select(statuses.to_vec()), any::<i64>(), any::<i64>()).prop_map(
+            |(status, projected, changed_at)| ReorderAlert {
+                alert_id: "a-1".into(),
+                tenant_id: "acme".into(),
+                warehouse_id: "berlin".into(),
+                sku: "SKU-1".into(),
+                status,
+                projected,
+                reorder_point: 5,
+                suggested_quantity: 10,
+                changed_at,
+            },
+        )
+    }
+
     /// The symbols of the enum `name` in `schema`'s fields.
     fn symbols(schema: &Schema, name: &str) -> Vec<String> {
         let Schema::Record(record) = schema else { panic!("a record schema") };
@@ -318,6 +385,51 @@ mod tests {
             agrees_on_it_and_on_it_mutated(order, at, byte, cut)?;
             agrees_on_it_and_on_it_mutated(inventory, at, byte, cut)?;
         }
+
+        /// The same for the other records read from Kafka or its alert topic.
+        #[test]
+        fn decoding_the_other_records_agrees_with_the_generic_reading_on_any_body(
+            payment in any_payment(),
+            policy in any_policy(),
+            alert in any_alert(),
+            at in any::<usize>(),
+            byte in any::<u8>(),
+            cut in any::<bool>(),
+        ) {
+            agrees_on_it_and_on_it_mutated(payment, at, byte, cut)?;
+            agrees_on_it_and_on_it_mutated(policy, at, byte, cut)?;
+            agrees_on_it_and_on_it_mutated(alert, at, byte, cut)?;
+        }
+
+        /// Any bytes at all: both readings make the same record of them, or both refuse them.
+        #[test]
+        fn any_bytes_decode_alike(body in prop::collection::vec(any::<u8>(), 0..64)) {
+            prop_assert_eq!(decode::<InventoryEvent>(InventoryEvent::reader_schema(), &body).ok(), decode_through_value(&body));
+            prop_assert_eq!(decode::<OrderEvent>(OrderEvent::reader_schema(), &body).ok(), decode_through_value(&body));
+            prop_assert_eq!(decode::<PaymentEvent>(PaymentEvent::reader_schema(), &body).ok(), decode_through_value(&body));
+            prop_assert_eq!(decode::<ReorderPolicy>(ReorderPolicy::reader_schema(), &body).ok(), decode_through_value(&body));
+        }
+    }
+
+    /// Lines written in blocks with a byte size (negative counts), and integers written in more
+    /// bytes than they need: valid Avro that apache-avro's writer never makes.
+    #[test]
+    fn blocked_arrays_and_long_varints_decode_alike() {
+        let string = |text: &str| [&[(text.len() * 2) as u8][..], text.as_bytes()].concat();
+        let line = [string("SKU-1"), string("berlin"), vec![0x06], vec![0x08]].concat();
+        let head = [string("e-1"), string("acme"), string("o-1"), string("b"), vec![0x02], vec![0x00]].concat();
+        let tail = [string("EUR"), vec![0x80, 0x80, 0x00]].concat();
+        // One block of -2 lines (its size in bytes after it), then one of 1, then the end.
+        let lines = [vec![0x03, (line.len() * 4) as u8], line.clone(), line.clone(), vec![0x02], line, vec![0x00]];
+        let body = [head, lines.concat(), tail].concat();
+        let decoded = decode::<OrderEvent>(OrderEvent::reader_schema(), &body).unwrap();
+        assert_eq!(decoded.lines.len(), 3);
+        assert_eq!(decoded.occurred_at, 0, "a zero in three bytes");
+        assert_eq!(Some(decoded), decode_through_value::<OrderEvent>(&body));
+        // Ten continuation bytes: past a 64-bit varint, refused by both.
+        let overflow = [string("e-1"), vec![0xFF; 10], vec![0x01]].concat();
+        assert!(decode::<InventoryEvent>(InventoryEvent::reader_schema(), &overflow).is_err());
+        assert_eq!(decode_through_value::<InventoryEvent>(&overflow), None);
     }
 
     #[test]

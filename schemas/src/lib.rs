@@ -20,6 +20,7 @@ mod order;
 mod order_state;
 mod out_of_range;
 mod outputs;
+mod own_schema;
 mod payment;
 mod policy;
 mod position;
@@ -47,6 +48,7 @@ pub use outputs::{
     Policies, Refused, SeenEventId, SettlementHistory, Settlements, Stock, StockHistory, StoredState, Updates,
     for_each_output,
 };
+pub use own_schema::Malformed;
 pub use payment::{PaymentEvent, PaymentKind};
 pub use policy::{PolicyUpdate, ReorderPolicy};
 pub use position::PositionKey;
