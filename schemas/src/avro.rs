@@ -49,8 +49,8 @@ avro_record!(ReorderAlert, "ReorderAlert");
 /// Why an Avro body could not be turned into a record.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
-    /// The body does not decode under its writer schema, or the writer schema cannot be
-    /// resolved against the reader schema (not backward compatible).
+    /// The body does not decode under its writer schema (one other than the reader's), or the
+    /// writer schema cannot be resolved against the reader schema (not backward compatible).
     #[error("avro body does not decode as {record}: {source}")]
     Avro {
         /// The record expected.
@@ -408,6 +408,7 @@ mod tests {
             prop_assert_eq!(decode::<OrderEvent>(OrderEvent::reader_schema(), &body).ok(), decode_through_value(&body));
             prop_assert_eq!(decode::<PaymentEvent>(PaymentEvent::reader_schema(), &body).ok(), decode_through_value(&body));
             prop_assert_eq!(decode::<ReorderPolicy>(ReorderPolicy::reader_schema(), &body).ok(), decode_through_value(&body));
+            prop_assert_eq!(decode::<ReorderAlert>(ReorderAlert::reader_schema(), &body).ok(), decode_through_value(&body));
         }
     }
 
@@ -430,6 +431,36 @@ mod tests {
         let overflow = [string("e-1"), vec![0xFF; 10], vec![0x01]].concat();
         assert!(decode::<InventoryEvent>(InventoryEvent::reader_schema(), &overflow).is_err());
         assert_eq!(decode_through_value::<InventoryEvent>(&overflow), None);
+    }
+
+    /// More lines than apache-avro's allocation limit allows for their generic values: refused
+    /// by both, the lines there or not (apache-avro checks each block's count before its items).
+    #[test]
+    fn arrays_over_the_allocation_limit_are_refused_alike() {
+        let most = (512 << 20) / size_of::<apache_avro::types::Value>();
+        let zigzag = |value: u64| {
+            let mut bytes = Vec::new();
+            let mut rest = value << 1;
+            while rest > 0x7F {
+                bytes.push((rest as u8 & 0x7F) | 0x80);
+                rest >>= 7;
+            }
+            bytes.push(rest as u8);
+            bytes
+        };
+        let head = vec![0x00, 0x00, 0x00, 0x00, 0x02, 0x00];
+        let empty_line = [0x00, 0x00, 0x00, 0x00];
+        for count in [most as u64 + 1, 1 << 40] {
+            let body = [head.clone(), zigzag(count), empty_line.to_vec()].concat();
+            assert!(matches!(
+                decode::<OrderEvent>(OrderEvent::reader_schema(), &body),
+                Err(DecodeError::Malformed { source: Malformed::OverLimit, .. })
+            ));
+            assert_eq!(decode_through_value::<OrderEvent>(&body), None);
+        }
+        // At the limit the announced lines are read (here: missing, so the body is truncated).
+        let body = [head, zigzag(most as u64), empty_line.to_vec()].concat();
+        assert!(matches!(decode::<OrderEvent>(OrderEvent::reader_schema(), &body), Err(DecodeError::Truncated { .. })));
     }
 
     #[test]

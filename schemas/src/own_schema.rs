@@ -6,8 +6,10 @@
 //! matching every field's name per record and allocating each string twice; on the Kafka path
 //! that was ~60 % of a worker's reading (BENCHMARKS.md, "Reorder alerts measured by the stock
 //! operator"). What this reads, and what it refuses, is checked against apache-avro's generic
-//! reading on any body, mutated and cut short, by the proptests in `avro.rs` and the
-//! `decode_record` fuzz target.
+//! reading on any body, mutated and cut short, by the proptests in `avro.rs`; the `decode_record`
+//! fuzz target feeds it arbitrary bodies.
+
+use std::sync::LazyLock;
 
 use crate::{
     Id, InventoryEvent, InventoryKind, OrderEvent, OrderLine, OrderStatus, PaymentEvent, PaymentKind, ReorderAlert,
@@ -35,6 +37,17 @@ pub enum Malformed {
     /// An enum index or a union branch the schema does not have.
     #[error("an enum index or union branch out of range")]
     NoSuchIndex,
+    /// A string or an array longer than apache-avro's allocation limit allows (it refuses them
+    /// too, whether or not the body holds them).
+    #[error("a string or an array over the allocation limit")]
+    OverLimit,
+}
+
+/// apache-avro's allocation limit in bytes (512 MiB unless set otherwise first).
+fn allocation_limit() -> usize {
+    static LIMIT: LazyLock<usize> =
+        LazyLock::new(|| apache_avro::util::max_allocation_bytes(apache_avro::util::DEFAULT_MAX_ALLOCATION_BYTES));
+    *LIMIT
 }
 
 /// The unread rest of a body.
@@ -76,6 +89,9 @@ impl<'a> Body<'a> {
 
     fn string(&mut self) -> Result<Id, Malformed> {
         let length = usize::try_from(self.long()?).map_err(|_| Malformed::NegativeLength)?;
+        if length > allocation_limit() {
+            return Err(Malformed::OverLimit);
+        }
         if length > self.rest.len() {
             return Err(Malformed::Truncated);
         }
@@ -100,7 +116,10 @@ impl<'a> Body<'a> {
     }
 
     /// An array, block by block (a negative count is followed by the block's size in bytes).
+    /// Refused, as apache-avro refuses it, once the blocks announce more items than its generic
+    /// values of them would fit in the allocation limit.
     fn array<T>(&mut self, mut read: impl FnMut(&mut Self) -> Result<T, Malformed>) -> Result<Vec<T>, Malformed> {
+        let most = allocation_limit() / size_of::<apache_avro::types::Value>();
         let mut items = Vec::new();
         loop {
             let count = self.long()?;
@@ -109,6 +128,9 @@ impl<'a> Body<'a> {
             }
             if count < 0 {
                 self.long()?;
+            }
+            if items.len().saturating_add(usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX)) > most {
+                return Err(Malformed::OverLimit);
             }
             for _ in 0..count.unsigned_abs() {
                 items.push(read(self)?);
