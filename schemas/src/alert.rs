@@ -39,6 +39,10 @@ pub enum ReorderAlertStatus {
 }
 
 impl ReorderAlertStatus {
+    /// Every status, in the Avro enum's order.
+    pub const ALL: [ReorderAlertStatus; 3] =
+        [ReorderAlertStatus::Opened, ReorderAlertStatus::Updated, ReorderAlertStatus::Resolved];
+
     /// The Avro symbol: `OPENED`, `UPDATED` or `RESOLVED`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -267,16 +267,8 @@ mod tests {
 
     fn any_payment() -> impl Strategy<Value = PaymentEvent> {
         let text = || "\\PC{0,12}".prop_map(Id::from);
-        let kinds = [
-            PaymentKind::Authorized,
-            PaymentKind::Captured,
-            PaymentKind::Refunded,
-            PaymentKind::Chargeback,
-            PaymentKind::Fee,
-            PaymentKind::Payout,
-        ];
-        (text(), prop::option::of(text()), prop::sample::select(kinds.to_vec()), any::<i64>(), any::<i64>()).prop_map(
-            |(payment_id, order_id, kind, amount_minor, occurred_at)| PaymentEvent {
+        (text(), prop::option::of(text()), prop::sample::select(PaymentKind::ALL.to_vec()), any::<i64>(), any::<i64>())
+            .prop_map(|(payment_id, order_id, kind, amount_minor, occurred_at)| PaymentEvent {
                 event_id: "p-1".into(),
                 tenant_id: "acme".into(),
                 payment_id,
@@ -286,8 +278,7 @@ mod tests {
                 amount_minor,
                 currency: "EUR".into(),
                 occurred_at,
-            },
-        )
+            })
     }
 
     fn any_policy() -> impl Strategy<Value = ReorderPolicy> {
@@ -307,8 +298,7 @@ mod tests {
     }
 
     fn any_alert() -> impl Strategy<Value = ReorderAlert> {
-        let statuses = [ReorderAlertStatus::Opened, ReorderAlertStatus::Updated, ReorderAlertStatus::Resolved];
-        (prop::sample::select(statuses.to_vec()), any::<i64>(), any::<i64>()).prop_map(
+        (prop::sample::select(ReorderAlertStatus::ALL.to_vec()), any::<i64>(), any::<i64>()).prop_map(
             |(status, projected, changed_at)| ReorderAlert {
                 alert_id: "a-1".into(),
                 tenant_id: "acme".into(),
@@ -342,6 +332,10 @@ mod tests {
         assert_eq!(symbols(InventoryEvent::reader_schema(), "InventoryKind"), kinds);
         let statuses = OrderStatus::ALL.map(|status| status.as_str().to_string());
         assert_eq!(symbols(OrderEvent::reader_schema(), "OrderStatus"), statuses);
+        let kinds = PaymentKind::ALL.map(|kind| kind.as_str().to_string());
+        assert_eq!(symbols(PaymentEvent::reader_schema(), "PaymentKind"), kinds);
+        let statuses = ReorderAlertStatus::ALL.map(|status| status.as_str().to_string());
+        assert_eq!(symbols(ReorderAlert::reader_schema(), "ReorderAlertStatus"), statuses);
     }
 
     /// A body changed as a broken or hostile producer might: a byte overwritten, cut short.

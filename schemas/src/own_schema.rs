@@ -184,14 +184,13 @@ impl ReadOwn for OrderEvent {
 
 impl ReadOwn for PaymentEvent {
     fn read_own(body: &mut Body<'_>) -> Result<Self, Malformed> {
-        use PaymentKind::*;
         Ok(PaymentEvent {
             event_id: body.string()?,
             tenant_id: body.string()?,
             payment_id: body.string()?,
             buyer_id: body.string()?,
             order_id: body.nullable(Body::string)?,
-            kind: body.symbol(&[Authorized, Captured, Refunded, Chargeback, Fee, Payout])?,
+            kind: body.symbol(&PaymentKind::ALL)?,
             amount_minor: body.long()?,
             currency: body.string()?,
             occurred_at: body.long()?,
@@ -216,13 +215,12 @@ impl ReadOwn for ReorderPolicy {
 
 impl ReadOwn for ReorderAlert {
     fn read_own(body: &mut Body<'_>) -> Result<Self, Malformed> {
-        use ReorderAlertStatus::*;
         Ok(ReorderAlert {
             alert_id: body.string()?,
             tenant_id: body.string()?,
             warehouse_id: body.string()?,
             sku: body.string()?,
-            status: body.symbol(&[Opened, Updated, Resolved])?,
+            status: body.symbol(&ReorderAlertStatus::ALL)?,
             projected: body.long()?,
             reorder_point: body.long()?,
             suggested_quantity: body.long()?,

@@ -45,6 +45,16 @@ pub enum PaymentKind {
 }
 
 impl PaymentKind {
+    /// Every kind, in the Avro enum's order.
+    pub const ALL: [PaymentKind; 6] = [
+        PaymentKind::Authorized,
+        PaymentKind::Captured,
+        PaymentKind::Refunded,
+        PaymentKind::Chargeback,
+        PaymentKind::Fee,
+        PaymentKind::Payout,
+    ];
+
     /// The Avro symbol, as it appears on the wire.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -71,10 +71,10 @@ pub(super) async fn acknowledge(
     holder: KeyHolder,
     State(state): State<ApiState>,
     alert_id: Result<Path<String>, PathRejection>,
-    body: Result<Json<Acknowledgement>, JsonRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Json<AlertItem>, ApiError> {
     let Path(alert_id) = alert_id?;
-    let Json(acknowledgement) = body.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+    let acknowledgement: Acknowledgement = super::object_body(body)?;
     let note = checked_note(acknowledgement.note)?;
     let audit = AuditEntry::alert_acknowledged(&holder.key_id, &holder.tenant_id, &alert_id, note.as_deref());
     annotate(&state, &holder, alert_id, audit, |annotation, now| AlertAnnotation {
@@ -100,10 +100,10 @@ pub(super) async fn snooze(
     holder: KeyHolder,
     State(state): State<ApiState>,
     alert_id: Result<Path<String>, PathRejection>,
-    body: Result<Json<Snooze>, JsonRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Json<AlertItem>, ApiError> {
     let Path(alert_id) = alert_id?;
-    let Json(snooze) = body.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+    let snooze: Snooze = super::object_body(body)?;
     let note = checked_note(snooze.note)?;
     let until = OffsetDateTime::parse(&snooze.until, &Rfc3339)
         .map_err(|_| ApiError::BadRequest(format!("until must be an RFC 3339 time, got {:?}", snooze.until)))?;

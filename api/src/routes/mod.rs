@@ -22,6 +22,18 @@ use axum::routing::{delete, get, post};
 use crate::observe::record_latency;
 use crate::{ApiError, ApiState};
 
+/// A request body that must be a JSON object: serde alone would also read a struct from an array
+/// of its fields (`[null]` as `{"note": null}`), which the OpenAPI document does not allow.
+fn object_body<T: serde::de::DeserializeOwned>(
+    body: Result<axum::Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
+) -> Result<T, ApiError> {
+    let axum::Json(value) = body.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+    if !value.is_object() {
+        return Err(ApiError::BadRequest("the body must be a JSON object".into()));
+    }
+    serde_json::from_value(value).map_err(|error| ApiError::BadRequest(format!("invalid body: {error}")))
+}
+
 /// The whole API.
 pub fn router(state: ApiState) -> Router {
     let routes = Router::new()

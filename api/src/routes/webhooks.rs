@@ -62,10 +62,6 @@ fn webhook_failure(error: WebhookError) -> ApiError {
     }
 }
 
-fn json_error(rejection: JsonRejection) -> ApiError {
-    ApiError::BadRequest(rejection.body_text())
-}
-
 /// Registers a webhook: each of the tenant's alert changes from now on is posted to it, signed
 /// (`X-FlowMart-Timestamped-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.delivery_id.body">`).
 #[utoipa::path(post, path = "/v1/webhooks", request_body = NewWebhook, security(("tenant_key" = [])),
@@ -76,9 +72,9 @@ fn json_error(rejection: JsonRejection) -> ApiError {
 pub(super) async fn register(
     holder: KeyHolder,
     State(state): State<ApiState>,
-    body: Result<Json<NewWebhook>, JsonRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<RegisteredWebhook>), ApiError> {
-    let Json(new) = body.map_err(json_error)?;
+    let new: NewWebhook = super::object_body(body)?;
     if !declared_shape(&new.url) {
         return Err(ApiError::BadRequest(format!(
             "url must be an http:// or https:// URL of at most 2048 characters, got {:?}",

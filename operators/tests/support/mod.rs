@@ -292,14 +292,7 @@ fn order(id: usize) -> impl Strategy<Value = InputRecord> {
 }
 
 fn payment(id: usize) -> impl Strategy<Value = InputRecord> {
-    let kind = select(vec![
-        PaymentKind::Authorized,
-        PaymentKind::Captured,
-        PaymentKind::Refunded,
-        PaymentKind::Chargeback,
-        PaymentKind::Fee,
-        PaymentKind::Payout,
-    ]);
+    let kind = payment_kind();
     (select(&TENANTS[..]), kind, 1..10_000i64, select(&CURRENCIES[..]), 0..3i64).prop_map(
         move |(tenant, kind, amount_minor, currency, day)| {
             InputRecord::Payment(PaymentEvent {
@@ -536,14 +529,7 @@ fn extreme_payment(id: usize) -> impl Strategy<Value = InputRecord> {
 }
 
 fn payment_kind() -> impl Strategy<Value = PaymentKind> {
-    select(vec![
-        PaymentKind::Authorized,
-        PaymentKind::Captured,
-        PaymentKind::Refunded,
-        PaymentKind::Chargeback,
-        PaymentKind::Fee,
-        PaymentKind::Payout,
-    ])
+    select(PaymentKind::ALL.to_vec())
 }
 
 fn payment_record(event_id: String, kind: PaymentKind, amount_minor: i64) -> InputRecord {
