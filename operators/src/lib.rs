@@ -3,10 +3,10 @@
 //! Each operator lives in its own file, as an extension method or function from input
 //! collections to output collections; its doc states what goes in, what comes out, the state it
 //! keeps and what bounds that state. Rules an operator applies live beside it: the stock ledger
-//! (`stock_ledger.rs`) and the reorder alert lifecycle ([`reorder_alerts`]). [`dataflow::build`] wires them into the FlowMart dataflow's
-//! [`Outputs`](flowmart_schemas::Outputs) (declared once, in `schemas`),
-//! and [`reference`] is the plain-Rust model of the contract that tests and benchmarks compare
-//! the dataflow with.
+//! (`stock_ledger.rs`) and the reorder alert lifecycle ([`reorder_alerts`]). [`dataflow::build`]
+//! wires them into the FlowMart dataflow's [`Outputs`](flowmart_schemas::Outputs) (declared once,
+//! in `schemas`), and [`reference`] is the plain-Rust model of the contract that tests and
+//! benchmarks compare the dataflow with.
 //!
 //! Times are pipeline times: milliseconds since the epoch at which the runtime ingested a record.
 //! Operators do no I/O.

@@ -1,6 +1,6 @@
 //! The reorder alert lifecycle: each position with a policy measured against it, one alert per
 //! crossing, with OPENED / UPDATED / RESOLVED changes. The stock operator applies it to every
-//! position a time changed (`stock_positions.rs`), where the position's levels and policy are.
+//! position a time touched (`stock_positions.rs`), where the position's levels and policy are.
 
 use flowmart_schemas::{Id, OpenAlert, PositionKey, ReorderAlert, ReorderAlertStatus, ReorderCheck};
 use uuid::Uuid;
