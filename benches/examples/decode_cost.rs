@@ -2,7 +2,7 @@
 //! `cargo run --release -p flowmart-benches --example decode_cost`
 use std::time::Instant;
 
-use flowmart_schemas::{AvroRecord, InventoryEvent, InventoryKind, decode, encode};
+use flowmart_schemas::{AvroRecord, InventoryEvent, InventoryKind, WriterSchema, decode, encode};
 
 fn main() {
     let event = InventoryEvent {
@@ -16,11 +16,11 @@ fn main() {
         purchase_order_id: None,
     };
     let body = encode(&event).unwrap();
-    let writer = InventoryEvent::reader_schema();
+    let writer = WriterSchema::from(InventoryEvent::reader_schema().clone());
     let rounds = 20_000;
     let started = Instant::now();
     for _ in 0..rounds {
-        let decoded: InventoryEvent = decode(writer, &body).unwrap();
+        let decoded: InventoryEvent = decode(&writer, &body).unwrap();
         assert_eq!(decoded.quantity, 7);
     }
     let per_record = started.elapsed().as_secs_f64() / rounds as f64;

@@ -16,7 +16,7 @@ use flowmart_generator::GeneratorConfig;
 use flowmart_kafka::{frame, split_frame};
 use flowmart_operators::reference::ReferenceModel;
 use flowmart_runtime::Topics;
-use flowmart_schemas::{AvroRecord, ReorderAlert, ReorderAlertStatus, decode};
+use flowmart_schemas::{AvroRecord, ReorderAlert, ReorderAlertStatus, WriterSchema, decode};
 use flowmart_testkit::{
     Consumed, PrivatePostgres, RegistryStub, Tansu, TansuAuth, TestCertificates, TestDatabase, consume, free_port,
     model_of, produce, produce_workload,
@@ -390,7 +390,7 @@ fn flowmart_produce_writes_the_workload_as_registered_avro() {
         String::from_utf8_lossy(&output.stdout)
     );
     let topics = Topics::default();
-    let reader = Schema::parse_str(flowmart_schemas::InventoryEvent::SCHEMA_TEXT).unwrap();
+    let reader = WriterSchema::from(Schema::parse_str(flowmart_schemas::InventoryEvent::SCHEMA_TEXT).unwrap());
     let inventory = consume(&tansu.brokers(), &topics.inventory, 1, Duration::from_secs(30));
     assert!(!inventory.is_empty());
     for record in &inventory {
@@ -566,7 +566,7 @@ type OpenAlerts = BTreeMap<(String, String, String), (i64, i64, i64)>;
 
 /// The open alerts that replaying `published` alert changes, in the order they happened, leaves.
 fn replayed_open_alerts(published: &[Consumed]) -> OpenAlerts {
-    let reader = Schema::parse_str(ReorderAlert::SCHEMA_TEXT).unwrap();
+    let reader = WriterSchema::from(Schema::parse_str(ReorderAlert::SCHEMA_TEXT).unwrap());
     let mut changes = published
         .iter()
         .map(|record| {

@@ -4,18 +4,19 @@
 //! key, then the contract's rules (`Validate`). Input layout: `record_input.rs`.
 //!
 //! Beyond "no panic, no OOM, no hang": a record that decodes must encode again under its reader
-//! schema and decode back to itself.
+//! schema and decode back to itself, and any framed body must be read alike by the own-schema
+//! reader and by apache-avro's generic reading, as each of the five records.
 
 #![no_main]
 
 #[path = "../record_input.rs"]
 mod record_input;
 
-use flowmart_kafka::{LookupError, SchemaLookup, WriterSchemas, decode_record};
+use flowmart_kafka::{LookupError, SchemaLookup, WriterSchemas, decode_record, split_frame};
 use flowmart_runtime::InputTopic;
 use flowmart_schemas::{
-    AvroRecord, InputRecord, InventoryEvent, OrderEvent, PaymentEvent, ReorderAlert, ReorderPolicy, Validate, decode,
-    encode,
+    AvroRecord, InputRecord, InventoryEvent, OrderEvent, PaymentEvent, ReorderAlert, ReorderPolicy, Validate,
+    WriterSchema, decode, encode,
 };
 use libfuzzer_sys::fuzz_target;
 use record_input::*;
@@ -42,12 +43,27 @@ impl SchemaLookup for FakeRegistry {
 
 fn round_trips<T: AvroRecord + PartialEq + std::fmt::Debug>(record: &T) {
     let body = encode(record).expect("a decoded record encodes");
-    let again: T = decode(T::reader_schema(), &body).expect("an encoded record decodes");
+    let again: T = decode(&WriterSchema::from(T::reader_schema().clone()), &body).expect("an encoded record decodes");
     assert_eq!(&again, record, "decode(encode(record)) is the record");
+}
+
+/// The own-schema reader makes the record of `body` apache-avro's generic reading makes, or
+/// refuses it as that does.
+fn read_as_apache_avro_reads<T: AvroRecord + PartialEq + std::fmt::Debug>(body: &[u8]) {
+    let own = decode::<T>(&WriterSchema::from(T::reader_schema().clone()), body).ok();
+    let generic = decode::<T>(&WriterSchema::generic(T::reader_schema().clone()), body).ok();
+    assert_eq!(own, generic, "{} read as it is and through apache-avro's generic reading", T::FULL_NAME);
 }
 
 fuzz_target!(|data: &[u8]| {
     let input = RecordInput::parse(data);
+    if let Some(Ok((_, body))) = input.value.map(split_frame) {
+        read_as_apache_avro_reads::<InventoryEvent>(body);
+        read_as_apache_avro_reads::<OrderEvent>(body);
+        read_as_apache_avro_reads::<PaymentEvent>(body);
+        read_as_apache_avro_reads::<ReorderPolicy>(body);
+        read_as_apache_avro_reads::<ReorderAlert>(body);
+    }
     // The registry serves JSON text; non-UTF-8 bytes cannot reach the parser.
     let fuzzed = String::from_utf8_lossy(input.writer_schema).into_owned();
     let schemas = WriterSchemas::new(Box::new(FakeRegistry { fuzzed }));

@@ -11,13 +11,18 @@ use crate::Time;
 /// Stateful operators whose result depends on the order of updates (first wins, latest wins,
 /// open-then-resolve) stash their input here and process each time only once the input frontier
 /// has passed it, so that every update of that time is present and times are handled in order.
+///
+/// Each update is moved once, into its time's group, and handed out in it: records are large
+/// (100–250 bytes with their string ids) and the pipeline moves millions a second, so sorting
+/// them by time and regrouping them would copy each twice more (BENCHMARKS.md, "The stash").
 pub(crate) struct TimeOrderedStash<D> {
     /// How many outputs the operator has: a capability is held for each.
     outputs: usize,
     /// One capability per output, all for the same time (`None` while nothing is pending).
     capabilities: Option<Vec<Capability<Time>>>,
-    /// Updates in arrival order; few distinct times are pending at once.
-    pending: Vec<(Time, D)>,
+    /// Each pending time with its updates in arrival order; few distinct times are pending at
+    /// once.
+    pending: Vec<(Time, Vec<D>)>,
 }
 
 impl<D> TimeOrderedStash<D> {
@@ -27,7 +32,11 @@ impl<D> TimeOrderedStash<D> {
     }
 
     /// Stashes `updates` received under `capability`.
-    pub(crate) fn stash(&mut self, capability: InputCapability<Time>, updates: impl Iterator<Item = (D, Time)>) {
+    pub(crate) fn stash(
+        &mut self,
+        capability: InputCapability<Time>,
+        updates: impl ExactSizeIterator<Item = (D, Time)>,
+    ) {
         if let Some(received) = capability.least()
             && self.capabilities.as_ref().is_none_or(|held| received < held[0].time())
         {
@@ -35,11 +44,25 @@ impl<D> TimeOrderedStash<D> {
             let retained = (0..self.outputs).map(|output| capability.delayed(&received, output)).collect();
             self.capabilities = Some(retained);
         }
-        self.pending.extend(updates.map(|(update, time)| (time, update)));
+        let mut left = updates.len();
+        for (update, time) in updates {
+            let group = match self.pending.iter().rposition(|(pending, _)| *pending == time) {
+                Some(at) => &mut self.pending[at].1,
+                None => {
+                    // A container's updates are usually all of one time: room for the rest.
+                    self.pending.push((time, Vec::with_capacity(left)));
+                    &mut self.pending.last_mut().expect("pushed above").1
+                }
+            };
+            group.push(update);
+            left -= 1;
+        }
     }
 
     /// Hands every stashed time the `frontier` has passed, in increasing order, to `process`
-    /// with a capability for that time (one per output); then releases what is no longer needed.
+    /// with a capability for that time (one per output) and its updates in arrival order (the
+    /// operators that care break ties themselves, by source offset); then releases what is no
+    /// longer needed.
     pub(crate) fn drain_complete(
         &mut self,
         frontier: AntichainRef<'_, Time>,
@@ -51,23 +74,12 @@ impl<D> TimeOrderedStash<D> {
             self.capabilities = None;
             return;
         }
-        if self.pending.iter().all(|(time, _)| frontier.less_equal(time)) {
-            return;
-        }
-        // Complete updates go first, by time; the sort is stable, so arrival order holds within
-        // a time (operators that care break ties themselves, by source offset).
-        self.pending.sort_by_key(|(time, _)| (frontier.less_equal(time), *time));
-        let complete = self.pending.iter().take_while(|(time, _)| !frontier.less_equal(time)).count();
-        let mut ready = self.pending.drain(..complete).peekable();
-        while let Some((time, first)) = ready.next() {
-            let mut updates = vec![first];
-            while let Some((_, update)) = ready.next_if(|(next, _)| *next == time) {
-                updates.push(update);
-            }
+        let mut complete = self.pending.extract_if(.., |(time, _)| !frontier.less_equal(time)).collect::<Vec<_>>();
+        complete.sort_unstable_by_key(|(time, _)| *time);
+        for (time, updates) in complete {
             let capabilities = held.iter().map(|capability| capability.delayed(&time)).collect::<Vec<_>>();
             process(&capabilities, time, updates);
         }
-        drop(ready);
         match self.pending.iter().map(|(time, _)| *time).min() {
             Some(next) => held.iter_mut().for_each(|capability| capability.downgrade(&next)),
             None => self.capabilities = None,

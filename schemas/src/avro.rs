@@ -23,9 +23,9 @@ pub trait AvroRecord: Serialize + DeserializeOwned + ReadOwn {
     fn reader_schema() -> &'static Schema;
 }
 
-macro_rules! avro_record {
-    ($record:ty, $name:literal) => {
-        impl AvroRecord for $record {
+macro_rules! avro_records {
+    ($($record:ty => $name:literal),+ $(,)?) => {
+        $(impl AvroRecord for $record {
             const FULL_NAME: &'static str = concat!("io.flowmart.events.", $name);
             const SCHEMA_TEXT: &'static str = include_str!(concat!("../avro/", $name, ".avsc"));
             fn reader_schema() -> &'static Schema {
@@ -36,15 +36,49 @@ macro_rules! avro_record {
                 });
                 &SCHEMA
             }
+        })+
+
+        /// The full name of the record whose reader schema `schema` equals, if any.
+        fn own_record(schema: &Schema) -> Option<&'static str> {
+            $(if schema == <$record>::reader_schema() {
+                return Some(<$record>::FULL_NAME);
+            })+
+            None
         }
     };
 }
 
-avro_record!(InventoryEvent, "InventoryEvent");
-avro_record!(OrderEvent, "OrderEvent");
-avro_record!(PaymentEvent, "PaymentEvent");
-avro_record!(ReorderPolicy, "ReorderPolicy");
-avro_record!(ReorderAlert, "ReorderAlert");
+avro_records! {
+    InventoryEvent => "InventoryEvent",
+    OrderEvent => "OrderEvent",
+    PaymentEvent => "PaymentEvent",
+    ReorderPolicy => "ReorderPolicy",
+    ReorderAlert => "ReorderAlert",
+}
+
+/// A writer schema, with the record whose reader schema it equals (if any) found once, when it
+/// is made: decoding then knows whether a body can be read as it is without comparing schemas
+/// for every record.
+#[derive(Clone, Debug)]
+pub struct WriterSchema {
+    schema: Schema,
+    own: Option<&'static str>,
+}
+
+impl WriterSchema {
+    /// `schema`, always read through apache-avro's generic reading, even when it is a record's
+    /// reader schema: the reference the tests and the `decode_record` fuzz target check the
+    /// own-schema reader against.
+    pub fn generic(schema: Schema) -> Self {
+        WriterSchema { schema, own: None }
+    }
+}
+
+impl From<Schema> for WriterSchema {
+    fn from(schema: Schema) -> Self {
+        WriterSchema { own: own_record(&schema), schema }
+    }
+}
 
 /// Why an Avro body could not be turned into a record.
 #[derive(Debug, thiserror::Error)]
@@ -104,9 +138,9 @@ pub struct EncodeError {
 /// docs aside) is read as it is, field by field straight into `T` (`own_schema.rs`): resolving it
 /// would change nothing and cost twice the decoding, and apache-avro's serde reader as much again
 /// (BENCHMARKS.md, "Kafka → queryable from process start" and "Reading a record's own schema").
-pub fn decode<T: AvroRecord>(writer: &Schema, body: &[u8]) -> Result<T, DecodeError> {
+pub fn decode<T: AvroRecord>(writer: &WriterSchema, body: &[u8]) -> Result<T, DecodeError> {
     let record = T::FULL_NAME;
-    if writer == T::reader_schema() {
+    if writer.own == Some(record) {
         let mut own = Body::new(body);
         let decoded = T::read_own(&mut own).map_err(|malformed| match malformed {
             Malformed::Truncated => DecodeError::Truncated { record },
@@ -119,7 +153,7 @@ pub fn decode<T: AvroRecord>(writer: &Schema, body: &[u8]) -> Result<T, DecodeEr
     }
     let avro = |source| DecodeError::Avro { record, source: Box::new(source) };
     let mut guard = EndGuard { rest: body, read_past_end: false };
-    let decoded = GenericDatumReader::builder(writer)
+    let decoded = GenericDatumReader::builder(&writer.schema)
         .reader_schema(T::reader_schema())
         .build()
         .and_then(|datum_reader| datum_reader.read_value(&mut guard))
@@ -175,9 +209,26 @@ mod tests {
         }
     }
 
+    /// `T`'s reader schema as a writer schema: bodies are read as they are.
+    fn own<T: AvroRecord>() -> WriterSchema {
+        WriterSchema::from(T::reader_schema().clone())
+    }
+
+    #[test]
+    fn each_reader_schema_is_found_as_its_own_record_and_no_other() {
+        fn found<T: AvroRecord>() -> Option<&'static str> {
+            own::<T>().own
+        }
+        assert_eq!(found::<InventoryEvent>(), Some(InventoryEvent::FULL_NAME));
+        assert_eq!(found::<OrderEvent>(), Some(OrderEvent::FULL_NAME));
+        assert_eq!(found::<PaymentEvent>(), Some(PaymentEvent::FULL_NAME));
+        assert_eq!(found::<ReorderPolicy>(), Some(ReorderPolicy::FULL_NAME));
+        assert_eq!(found::<ReorderAlert>(), Some(ReorderAlert::FULL_NAME));
+    }
+
     fn round_trip<T: AvroRecord + PartialEq + std::fmt::Debug>(record: T) {
         let body = encode(&record).unwrap();
-        assert_eq!(decode::<T>(T::reader_schema(), &body).unwrap(), record);
+        assert_eq!(decode::<T>(&own::<T>(), &body).unwrap(), record);
     }
 
     #[test]
@@ -236,10 +287,7 @@ mod tests {
     /// The reference: apache-avro's generic reading (its `Value` turned into the record), the
     /// body read to its end and no further.
     fn decode_through_value<T: AvroRecord>(body: &[u8]) -> Option<T> {
-        let mut guard = EndGuard { rest: body, read_past_end: false };
-        let value = GenericDatumReader::builder(T::reader_schema()).build().ok()?.read_value(&mut guard).ok()?;
-        let whole = !guard.read_past_end && guard.rest.is_empty();
-        whole.then(|| apache_avro::from_value(&value).ok()).flatten()
+        decode::<T>(&WriterSchema::generic(T::reader_schema().clone()), body).ok()
     }
 
     fn any_order() -> impl Strategy<Value = OrderEvent> {
@@ -359,9 +407,9 @@ mod tests {
         cut: bool,
     ) -> Result<(), TestCaseError> {
         let body = encode(&record).unwrap();
-        prop_assert_eq!(decode::<T>(T::reader_schema(), &body).ok(), Some(record));
+        prop_assert_eq!(decode::<T>(&own::<T>(), &body).ok(), Some(record));
         let broken = mutated(&body, at, byte, cut);
-        prop_assert_eq!(decode::<T>(T::reader_schema(), &broken).ok(), decode_through_value::<T>(&broken));
+        prop_assert_eq!(decode::<T>(&own::<T>(), &broken).ok(), decode_through_value::<T>(&broken));
         Ok(())
     }
 
@@ -398,11 +446,11 @@ mod tests {
         /// Any bytes at all: both readings make the same record of them, or both refuse them.
         #[test]
         fn any_bytes_decode_alike(body in prop::collection::vec(any::<u8>(), 0..64)) {
-            prop_assert_eq!(decode::<InventoryEvent>(InventoryEvent::reader_schema(), &body).ok(), decode_through_value(&body));
-            prop_assert_eq!(decode::<OrderEvent>(OrderEvent::reader_schema(), &body).ok(), decode_through_value(&body));
-            prop_assert_eq!(decode::<PaymentEvent>(PaymentEvent::reader_schema(), &body).ok(), decode_through_value(&body));
-            prop_assert_eq!(decode::<ReorderPolicy>(ReorderPolicy::reader_schema(), &body).ok(), decode_through_value(&body));
-            prop_assert_eq!(decode::<ReorderAlert>(ReorderAlert::reader_schema(), &body).ok(), decode_through_value(&body));
+            prop_assert_eq!(decode::<InventoryEvent>(&own::<InventoryEvent>(), &body).ok(), decode_through_value(&body));
+            prop_assert_eq!(decode::<OrderEvent>(&own::<OrderEvent>(), &body).ok(), decode_through_value(&body));
+            prop_assert_eq!(decode::<PaymentEvent>(&own::<PaymentEvent>(), &body).ok(), decode_through_value(&body));
+            prop_assert_eq!(decode::<ReorderPolicy>(&own::<ReorderPolicy>(), &body).ok(), decode_through_value(&body));
+            prop_assert_eq!(decode::<ReorderAlert>(&own::<ReorderAlert>(), &body).ok(), decode_through_value(&body));
         }
     }
 
@@ -417,13 +465,13 @@ mod tests {
         // One block of -2 lines (its size in bytes after it), then one of 1, then the end.
         let lines = [vec![0x03, (line.len() * 4) as u8], line.clone(), line.clone(), vec![0x02], line, vec![0x00]];
         let body = [head, lines.concat(), tail].concat();
-        let decoded = decode::<OrderEvent>(OrderEvent::reader_schema(), &body).unwrap();
+        let decoded = decode::<OrderEvent>(&own::<OrderEvent>(), &body).unwrap();
         assert_eq!(decoded.lines.len(), 3);
         assert_eq!(decoded.occurred_at, 0, "a zero in three bytes");
         assert_eq!(Some(decoded), decode_through_value::<OrderEvent>(&body));
         // Ten continuation bytes: past a 64-bit varint, refused by both.
         let overflow = [string("e-1"), vec![0xFF; 10], vec![0x01]].concat();
-        assert!(decode::<InventoryEvent>(InventoryEvent::reader_schema(), &overflow).is_err());
+        assert!(decode::<InventoryEvent>(&own::<InventoryEvent>(), &overflow).is_err());
         assert_eq!(decode_through_value::<InventoryEvent>(&overflow), None);
     }
 
@@ -447,14 +495,14 @@ mod tests {
         for count in [most as u64 + 1, 1 << 40] {
             let body = [head.clone(), zigzag(count), empty_line.to_vec()].concat();
             assert!(matches!(
-                decode::<OrderEvent>(OrderEvent::reader_schema(), &body),
+                decode::<OrderEvent>(&own::<OrderEvent>(), &body),
                 Err(DecodeError::Malformed { source: Malformed::OverLimit, .. })
             ));
             assert_eq!(decode_through_value::<OrderEvent>(&body), None);
         }
         // At the limit the announced lines are read (here: missing, so the body is truncated).
         let body = [head, zigzag(most as u64), empty_line.to_vec()].concat();
-        assert!(matches!(decode::<OrderEvent>(OrderEvent::reader_schema(), &body), Err(DecodeError::Truncated { .. })));
+        assert!(matches!(decode::<OrderEvent>(&own::<OrderEvent>(), &body), Err(DecodeError::Truncated { .. })));
     }
 
     #[test]
@@ -475,7 +523,7 @@ mod tests {
             .unwrap()
             .write_value_to_vec(value.resolve(&writer).unwrap())
             .unwrap();
-        assert_eq!(decode::<InventoryEvent>(&writer, &body).unwrap(), event);
+        assert_eq!(decode::<InventoryEvent>(&WriterSchema::from(writer), &body).unwrap(), event);
     }
 
     #[test]
@@ -496,7 +544,7 @@ mod tests {
             .unwrap()
             .write_value_to_vec(value.resolve(&writer).unwrap())
             .unwrap();
-        let decoded = decode::<InventoryEvent>(&writer, &body).unwrap();
+        let decoded = decode::<InventoryEvent>(&WriterSchema::from(writer), &body).unwrap();
         assert_eq!(decoded, InventoryEvent { purchase_order_id: None, ..inventory() });
     }
 
@@ -510,13 +558,14 @@ mod tests {
             assert_ne!(text, InventoryEvent::SCHEMA_TEXT, "the schema text must differ");
             let writer = Schema::parse_str(&text).unwrap();
             assert_eq!(writer == *InventoryEvent::reader_schema(), equal, "{text}");
+            assert_eq!(own_record(&writer), equal.then_some(InventoryEvent::FULL_NAME), "{text}");
             let body = GenericDatumWriter::builder(&writer)
                 .build()
                 .unwrap()
                 .write_value_to_vec(apache_avro::to_value(inventory()).unwrap().resolve(&writer).unwrap())
                 .unwrap();
             assert_eq!(body, encode(&inventory()).unwrap(), "the same bytes");
-            assert_eq!(decode::<InventoryEvent>(&writer, &body).unwrap(), inventory());
+            assert_eq!(decode::<InventoryEvent>(&WriterSchema::from(writer), &body).unwrap(), inventory());
         }
     }
 
@@ -527,7 +576,7 @@ mod tests {
             let truncated = &body[..body.len() - cut];
             assert!(
                 matches!(
-                    decode::<InventoryEvent>(InventoryEvent::reader_schema(), truncated),
+                    decode::<InventoryEvent>(&own::<InventoryEvent>(), truncated),
                     Err(DecodeError::Truncated { .. } | DecodeError::Avro { .. })
                 ),
                 "a body cut by {cut} bytes must not decode"
@@ -536,7 +585,7 @@ mod tests {
         let mut padded = body.clone();
         padded.extend_from_slice(&[0, 0]);
         assert!(matches!(
-            decode::<InventoryEvent>(InventoryEvent::reader_schema(), &padded),
+            decode::<InventoryEvent>(&own::<InventoryEvent>(), &padded),
             Err(DecodeError::TrailingBytes { trailing: 2, .. })
         ));
     }

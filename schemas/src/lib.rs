@@ -33,7 +33,7 @@ mod validate;
 
 pub use alert::{ReorderAlert, ReorderAlertStatus};
 pub use alert_view::{AlertState, AlertView};
-pub use avro::{AvroRecord, DecodeError, EncodeError, decode, encode};
+pub use avro::{AvroRecord, DecodeError, EncodeError, WriterSchema, decode, encode};
 pub use currency::Currency;
 pub use event_digest::EventDigest;
 pub use history::{RecordSource, SettlementHistoryRow, StockChangeKind, StockHistoryRow};

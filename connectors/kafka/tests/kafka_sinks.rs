@@ -84,7 +84,7 @@ fn alert_changes_are_published_as_registered_avro_keyed_by_tenant() {
             assert_eq!(record.key.as_deref(), Some(&b"acme-wholesale"[..]));
             let (schema_id, body) = split_frame(record.value.as_deref().unwrap()).unwrap();
             assert_eq!(schema_id, registered, "framed with the registered schema id");
-            decode::<ReorderAlert>(&Schema::parse_str(ReorderAlert::SCHEMA_TEXT).unwrap(), body).unwrap()
+            decode::<ReorderAlert>(&Schema::parse_str(ReorderAlert::SCHEMA_TEXT).unwrap().into(), body).unwrap()
         })
         .collect::<Vec<_>>();
     decoded.sort();

@@ -15,7 +15,7 @@ use flowmart_kafka::{
     Registry, SchemaLookup, SchemaRegistryConfig, StartFrom, WriterSchemas, split_frame,
 };
 use flowmart_runtime::{InputTopic, Pipeline, RuntimeConfig, Sink, SourceProgress, Topics};
-use flowmart_schemas::{AvroRecord, ReorderAlert, ReorderAlertStatus, decode};
+use flowmart_schemas::{AvroRecord, ReorderAlert, ReorderAlertStatus, WriterSchema, decode};
 use flowmart_serving::ServingIndex;
 use flowmart_testkit::{
     RegistryStub, Tansu, TansuAuth, TestCertificates, alert_batch, assert_snapshot_equals_model, consume,
@@ -117,7 +117,7 @@ fn the_source_and_the_alert_sink_work_over_tls_with_an_https_registry_behind_bas
     assert_eq!(published.len(), 1);
     let (schema_id, body) = split_frame(published[0].value.as_deref().unwrap()).unwrap();
     assert_eq!(Some(schema_id), registry.latest_id("flowmart.reorder-alerts-value"));
-    let reader = Schema::parse_str(ReorderAlert::SCHEMA_TEXT).unwrap();
+    let reader = WriterSchema::from(Schema::parse_str(ReorderAlert::SCHEMA_TEXT).unwrap());
     assert_eq!(decode::<ReorderAlert>(&reader, body).unwrap(), opened);
 }
 

@@ -12,7 +12,9 @@ use apache_avro::Schema;
 use flowmart_kafka::split_frame;
 use flowmart_operators::reference::{ReadAt, ReferenceModel};
 use flowmart_runtime::Topics;
-use flowmart_schemas::{AvroRecord, InputRecord, InputTopic, InventoryEvent, OrderEvent, PaymentEvent, decode};
+use flowmart_schemas::{
+    AvroRecord, InputRecord, InputTopic, InventoryEvent, OrderEvent, PaymentEvent, WriterSchema, decode,
+};
 use flowmart_testkit::consume;
 
 use super::query;
@@ -157,7 +159,7 @@ fn model_of_topics(brokers: &str, produced: &[InputRecord]) -> ReferenceModel {
 }
 
 fn decoded<T: AvroRecord>(body: &[u8]) -> T {
-    let writer = Schema::parse_str(T::SCHEMA_TEXT).expect("the repository's schema");
+    let writer = WriterSchema::from(Schema::parse_str(T::SCHEMA_TEXT).expect("the repository's schema"));
     decode::<T>(&writer, body).expect("the generator's records decode")
 }
 

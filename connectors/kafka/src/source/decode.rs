@@ -1,7 +1,8 @@
 //! From a Kafka record (topic role, key, value bytes) to a decoded input record.
 
 use flowmart_schemas::{
-    AvroRecord, InputRecord, InventoryEvent, OrderEvent, PaymentEvent, PolicyUpdate, ReorderPolicy, decode,
+    AvroRecord, InputRecord, InventoryEvent, OrderEvent, PaymentEvent, PolicyUpdate, ReorderPolicy, WriterSchema,
+    decode,
 };
 
 use super::writer_schemas::{LookupError, WriterSchemas};
@@ -36,7 +37,7 @@ pub fn decode_record(
         Err(error @ LookupError::UnknownId(_)) => return reject("unknown_schema_id", error.to_string()),
         Err(error @ LookupError::Invalid { .. }) => return reject("invalid_writer_schema", error.to_string()),
     };
-    fn body_as<T: AvroRecord>(writer: &apache_avro::Schema, body: &[u8]) -> Result<T, Rejection> {
+    fn body_as<T: AvroRecord>(writer: &WriterSchema, body: &[u8]) -> Result<T, Rejection> {
         decode::<T>(writer, body).map_err(|error| Rejection { kind: "avro_decode", message: error.to_string() })
     }
     Ok(match topic {

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use apache_avro::Schema;
+use flowmart_schemas::WriterSchema;
 use schema_registry_converter::blocking::schema_registry::{SrSettings, get_schema_by_id};
 
 use crate::{RegistryClientError, SchemaRegistryConfig};
@@ -60,10 +61,11 @@ impl SchemaLookup for Registry {
     }
 }
 
-/// Parsed writer schemas by id, shared by every worker of the process.
+/// Parsed writer schemas by id, each with the record whose reader schema it equals found once,
+/// shared by every worker of the process.
 pub struct WriterSchemas {
     lookup: Box<dyn SchemaLookup>,
-    parsed: RwLock<HashMap<u32, Arc<Schema>>>,
+    parsed: RwLock<HashMap<u32, Arc<WriterSchema>>>,
 }
 
 impl WriterSchemas {
@@ -74,7 +76,7 @@ impl WriterSchemas {
 
     /// The writer schema `id`, from the cache or else from the registry. Unknown and invalid ids
     /// are not cached: registering the schema later makes the next record with it decode.
-    pub fn get(&self, id: u32) -> Result<Arc<Schema>, LookupError> {
+    pub fn get(&self, id: u32) -> Result<Arc<WriterSchema>, LookupError> {
         if let Some(schema) = self.parsed.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&id) {
             return Ok(Arc::clone(schema));
         }
@@ -82,7 +84,7 @@ impl WriterSchemas {
         let schema =
             Schema::parse_str(&text).map_err(|error| LookupError::Invalid { id, message: error.to_string() })?;
         super::safe_schema::check(&schema).map_err(|message| LookupError::Invalid { id, message })?;
-        let schema = Arc::new(schema);
+        let schema = Arc::new(WriterSchema::from(schema));
         self.parsed.write().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(id, Arc::clone(&schema));
         Ok(schema)
     }
