@@ -390,13 +390,13 @@ fn flowmart_produce_writes_the_workload_as_registered_avro() {
         String::from_utf8_lossy(&output.stdout)
     );
     let topics = Topics::default();
-    let reader = WriterSchema::from(Schema::parse_str(flowmart_schemas::InventoryEvent::SCHEMA_TEXT).unwrap());
+    let writer = WriterSchema::from(Schema::parse_str(flowmart_schemas::InventoryEvent::SCHEMA_TEXT).unwrap());
     let inventory = consume(&tansu.brokers(), &topics.inventory, 1, Duration::from_secs(30));
     assert!(!inventory.is_empty());
     for record in &inventory {
         let (schema_id, body) = split_frame(record.value.as_deref().unwrap()).unwrap();
         assert_eq!(Some(schema_id), registry.latest_id("flowmart.inventory-value"));
-        let event = decode::<flowmart_schemas::InventoryEvent>(&reader, body).unwrap();
+        let event = decode::<flowmart_schemas::InventoryEvent>(&writer, body).unwrap();
         assert_eq!(record.key.as_deref(), Some(event.tenant_id.as_bytes()), "keyed by tenant");
         assert!(record.partition < 4);
     }
@@ -566,11 +566,11 @@ type OpenAlerts = BTreeMap<(String, String, String), (i64, i64, i64)>;
 
 /// The open alerts that replaying `published` alert changes, in the order they happened, leaves.
 fn replayed_open_alerts(published: &[Consumed]) -> OpenAlerts {
-    let reader = WriterSchema::from(Schema::parse_str(ReorderAlert::SCHEMA_TEXT).unwrap());
+    let writer = WriterSchema::from(Schema::parse_str(ReorderAlert::SCHEMA_TEXT).unwrap());
     let mut changes = published
         .iter()
         .map(|record| {
-            decode::<ReorderAlert>(&reader, split_frame(record.value.as_deref().unwrap()).unwrap().1).unwrap()
+            decode::<ReorderAlert>(&writer, split_frame(record.value.as_deref().unwrap()).unwrap().1).unwrap()
         })
         .collect::<Vec<_>>();
     changes.sort_by_key(|change| change.changed_at);

@@ -32,11 +32,7 @@ impl<D> TimeOrderedStash<D> {
     }
 
     /// Stashes `updates` received under `capability`.
-    pub(crate) fn stash(
-        &mut self,
-        capability: InputCapability<Time>,
-        updates: impl ExactSizeIterator<Item = (D, Time)>,
-    ) {
+    pub(crate) fn stash(&mut self, capability: InputCapability<Time>, updates: impl Iterator<Item = (D, Time)>) {
         if let Some(received) = capability.least()
             && self.capabilities.as_ref().is_none_or(|held| received < held[0].time())
         {
@@ -44,7 +40,7 @@ impl<D> TimeOrderedStash<D> {
             let retained = (0..self.outputs).map(|output| capability.delayed(&received, output)).collect();
             self.capabilities = Some(retained);
         }
-        let mut left = updates.len();
+        let mut left = updates.size_hint().0;
         for (update, time) in updates {
             let group = match self.pending.iter().rposition(|(pending, _)| *pending == time) {
                 Some(at) => &mut self.pending[at].1,
@@ -55,7 +51,7 @@ impl<D> TimeOrderedStash<D> {
                 }
             };
             group.push(update);
-            left -= 1;
+            left = left.saturating_sub(1);
         }
     }
 
@@ -75,6 +71,9 @@ impl<D> TimeOrderedStash<D> {
             return;
         }
         let mut complete = self.pending.extract_if(.., |(time, _)| !frontier.less_equal(time)).collect::<Vec<_>>();
+        if complete.is_empty() {
+            return;
+        }
         complete.sort_unstable_by_key(|(time, _)| *time);
         for (time, updates) in complete {
             let capabilities = held.iter().map(|capability| capability.delayed(&time)).collect::<Vec<_>>();
@@ -101,4 +100,95 @@ pub(crate) fn joint_frontiers<'a>(frontiers: impl IntoIterator<Item = AntichainR
         }
     }
     joint
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use differential_dataflow::AsCollection;
+    use differential_dataflow::input::{Input, InputSession};
+    use timely::container::CapacityContainerBuilder;
+    use timely::dataflow::ProbeHandle;
+    use timely::dataflow::channels::pact::Pipeline;
+    use timely::dataflow::operators::generic::OutputBuilder;
+    use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+
+    use super::*;
+    use crate::Diff;
+
+    /// The times one drain handed out, in order, each with its updates.
+    type Drain = Vec<(Time, Vec<u32>)>;
+
+    /// What a one-output operator over a stash hands on: per drain, the times in the order they
+    /// were handed out with their updates, and every update it gave with the time of the
+    /// capability it gave it at. `rounds` are fed in order, each as `(value, time)` updates, then
+    /// the input advanced to the round's time and the dataflow stepped until it caught up.
+    fn handed_out(rounds: Vec<(Vec<(u32, Time)>, Time)>) -> (Vec<Drain>, Vec<(u32, Time)>) {
+        let drains = Arc::new(Mutex::new(Vec::new()));
+        let given = Arc::new(Mutex::new(Vec::new()));
+        let (drains_seen, given_seen) = (Arc::clone(&drains), Arc::clone(&given));
+        timely::execute_directly(move |worker| {
+            let probe = ProbeHandle::new();
+            let mut session: InputSession<Time, u32, Diff> = worker.dataflow(|scope| {
+                let (session, collection) = scope.new_collection();
+                let mut builder = OperatorBuilder::new("Stashed".to_owned(), scope);
+                let mut input = builder.new_input(collection.inner, Pipeline);
+                let (output, stream) = builder.new_output();
+                let mut output = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(output);
+                builder.build(move |_initial_capabilities| {
+                    let mut stash = TimeOrderedStash::for_outputs(1);
+                    move |frontiers| {
+                        input.for_each(|capability, updates| {
+                            stash.stash(capability, updates.drain(..).map(|(value, time, _)| (value, time)));
+                        });
+                        let mut output = output.activate();
+                        let mut drain = Vec::new();
+                        stash.drain_complete(frontiers[0].frontier(), |capabilities, time, updates| {
+                            drain.push((time, updates.clone()));
+                            let mut session = output.session(&capabilities[0]);
+                            for value in updates {
+                                session.give((value, time, 1));
+                            }
+                        });
+                        if !drain.is_empty() {
+                            drains_seen.lock().unwrap().push(drain);
+                        }
+                    }
+                });
+                stream
+                    .as_collection()
+                    .inspect(move |(value, time, _)| given_seen.lock().unwrap().push((*value, *time)))
+                    .probe_with(&probe);
+                session
+            });
+            for (updates, advance_to) in rounds {
+                for (value, time) in updates {
+                    session.update_at(value, time, 1);
+                }
+                session.advance_to(advance_to);
+                session.flush();
+                worker.step_while(|| probe.less_than(&advance_to));
+            }
+        });
+        let drains = Arc::try_unwrap(drains).ok().unwrap().into_inner().unwrap();
+        (drains, Arc::try_unwrap(given).ok().unwrap().into_inner().unwrap())
+    }
+
+    #[test]
+    fn times_are_handed_out_once_complete_in_order_each_with_its_updates_in_arrival_order() {
+        let (drains, given) = handed_out(vec![
+            // Times interleaved in one container, one of them not yet complete.
+            (vec![(3, 5), (5, 3), (1, 5), (4, 4), (2, 3), (9, 7)], 6),
+            // More for the pending time, and a time after it.
+            (vec![(7, 7), (8, 9), (6, 7)], 8),
+            // Nothing new: the last time completes.
+            (vec![], 10),
+        ]);
+        assert_eq!(
+            drains,
+            vec![vec![(3, vec![5, 2]), (4, vec![4]), (5, vec![3, 1])], vec![(7, vec![9, 7, 6])], vec![(9, vec![8])]]
+        );
+        assert_eq!(given, vec![(5, 3), (2, 3), (4, 4), (3, 5), (1, 5), (9, 7), (7, 7), (6, 7), (8, 9)]);
+    }
 }

@@ -83,6 +83,15 @@ pub(crate) struct FedRecords {
 }
 
 impl FedRecords {
+    /// Makes room for `additional` records fed at `time` (not before any time kept so far), so
+    /// that keeping a poll's records moves each once.
+    pub(crate) fn reserve(&mut self, time: Time, additional: usize) {
+        match self.by_time.back_mut() {
+            Some((last, records)) if *last == time => records.reserve(additional),
+            _ => self.by_time.push_back((time, Vec::with_capacity(additional))),
+        }
+    }
+
     /// Keeps a record fed at `time` (not before any time kept so far).
     pub(crate) fn keep(&mut self, time: Time, record: FedRecord) {
         match self.by_time.back_mut() {

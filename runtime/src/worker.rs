@@ -333,7 +333,7 @@ fn hand_over(
 /// Validates polled records and feeds the valid ones to the dataflow at `time`.
 fn feed(
     time: Time,
-    records: impl Iterator<Item = SourceRecord>,
+    records: impl ExactSizeIterator<Item = SourceRecord>,
     inputs: &mut InputSessions,
     progress: &mut SourceProgress,
     pending: &mut Pending,
@@ -342,6 +342,7 @@ fn feed(
     let (status, config) = (&context.status, &context.config);
     let mut consumed = BTreeMap::<(InputTopic, u32), u64>::new();
     let mut rejected = 0;
+    pending.fed.reserve(time, records.len());
     for record in records {
         if progress.next_offset(record.topic, record.partition).is_none() {
             // The first record of this partition this run reads.

@@ -39,7 +39,7 @@ macro_rules! avro_records {
         })+
 
         /// The full name of the record whose reader schema `schema` equals, if any.
-        fn own_record(schema: &Schema) -> Option<&'static str> {
+        fn reader_of(schema: &Schema) -> Option<&'static str> {
             $(if schema == <$record>::reader_schema() {
                 return Some(<$record>::FULL_NAME);
             })+
@@ -62,29 +62,30 @@ avro_records! {
 #[derive(Clone, Debug)]
 pub struct WriterSchema {
     schema: Schema,
-    own: Option<&'static str>,
+    reader_of: Option<&'static str>,
 }
 
 impl WriterSchema {
     /// `schema`, always read through apache-avro's generic reading, even when it is a record's
     /// reader schema: the reference the tests and the `decode_record` fuzz target check the
-    /// own-schema reader against.
+    /// own-schema reader against. Slower, and nothing else to use it for.
     pub fn generic(schema: Schema) -> Self {
-        WriterSchema { schema, own: None }
+        WriterSchema { schema, reader_of: None }
     }
 }
 
 impl From<Schema> for WriterSchema {
     fn from(schema: Schema) -> Self {
-        WriterSchema { own: own_record(&schema), schema }
+        WriterSchema { reader_of: reader_of(&schema), schema }
     }
 }
 
 /// Why an Avro body could not be turned into a record.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
-    /// The body does not decode under its writer schema (one other than the reader's), or the
-    /// writer schema cannot be resolved against the reader schema (not backward compatible).
+    /// The body does not decode under its writer schema (read through apache-avro: one other than
+    /// the reader's, or [`WriterSchema::generic`]), or the writer schema cannot be resolved
+    /// against the reader schema (not backward compatible).
     #[error("avro body does not decode as {record}: {source}")]
     Avro {
         /// The record expected.
@@ -133,14 +134,16 @@ pub struct EncodeError {
 /// Decodes an Avro binary body written with `writer`, resolved against `T`'s reader schema.
 ///
 /// Any writer schema backward compatible with the reader's decodes: fields the reader does not
-/// know are skipped, fields the writer lacks take the reader's defaults. A writer schema equal to
-/// the reader's (the usual case; apache-avro's equality: names, fields, types and logical types,
-/// docs aside) is read as it is, field by field straight into `T` (`own_schema.rs`): resolving it
-/// would change nothing and cost twice the decoding, and apache-avro's serde reader as much again
-/// (BENCHMARKS.md, "Kafka → queryable from process start" and "Reading a record's own schema").
+/// know are skipped, fields the writer lacks take the reader's defaults. A writer schema found
+/// equal to the reader's when it was made (the usual case; apache-avro's equality: names, fields,
+/// types and logical types, docs aside; not for [`WriterSchema::generic`]) is read as it is,
+/// field by field straight into `T` (`own_schema.rs`): resolving it would change nothing and cost
+/// twice the decoding, and apache-avro's serde reader as much again (BENCHMARKS.md, "Kafka →
+/// queryable from process start", "Reading a record's own schema" and "The writer schema's
+/// verdict, found once").
 pub fn decode<T: AvroRecord>(writer: &WriterSchema, body: &[u8]) -> Result<T, DecodeError> {
     let record = T::FULL_NAME;
-    if writer.own == Some(record) {
+    if writer.reader_of == Some(record) {
         let mut own = Body::new(body);
         let decoded = T::read_own(&mut own).map_err(|malformed| match malformed {
             Malformed::Truncated => DecodeError::Truncated { record },
@@ -217,13 +220,16 @@ mod tests {
     #[test]
     fn each_reader_schema_is_found_as_its_own_record_and_no_other() {
         fn found<T: AvroRecord>() -> Option<&'static str> {
-            own::<T>().own
+            own::<T>().reader_of
         }
         assert_eq!(found::<InventoryEvent>(), Some(InventoryEvent::FULL_NAME));
         assert_eq!(found::<OrderEvent>(), Some(OrderEvent::FULL_NAME));
         assert_eq!(found::<PaymentEvent>(), Some(PaymentEvent::FULL_NAME));
         assert_eq!(found::<ReorderPolicy>(), Some(ReorderPolicy::FULL_NAME));
         assert_eq!(found::<ReorderAlert>(), Some(ReorderAlert::FULL_NAME));
+        // Another record's schema is resolved against the reader's, and refused as it lacks fields.
+        let body = encode(&inventory()).unwrap();
+        assert!(matches!(decode::<PaymentEvent>(&own::<InventoryEvent>(), &body), Err(DecodeError::Avro { .. })));
     }
 
     fn round_trip<T: AvroRecord + PartialEq + std::fmt::Debug>(record: T) {
@@ -558,7 +564,7 @@ mod tests {
             assert_ne!(text, InventoryEvent::SCHEMA_TEXT, "the schema text must differ");
             let writer = Schema::parse_str(&text).unwrap();
             assert_eq!(writer == *InventoryEvent::reader_schema(), equal, "{text}");
-            assert_eq!(own_record(&writer), equal.then_some(InventoryEvent::FULL_NAME), "{text}");
+            assert_eq!(reader_of(&writer), equal.then_some(InventoryEvent::FULL_NAME), "{text}");
             let body = GenericDatumWriter::builder(&writer)
                 .build()
                 .unwrap()

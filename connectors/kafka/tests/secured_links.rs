@@ -117,8 +117,8 @@ fn the_source_and_the_alert_sink_work_over_tls_with_an_https_registry_behind_bas
     assert_eq!(published.len(), 1);
     let (schema_id, body) = split_frame(published[0].value.as_deref().unwrap()).unwrap();
     assert_eq!(Some(schema_id), registry.latest_id("flowmart.reorder-alerts-value"));
-    let reader = WriterSchema::from(Schema::parse_str(ReorderAlert::SCHEMA_TEXT).unwrap());
-    assert_eq!(decode::<ReorderAlert>(&reader, body).unwrap(), opened);
+    let writer = WriterSchema::from(Schema::parse_str(ReorderAlert::SCHEMA_TEXT).unwrap());
+    assert_eq!(decode::<ReorderAlert>(&writer, body).unwrap(), opened);
 }
 
 #[test]

@@ -477,12 +477,12 @@ impl Scene {
         let committed = query(&database, "SELECT alert_changes FROM pipeline_frontier")[0][0].parse::<u64>().unwrap();
         let published =
             consume(&self.brokers(), "flowmart.reorder-alerts", committed as usize, Duration::from_secs(60));
-        let reader = WriterSchema::from(Schema::parse_str(ReorderAlert::SCHEMA_TEXT).unwrap());
+        let writer = WriterSchema::from(Schema::parse_str(ReorderAlert::SCHEMA_TEXT).unwrap());
         let mut changes = published
             .iter()
             .map(|record| {
                 let (_, sequence) = record.headers.iter().find(|(key, _)| key == SEQUENCE_HEADER).expect("numbered");
-                let change = decode::<ReorderAlert>(&reader, split_frame(record.value.as_deref().unwrap()).unwrap().1);
+                let change = decode::<ReorderAlert>(&writer, split_frame(record.value.as_deref().unwrap()).unwrap().1);
                 (sequence.parse::<u64>().unwrap(), change.unwrap())
             })
             .collect::<Vec<_>>();
