@@ -86,18 +86,20 @@ impl FedRecords {
     /// Makes room for `additional` records fed at `time` (not before any time kept so far), so
     /// that keeping a poll's records moves each once.
     pub(crate) fn reserve(&mut self, time: Time, additional: usize) {
-        match self.by_time.back_mut() {
-            Some((last, records)) if *last == time => records.reserve(additional),
-            _ => self.by_time.push_back((time, Vec::with_capacity(additional))),
-        }
+        self.fed_at(time).reserve(additional);
     }
 
     /// Keeps a record fed at `time` (not before any time kept so far).
     pub(crate) fn keep(&mut self, time: Time, record: FedRecord) {
-        match self.by_time.back_mut() {
-            Some((last, records)) if *last == time => records.push(record),
-            _ => self.by_time.push_back((time, vec![record])),
+        self.fed_at(time).push(record);
+    }
+
+    /// The records kept for `time` (not before any time kept so far), none yet if it is new.
+    fn fed_at(&mut self, time: Time) -> &mut Vec<FedRecord> {
+        if self.by_time.back().is_none_or(|(last, _)| *last != time) {
+            self.by_time.push_back((time, Vec::new()));
         }
+        &mut self.by_time.back_mut().expect("a group for the time: pushed above if new").1
     }
 
     /// Forgets every record fed before `committed`: every sink has its results.

@@ -6,8 +6,8 @@
 //! matching every field's name per record and allocating each string twice; on the Kafka path
 //! that was ~60 % of a worker's reading (BENCHMARKS.md, "Reorder alerts measured by the stock
 //! operator"). What this reads, and what it refuses, is checked against apache-avro's generic
-//! reading on any body, mutated and cut short, by the proptests in `avro.rs`; the `decode_record`
-//! fuzz target feeds it arbitrary bodies.
+//! reading on any body, mutated and cut short, by the proptests in `avro.rs`, and on arbitrary
+//! bodies by the `decode_record` fuzz target.
 
 use std::sync::LazyLock;
 
