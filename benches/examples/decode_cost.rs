@@ -2,7 +2,7 @@
 //! `cargo run --release -p flowmart-benches --example decode_cost`
 use std::time::Instant;
 
-use flowmart_schemas::{AvroRecord, InventoryEvent, InventoryKind, WriterSchema, decode, encode};
+use flowmart_schemas::{InventoryEvent, InventoryKind, WriterSchema, decode, encode};
 
 fn main() {
     let event = InventoryEvent {
@@ -16,7 +16,7 @@ fn main() {
         purchase_order_id: None,
     };
     let body = encode(&event).unwrap();
-    let writer = WriterSchema::from(InventoryEvent::reader_schema().clone());
+    let writer = WriterSchema::own::<InventoryEvent>();
     let rounds = 20_000;
     let started = Instant::now();
     for _ in 0..rounds {

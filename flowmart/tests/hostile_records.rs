@@ -10,13 +10,11 @@ use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use apache_avro::Schema;
 use flowmart_generator::GeneratorConfig;
 use flowmart_kafka::{WorkloadProducer, split_frame};
 use flowmart_runtime::{InputTopic, SourceRecord, Topics};
 use flowmart_schemas::{
-    AvroRecord, InputRecord, InventoryEvent, InventoryKind, MAX_ABS_VALUE, PaymentEvent, PaymentKind, WriterSchema,
-    decode,
+    InputRecord, InventoryEvent, InventoryKind, MAX_ABS_VALUE, PaymentEvent, PaymentKind, WriterSchema, decode,
 };
 use flowmart_testkit::{OCCURRED_AT, RegistryStub, Tansu, TestDatabase, consume, free_port, produce_workload};
 use support::{Http, create_flowmart_topics, run_flowmart, wait_until_covered};
@@ -184,8 +182,8 @@ fn no_hostile_record_stops_the_pipeline_and_each_is_dead_lettered_with_its_kind(
     // Every hostile record on the DLQ once, with its kind and where it was read.
     let dead = consume(&tansu.brokers(), "flowmart.dlq", expected_kinds.len(), Duration::from_secs(60));
     let schemas = [
-        ("flowmart.inventory", WriterSchema::from(Schema::parse_str(InventoryEvent::SCHEMA_TEXT).unwrap())),
-        ("flowmart.payments", WriterSchema::from(Schema::parse_str(PaymentEvent::SCHEMA_TEXT).unwrap())),
+        ("flowmart.inventory", WriterSchema::own::<InventoryEvent>()),
+        ("flowmart.payments", WriterSchema::own::<PaymentEvent>()),
     ];
     let mut dead_kinds = BTreeMap::new();
     for record in &dead {

@@ -11,12 +11,11 @@ use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use apache_avro::Schema;
 use flowmart_generator::GeneratorConfig;
 use flowmart_kafka::{frame, split_frame};
 use flowmart_operators::reference::ReferenceModel;
 use flowmart_runtime::Topics;
-use flowmart_schemas::{AvroRecord, ReorderAlert, ReorderAlertStatus, WriterSchema, decode};
+use flowmart_schemas::{ReorderAlert, ReorderAlertStatus, WriterSchema, decode};
 use flowmart_testkit::{
     Consumed, PrivatePostgres, RegistryStub, Tansu, TansuAuth, TestCertificates, TestDatabase, consume, free_port,
     model_of, produce, produce_workload,
@@ -390,7 +389,7 @@ fn flowmart_produce_writes_the_workload_as_registered_avro() {
         String::from_utf8_lossy(&output.stdout)
     );
     let topics = Topics::default();
-    let writer = WriterSchema::from(Schema::parse_str(flowmart_schemas::InventoryEvent::SCHEMA_TEXT).unwrap());
+    let writer = WriterSchema::own::<flowmart_schemas::InventoryEvent>();
     let inventory = consume(&tansu.brokers(), &topics.inventory, 1, Duration::from_secs(30));
     assert!(!inventory.is_empty());
     for record in &inventory {
@@ -566,7 +565,7 @@ type OpenAlerts = BTreeMap<(String, String, String), (i64, i64, i64)>;
 
 /// The open alerts that replaying `published` alert changes, in the order they happened, leaves.
 fn replayed_open_alerts(published: &[Consumed]) -> OpenAlerts {
-    let writer = WriterSchema::from(Schema::parse_str(ReorderAlert::SCHEMA_TEXT).unwrap());
+    let writer = WriterSchema::own::<ReorderAlert>();
     let mut changes = published
         .iter()
         .map(|record| {

@@ -54,8 +54,7 @@ fn round_trips<T: AvroRecord + PartialEq + std::fmt::Debug>(record: &T) {
 /// made once, not per input.
 static BOTH_WAYS: LazyLock<HashMap<&'static str, (WriterSchema, WriterSchema)>> = LazyLock::new(|| {
     fn both_ways<T: AvroRecord>() -> (&'static str, (WriterSchema, WriterSchema)) {
-        let schema = T::reader_schema();
-        (T::FULL_NAME, (WriterSchema::from(schema.clone()), WriterSchema::generic(schema.clone())))
+        (T::FULL_NAME, (WriterSchema::own::<T>(), WriterSchema::generic(T::reader_schema().clone())))
     }
     HashMap::from([
         both_ways::<InventoryEvent>(),

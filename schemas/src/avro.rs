@@ -66,6 +66,12 @@ pub struct WriterSchema {
 }
 
 impl WriterSchema {
+    /// `T`'s reader schema as the writer schema: what FlowMart's own producers write, read as it
+    /// is.
+    pub fn own<T: AvroRecord>() -> Self {
+        WriterSchema::from(T::reader_schema().clone())
+    }
+
     /// `schema`, always read through apache-avro's generic reading, even when it is a record's
     /// reader schema: the reference the tests and the `decode_record` fuzz target check the
     /// own-schema reader against. Slower, and nothing else to use it for.
@@ -212,15 +218,10 @@ mod tests {
         }
     }
 
-    /// `T`'s reader schema as a writer schema: bodies are read as they are.
-    fn own<T: AvroRecord>() -> WriterSchema {
-        WriterSchema::from(T::reader_schema().clone())
-    }
-
     #[test]
     fn each_reader_schema_is_found_as_its_own_record_and_no_other() {
         fn found<T: AvroRecord>() -> Option<&'static str> {
-            own::<T>().reader_of
+            WriterSchema::own::<T>().reader_of
         }
         assert_eq!(found::<InventoryEvent>(), Some(InventoryEvent::FULL_NAME));
         assert_eq!(found::<OrderEvent>(), Some(OrderEvent::FULL_NAME));
@@ -229,12 +230,15 @@ mod tests {
         assert_eq!(found::<ReorderAlert>(), Some(ReorderAlert::FULL_NAME));
         // Another record's schema is resolved against the reader's, and refused as it lacks fields.
         let body = encode(&inventory()).unwrap();
-        assert!(matches!(decode::<PaymentEvent>(&own::<InventoryEvent>(), &body), Err(DecodeError::Avro { .. })));
+        assert!(matches!(
+            decode::<PaymentEvent>(&WriterSchema::own::<InventoryEvent>(), &body),
+            Err(DecodeError::Avro { .. })
+        ));
     }
 
     fn round_trip<T: AvroRecord + PartialEq + std::fmt::Debug>(record: T) {
         let body = encode(&record).unwrap();
-        assert_eq!(decode::<T>(&own::<T>(), &body).unwrap(), record);
+        assert_eq!(decode::<T>(&WriterSchema::own::<T>(), &body).unwrap(), record);
     }
 
     #[test]
@@ -413,9 +417,9 @@ mod tests {
         cut: bool,
     ) -> Result<(), TestCaseError> {
         let body = encode(&record).unwrap();
-        prop_assert_eq!(decode::<T>(&own::<T>(), &body).ok(), Some(record));
+        prop_assert_eq!(decode::<T>(&WriterSchema::own::<T>(), &body).ok(), Some(record));
         let broken = mutated(&body, at, byte, cut);
-        prop_assert_eq!(decode::<T>(&own::<T>(), &broken).ok(), decode_through_value::<T>(&broken));
+        prop_assert_eq!(decode::<T>(&WriterSchema::own::<T>(), &broken).ok(), decode_through_value::<T>(&broken));
         Ok(())
     }
 
@@ -452,11 +456,11 @@ mod tests {
         /// Any bytes at all: both readings make the same record of them, or both refuse them.
         #[test]
         fn any_bytes_decode_alike(body in prop::collection::vec(any::<u8>(), 0..64)) {
-            prop_assert_eq!(decode::<InventoryEvent>(&own::<InventoryEvent>(), &body).ok(), decode_through_value(&body));
-            prop_assert_eq!(decode::<OrderEvent>(&own::<OrderEvent>(), &body).ok(), decode_through_value(&body));
-            prop_assert_eq!(decode::<PaymentEvent>(&own::<PaymentEvent>(), &body).ok(), decode_through_value(&body));
-            prop_assert_eq!(decode::<ReorderPolicy>(&own::<ReorderPolicy>(), &body).ok(), decode_through_value(&body));
-            prop_assert_eq!(decode::<ReorderAlert>(&own::<ReorderAlert>(), &body).ok(), decode_through_value(&body));
+            prop_assert_eq!(decode::<InventoryEvent>(&WriterSchema::own::<InventoryEvent>(), &body).ok(), decode_through_value(&body));
+            prop_assert_eq!(decode::<OrderEvent>(&WriterSchema::own::<OrderEvent>(), &body).ok(), decode_through_value(&body));
+            prop_assert_eq!(decode::<PaymentEvent>(&WriterSchema::own::<PaymentEvent>(), &body).ok(), decode_through_value(&body));
+            prop_assert_eq!(decode::<ReorderPolicy>(&WriterSchema::own::<ReorderPolicy>(), &body).ok(), decode_through_value(&body));
+            prop_assert_eq!(decode::<ReorderAlert>(&WriterSchema::own::<ReorderAlert>(), &body).ok(), decode_through_value(&body));
         }
     }
 
@@ -471,13 +475,13 @@ mod tests {
         // One block of -2 lines (its size in bytes after it), then one of 1, then the end.
         let lines = [vec![0x03, (line.len() * 4) as u8], line.clone(), line.clone(), vec![0x02], line, vec![0x00]];
         let body = [head, lines.concat(), tail].concat();
-        let decoded = decode::<OrderEvent>(&own::<OrderEvent>(), &body).unwrap();
+        let decoded = decode::<OrderEvent>(&WriterSchema::own::<OrderEvent>(), &body).unwrap();
         assert_eq!(decoded.lines.len(), 3);
         assert_eq!(decoded.occurred_at, 0, "a zero in three bytes");
         assert_eq!(Some(decoded), decode_through_value::<OrderEvent>(&body));
         // Ten continuation bytes: past a 64-bit varint, refused by both.
         let overflow = [string("e-1"), vec![0xFF; 10], vec![0x01]].concat();
-        assert!(decode::<InventoryEvent>(&own::<InventoryEvent>(), &overflow).is_err());
+        assert!(decode::<InventoryEvent>(&WriterSchema::own::<InventoryEvent>(), &overflow).is_err());
         assert_eq!(decode_through_value::<InventoryEvent>(&overflow), None);
     }
 
@@ -501,14 +505,17 @@ mod tests {
         for count in [most as u64 + 1, 1 << 40] {
             let body = [head.clone(), zigzag(count), empty_line.to_vec()].concat();
             assert!(matches!(
-                decode::<OrderEvent>(&own::<OrderEvent>(), &body),
+                decode::<OrderEvent>(&WriterSchema::own::<OrderEvent>(), &body),
                 Err(DecodeError::Malformed { source: Malformed::OverLimit, .. })
             ));
             assert_eq!(decode_through_value::<OrderEvent>(&body), None);
         }
         // At the limit the announced lines are read (here: missing, so the body is truncated).
         let body = [head, zigzag(most as u64), empty_line.to_vec()].concat();
-        assert!(matches!(decode::<OrderEvent>(&own::<OrderEvent>(), &body), Err(DecodeError::Truncated { .. })));
+        assert!(matches!(
+            decode::<OrderEvent>(&WriterSchema::own::<OrderEvent>(), &body),
+            Err(DecodeError::Truncated { .. })
+        ));
     }
 
     #[test]
@@ -582,7 +589,7 @@ mod tests {
             let truncated = &body[..body.len() - cut];
             assert!(
                 matches!(
-                    decode::<InventoryEvent>(&own::<InventoryEvent>(), truncated),
+                    decode::<InventoryEvent>(&WriterSchema::own::<InventoryEvent>(), truncated),
                     Err(DecodeError::Truncated { .. } | DecodeError::Avro { .. })
                 ),
                 "a body cut by {cut} bytes must not decode"
@@ -591,7 +598,7 @@ mod tests {
         let mut padded = body.clone();
         padded.extend_from_slice(&[0, 0]);
         assert!(matches!(
-            decode::<InventoryEvent>(&own::<InventoryEvent>(), &padded),
+            decode::<InventoryEvent>(&WriterSchema::own::<InventoryEvent>(), &padded),
             Err(DecodeError::TrailingBytes { trailing: 2, .. })
         ));
     }

@@ -2,11 +2,10 @@
 
 use std::time::Duration;
 
-use apache_avro::Schema;
 use flowmart_kafka::split_frame;
 use flowmart_kafka::{AlertSink, DeadLetterSink, KafkaSinkConfig, SEQUENCE_HEADER};
 use flowmart_runtime::{ChangeBatch, DeadLetter, InputTopic, Sink, Topics};
-use flowmart_schemas::{AvroRecord, ReorderAlert, ReorderAlertStatus, decode};
+use flowmart_schemas::{ReorderAlert, ReorderAlertStatus, WriterSchema, decode};
 use flowmart_testkit::{RegistryStub, Tansu, alert_batch, consume, create_topics, reorder_alert};
 
 fn alert(sku: &str, status: ReorderAlertStatus, projected: i64) -> ReorderAlert {
@@ -84,7 +83,7 @@ fn alert_changes_are_published_as_registered_avro_keyed_by_tenant() {
             assert_eq!(record.key.as_deref(), Some(&b"acme-wholesale"[..]));
             let (schema_id, body) = split_frame(record.value.as_deref().unwrap()).unwrap();
             assert_eq!(schema_id, registered, "framed with the registered schema id");
-            decode::<ReorderAlert>(&Schema::parse_str(ReorderAlert::SCHEMA_TEXT).unwrap().into(), body).unwrap()
+            decode::<ReorderAlert>(&WriterSchema::own::<ReorderAlert>(), body).unwrap()
         })
         .collect::<Vec<_>>();
     decoded.sort();

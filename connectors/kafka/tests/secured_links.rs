@@ -8,7 +8,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use apache_avro::Schema;
 use flowmart_generator::GeneratorConfig;
 use flowmart_kafka::{
     AlertSink, KafkaConnection, KafkaSinkConfig, KafkaSource, KafkaSourceConfig, LookupError, OnOffsetOutOfRange,
@@ -117,7 +116,7 @@ fn the_source_and_the_alert_sink_work_over_tls_with_an_https_registry_behind_bas
     assert_eq!(published.len(), 1);
     let (schema_id, body) = split_frame(published[0].value.as_deref().unwrap()).unwrap();
     assert_eq!(Some(schema_id), registry.latest_id("flowmart.reorder-alerts-value"));
-    let writer = WriterSchema::from(Schema::parse_str(ReorderAlert::SCHEMA_TEXT).unwrap());
+    let writer = WriterSchema::own::<ReorderAlert>();
     assert_eq!(decode::<ReorderAlert>(&writer, body).unwrap(), opened);
 }
 

@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use apache_avro::Schema;
 use flowmart_kafka::split_frame;
 use flowmart_operators::reference::{ReadAt, ReferenceModel};
 use flowmart_runtime::Topics;
@@ -159,7 +158,7 @@ fn model_of_topics(brokers: &str, produced: &[InputRecord]) -> ReferenceModel {
 }
 
 fn decoded<T: AvroRecord>(body: &[u8]) -> T {
-    let writer = WriterSchema::from(Schema::parse_str(T::SCHEMA_TEXT).expect("the repository's schema"));
+    let writer = WriterSchema::own::<T>();
     decode::<T>(&writer, body).expect("the generator's records decode")
 }
 

@@ -12,12 +12,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use apache_avro::Schema;
 use flowmart_generator::{GeneratorConfig, PartitionWorkload};
 use flowmart_kafka::{SchemaRegistryConfig, WorkloadProducer, split_frame};
 use flowmart_operators::reference::ReferenceModel;
 use flowmart_runtime::Topics;
-use flowmart_schemas::{AvroRecord, InputRecord, ReorderAlert, ReorderAlertStatus, WriterSchema, decode};
+use flowmart_schemas::{InputRecord, ReorderAlert, ReorderAlertStatus, WriterSchema, decode};
 use flowmart_testkit::{PrivatePostgres, RegistryStub, Tansu, TcpProxy, consume, free_port, model_of, settlement_rows};
 use serde_json::Value;
 
@@ -477,7 +476,7 @@ impl Scene {
         let committed = query(&database, "SELECT alert_changes FROM pipeline_frontier")[0][0].parse::<u64>().unwrap();
         let published =
             consume(&self.brokers(), "flowmart.reorder-alerts", committed as usize, Duration::from_secs(60));
-        let writer = WriterSchema::from(Schema::parse_str(ReorderAlert::SCHEMA_TEXT).unwrap());
+        let writer = WriterSchema::own::<ReorderAlert>();
         let mut changes = published
             .iter()
             .map(|record| {
